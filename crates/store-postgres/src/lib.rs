@@ -1,0 +1,674 @@
+//! The scale-out engine: PostgreSQL, shared by every node.
+//!
+//! Invariants are kept by the database, not by process-local locks: stock is taken with a
+//! conditional `UPDATE … WHERE stock >= n` whose row lock serialises concurrent buyers, lines are
+//! taken in product-id order so two orders never deadlock, and the idempotency key is claimed first
+//! with `INSERT … ON CONFLICT DO NOTHING`, so a concurrent retry waits on the unique index and then
+//! sees the first order. This crate must not hold domain rules beyond what a transaction guarantees.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use olive_core::{ChannelId, OrderId, ProductId, Role, UserId};
+use olive_store::*;
+use olive_store_sql::*;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, QueryBuilder, Transaction};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to a `postgres://` URL and runs migrations.
+    pub async fn open(url: &str) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Backend(format!("bad postgres url: {e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(backend)?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
+        Ok(PostgresStore { pool })
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>> {
+        self.pool.begin().await.map_err(backend)
+    }
+
+    async fn images_for(&self, ids: &[i64]) -> Result<HashMap<i64, Vec<ProductImage>>> {
+        let mut by_product: HashMap<i64, Vec<ProductImage>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(by_product);
+        }
+        let mut q = QueryBuilder::<Postgres>::new(
+            "SELECT id, product_id, object_key, content_type FROM product_images WHERE product_id IN (",
+        );
+        let mut sep = q.separated(", ");
+        for id in ids {
+            sep.push_bind(id);
+        }
+        q.push(") ORDER BY product_id, id");
+        let rows: Vec<ImageRow> = q
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        for row in rows {
+            by_product
+                .entry(row.product_id)
+                .or_default()
+                .push(row.into());
+        }
+        Ok(by_product)
+    }
+
+    async fn with_images(&self, rows: Vec<ProductRow>) -> Result<Vec<Product>> {
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let mut images = self.images_for(&ids).await?;
+        rows.into_iter()
+            .map(|r| {
+                let imgs = images.remove(&r.id).unwrap_or_default();
+                r.into_product(imgs)
+            })
+            .collect()
+    }
+
+    async fn orders_with_items(&self, rows: Vec<OrderRow>) -> Result<Vec<Order>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::<Postgres>::new(
+            "SELECT order_id, product_id, name, quantity, unit_price_minor FROM order_items WHERE order_id IN (",
+        );
+        let mut sep = q.separated(", ");
+        for r in &rows {
+            sep.push_bind(r.id);
+        }
+        q.push(") ORDER BY order_id, product_id");
+        let items: Vec<OrderItemRow> = q
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        let mut by_order: HashMap<i64, Vec<OrderItem>> = HashMap::new();
+        for item in items {
+            by_order.entry(item.order_id).or_default().push(item.into());
+        }
+        rows.into_iter()
+            .map(|r| {
+                let items = by_order.remove(&r.id).unwrap_or_default();
+                r.into_order(items)
+            })
+            .collect()
+    }
+
+    /// Why a stock update matched no row: the product is missing, not on sale, or short.
+    async fn why_not_taken(tx: &mut Transaction<'static, Postgres>, id: ProductId) -> StoreError {
+        let status: Option<String> =
+            match sqlx::query_scalar("SELECT status FROM products WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(&mut **tx)
+                .await
+            {
+                Ok(s) => s,
+                Err(e) => return backend(e),
+            };
+        match status.as_deref() {
+            None => StoreError::UnknownProduct(id),
+            Some("active") => StoreError::OutOfStock(id),
+            Some(_) => StoreError::ProductUnavailable(id),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn engine(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn create_user(&self, new: NewUser) -> Result<User> {
+        let row: UserRow = sqlx::query_as(
+            "INSERT INTO users (email, display_name, password_hash, role, created_at)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id, email, display_name, role, created_at",
+        )
+        .bind(&new.email)
+        .bind(&new.display_name)
+        .bind(&new.password_hash)
+        .bind(new.role.as_str())
+        .bind(new.created_at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| unique_as(e, "user"))?;
+        row.try_into()
+    }
+
+    async fn user(&self, id: UserId) -> Result<User> {
+        let row: Option<UserRow> = sqlx::query_as(
+            "SELECT id, email, display_name, role, created_at FROM users WHERE id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.ok_or(StoreError::NotFound("user"))?.try_into()
+    }
+
+    async fn credentials_by_email(&self, email: &str) -> Result<Option<Credentials>> {
+        let row: Option<CredentialsRow> = sqlx::query_as(
+            "SELECT id, email, display_name, role, created_at, password_hash FROM users WHERE email = $1",
+        )
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn count_users(&self) -> Result<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)
+    }
+
+    async fn list_users(&self, page: Page) -> Result<Vec<User>> {
+        let rows: Vec<UserRow> = sqlx::query_as(
+            "SELECT id, email, display_name, role, created_at FROM users ORDER BY id LIMIT $1 OFFSET $2",
+        )
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn set_user_role(&self, id: UserId, role: Role) -> Result<User> {
+        let row: Option<UserRow> = sqlx::query_as(
+            "UPDATE users SET role = $1 WHERE id = $2 RETURNING id, email, display_name, role, created_at",
+        )
+        .bind(role.as_str())
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.ok_or(StoreError::NotFound("user"))?.try_into()
+    }
+
+    async fn create_session(&self, new: NewSession) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (hash, user_id, kind, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&new.hash.0[..])
+        .bind(new.user_id.0)
+        .bind(new.kind.as_str())
+        .bind(new.created_at)
+        .bind(new.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| unique_as(e, "session"))?;
+        Ok(())
+    }
+
+    async fn session_user(&self, hash: &SessionHash, now: DateTime<Utc>) -> Result<Option<User>> {
+        let row: Option<UserRow> = sqlx::query_as(
+            "SELECT u.id, u.email, u.display_name, u.role, u.created_at
+             FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.hash = $1 AND s.expires_at > $2",
+        )
+        .bind(&hash.0[..])
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn delete_session(&self, hash: &SessionHash) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE hash = $1")
+            .bind(&hash.0[..])
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn create_product(&self, new: NewProduct) -> Result<Product> {
+        let row: ProductRow = sqlx::query_as(
+            "INSERT INTO products
+               (name, brand, category, description, price_minor, currency, stock, status, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *",
+        )
+        .bind(&new.name)
+        .bind(&new.brand)
+        .bind(&new.category)
+        .bind(&new.description)
+        .bind(new.price_minor)
+        .bind(new.currency.code())
+        .bind(new.stock)
+        .bind(new.status.as_str())
+        .bind(new.created_at)
+        .bind(new.created_at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.into_product(Vec::new())
+    }
+
+    async fn update_product(&self, id: ProductId, patch: ProductPatch) -> Result<Product> {
+        let row: Option<ProductRow> = sqlx::query_as(
+            "UPDATE products SET
+                name = COALESCE($1, name), brand = COALESCE($2, brand),
+                category = COALESCE($3, category), description = COALESCE($4, description),
+                price_minor = COALESCE($5, price_minor), currency = COALESCE($6, currency),
+                stock = COALESCE($7, stock), status = COALESCE($8, status),
+                updated_at = COALESCE($9, updated_at)
+             WHERE id = $10 RETURNING *",
+        )
+        .bind(patch.name)
+        .bind(patch.brand)
+        .bind(patch.category)
+        .bind(patch.description)
+        .bind(patch.price_minor)
+        .bind(patch.currency.map(|c| c.code()))
+        .bind(patch.stock)
+        .bind(patch.status.map(|s| s.as_str()))
+        .bind(patch.updated_at)
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        let row = row.ok_or(StoreError::NotFound("product"))?;
+        Ok(self.with_images(vec![row]).await?.remove(0))
+    }
+
+    async fn product(&self, id: ProductId) -> Result<Product> {
+        let row: Option<ProductRow> = sqlx::query_as("SELECT * FROM products WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        let row = row.ok_or(StoreError::NotFound("product"))?;
+        Ok(self.with_images(vec![row]).await?.remove(0))
+    }
+
+    async fn list_products(&self, query: &ProductQuery) -> Result<Vec<Product>> {
+        let rows: Vec<ProductRow> = sqlx::query_as(
+            "SELECT * FROM products
+             WHERE ($1 IS NULL OR category = $2) AND ($3 IS NULL OR status = $4)
+             ORDER BY id LIMIT $5 OFFSET $6",
+        )
+        .bind(&query.category)
+        .bind(&query.category)
+        .bind(query.status.map(|s| s.as_str()))
+        .bind(query.status.map(|s| s.as_str()))
+        .bind(query.page.limit)
+        .bind(query.page.offset)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        self.with_images(rows).await
+    }
+
+    async fn add_product_image(
+        &self,
+        id: ProductId,
+        image: NewProductImage,
+    ) -> Result<ProductImage> {
+        let row: ImageRow = sqlx::query_as(
+            "INSERT INTO product_images (product_id, object_key, content_type) VALUES ($1, $2, $3)
+             RETURNING id, product_id, object_key, content_type",
+        )
+        .bind(id.0)
+        .bind(&image.object_key)
+        .bind(&image.content_type)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| foreign_key_as(e, "product"))?;
+        Ok(row.into())
+    }
+
+    async fn create_channel(&self, new: NewChannel) -> Result<Channel> {
+        let row: ChannelRow = sqlx::query_as(
+            "INSERT INTO channels
+               (host_id, title, description, scheduled_at, stream_key_hash, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
+        )
+        .bind(new.host_id.0)
+        .bind(&new.title)
+        .bind(&new.description)
+        .bind(new.scheduled_at)
+        .bind(&new.stream_key_hash.0[..])
+        .bind(new.created_at)
+        .bind(new.created_at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| foreign_key_as(e, "user"))?;
+        row.try_into()
+    }
+
+    async fn channel(&self, id: ChannelId) -> Result<Channel> {
+        let row: Option<ChannelRow> = sqlx::query_as("SELECT * FROM channels WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.ok_or(StoreError::NotFound("channel"))?.try_into()
+    }
+
+    async fn list_channels(&self) -> Result<Vec<Channel>> {
+        let rows: Vec<ChannelRow> = sqlx::query_as("SELECT * FROM channels ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn update_channel(&self, id: ChannelId, patch: ChannelPatch) -> Result<Channel> {
+        let row: Option<ChannelRow> = sqlx::query_as(
+            "UPDATE channels SET
+                title = COALESCE($1, title), description = COALESCE($2, description),
+                scheduled_at = CASE WHEN $3 THEN $4 ELSE scheduled_at END,
+                status = COALESCE($5, status), updated_at = COALESCE($6, updated_at)
+             WHERE id = $7 RETURNING *",
+        )
+        .bind(patch.title)
+        .bind(patch.description)
+        .bind(patch.scheduled_at.is_some())
+        .bind(patch.scheduled_at.flatten())
+        .bind(patch.status.map(|s| s.as_str()))
+        .bind(patch.updated_at)
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.ok_or(StoreError::NotFound("channel"))?.try_into()
+    }
+
+    async fn set_stream_key_hash(&self, id: ChannelId, hash: StreamKeyHash) -> Result<()> {
+        let done = sqlx::query("UPDATE channels SET stream_key_hash = $1 WHERE id = $2")
+            .bind(&hash.0[..])
+            .bind(id.0)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| unique_as(e, "stream key"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("channel"));
+        }
+        Ok(())
+    }
+
+    async fn channel_by_stream_key_hash(&self, hash: &StreamKeyHash) -> Result<Option<Channel>> {
+        let row: Option<ChannelRow> =
+            sqlx::query_as("SELECT * FROM channels WHERE stream_key_hash = $1")
+                .bind(&hash.0[..])
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn set_lineup(&self, id: ChannelId, products: &[ProductId]) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM channels WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound("channel"));
+        }
+        sqlx::query("DELETE FROM lineups WHERE channel_id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        for (position, product) in products.iter().enumerate() {
+            let known: Option<i64> = sqlx::query_scalar("SELECT id FROM products WHERE id = $1")
+                .bind(product.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+            if known.is_none() {
+                return Err(StoreError::UnknownProduct(*product));
+            }
+            sqlx::query(
+                "INSERT INTO lineups (channel_id, position, product_id) VALUES ($1, $2, $3)",
+            )
+            .bind(id.0)
+            .bind(position as i64)
+            .bind(product.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn lineup(&self, id: ChannelId) -> Result<Vec<ProductId>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT product_id FROM lineups WHERE channel_id = $1 ORDER BY position",
+        )
+        .bind(id.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(ids.into_iter().map(ProductId).collect())
+    }
+
+    async fn place_order(&self, new: NewOrder) -> Result<PlacedOrder> {
+        let mut tx = self.begin_write().await?;
+        // Claim the key first: a concurrent request with the same key blocks here until this
+        // transaction ends, then finds the committed order (or the key free again on rollback).
+        let claimed: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO orders
+               (user_id, idempotency_key, request_hash, status, total_minor, currency, created_at, updated_at)
+             VALUES ($1, $2, $3, 'placed', 0, 'KRW', $4, $4)
+             ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id",
+        )
+        .bind(new.user_id.0)
+        .bind(&new.idempotency_key)
+        .bind(&new.request_hash)
+        .bind(new.created_at)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some(order_id) = claimed else {
+            drop(tx);
+            let (id, hash): (i64, String) = sqlx::query_as(
+                "SELECT id, request_hash FROM orders WHERE user_id = $1 AND idempotency_key = $2",
+            )
+            .bind(new.user_id.0)
+            .bind(&new.idempotency_key)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+            return replay(hash == new.request_hash, self.order(OrderId(id)).await?);
+        };
+
+        let mut priced = PricedLines::default();
+        for line in &new.lines {
+            let taken: Option<(String, i64, String)> = sqlx::query_as(
+                "UPDATE products SET stock = stock - $1
+                 WHERE id = $2 AND status = 'active' AND stock >= $1
+                 RETURNING name, price_minor, currency",
+            )
+            .bind(line.quantity)
+            .bind(line.product_id.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+            match taken {
+                Some((name, price, currency)) => priced.push(line, name, price, &currency)?,
+                None => return Err(Self::why_not_taken(&mut tx, line.product_id).await),
+            }
+        }
+        let (total, currency) = priced.total()?;
+        sqlx::query("UPDATE orders SET total_minor = $1, currency = $2 WHERE id = $3")
+            .bind(total)
+            .bind(currency.code())
+            .bind(order_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let mut insert = QueryBuilder::<Postgres>::new(
+            "INSERT INTO order_items (order_id, product_id, name, quantity, unit_price_minor) ",
+        );
+        insert.push_values(&priced.items, |mut row, item| {
+            row.push_bind(order_id)
+                .push_bind(item.product_id.0)
+                .push_bind(&item.name)
+                .push_bind(item.quantity)
+                .push_bind(item.unit_price_minor);
+        });
+        insert.build().execute(&mut *tx).await.map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(PlacedOrder::Created(self.order(OrderId(order_id)).await?))
+    }
+
+    async fn order(&self, id: OrderId) -> Result<Order> {
+        let row: Option<OrderRow> = sqlx::query_as("SELECT * FROM orders WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        let row = row.ok_or(StoreError::NotFound("order"))?;
+        Ok(self.orders_with_items(vec![row]).await?.remove(0))
+    }
+
+    async fn orders_for_user(&self, user: UserId, page: Page) -> Result<Vec<Order>> {
+        let rows: Vec<OrderRow> = sqlx::query_as(
+            "SELECT * FROM orders WHERE user_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
+        )
+        .bind(user.0)
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        self.orders_with_items(rows).await
+    }
+
+    async fn cancel_order(&self, id: OrderId, user: UserId, now: DateTime<Utc>) -> Result<Order> {
+        let mut tx = self.begin_write().await?;
+        let status: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM orders WHERE id = $1 AND user_id = $2 FOR UPDATE",
+        )
+        .bind(id.0)
+        .bind(user.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let status: OrderStatus = status
+            .ok_or(StoreError::NotFound("order"))?
+            .parse()
+            .map_err(StoreError::Backend)?;
+        if status != OrderStatus::Placed {
+            return Err(StoreError::NotCancellable(status));
+        }
+        sqlx::query("UPDATE orders SET status = 'cancelled', updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query(
+            "UPDATE products SET stock = stock + (
+                 SELECT quantity FROM order_items WHERE order_id = $1 AND product_id = products.id)
+             WHERE id IN (SELECT product_id FROM order_items WHERE order_id = $2)",
+        )
+        .bind(id.0)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        self.order(id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    /// A new, empty database on the server named by `OLIVE_TEST_DATABASE_URL`.
+    async fn fresh() -> Option<Arc<dyn Store>> {
+        let Ok(base) = std::env::var("OLIVE_TEST_DATABASE_URL") else {
+            eprintln!("OLIVE_TEST_DATABASE_URL is not set: skipping the PostgreSQL store test");
+            return None;
+        };
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "olive_store_test_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let admin = PgPool::connect(&base)
+            .await
+            .expect("connect to OLIVE_TEST_DATABASE_URL");
+        static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if !SWEPT.swap(true, Ordering::SeqCst) {
+            // Databases left by earlier runs of this suite (other process ids).
+            let mine = format!("olive_store_test_{}_%", std::process::id());
+            let stale: Vec<String> = sqlx::query_scalar(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'olive_store_test_%' AND datname NOT LIKE $1",
+            )
+            .bind(&mine)
+            .fetch_all(&admin)
+            .await
+            .unwrap();
+            for db in stale {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+                    .execute(&admin)
+                    .await;
+            }
+        }
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        let options = PgConnectOptions::from_str(&base).unwrap().database(&name);
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .connect_with(options)
+            .await
+            .unwrap();
+        sqlx::migrate!("./migrations").run(&pool).await.unwrap();
+        Some(Arc::new(PostgresStore { pool }))
+    }
+
+    olive_store::store_tests!(fresh);
+}

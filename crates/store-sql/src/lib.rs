@@ -1,0 +1,247 @@
+//! What the SQL engines share. The row structs here decode on SQLite and PostgreSQL alike (the
+//! column types are chosen so that `i64`, `String`, `Vec<u8>` and `DateTime<Utc>` map on both), so
+//! each engine crate holds only its SQL and its transaction handling. Nothing here opens a
+//! connection.
+
+use chrono::{DateTime, Utc};
+use olive_core::{ChannelId, Currency, OrderId, ProductId, UserId};
+use olive_store::*;
+
+#[derive(sqlx::FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub email: String,
+    pub display_name: String,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+    fn try_from(r: UserRow) -> Result<User> {
+        Ok(User {
+            id: UserId(r.id),
+            email: r.email,
+            display_name: r.display_name,
+            role: r.role.parse().map_err(corrupt)?,
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct CredentialsRow {
+    #[sqlx(flatten)]
+    pub user: UserRow,
+    pub password_hash: String,
+}
+
+impl TryFrom<CredentialsRow> for Credentials {
+    type Error = StoreError;
+    fn try_from(r: CredentialsRow) -> Result<Credentials> {
+        Ok(Credentials {
+            user: r.user.try_into()?,
+            password_hash: r.password_hash,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ProductRow {
+    pub id: i64,
+    pub name: String,
+    pub brand: String,
+    pub category: String,
+    pub description: String,
+    pub price_minor: i64,
+    pub currency: String,
+    pub stock: i64,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ProductRow {
+    pub fn into_product(self, images: Vec<ProductImage>) -> Result<Product> {
+        Ok(Product {
+            id: ProductId(self.id),
+            name: self.name,
+            brand: self.brand,
+            category: self.category,
+            description: self.description,
+            price_minor: self.price_minor,
+            currency: self.currency.parse().map_err(corrupt)?,
+            stock: self.stock,
+            status: self.status.parse().map_err(corrupt)?,
+            images,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ImageRow {
+    pub id: i64,
+    pub product_id: i64,
+    pub object_key: String,
+    pub content_type: String,
+}
+
+impl From<ImageRow> for ProductImage {
+    fn from(r: ImageRow) -> ProductImage {
+        ProductImage {
+            id: r.id,
+            object_key: r.object_key,
+            content_type: r.content_type,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ChannelRow {
+    pub id: i64,
+    pub host_id: i64,
+    pub title: String,
+    pub description: String,
+    pub scheduled_at: Option<DateTime<Utc>>,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<ChannelRow> for Channel {
+    type Error = StoreError;
+    fn try_from(r: ChannelRow) -> Result<Channel> {
+        Ok(Channel {
+            id: ChannelId(r.id),
+            host_id: UserId(r.host_id),
+            title: r.title,
+            description: r.description,
+            scheduled_at: r.scheduled_at,
+            status: r.status.parse().map_err(corrupt)?,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct OrderRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub status: String,
+    pub total_minor: i64,
+    pub currency: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl OrderRow {
+    pub fn into_order(self, items: Vec<OrderItem>) -> Result<Order> {
+        Ok(Order {
+            id: OrderId(self.id),
+            user_id: UserId(self.user_id),
+            status: self.status.parse().map_err(corrupt)?,
+            items,
+            total_minor: self.total_minor,
+            currency: self.currency.parse().map_err(corrupt)?,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct OrderItemRow {
+    pub order_id: i64,
+    pub product_id: i64,
+    pub name: String,
+    pub quantity: i64,
+    pub unit_price_minor: i64,
+}
+
+impl From<OrderItemRow> for OrderItem {
+    fn from(r: OrderItemRow) -> OrderItem {
+        OrderItem {
+            product_id: ProductId(r.product_id),
+            name: r.name,
+            quantity: r.quantity,
+            unit_price_minor: r.unit_price_minor,
+        }
+    }
+}
+
+/// The lines of an order being placed, priced as their stock is taken.
+#[derive(Default)]
+pub struct PricedLines {
+    pub items: Vec<OrderItem>,
+    currency: Option<Currency>,
+    total: i64,
+}
+
+impl PricedLines {
+    pub fn push(
+        &mut self,
+        line: &OrderLine,
+        name: String,
+        unit_price_minor: i64,
+        currency: &str,
+    ) -> Result<()> {
+        let currency: Currency = currency.parse().map_err(corrupt)?;
+        match self.currency {
+            Some(c) if c != currency => return Err(StoreError::MixedCurrency),
+            _ => self.currency = Some(currency),
+        }
+        let line_total = unit_price_minor
+            .checked_mul(line.quantity)
+            .and_then(|t| t.checked_add(self.total))
+            .ok_or_else(|| StoreError::Backend("order total overflows".into()))?;
+        self.total = line_total;
+        self.items.push(OrderItem {
+            product_id: line.product_id,
+            name,
+            quantity: line.quantity,
+            unit_price_minor,
+        });
+        Ok(())
+    }
+
+    pub fn total(&self) -> Result<(i64, Currency)> {
+        let currency = self
+            .currency
+            .ok_or_else(|| StoreError::Backend("an order needs at least one line".into()))?;
+        Ok((self.total, currency))
+    }
+}
+
+/// `Replayed` when a reused idempotency key came with the same request, else a mismatch.
+pub fn replay(same_request: bool, order: Order) -> Result<PlacedOrder> {
+    if same_request {
+        Ok(PlacedOrder::Replayed(order))
+    } else {
+        Err(StoreError::IdempotencyMismatch)
+    }
+}
+
+pub fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+pub fn unique_as(e: sqlx::Error, what: &'static str) -> StoreError {
+    match e.as_database_error() {
+        Some(db) if db.is_unique_violation() => StoreError::AlreadyExists(what),
+        _ => backend(e),
+    }
+}
+
+pub fn foreign_key_as(e: sqlx::Error, what: &'static str) -> StoreError {
+    match e.as_database_error() {
+        Some(db) if db.is_foreign_key_violation() => StoreError::NotFound(what),
+        _ => backend(e),
+    }
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("corrupt row: {e}"))
+}

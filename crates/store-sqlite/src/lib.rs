@@ -1,0 +1,658 @@
+//! The embedded engine: SQLite in WAL mode, one file under the data directory.
+//!
+//! SQLite allows one writer at a time, so writes go through a pool of exactly one connection and
+//! every write transaction starts with `BEGIN IMMEDIATE` (taking the write lock up front, so a
+//! read-then-write transaction never fails with a busy snapshot when another process — `olive
+//! admin` beside `olive serve` — wrote in between). Reads use a separate read-only pool and never
+//! wait for writers. This crate must not hold domain rules beyond what a transaction guarantees.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use olive_core::{ChannelId, OrderId, ProductId, Role, UserId};
+use olive_store::*;
+use olive_store_sql::*;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Sqlite, Transaction};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub struct SqliteStore {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at a `sqlite://path` URL and runs migrations.
+    pub async fn open(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Backend(format!("bad sqlite url: {e}")))?
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone().create_if_missing(true))
+            .await
+            .map_err(backend)?;
+        sqlx::migrate!("./migrations")
+            .run(&write)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(backend)?;
+        Ok(SqliteStore { read, write })
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
+        self.write
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)
+    }
+
+    async fn images_for(&self, ids: &[i64]) -> Result<HashMap<i64, Vec<ProductImage>>> {
+        let mut by_product: HashMap<i64, Vec<ProductImage>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(by_product);
+        }
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT id, product_id, object_key, content_type FROM product_images WHERE product_id IN (",
+        );
+        let mut sep = q.separated(", ");
+        for id in ids {
+            sep.push_bind(id);
+        }
+        q.push(") ORDER BY product_id, id");
+        let rows: Vec<ImageRow> = q
+            .build_query_as()
+            .fetch_all(&self.read)
+            .await
+            .map_err(backend)?;
+        for row in rows {
+            by_product
+                .entry(row.product_id)
+                .or_default()
+                .push(row.into());
+        }
+        Ok(by_product)
+    }
+
+    async fn with_images(&self, rows: Vec<ProductRow>) -> Result<Vec<Product>> {
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let mut images = self.images_for(&ids).await?;
+        rows.into_iter()
+            .map(|r| {
+                let imgs = images.remove(&r.id).unwrap_or_default();
+                r.into_product(imgs)
+            })
+            .collect()
+    }
+
+    async fn orders_with_items(&self, rows: Vec<OrderRow>) -> Result<Vec<Order>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT order_id, product_id, name, quantity, unit_price_minor FROM order_items WHERE order_id IN (",
+        );
+        let mut sep = q.separated(", ");
+        for r in &rows {
+            sep.push_bind(r.id);
+        }
+        q.push(") ORDER BY order_id, product_id");
+        let items: Vec<OrderItemRow> = q
+            .build_query_as()
+            .fetch_all(&self.read)
+            .await
+            .map_err(backend)?;
+        let mut by_order: HashMap<i64, Vec<OrderItem>> = HashMap::new();
+        for item in items {
+            by_order.entry(item.order_id).or_default().push(item.into());
+        }
+        rows.into_iter()
+            .map(|r| {
+                let items = by_order.remove(&r.id).unwrap_or_default();
+                r.into_order(items)
+            })
+            .collect()
+    }
+
+    /// Why a stock update matched no row: the product is missing, not on sale, or short.
+    async fn why_not_taken(tx: &mut Transaction<'static, Sqlite>, id: ProductId) -> StoreError {
+        let status: Option<String> =
+            match sqlx::query_scalar("SELECT status FROM products WHERE id = ?")
+                .bind(id.0)
+                .fetch_optional(&mut **tx)
+                .await
+            {
+                Ok(s) => s,
+                Err(e) => return backend(e),
+            };
+        match status.as_deref() {
+            None => StoreError::UnknownProduct(id),
+            Some("active") => StoreError::OutOfStock(id),
+            Some(_) => StoreError::ProductUnavailable(id),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn engine(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.read)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn create_user(&self, new: NewUser) -> Result<User> {
+        let row: UserRow = sqlx::query_as(
+            "INSERT INTO users (email, display_name, password_hash, role, created_at)
+             VALUES (?, ?, ?, ?, ?) RETURNING id, email, display_name, role, created_at",
+        )
+        .bind(&new.email)
+        .bind(&new.display_name)
+        .bind(&new.password_hash)
+        .bind(new.role.as_str())
+        .bind(new.created_at)
+        .fetch_one(&self.write)
+        .await
+        .map_err(|e| unique_as(e, "user"))?;
+        row.try_into()
+    }
+
+    async fn user(&self, id: UserId) -> Result<User> {
+        let row: Option<UserRow> = sqlx::query_as(
+            "SELECT id, email, display_name, role, created_at FROM users WHERE id = ?",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(backend)?;
+        row.ok_or(StoreError::NotFound("user"))?.try_into()
+    }
+
+    async fn credentials_by_email(&self, email: &str) -> Result<Option<Credentials>> {
+        let row: Option<CredentialsRow> = sqlx::query_as(
+            "SELECT id, email, display_name, role, created_at, password_hash FROM users WHERE email = ?",
+        )
+        .bind(email)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(backend)?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn count_users(&self) -> Result<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.read)
+            .await
+            .map_err(backend)
+    }
+
+    async fn list_users(&self, page: Page) -> Result<Vec<User>> {
+        let rows: Vec<UserRow> = sqlx::query_as(
+            "SELECT id, email, display_name, role, created_at FROM users ORDER BY id LIMIT ? OFFSET ?",
+        )
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn set_user_role(&self, id: UserId, role: Role) -> Result<User> {
+        let row: Option<UserRow> = sqlx::query_as(
+            "UPDATE users SET role = ? WHERE id = ? RETURNING id, email, display_name, role, created_at",
+        )
+        .bind(role.as_str())
+        .bind(id.0)
+        .fetch_optional(&self.write)
+        .await
+        .map_err(backend)?;
+        row.ok_or(StoreError::NotFound("user"))?.try_into()
+    }
+
+    async fn create_session(&self, new: NewSession) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (hash, user_id, kind, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&new.hash.0[..])
+        .bind(new.user_id.0)
+        .bind(new.kind.as_str())
+        .bind(new.created_at)
+        .bind(new.expires_at)
+        .execute(&self.write)
+        .await
+        .map_err(|e| unique_as(e, "session"))?;
+        Ok(())
+    }
+
+    async fn session_user(&self, hash: &SessionHash, now: DateTime<Utc>) -> Result<Option<User>> {
+        let row: Option<UserRow> = sqlx::query_as(
+            "SELECT u.id, u.email, u.display_name, u.role, u.created_at
+             FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.hash = ? AND s.expires_at > ?",
+        )
+        .bind(&hash.0[..])
+        .bind(now)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(backend)?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn delete_session(&self, hash: &SessionHash) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE hash = ?")
+            .bind(&hash.0[..])
+            .execute(&self.write)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&self.write)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn create_product(&self, new: NewProduct) -> Result<Product> {
+        let row: ProductRow = sqlx::query_as(
+            "INSERT INTO products
+               (name, brand, category, description, price_minor, currency, stock, status, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(&new.name)
+        .bind(&new.brand)
+        .bind(&new.category)
+        .bind(&new.description)
+        .bind(new.price_minor)
+        .bind(new.currency.code())
+        .bind(new.stock)
+        .bind(new.status.as_str())
+        .bind(new.created_at)
+        .bind(new.created_at)
+        .fetch_one(&self.write)
+        .await
+        .map_err(backend)?;
+        row.into_product(Vec::new())
+    }
+
+    async fn update_product(&self, id: ProductId, patch: ProductPatch) -> Result<Product> {
+        let row: Option<ProductRow> = sqlx::query_as(
+            "UPDATE products SET
+                name = COALESCE(?, name), brand = COALESCE(?, brand),
+                category = COALESCE(?, category), description = COALESCE(?, description),
+                price_minor = COALESCE(?, price_minor), currency = COALESCE(?, currency),
+                stock = COALESCE(?, stock), status = COALESCE(?, status),
+                updated_at = COALESCE(?, updated_at)
+             WHERE id = ? RETURNING *",
+        )
+        .bind(patch.name)
+        .bind(patch.brand)
+        .bind(patch.category)
+        .bind(patch.description)
+        .bind(patch.price_minor)
+        .bind(patch.currency.map(|c| c.code()))
+        .bind(patch.stock)
+        .bind(patch.status.map(|s| s.as_str()))
+        .bind(patch.updated_at)
+        .bind(id.0)
+        .fetch_optional(&self.write)
+        .await
+        .map_err(backend)?;
+        let row = row.ok_or(StoreError::NotFound("product"))?;
+        Ok(self.with_images(vec![row]).await?.remove(0))
+    }
+
+    async fn product(&self, id: ProductId) -> Result<Product> {
+        let row: Option<ProductRow> = sqlx::query_as("SELECT * FROM products WHERE id = ?")
+            .bind(id.0)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(backend)?;
+        let row = row.ok_or(StoreError::NotFound("product"))?;
+        Ok(self.with_images(vec![row]).await?.remove(0))
+    }
+
+    async fn list_products(&self, query: &ProductQuery) -> Result<Vec<Product>> {
+        let rows: Vec<ProductRow> = sqlx::query_as(
+            "SELECT * FROM products
+             WHERE (? IS NULL OR category = ?) AND (? IS NULL OR status = ?)
+             ORDER BY id LIMIT ? OFFSET ?",
+        )
+        .bind(&query.category)
+        .bind(&query.category)
+        .bind(query.status.map(|s| s.as_str()))
+        .bind(query.status.map(|s| s.as_str()))
+        .bind(query.page.limit)
+        .bind(query.page.offset)
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend)?;
+        self.with_images(rows).await
+    }
+
+    async fn add_product_image(
+        &self,
+        id: ProductId,
+        image: NewProductImage,
+    ) -> Result<ProductImage> {
+        let row: ImageRow = sqlx::query_as(
+            "INSERT INTO product_images (product_id, object_key, content_type) VALUES (?, ?, ?)
+             RETURNING id, product_id, object_key, content_type",
+        )
+        .bind(id.0)
+        .bind(&image.object_key)
+        .bind(&image.content_type)
+        .fetch_one(&self.write)
+        .await
+        .map_err(|e| foreign_key_as(e, "product"))?;
+        Ok(row.into())
+    }
+
+    async fn create_channel(&self, new: NewChannel) -> Result<Channel> {
+        let row: ChannelRow = sqlx::query_as(
+            "INSERT INTO channels
+               (host_id, title, description, scheduled_at, stream_key_hash, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(new.host_id.0)
+        .bind(&new.title)
+        .bind(&new.description)
+        .bind(new.scheduled_at)
+        .bind(&new.stream_key_hash.0[..])
+        .bind(new.created_at)
+        .bind(new.created_at)
+        .fetch_one(&self.write)
+        .await
+        .map_err(|e| foreign_key_as(e, "user"))?;
+        row.try_into()
+    }
+
+    async fn channel(&self, id: ChannelId) -> Result<Channel> {
+        let row: Option<ChannelRow> = sqlx::query_as("SELECT * FROM channels WHERE id = ?")
+            .bind(id.0)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(backend)?;
+        row.ok_or(StoreError::NotFound("channel"))?.try_into()
+    }
+
+    async fn list_channels(&self) -> Result<Vec<Channel>> {
+        let rows: Vec<ChannelRow> = sqlx::query_as("SELECT * FROM channels ORDER BY id")
+            .fetch_all(&self.read)
+            .await
+            .map_err(backend)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn update_channel(&self, id: ChannelId, patch: ChannelPatch) -> Result<Channel> {
+        let row: Option<ChannelRow> = sqlx::query_as(
+            "UPDATE channels SET
+                title = COALESCE(?, title), description = COALESCE(?, description),
+                scheduled_at = CASE WHEN ? THEN ? ELSE scheduled_at END,
+                status = COALESCE(?, status), updated_at = COALESCE(?, updated_at)
+             WHERE id = ? RETURNING *",
+        )
+        .bind(patch.title)
+        .bind(patch.description)
+        .bind(patch.scheduled_at.is_some())
+        .bind(patch.scheduled_at.flatten())
+        .bind(patch.status.map(|s| s.as_str()))
+        .bind(patch.updated_at)
+        .bind(id.0)
+        .fetch_optional(&self.write)
+        .await
+        .map_err(backend)?;
+        row.ok_or(StoreError::NotFound("channel"))?.try_into()
+    }
+
+    async fn set_stream_key_hash(&self, id: ChannelId, hash: StreamKeyHash) -> Result<()> {
+        let done = sqlx::query("UPDATE channels SET stream_key_hash = ? WHERE id = ?")
+            .bind(&hash.0[..])
+            .bind(id.0)
+            .execute(&self.write)
+            .await
+            .map_err(|e| unique_as(e, "stream key"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("channel"));
+        }
+        Ok(())
+    }
+
+    async fn channel_by_stream_key_hash(&self, hash: &StreamKeyHash) -> Result<Option<Channel>> {
+        let row: Option<ChannelRow> =
+            sqlx::query_as("SELECT * FROM channels WHERE stream_key_hash = ?")
+                .bind(&hash.0[..])
+                .fetch_optional(&self.read)
+                .await
+                .map_err(backend)?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn set_lineup(&self, id: ChannelId, products: &[ProductId]) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM channels WHERE id = ?")
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound("channel"));
+        }
+        sqlx::query("DELETE FROM lineups WHERE channel_id = ?")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        for (position, product) in products.iter().enumerate() {
+            let known: Option<i64> = sqlx::query_scalar("SELECT id FROM products WHERE id = ?")
+                .bind(product.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+            if known.is_none() {
+                return Err(StoreError::UnknownProduct(*product));
+            }
+            sqlx::query("INSERT INTO lineups (channel_id, position, product_id) VALUES (?, ?, ?)")
+                .bind(id.0)
+                .bind(position as i64)
+                .bind(product.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn lineup(&self, id: ChannelId) -> Result<Vec<ProductId>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT product_id FROM lineups WHERE channel_id = ? ORDER BY position",
+        )
+        .bind(id.0)
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend)?;
+        Ok(ids.into_iter().map(ProductId).collect())
+    }
+
+    async fn place_order(&self, new: NewOrder) -> Result<PlacedOrder> {
+        let mut tx = self.begin_write().await?;
+        let seen: Option<(i64, String)> = sqlx::query_as(
+            "SELECT id, request_hash FROM orders WHERE user_id = ? AND idempotency_key = ?",
+        )
+        .bind(new.user_id.0)
+        .bind(&new.idempotency_key)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if let Some((id, hash)) = seen {
+            drop(tx);
+            return replay(hash == new.request_hash, self.order(OrderId(id)).await?);
+        }
+
+        let mut priced = PricedLines::default();
+        for line in &new.lines {
+            let taken: Option<(String, i64, String)> = sqlx::query_as(
+                "UPDATE products SET stock = stock - ?
+                 WHERE id = ? AND status = 'active' AND stock >= ?
+                 RETURNING name, price_minor, currency",
+            )
+            .bind(line.quantity)
+            .bind(line.product_id.0)
+            .bind(line.quantity)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+            match taken {
+                Some((name, price, currency)) => priced.push(line, name, price, &currency)?,
+                None => return Err(Self::why_not_taken(&mut tx, line.product_id).await),
+            }
+        }
+        let (total, currency) = priced.total()?;
+        let order_id: i64 = sqlx::query_scalar(
+            "INSERT INTO orders
+               (user_id, idempotency_key, request_hash, status, total_minor, currency, created_at, updated_at)
+             VALUES (?, ?, ?, 'placed', ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(new.user_id.0)
+        .bind(&new.idempotency_key)
+        .bind(&new.request_hash)
+        .bind(total)
+        .bind(currency.code())
+        .bind(new.created_at)
+        .bind(new.created_at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+        for item in &priced.items {
+            sqlx::query(
+                "INSERT INTO order_items (order_id, product_id, name, quantity, unit_price_minor)
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(order_id)
+            .bind(item.product_id.0)
+            .bind(&item.name)
+            .bind(item.quantity)
+            .bind(item.unit_price_minor)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(PlacedOrder::Created(
+            self.order_from_writer(OrderId(order_id)).await?,
+        ))
+    }
+
+    async fn order(&self, id: OrderId) -> Result<Order> {
+        let row: Option<OrderRow> = sqlx::query_as("SELECT * FROM orders WHERE id = ?")
+            .bind(id.0)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(backend)?;
+        let row = row.ok_or(StoreError::NotFound("order"))?;
+        Ok(self.orders_with_items(vec![row]).await?.remove(0))
+    }
+
+    async fn orders_for_user(&self, user: UserId, page: Page) -> Result<Vec<Order>> {
+        let rows: Vec<OrderRow> = sqlx::query_as(
+            "SELECT * FROM orders WHERE user_id = ? ORDER BY id DESC LIMIT ? OFFSET ?",
+        )
+        .bind(user.0)
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend)?;
+        self.orders_with_items(rows).await
+    }
+
+    async fn cancel_order(&self, id: OrderId, user: UserId, now: DateTime<Utc>) -> Result<Order> {
+        let mut tx = self.begin_write().await?;
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM orders WHERE id = ? AND user_id = ?")
+                .bind(id.0)
+                .bind(user.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+        let status: OrderStatus = status
+            .ok_or(StoreError::NotFound("order"))?
+            .parse()
+            .map_err(StoreError::Backend)?;
+        if status != OrderStatus::Placed {
+            return Err(StoreError::NotCancellable(status));
+        }
+        sqlx::query("UPDATE orders SET status = 'cancelled', updated_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query(
+            "UPDATE products SET stock = stock + (
+                 SELECT quantity FROM order_items WHERE order_id = ? AND product_id = products.id)
+             WHERE id IN (SELECT product_id FROM order_items WHERE order_id = ?)",
+        )
+        .bind(id.0)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        self.order_from_writer(id).await
+    }
+}
+
+impl SqliteStore {
+    /// Reads an order just written, through the writer so it is certainly visible.
+    async fn order_from_writer(&self, id: OrderId) -> Result<Order> {
+        let row: OrderRow = sqlx::query_as("SELECT * FROM orders WHERE id = ?")
+            .bind(id.0)
+            .fetch_one(&self.write)
+            .await
+            .map_err(backend)?;
+        Ok(self.orders_with_items(vec![row]).await?.remove(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    async fn fresh() -> Option<Arc<dyn Store>> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "olive-sqlite-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}/olive.db", dir.display());
+        Some(Arc::new(SqliteStore::open(&url).await.unwrap()))
+    }
+
+    olive_store::store_tests!(fresh);
+}

@@ -1,0 +1,102 @@
+//! The one storage interface of Olive. Domain crates talk to `dyn Store`; each database engine
+//! (`olive-store-sqlite`, `olive-store-postgres`) implements it in its own crate with its own
+//! migrations, and the same test suite (`testsuite`, behind the feature of that name) runs against
+//! every engine.
+//!
+//! This crate knows nothing of HTTP, passwords or caching. Invariants that need atomicity (stock
+//! never below zero, one order per idempotency key) are the engines' job, inside one transaction,
+//! because only the database can keep them across concurrent requests and nodes.
+
+mod types;
+
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
+
+pub use types::*;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use olive_core::{ChannelId, OrderId, ProductId, Role, UserId};
+
+/// Errors a store reports. Domain outcomes (`OutOfStock`, `IdempotencyMismatch`…) are variants so
+/// callers can map them; `Backend` carries the engine's own failure for logs.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0} already exists")]
+    AlreadyExists(&'static str),
+    #[error("product {0} does not have enough stock")]
+    OutOfStock(ProductId),
+    #[error("product {0} is not on sale")]
+    ProductUnavailable(ProductId),
+    #[error("product {0} does not exist")]
+    UnknownProduct(ProductId),
+    #[error("an order cannot mix currencies")]
+    MixedCurrency,
+    #[error("the idempotency key was already used with a different request")]
+    IdempotencyMismatch,
+    #[error("order is {0} and can no longer be cancelled")]
+    NotCancellable(OrderStatus),
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`, for logs and `/readyz`.
+    fn engine(&self) -> &'static str;
+
+    /// Answers when the database does.
+    async fn ping(&self) -> Result<()>;
+
+    // ---- accounts
+    async fn create_user(&self, new: NewUser) -> Result<User>;
+    async fn user(&self, id: UserId) -> Result<User>;
+    /// The account and its password hash, looked up by normalised email.
+    async fn credentials_by_email(&self, email: &str) -> Result<Option<Credentials>>;
+    async fn count_users(&self) -> Result<i64>;
+    async fn list_users(&self, page: Page) -> Result<Vec<User>>;
+    async fn set_user_role(&self, id: UserId, role: Role) -> Result<User>;
+
+    // ---- sessions (ids are stored only as hashes)
+    async fn create_session(&self, new: NewSession) -> Result<()>;
+    /// The user a live session belongs to; `None` for unknown or expired sessions.
+    async fn session_user(&self, hash: &SessionHash, now: DateTime<Utc>) -> Result<Option<User>>;
+    async fn delete_session(&self, hash: &SessionHash) -> Result<()>;
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64>;
+
+    // ---- catalogue
+    async fn create_product(&self, new: NewProduct) -> Result<Product>;
+    async fn update_product(&self, id: ProductId, patch: ProductPatch) -> Result<Product>;
+    async fn product(&self, id: ProductId) -> Result<Product>;
+    async fn list_products(&self, query: &ProductQuery) -> Result<Vec<Product>>;
+    async fn add_product_image(
+        &self,
+        id: ProductId,
+        image: NewProductImage,
+    ) -> Result<ProductImage>;
+
+    // ---- channels
+    async fn create_channel(&self, new: NewChannel) -> Result<Channel>;
+    async fn channel(&self, id: ChannelId) -> Result<Channel>;
+    async fn list_channels(&self) -> Result<Vec<Channel>>;
+    async fn update_channel(&self, id: ChannelId, patch: ChannelPatch) -> Result<Channel>;
+    async fn set_stream_key_hash(&self, id: ChannelId, hash: StreamKeyHash) -> Result<()>;
+    async fn channel_by_stream_key_hash(&self, hash: &StreamKeyHash) -> Result<Option<Channel>>;
+    /// Replaces the show's line-up; every product must exist.
+    async fn set_lineup(&self, id: ChannelId, products: &[ProductId]) -> Result<()>;
+    async fn lineup(&self, id: ChannelId) -> Result<Vec<ProductId>>;
+
+    // ---- orders
+    /// Places an order atomically: stock of every item is taken in the same transaction as the
+    /// order row, or nothing happens. A repeated idempotency key with the same request hash returns
+    /// the first order; with a different hash it is refused.
+    async fn place_order(&self, new: NewOrder) -> Result<PlacedOrder>;
+    async fn order(&self, id: OrderId) -> Result<Order>;
+    async fn orders_for_user(&self, user: UserId, page: Page) -> Result<Vec<Order>>;
+    /// Cancels an order of `user` that has not shipped and returns its stock.
+    async fn cancel_order(&self, id: OrderId, user: UserId, now: DateTime<Utc>) -> Result<Order>;
+}

@@ -1,0 +1,356 @@
+//! The rows a store reads and writes, as plain data.
+
+use chrono::{DateTime, Utc};
+use olive_core::{ChannelId, Currency, OrderId, ProductId, Role, UserId};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    /// Normalised (trimmed, lower-case) email.
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub display_name: String,
+    /// A PHC string (argon2id); never a password.
+    pub password_hash: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub user: User,
+    pub password_hash: String,
+}
+
+/// SHA-256 of a session id. The id itself is never stored.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SessionHash(pub [u8; 32]);
+
+impl fmt::Debug for SessionHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionHash(..)")
+    }
+}
+
+/// How a session's id travels: in the HttpOnly cookie, or as a bearer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    Cookie,
+    Bearer,
+}
+
+impl SessionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::Cookie => "cookie",
+            SessionKind::Bearer => "bearer",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub hash: SessionHash,
+    pub user_id: UserId,
+    pub kind: SessionKind,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Whether a product can be bought.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProductStatus {
+    Active,
+    Draft,
+    Archived,
+}
+
+impl ProductStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProductStatus::Active => "active",
+            ProductStatus::Draft => "draft",
+            ProductStatus::Archived => "archived",
+        }
+    }
+}
+
+impl FromStr for ProductStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "active" => Ok(ProductStatus::Active),
+            "draft" => Ok(ProductStatus::Draft),
+            "archived" => Ok(ProductStatus::Archived),
+            other => Err(format!("unknown product status {other:?}")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductImage {
+    pub id: i64,
+    /// Where the bytes live in object storage.
+    pub object_key: String,
+    pub content_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewProductImage {
+    pub object_key: String,
+    pub content_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Product {
+    pub id: ProductId,
+    pub name: String,
+    pub brand: String,
+    pub category: String,
+    pub description: String,
+    pub price_minor: i64,
+    pub currency: Currency,
+    pub stock: i64,
+    pub status: ProductStatus,
+    pub images: Vec<ProductImage>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewProduct {
+    pub name: String,
+    pub brand: String,
+    pub category: String,
+    pub description: String,
+    pub price_minor: i64,
+    pub currency: Currency,
+    pub stock: i64,
+    pub status: ProductStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Fields to change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ProductPatch {
+    pub name: Option<String>,
+    pub brand: Option<String>,
+    pub category: Option<String>,
+    pub description: Option<String>,
+    pub price_minor: Option<i64>,
+    pub currency: Option<Currency>,
+    pub stock: Option<i64>,
+    pub status: Option<ProductStatus>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// Offset paging with a bounded page size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl Page {
+    pub const MAX_LIMIT: i64 = 200;
+
+    pub fn new(limit: i64, offset: i64) -> Self {
+        Page {
+            limit: limit.clamp(1, Self::MAX_LIMIT),
+            offset: offset.max(0),
+        }
+    }
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Page {
+            limit: 50,
+            offset: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProductQuery {
+    pub category: Option<String>,
+    pub status: Option<ProductStatus>,
+    pub page: Page,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelStatus {
+    Offline,
+    Live,
+}
+
+impl ChannelStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelStatus::Offline => "offline",
+            ChannelStatus::Live => "live",
+        }
+    }
+}
+
+impl FromStr for ChannelStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "offline" => Ok(ChannelStatus::Offline),
+            "live" => Ok(ChannelStatus::Live),
+            other => Err(format!("unknown channel status {other:?}")),
+        }
+    }
+}
+
+/// SHA-256 of a stream key. A database leak gives these, never a key that can publish.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct StreamKeyHash(pub [u8; 32]);
+
+impl fmt::Debug for StreamKeyHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StreamKeyHash(..)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel {
+    pub id: ChannelId,
+    pub host_id: UserId,
+    pub title: String,
+    pub description: String,
+    pub scheduled_at: Option<DateTime<Utc>>,
+    pub status: ChannelStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewChannel {
+    pub host_id: UserId,
+    pub title: String,
+    pub description: String,
+    pub scheduled_at: Option<DateTime<Utc>>,
+    pub stream_key_hash: StreamKeyHash,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ChannelPatch {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    /// `Some(None)` clears the schedule.
+    pub scheduled_at: Option<Option<DateTime<Utc>>>,
+    pub status: Option<ChannelStatus>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Placed,
+    Shipped,
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Placed => "placed",
+            OrderStatus::Shipped => "shipped",
+            OrderStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OrderStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "placed" => Ok(OrderStatus::Placed),
+            "shipped" => Ok(OrderStatus::Shipped),
+            "cancelled" => Ok(OrderStatus::Cancelled),
+            other => Err(format!("unknown order status {other:?}")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderItem {
+    pub product_id: ProductId,
+    /// The product's name and price when the order was placed.
+    pub name: String,
+    pub quantity: i64,
+    pub unit_price_minor: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub id: OrderId,
+    pub user_id: UserId,
+    pub status: OrderStatus,
+    pub items: Vec<OrderItem>,
+    pub total_minor: i64,
+    pub currency: Currency,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderLine {
+    pub product_id: ProductId,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub user_id: UserId,
+    pub idempotency_key: String,
+    /// A digest of the normalised request, so a reused key with another body is caught.
+    pub request_hash: String,
+    /// One line per product, quantities positive, sorted by product id (the lock order).
+    pub lines: Vec<OrderLine>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What `place_order` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlacedOrder {
+    /// A new order; stock was taken.
+    Created(Order),
+    /// The idempotency key was seen before with the same request: the first order, unchanged.
+    Replayed(Order),
+}
+
+impl PlacedOrder {
+    pub fn order(&self) -> &Order {
+        match self {
+            PlacedOrder::Created(o) | PlacedOrder::Replayed(o) => o,
+        }
+    }
+
+    pub fn into_order(self) -> Order {
+        match self {
+            PlacedOrder::Created(o) | PlacedOrder::Replayed(o) => o,
+        }
+    }
+}
