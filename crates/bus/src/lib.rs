@@ -1,0 +1,130 @@
+//! The event bus: topics carrying small byte messages, fire-and-forget, to every subscriber on every
+//! node. The in-process engine (`memory://`) is the default; a Redis engine (`redis://`) slots in
+//! behind the same trait for several nodes. Used now for cache invalidation, later for chat,
+//! counters and pins. It must never be the only copy of anything: lost messages cost freshness, not
+//! data.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("unsupported bus URL {0:?}: expected memory://")]
+    UnsupportedUrl(String),
+    #[error("bus error: {0}")]
+    Backend(String),
+}
+
+/// A subscription: messages published on its topic after it was made.
+pub struct Subscription {
+    rx: broadcast::Receiver<Bytes>,
+}
+
+impl Subscription {
+    /// The next message; `None` once the bus is gone. A subscriber that fell behind skips what it
+    /// missed (and learns how much through the returned count) rather than blocking publishers.
+    pub async fn recv(&mut self) -> Option<Result<Bytes, u64>> {
+        match self.rx.recv().await {
+            Ok(b) => Some(Ok(b)),
+            Err(broadcast::error::RecvError::Lagged(n)) => Some(Err(n)),
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    }
+}
+
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    fn engine(&self) -> &'static str;
+    async fn publish(&self, topic: &str, message: Bytes) -> Result<(), BusError>;
+    fn subscribe(&self, topic: &str) -> Subscription;
+    async fn ping(&self) -> Result<(), BusError>;
+}
+
+/// Opens the bus a URL names.
+pub fn from_url(url: &str) -> Result<Arc<dyn Bus>, BusError> {
+    match url {
+        "memory://" | "memory:" => Ok(Arc::new(MemoryBus::default())),
+        other => Err(BusError::UnsupportedUrl(other.to_owned())),
+    }
+}
+
+/// One process's bus: a bounded broadcast channel per topic.
+#[derive(Default)]
+pub struct MemoryBus {
+    topics: Mutex<HashMap<String, broadcast::Sender<Bytes>>>,
+}
+
+impl MemoryBus {
+    const CAPACITY: usize = 1024;
+
+    fn sender(&self, topic: &str) -> broadcast::Sender<Bytes> {
+        let mut topics = self.topics.lock().expect("bus topic map poisoned");
+        topics
+            .entry(topic.to_owned())
+            .or_insert_with(|| broadcast::channel(Self::CAPACITY).0)
+            .clone()
+    }
+}
+
+#[async_trait]
+impl Bus for MemoryBus {
+    fn engine(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn publish(&self, topic: &str, message: Bytes) -> Result<(), BusError> {
+        // No subscribers is not an error: nobody needed to hear it.
+        let _ = self.sender(topic).send(message);
+        Ok(())
+    }
+
+    fn subscribe(&self, topic: &str) -> Subscription {
+        Subscription {
+            rx: self.sender(topic).subscribe(),
+        }
+    }
+
+    async fn ping(&self) -> Result<(), BusError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn subscribers_get_messages_of_their_topic_only() {
+        let bus = from_url("memory://").unwrap();
+        let mut a = bus.subscribe("a");
+        let mut a2 = bus.subscribe("a");
+        let mut b = bus.subscribe("b");
+        bus.publish("a", Bytes::from_static(b"1")).await.unwrap();
+        bus.publish("b", Bytes::from_static(b"2")).await.unwrap();
+        assert_eq!(a.recv().await.unwrap().unwrap(), "1");
+        assert_eq!(a2.recv().await.unwrap().unwrap(), "1");
+        assert_eq!(b.recv().await.unwrap().unwrap(), "2");
+    }
+
+    #[tokio::test]
+    async fn slow_subscribers_skip_instead_of_blocking() {
+        let bus = MemoryBus::default();
+        let mut slow = bus.subscribe("t");
+        for i in 0..(MemoryBus::CAPACITY + 10) {
+            bus.publish("t", Bytes::from(i.to_string())).await.unwrap();
+        }
+        assert_eq!(slow.recv().await.unwrap(), Err(10));
+        assert_eq!(slow.recv().await.unwrap().unwrap(), "10");
+    }
+
+    #[test]
+    fn unknown_url_is_refused() {
+        assert!(matches!(
+            from_url("kafka://x"),
+            Err(BusError::UnsupportedUrl(_))
+        ));
+    }
+}

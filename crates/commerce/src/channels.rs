@@ -1,0 +1,185 @@
+//! Channels: a host's stage, with a secret stream key for the broadcaster's encoder.
+//!
+//! A stream key is 24 random bytes (192 bits) shown to its host once, at creation or rotation; the
+//! store keeps only its SHA-256. Ingest finds a channel by that digest through a unique index: what
+//! an attacker could learn from the timing of that comparison is a digest prefix, which does not
+//! help to find a key. Only the channel's host and admins may change a channel.
+
+use crate::{validate, CommerceError, Result};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use olive_core::{ChannelId, ProductId, Role};
+use olive_store::{Channel, ChannelPatch, NewChannel, Store, StreamKeyHash, User};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+/// Most products in one show's line-up.
+pub const MAX_LINEUP: usize = 100;
+
+/// A channel's publishing secret, as given to its host.
+pub struct StreamKey(SecretString);
+
+impl StreamKey {
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 24];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        StreamKey(SecretString::from(format!(
+            "live_{}",
+            URL_SAFE_NO_PAD.encode(bytes)
+        )))
+    }
+
+    pub fn from_secret(raw: &str) -> Self {
+        StreamKey(SecretString::from(raw.to_owned()))
+    }
+
+    pub fn hash(&self) -> StreamKeyHash {
+        StreamKeyHash(Sha256::digest(self.0.expose_secret().as_bytes()).into())
+    }
+
+    /// The key itself, for the response that hands it to the host.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+/// Whether `actor` may change `channel`: its own host, or an admin.
+pub fn can_manage(actor: &User, channel: &Channel) -> bool {
+    actor.role.at_least(Role::Admin)
+        || (actor.role.at_least(Role::Host) && channel.host_id == actor.id)
+}
+
+pub struct ChannelInput {
+    pub title: String,
+    pub description: String,
+    pub scheduled_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Default)]
+pub struct ChannelChanges {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub scheduled_at: Option<Option<DateTime<Utc>>>,
+}
+
+/// Creates a channel owned by `actor` (a host or admin) and returns it with its first stream key.
+pub async fn create_channel(
+    store: &dyn Store,
+    actor: &User,
+    input: ChannelInput,
+    now: DateTime<Utc>,
+) -> Result<(Channel, StreamKey)> {
+    if !actor.role.at_least(Role::Host) {
+        return Err(CommerceError::Forbidden);
+    }
+    let key = StreamKey::generate();
+    let channel = store
+        .create_channel(NewChannel {
+            host_id: actor.id,
+            title: validate::line("title", &input.title, 1, 120)?,
+            description: validate::text("description", &input.description, 2000)?,
+            scheduled_at: input.scheduled_at,
+            stream_key_hash: key.hash(),
+            created_at: now,
+        })
+        .await?;
+    tracing::info!(channel_id = %channel.id, host_id = %actor.id, "channel created");
+    Ok((channel, key))
+}
+
+async fn managed(store: &dyn Store, actor: &User, id: ChannelId) -> Result<Channel> {
+    let channel = store.channel(id).await?;
+    if !can_manage(actor, &channel) {
+        return Err(CommerceError::Forbidden);
+    }
+    Ok(channel)
+}
+
+pub async fn update_channel(
+    store: &dyn Store,
+    actor: &User,
+    id: ChannelId,
+    changes: ChannelChanges,
+    now: DateTime<Utc>,
+) -> Result<Channel> {
+    managed(store, actor, id).await?;
+    let patch = ChannelPatch {
+        title: changes
+            .title
+            .map(|t| validate::line("title", &t, 1, 120))
+            .transpose()?,
+        description: changes
+            .description
+            .map(|d| validate::text("description", &d, 2000))
+            .transpose()?,
+        scheduled_at: changes.scheduled_at,
+        status: None,
+        updated_at: Some(now),
+    };
+    Ok(store.update_channel(id, patch).await?)
+}
+
+/// Replaces the channel's stream key; the old one stops working at once.
+pub async fn rotate_stream_key(
+    store: &dyn Store,
+    actor: &User,
+    id: ChannelId,
+) -> Result<StreamKey> {
+    managed(store, actor, id).await?;
+    let key = StreamKey::generate();
+    store.set_stream_key_hash(id, key.hash()).await?;
+    tracing::info!(channel_id = %id, "stream key rotated");
+    Ok(key)
+}
+
+/// The channel a presented stream key publishes to, if any.
+pub async fn channel_for_stream_key(store: &dyn Store, presented: &str) -> Result<Option<Channel>> {
+    if presented.is_empty() || presented.len() > 256 {
+        return Ok(None);
+    }
+    Ok(store
+        .channel_by_stream_key_hash(&StreamKey::from_secret(presented).hash())
+        .await?)
+}
+
+/// Sets the show's line-up: products in the order given, each once.
+pub async fn set_lineup(
+    store: &dyn Store,
+    actor: &User,
+    id: ChannelId,
+    products: Vec<ProductId>,
+) -> Result<Vec<ProductId>> {
+    managed(store, actor, id).await?;
+    let mut unique = Vec::with_capacity(products.len());
+    for p in products {
+        if !unique.contains(&p) {
+            unique.push(p);
+        }
+    }
+    if unique.len() > MAX_LINEUP {
+        return Err(CommerceError::invalid(
+            "product_ids",
+            format!("a line-up holds at most {MAX_LINEUP} products"),
+        ));
+    }
+    store.set_lineup(id, &unique).await?;
+    Ok(unique)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_keys_are_long_random_and_hash_stably() {
+        let a = StreamKey::generate();
+        let b = StreamKey::generate();
+        assert!(a.expose().starts_with("live_"));
+        assert!(a.expose().len() >= 5 + 32, "at least 192 bits of base64");
+        assert_ne!(a.expose(), b.expose());
+        assert_eq!(StreamKey::from_secret(a.expose()).hash(), a.hash());
+        assert_ne!(a.hash(), b.hash());
+    }
+}

@@ -1,0 +1,16 @@
+//! The commerce domain: who may do what, what makes an input valid, and the order of steps for
+//! signing up, logging in, editing the catalogue, running channels and placing orders. Each
+//! operation takes the acting user, a `&dyn Store` and the current time, and returns a domain
+//! result; `api` maps [`CommerceError`] to HTTP once. This crate must never see a request, a
+//! header or a status code, and never read a clock itself.
+
+pub mod accounts;
+pub mod catalogue;
+pub mod channels;
+mod error;
+pub mod orders;
+pub mod validate;
+
+pub use error::CommerceError;
+
+pub type Result<T, E = CommerceError> = std::result::Result<T, E>;
