@@ -1,0 +1,158 @@
+//! Hot reads served from memory: the channel list and product detail, kept as ready-to-send JSON
+//! bytes so a cache hit costs a map lookup and a reference-count increment.
+//!
+//! Correctness rule: every write that changes what these bodies show calls `invalidate_*`, which
+//! forgets the local copy and announces it on the bus topic [`TOPIC`] so every other node forgets
+//! it too. A generation counter per cache stops a slow fill (read from the database before a write)
+//! from storing its stale result after the write's invalidation.
+
+use crate::dto::{ChannelView, List, ProductView};
+use arc_swap::ArcSwapOption;
+use bytes::Bytes;
+use olive_bus::Bus;
+use olive_commerce::CommerceError;
+use olive_core::ProductId;
+use olive_store::{ProductStatus, Store};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// The bus topic carrying invalidations: `channels` or `product:<id>`.
+pub const TOPIC: &str = "cache-invalidate";
+/// Above this many cached products the map is emptied rather than grown.
+const MAX_PRODUCTS: usize = 100_000;
+
+#[derive(Clone)]
+pub struct CachedProduct {
+    pub status: ProductStatus,
+    pub body: Bytes,
+}
+
+pub struct ReadCache {
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    channels: ArcSwapOption<Bytes>,
+    channels_generation: AtomicU64,
+    products: RwLock<HashMap<ProductId, CachedProduct>>,
+    products_generation: AtomicU64,
+}
+
+impl ReadCache {
+    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>) -> Self {
+        ReadCache {
+            store,
+            bus,
+            channels: ArcSwapOption::empty(),
+            channels_generation: AtomicU64::new(0),
+            products: RwLock::new(HashMap::new()),
+            products_generation: AtomicU64::new(0),
+        }
+    }
+
+    /// `GET /api/v1/channels` as JSON bytes.
+    pub async fn channel_list(&self) -> Result<Bytes, CommerceError> {
+        if let Some(body) = self.channels.load_full() {
+            return Ok((*body).clone());
+        }
+        let generation = self.channels_generation.load(Ordering::Acquire);
+        let channels = self.store.list_channels().await?;
+        let list = List {
+            items: channels.iter().map(ChannelView::from).collect(),
+            next_offset: None,
+        };
+        let body = Bytes::from(serde_json::to_vec(&list).expect("channel views serialise"));
+        if self.channels_generation.load(Ordering::Acquire) == generation {
+            self.channels.store(Some(Arc::new(body.clone())));
+        }
+        Ok(body)
+    }
+
+    /// `GET /api/v1/products/{id}` as JSON bytes, with the status so callers can hide drafts.
+    pub async fn product(&self, id: ProductId) -> Result<CachedProduct, CommerceError> {
+        if let Some(hit) = self
+            .products
+            .read()
+            .expect("product cache poisoned")
+            .get(&id)
+        {
+            return Ok(hit.clone());
+        }
+        let generation = self.products_generation.load(Ordering::Acquire);
+        let product = self.store.product(id).await?;
+        let body = Bytes::from(
+            serde_json::to_vec(&ProductView::from(&product)).expect("product views serialise"),
+        );
+        let entry = CachedProduct {
+            status: product.status,
+            body,
+        };
+        if self.products_generation.load(Ordering::Acquire) == generation {
+            let mut map = self.products.write().expect("product cache poisoned");
+            if map.len() >= MAX_PRODUCTS {
+                map.clear();
+            }
+            map.insert(id, entry.clone());
+        }
+        Ok(entry)
+    }
+
+    pub async fn invalidate_channels(&self) {
+        self.apply(b"channels");
+        self.announce(Bytes::from_static(b"channels")).await;
+    }
+
+    pub async fn invalidate_product(&self, id: ProductId) {
+        let message = format!("product:{id}");
+        self.apply(message.as_bytes());
+        self.announce(Bytes::from(message)).await;
+    }
+
+    async fn announce(&self, message: Bytes) {
+        if let Err(e) = self.bus.publish(TOPIC, message).await {
+            // Other nodes keep a stale copy until their next invalidation; say so loudly.
+            tracing::warn!(error = %e, "could not announce a cache invalidation");
+        }
+    }
+
+    /// Forgets what a message names; anything unreadable forgets everything.
+    fn apply(&self, message: &[u8]) {
+        let text = std::str::from_utf8(message).unwrap_or_default();
+        if text == "channels" {
+            self.channels_generation.fetch_add(1, Ordering::AcqRel);
+            self.channels.store(None);
+        } else if let Some(id) = text.strip_prefix("product:").and_then(|id| id.parse().ok()) {
+            self.products_generation.fetch_add(1, Ordering::AcqRel);
+            self.products
+                .write()
+                .expect("product cache poisoned")
+                .remove(&ProductId(id));
+        } else {
+            self.forget_all();
+        }
+    }
+
+    fn forget_all(&self) {
+        self.channels_generation.fetch_add(1, Ordering::AcqRel);
+        self.channels.store(None);
+        self.products_generation.fetch_add(1, Ordering::AcqRel);
+        self.products
+            .write()
+            .expect("product cache poisoned")
+            .clear();
+    }
+
+    /// Applies invalidations announced by any node until the bus closes. A listener that fell
+    /// behind forgets everything, since it cannot know what it missed.
+    pub fn spawn_listener(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let cache = self.clone();
+        let mut subscription = self.bus.subscribe(TOPIC);
+        tokio::spawn(async move {
+            while let Some(message) = subscription.recv().await {
+                match message {
+                    Ok(bytes) => cache.apply(&bytes),
+                    Err(_missed) => cache.forget_all(),
+                }
+            }
+        })
+    }
+}

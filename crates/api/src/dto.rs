@@ -1,0 +1,324 @@
+//! The JSON shapes of the API, kept apart from the store's rows so that a column never leaks into
+//! a response by accident (no password hash, no stream-key digest).
+
+use chrono::{DateTime, Utc};
+use olive_core::{ChannelId, Currency, Money, OrderId, ProductId, Role, UserId};
+use olive_store::{Channel, ChannelStatus, Order, OrderStatus, Product, ProductStatus, User};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    pub id: UserId,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        UserView {
+            id: u.id,
+            email: u.email.clone(),
+            display_name: u.display_name.clone(),
+            role: u.role,
+            created_at: u.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignupRequest {
+    pub email: String,
+    #[schema(value_type = String, format = Password)]
+    pub password: secrecy::SecretString,
+    pub display_name: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    #[schema(value_type = String, format = Password)]
+    pub password: secrecy::SecretString,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    /// Use as `Authorization: Bearer <token>`. The browser session travels in an HttpOnly cookie.
+    pub token: String,
+    pub user: UserView,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserUpdate {
+    pub role: Role,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ImageView {
+    pub id: i64,
+    pub url: String,
+    pub content_type: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProductView {
+    pub id: ProductId,
+    pub name: String,
+    pub brand: String,
+    pub category: String,
+    pub description: String,
+    /// Integer minor units of `currency` (won have none below themselves).
+    pub price_minor: i64,
+    pub currency: Currency,
+    /// For display, e.g. `₩12,000`.
+    pub price_display: String,
+    pub stock: i64,
+    pub status: ProductStatus,
+    pub images: Vec<ImageView>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Where a product image is served.
+pub fn image_url(product: ProductId, object_key: &str) -> String {
+    let file = object_key.rsplit('/').next().unwrap_or(object_key);
+    format!("/media/products/{product}/{file}")
+}
+
+impl From<&Product> for ProductView {
+    fn from(p: &Product) -> Self {
+        ProductView {
+            id: p.id,
+            name: p.name.clone(),
+            brand: p.brand.clone(),
+            category: p.category.clone(),
+            description: p.description.clone(),
+            price_minor: p.price_minor,
+            currency: p.currency,
+            price_display: Money::new(p.price_minor, p.currency).to_string(),
+            stock: p.stock,
+            status: p.status,
+            images: p
+                .images
+                .iter()
+                .map(|i| ImageView {
+                    id: i.id,
+                    url: image_url(p.id, &i.object_key),
+                    content_type: i.content_type.clone(),
+                })
+                .collect(),
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductCreate {
+    pub name: String,
+    #[serde(default)]
+    pub brand: String,
+    pub category: String,
+    #[serde(default)]
+    pub description: String,
+    pub price_minor: i64,
+    #[serde(default)]
+    pub currency: Currency,
+    #[serde(default)]
+    pub stock: i64,
+    #[serde(default = "active")]
+    pub status: ProductStatus,
+}
+
+fn active() -> ProductStatus {
+    ProductStatus::Active
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductUpdate {
+    pub name: Option<String>,
+    pub brand: Option<String>,
+    pub category: Option<String>,
+    pub description: Option<String>,
+    pub price_minor: Option<i64>,
+    pub currency: Option<Currency>,
+    pub stock: Option<i64>,
+    pub status: Option<ProductStatus>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ProductListQuery {
+    pub category: Option<String>,
+    /// Admins only; others always see active products.
+    pub status: Option<ProductStatus>,
+    /// 1 to 200, default 50.
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct List<T> {
+    pub items: Vec<T>,
+    /// The `offset` of the next page, when there may be one.
+    pub next_offset: Option<i64>,
+}
+
+impl<T> List<T> {
+    pub fn page(items: Vec<T>, page: olive_store::Page) -> Self {
+        let next_offset = (items.len() as i64 == page.limit).then_some(page.offset + page.limit);
+        List { items, next_offset }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ChannelView {
+    pub id: ChannelId,
+    pub host_id: UserId,
+    pub title: String,
+    pub description: String,
+    pub scheduled_at: Option<DateTime<Utc>>,
+    pub status: ChannelStatus,
+    pub viewers: u64,
+    pub thumbnail_url: String,
+    pub playback_url: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Channel> for ChannelView {
+    fn from(c: &Channel) -> Self {
+        ChannelView {
+            id: c.id,
+            host_id: c.host_id,
+            title: c.title.clone(),
+            description: c.description.clone(),
+            scheduled_at: c.scheduled_at,
+            status: c.status,
+            viewers: 0,
+            thumbnail_url: format!("/live/{}/thumbnail.jpg", c.id),
+            playback_url: format!("/live/{}/index.m3u8", c.id),
+            created_at: c.created_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ChannelWithKey {
+    #[serde(flatten)]
+    pub channel: ChannelView,
+    /// Shown once: at creation and at rotation. Only its hash is kept.
+    pub stream_key: String,
+    /// Where the encoder publishes: `rtmp://HOST:PORT/live` with the key as stream name.
+    pub ingest_url: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StreamKeyView {
+    pub stream_key: String,
+    pub ingest_url: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelCreate {
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    pub scheduled_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelUpdate {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    /// `null` clears the schedule; absent leaves it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub scheduled_at: Option<Option<DateTime<Utc>>>,
+}
+
+fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Lineup {
+    pub product_ids: Vec<ProductId>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderRequest {
+    pub items: Vec<OrderRequestItem>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderRequestItem {
+    pub product_id: ProductId,
+    pub quantity: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrderItemView {
+    pub product_id: ProductId,
+    pub name: String,
+    pub quantity: i64,
+    pub unit_price_minor: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrderView {
+    pub id: OrderId,
+    pub status: OrderStatus,
+    pub items: Vec<OrderItemView>,
+    pub total_minor: i64,
+    pub currency: Currency,
+    pub total_display: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Order> for OrderView {
+    fn from(o: &Order) -> Self {
+        OrderView {
+            id: o.id,
+            status: o.status,
+            items: o
+                .items
+                .iter()
+                .map(|i| OrderItemView {
+                    product_id: i.product_id,
+                    name: i.name.clone(),
+                    quantity: i.quantity,
+                    unit_price_minor: i.unit_price_minor,
+                })
+                .collect(),
+            total_minor: o.total_minor,
+            currency: o.currency,
+            total_display: Money::new(o.total_minor, o.currency).to_string(),
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! Extractors that turn a request into typed, checked input — or into the right `ApiError`:
+//! JSON bodies ([`ApiJson`]), raw uploads ([`Upload`]), path ids ([`IdPath`]), the client address
+//! ([`ClientIp`]) and who is asking ([`Viewer`], [`SignedIn`]).
+//!
+//! Authentication reads `Authorization: Bearer …` first, then the session cookie. A cookie is sent
+//! by the browser on its own, so a state-changing request authenticated by cookie must carry an
+//! `Origin` equal to ours (CSRF); a bearer token is never sent implicitly and needs no such check.
+
+use crate::error::ApiError;
+use crate::state::{ApiSettings, AppState};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use chrono::Utc;
+use olive_commerce::accounts::{self, SessionToken};
+use olive_store::User;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+
+/// A JSON body, with malformed (400), mistyped (422), wrong media type (415) and oversized (413)
+/// bodies answered in our error format. Also a JSON response.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                e.body_text(),
+            )),
+            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                e.body_text(),
+            )),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send JSON with Content-Type: application/json",
+            )),
+            Err(JsonRejection::BytesRejection(e)) => Err(body_error(e.status())),
+            Err(other) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                other.body_text(),
+            )),
+        }
+    }
+}
+
+impl<T: Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+fn body_error(status: StatusCode) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is too large",
+        )
+    } else {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the request body could not be read",
+        )
+    }
+}
+
+/// A raw upload body with its declared content type.
+pub struct Upload {
+    pub bytes: Bytes,
+    pub content_type: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for Upload {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| body_error(e.status()))?;
+        Ok(Upload {
+            bytes,
+            content_type,
+        })
+    }
+}
+
+/// A numeric id from the path; anything else is a 404 (no such resource), not a 400.
+pub struct IdPath<T>(pub T);
+
+impl<T: FromStr, S: Send + Sync> FromRequestParts<S> for IdPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::not_found("resource"))?;
+        raw.parse()
+            .map(IdPath)
+            .map_err(|_| ApiError::not_found("resource"))
+    }
+}
+
+/// The address of the peer. Behind a proxy this is the proxy; see ARCHITECTURE.md.
+pub struct ClientIp(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        Ok(ClientIp(ip))
+    }
+}
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Cookie,
+    Bearer,
+}
+
+pub struct AuthedUser {
+    pub user: User,
+    pub via: Via,
+    pub token: SessionToken,
+}
+
+/// The caller, if signed in. Anonymous callers are fine; a bad bearer token is not.
+pub struct Viewer(pub Option<AuthedUser>);
+
+impl Viewer {
+    pub fn user(&self) -> Option<&User> {
+        self.0.as_ref().map(|a| &a.user)
+    }
+}
+
+/// A signed-in caller, or 401.
+pub struct SignedIn(pub AuthedUser);
+
+impl SignedIn {
+    pub fn user(&self) -> &User {
+        &self.0.user
+    }
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(parts, state).await.map(Viewer)
+    }
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(parts, state)
+            .await?
+            .map(SignedIn)
+            .ok_or_else(ApiError::unauthenticated)
+    }
+}
+
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<AuthedUser>, ApiError> {
+    let now = Utc::now();
+    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|t| SessionToken::parse(t.trim()))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "malformed or unknown bearer token",
+                )
+            })?;
+        let user = accounts::session_user(state.store.as_ref(), &token, now)
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "session expired or unknown",
+                )
+            })?;
+        return Ok(Some(AuthedUser {
+            user,
+            via: Via::Bearer,
+            token,
+        }));
+    }
+    let Some(token) =
+        session_cookie(&parts.headers, &state.settings).and_then(|raw| SessionToken::parse(&raw))
+    else {
+        return Ok(None);
+    };
+    // A stale cookie is simply no session: the caller is anonymous.
+    let Some(user) = accounts::session_user(state.store.as_ref(), &token, now).await? else {
+        return Ok(None);
+    };
+    if is_state_changing(&parts.method) && !origin_matches(&parts.headers, &state.settings) {
+        return Err(csrf_refused());
+    }
+    Ok(Some(AuthedUser {
+        user,
+        via: Via::Cookie,
+        token,
+    }))
+}
+
+pub fn csrf_refused() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "origin_mismatch",
+        "cross-site request refused: the Origin header must match this site",
+    )
+}
+
+fn is_state_changing(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The session cookie's value, if the request carries one.
+pub fn session_cookie(headers: &HeaderMap, settings: &ApiSettings) -> Option<String> {
+    let name = settings.cookie_name();
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+}
+
+/// Whether the request's `Origin` is ours: the configured public origin, or else this `Host`.
+pub fn origin_matches(headers: &HeaderMap, settings: &ApiSettings) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    match &settings.public_origin {
+        Some(ours) => origin == ours.trim_end_matches('/'),
+        None => {
+            let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+                return false;
+            };
+            origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"))
+                == Some(host)
+        }
+    }
+}
+
+/// For sign-up and login (no session yet): a present `Origin` must be ours, so another site cannot
+/// log a browser into an account of its choosing.
+pub fn check_login_origin(headers: &HeaderMap, settings: &ApiSettings) -> Result<(), ApiError> {
+    if headers.contains_key(header::ORIGIN) && !origin_matches(headers, settings) {
+        return Err(csrf_refused());
+    }
+    Ok(())
+}

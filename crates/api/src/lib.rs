@@ -1,0 +1,95 @@
+//! The HTTP surface of Olive. [`app`] builds the whole router from an [`AppState`] without
+//! binding a port, so tests drive it with `tower::ServiceExt::oneshot` and the server binds it to
+//! whatever listener it likes. Handlers are thin: parse and authenticate the request, call the
+//! domain crate, map its result to JSON. Errors become `{"error":{"code","message"}}` in one place
+//! ([`error`]). This crate must not hold business rules; those live in `olive-commerce`.
+
+pub mod cache;
+pub mod dto;
+pub mod error;
+pub mod extract;
+mod home;
+mod middleware;
+pub mod openapi;
+mod routes;
+pub mod state;
+
+pub use state::{ApiSettings, AppState};
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use axum::Router;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+/// Largest JSON body accepted.
+pub const JSON_BODY_LIMIT: usize = 64 * 1024;
+
+/// The whole HTTP surface.
+pub fn app(state: AppState) -> Router {
+    let uploads = Router::new()
+        .route(
+            "/api/v1/products/{id}/images",
+            post(routes::products::upload_image),
+        )
+        .layer(DefaultBodyLimit::max(
+            olive_commerce::catalogue::MAX_IMAGE_BYTES,
+        ));
+
+    let api = Router::new()
+        .route("/api/v1/auth/signup", post(routes::auth::signup))
+        .route("/api/v1/auth/login", post(routes::auth::login))
+        .route("/api/v1/auth/logout", post(routes::auth::logout))
+        .route("/api/v1/me", get(routes::auth::me))
+        .route("/api/v1/users", get(routes::users::list))
+        .route(
+            "/api/v1/users/{id}",
+            axum::routing::patch(routes::users::update),
+        )
+        .route(
+            "/api/v1/products",
+            get(routes::products::list).post(routes::products::create),
+        )
+        .route(
+            "/api/v1/products/{id}",
+            get(routes::products::detail).patch(routes::products::update),
+        )
+        .route(
+            "/api/v1/channels",
+            get(routes::channels::list).post(routes::channels::create),
+        )
+        .route(
+            "/api/v1/channels/{id}",
+            get(routes::channels::detail).patch(routes::channels::update),
+        )
+        .route(
+            "/api/v1/channels/{id}/stream-key",
+            post(routes::channels::rotate_key),
+        )
+        .route(
+            "/api/v1/channels/{id}/lineup",
+            put(routes::channels::set_lineup).get(routes::channels::lineup),
+        )
+        .route(
+            "/api/v1/orders",
+            post(routes::orders::place).get(routes::orders::mine),
+        )
+        .route("/api/v1/orders/{id}", get(routes::orders::detail))
+        .route("/api/v1/orders/{id}/cancel", post(routes::orders::cancel))
+        .route("/api/v1/openapi.json", get(openapi::serve))
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .merge(uploads);
+
+    Router::new()
+        .merge(api)
+        .route("/", get(home::page))
+        .route("/media/products/{id}/{file}", get(routes::products::image))
+        .route("/livez", get(routes::health::livez))
+        .route("/readyz", get(routes::health::readyz))
+        .route("/metrics", get(routes::health::metrics))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(axum::middleware::from_fn(middleware::observe))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}

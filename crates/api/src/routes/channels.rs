@@ -1,0 +1,119 @@
+//! Channels: the public list (from the in-memory cache) and detail, and what a host does with
+//! their own channel — create, edit, rotate the stream key, set the line-up.
+
+use crate::dto::{
+    ChannelCreate, ChannelUpdate, ChannelView, ChannelWithKey, Lineup, List, StreamKeyView,
+};
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{ApiJson, IdPath, SignedIn};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use olive_commerce::channels::{self, ChannelChanges, ChannelInput};
+use olive_commerce::CommerceError;
+use olive_core::ChannelId;
+
+#[utoipa::path(get, path = "/api/v1/channels", tag = "channels",
+    responses((status = 200, body = List<ChannelView>)))]
+pub async fn list(State(state): State<AppState>) -> ApiResult<Response> {
+    let body = state.cache.channel_list().await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/channels/{id}", tag = "channels",
+    responses((status = 200, body = ChannelView), (status = 404, body = ErrorBody)))]
+pub async fn detail(
+    State(state): State<AppState>,
+    IdPath(id): IdPath<ChannelId>,
+) -> ApiResult<ApiJson<ChannelView>> {
+    let channel = state.store.channel(id).await.map_err(CommerceError::from)?;
+    Ok(ApiJson(ChannelView::from(&channel)))
+}
+
+#[utoipa::path(post, path = "/api/v1/channels", tag = "channels", request_body = ChannelCreate,
+    responses((status = 201, body = ChannelWithKey), (status = 403, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiJson(req): ApiJson<ChannelCreate>,
+) -> ApiResult<(StatusCode, ApiJson<ChannelWithKey>)> {
+    let input = ChannelInput {
+        title: req.title,
+        description: req.description,
+        scheduled_at: req.scheduled_at,
+    };
+    let (channel, key) =
+        channels::create_channel(state.store.as_ref(), signed_in.user(), input, Utc::now()).await?;
+    state.cache.invalidate_channels().await;
+    let body = ChannelWithKey {
+        channel: ChannelView::from(&channel),
+        stream_key: key.expose().to_owned(),
+        ingest_url: state.settings.ingest_url.clone(),
+    };
+    Ok((StatusCode::CREATED, ApiJson(body)))
+}
+
+#[utoipa::path(patch, path = "/api/v1/channels/{id}", tag = "channels", request_body = ChannelUpdate,
+    responses((status = 200, body = ChannelView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    IdPath(id): IdPath<ChannelId>,
+    ApiJson(req): ApiJson<ChannelUpdate>,
+) -> ApiResult<ApiJson<ChannelView>> {
+    let changes = ChannelChanges {
+        title: req.title,
+        description: req.description,
+        scheduled_at: req.scheduled_at,
+    };
+    let channel = channels::update_channel(
+        state.store.as_ref(),
+        signed_in.user(),
+        id,
+        changes,
+        Utc::now(),
+    )
+    .await?;
+    state.cache.invalidate_channels().await;
+    Ok(ApiJson(ChannelView::from(&channel)))
+}
+
+#[utoipa::path(post, path = "/api/v1/channels/{id}/stream-key", tag = "channels",
+    responses((status = 200, body = StreamKeyView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn rotate_key(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    IdPath(id): IdPath<ChannelId>,
+) -> ApiResult<ApiJson<StreamKeyView>> {
+    let key = channels::rotate_stream_key(state.store.as_ref(), signed_in.user(), id).await?;
+    Ok(ApiJson(StreamKeyView {
+        stream_key: key.expose().to_owned(),
+        ingest_url: state.settings.ingest_url.clone(),
+    }))
+}
+
+#[utoipa::path(put, path = "/api/v1/channels/{id}/lineup", tag = "channels", request_body = Lineup,
+    responses((status = 200, body = Lineup), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn set_lineup(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    IdPath(id): IdPath<ChannelId>,
+    ApiJson(req): ApiJson<Lineup>,
+) -> ApiResult<ApiJson<Lineup>> {
+    let product_ids =
+        channels::set_lineup(state.store.as_ref(), signed_in.user(), id, req.product_ids).await?;
+    Ok(ApiJson(Lineup { product_ids }))
+}
+
+#[utoipa::path(get, path = "/api/v1/channels/{id}/lineup", tag = "channels",
+    responses((status = 200, body = Lineup), (status = 404, body = ErrorBody)))]
+pub async fn lineup(
+    State(state): State<AppState>,
+    IdPath(id): IdPath<ChannelId>,
+) -> ApiResult<ApiJson<Lineup>> {
+    state.store.channel(id).await.map_err(CommerceError::from)?;
+    let product_ids = state.store.lineup(id).await.map_err(CommerceError::from)?;
+    Ok(ApiJson(Lineup { product_ids }))
+}

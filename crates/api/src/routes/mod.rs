@@ -1,0 +1,23 @@
+//! Handlers, one module per resource. Each one parses, calls the domain, and maps the result.
+
+pub mod auth;
+pub mod channels;
+pub mod health;
+pub mod orders;
+pub mod products;
+pub mod users;
+
+use crate::error::ApiError;
+use axum::http::StatusCode;
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
+}

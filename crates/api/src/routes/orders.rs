@@ -1,0 +1,128 @@
+//! Orders: place (idempotent, stock-safe), list and read one's own, cancel.
+
+use crate::dto::{List, OrderRequest, OrderView, PageQuery};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, IdPath, SignedIn};
+use crate::state::AppState;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use olive_commerce::{orders, CommerceError};
+use olive_core::OrderId;
+use olive_store::{Order, Page, PlacedOrder};
+
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+
+/// Forget cached product details whose stock an order changed.
+async fn stock_changed(state: &AppState, order: &Order) {
+    for item in &order.items {
+        state.cache.invalidate_product(item.product_id).await;
+    }
+}
+
+fn count(result: &'static str) {
+    metrics::counter!("olive_orders_total", "result" => result).increment(1);
+}
+
+#[utoipa::path(post, path = "/api/v1/orders", tag = "orders", request_body = OrderRequest,
+    params(("Idempotency-Key" = String, Header, description = "Same key and same body return the same order")),
+    responses((status = 201, body = OrderView), (status = 200, description = "a replay of an earlier request", body = OrderView),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn place(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<OrderRequest>,
+) -> ApiResult<Response> {
+    let key = headers.get(IDEMPOTENCY_HEADER).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "idempotency_key_required",
+            "send an Idempotency-Key header",
+        )
+    })?;
+    let key = key
+        .to_str()
+        .map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?;
+    let items: Vec<_> = req
+        .items
+        .iter()
+        .map(|i| (i.product_id, i.quantity))
+        .collect();
+    let placed = match orders::place_order(
+        state.store.as_ref(),
+        signed_in.user(),
+        &items,
+        key,
+        Utc::now(),
+    )
+    .await
+    {
+        Ok(placed) => placed,
+        Err(e) => {
+            count(match e {
+                CommerceError::OutOfStock(_) => "out_of_stock",
+                CommerceError::Invalid { .. } | CommerceError::IdempotencyKeyReused => "invalid",
+                CommerceError::ProductUnavailable(_) => "unavailable",
+                _ => "error",
+            });
+            return Err(e.into());
+        }
+    };
+    match placed {
+        PlacedOrder::Created(order) => {
+            count("created");
+            stock_changed(&state, &order).await;
+            Ok((StatusCode::CREATED, ApiJson(OrderView::from(&order))).into_response())
+        }
+        PlacedOrder::Replayed(order) => {
+            count("replayed");
+            Ok((
+                StatusCode::OK,
+                [("idempotent-replayed", "true")],
+                ApiJson(OrderView::from(&order)),
+            )
+                .into_response())
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/orders", tag = "orders", params(PageQuery),
+    responses((status = 200, body = List<OrderView>), (status = 401, body = ErrorBody)))]
+pub async fn mine(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<ApiJson<List<OrderView>>> {
+    let page = Page::new(q.limit.unwrap_or(50), q.offset.unwrap_or(0));
+    let orders = orders::my_orders(state.store.as_ref(), signed_in.user(), page).await?;
+    Ok(ApiJson(List::page(
+        orders.iter().map(OrderView::from).collect(),
+        page,
+    )))
+}
+
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders",
+    responses((status = 200, body = OrderView), (status = 404, body = ErrorBody)))]
+pub async fn detail(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    IdPath(id): IdPath<OrderId>,
+) -> ApiResult<ApiJson<OrderView>> {
+    let order = orders::order_for(state.store.as_ref(), signed_in.user(), id).await?;
+    Ok(ApiJson(OrderView::from(&order)))
+}
+
+#[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders",
+    responses((status = 200, body = OrderView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    IdPath(id): IdPath<OrderId>,
+) -> ApiResult<ApiJson<OrderView>> {
+    let order =
+        orders::cancel_order(state.store.as_ref(), signed_in.user(), id, Utc::now()).await?;
+    stock_changed(&state, &order).await;
+    Ok(ApiJson(OrderView::from(&order)))
+}

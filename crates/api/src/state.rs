@@ -1,0 +1,72 @@
+//! What every handler can reach: the engines, the read cache, the login throttle and the settings
+//! that shape cookies and origin checks.
+
+use crate::cache::ReadCache;
+use metrics_exporter_prometheus::PrometheusHandle;
+use olive_bus::Bus;
+use olive_commerce::accounts::{LoginLimits, LoginThrottle};
+use olive_objects::Objects;
+use olive_store::Store;
+use std::sync::Arc;
+
+/// HTTP behaviour chosen by configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ApiSettings {
+    /// The origin browsers see, e.g. `https://shop.example.com`. When it is `https`, session
+    /// cookies get `Secure` and the `__Host-` prefix. When unset, the request's `Host` is trusted
+    /// as the origin and cookies are not `Secure` (plain-HTTP local use).
+    pub public_origin: Option<String>,
+    pub login_limits: LoginLimits,
+    /// Where encoders publish, e.g. `rtmp://127.0.0.1:1935/live`; shown with stream keys.
+    pub ingest_url: String,
+}
+
+impl ApiSettings {
+    pub fn behind_tls(&self) -> bool {
+        self.public_origin
+            .as_deref()
+            .is_some_and(|o| o.starts_with("https://"))
+    }
+
+    /// The session cookie's name: `__Host-` prefixed behind TLS.
+    pub fn cookie_name(&self) -> &'static str {
+        if self.behind_tls() {
+            "__Host-olive_session"
+        } else {
+            "olive_session"
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub objects: Objects,
+    pub bus: Arc<dyn Bus>,
+    pub cache: Arc<ReadCache>,
+    pub throttle: Arc<LoginThrottle>,
+    pub settings: Arc<ApiSettings>,
+    /// Renders `/metrics`; absent when no recorder was installed (unit tests).
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        objects: Objects,
+        bus: Arc<dyn Bus>,
+        settings: ApiSettings,
+        metrics: Option<PrometheusHandle>,
+    ) -> Self {
+        let cache = Arc::new(ReadCache::new(store.clone(), bus.clone()));
+        AppState {
+            throttle: Arc::new(LoginThrottle::new(settings.login_limits)),
+            store,
+            objects,
+            bus,
+            cache,
+            settings: Arc::new(settings),
+            metrics,
+        }
+    }
+}

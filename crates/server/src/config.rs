@@ -1,0 +1,371 @@
+//! Configuration, read once at start: command-line flags win over `OLIVE_*` environment variables
+//! (clap reads both), which win over the TOML file named by `--config`, which wins over defaults.
+//! Every value is checked here, and a bad one stops start-up with a message naming its key.
+//! Nothing below this crate reads the environment.
+
+use clap::Args;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The storage flags every command that touches data takes.
+#[derive(Args, Debug, Clone, Default)]
+pub struct StorageArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "OLIVE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where the embedded database and objects live [default: ./olive-data].
+    #[arg(long, env = "OLIVE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://… [default: sqlite://<data-dir>/olive.db].
+    #[arg(long, env = "OLIVE_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// file:///DIR (or memory://) [default: file://<data-dir>/objects].
+    #[arg(long, env = "OLIVE_OBJECT_STORE_URL", value_name = "URL")]
+    pub object_store_url: Option<String>,
+}
+
+/// The flags of `olive serve` beyond storage.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// HTTP listen address [default: 127.0.0.1:8080].
+    #[arg(long, env = "OLIVE_HTTP_ADDR", value_name = "ADDR")]
+    pub http: Option<String>,
+    /// RTMP listen address [default: 127.0.0.1:1935].
+    #[arg(long, env = "OLIVE_RTMP_ADDR", value_name = "ADDR")]
+    pub rtmp: Option<String>,
+    /// memory:// [default: memory://].
+    #[arg(long, env = "OLIVE_BUS_URL", value_name = "URL")]
+    pub bus_url: Option<String>,
+    /// The origin browsers use, e.g. https://shop.example.com (enables Secure cookies).
+    #[arg(long, env = "OLIVE_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// On an empty data dir, create demo channels, products and accounts.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+/// The TOML file: the same keys as the flags, in snake_case.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    http: Option<String>,
+    rtmp: Option<String>,
+    database_url: Option<String>,
+    bus_url: Option<String>,
+    object_store_url: Option<String>,
+    public_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {key}: {message}")]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub message: String,
+}
+
+fn bad(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key,
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseEngine {
+    Sqlite,
+    Postgres,
+}
+
+/// Where data lives, checked.
+#[derive(Debug)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+    pub database_engine: DatabaseEngine,
+    /// May hold a password: never logged.
+    pub database_url: SecretString,
+    pub object_store_url: SecretString,
+}
+
+/// Everything `olive serve` needs, checked.
+#[derive(Debug)]
+pub struct ServeConfig {
+    pub storage: StorageConfig,
+    pub http: SocketAddr,
+    pub rtmp: SocketAddr,
+    pub bus_url: String,
+    pub public_url: Option<String>,
+    pub demo: bool,
+}
+
+fn read_file(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad("config", format!("cannot read {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| bad("config", format!("{}: {}", path.display(), e.message())))
+}
+
+impl StorageConfig {
+    fn resolve(args: &StorageArgs, file: &FileConfig) -> Result<Self, ConfigError> {
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or_else(|| file.data_dir.clone())
+            .unwrap_or_else(|| "./olive-data".into());
+        if data_dir.as_os_str().is_empty() {
+            return Err(bad("data_dir", "must not be empty"));
+        }
+        let database_url = match args
+            .database_url
+            .clone()
+            .or_else(|| file.database_url.clone())
+        {
+            Some(url) => url,
+            None => format!("sqlite://{}", data_dir.join("olive.db").display()),
+        };
+        let database_engine = if database_url.starts_with("sqlite:") {
+            DatabaseEngine::Sqlite
+        } else if database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://")
+        {
+            DatabaseEngine::Postgres
+        } else {
+            let scheme = database_url.split(':').next().unwrap_or_default();
+            return Err(bad(
+                "database_url",
+                format!("unsupported scheme {scheme:?}; use sqlite://PATH or postgres://…"),
+            ));
+        };
+        let object_store_url = match args
+            .object_store_url
+            .clone()
+            .or_else(|| file.object_store_url.clone())
+        {
+            Some(url) => url,
+            None => {
+                let dir = absolute(&data_dir.join("objects"))?;
+                url::Url::from_directory_path(&dir)
+                    .map_err(|_| {
+                        bad(
+                            "data_dir",
+                            format!("{} cannot be used as a directory", dir.display()),
+                        )
+                    })?
+                    .to_string()
+            }
+        };
+        if !(object_store_url.starts_with("file://") || object_store_url.starts_with("memory://")) {
+            let scheme = object_store_url.split(':').next().unwrap_or_default();
+            return Err(bad(
+                "object_store_url",
+                format!("unsupported scheme {scheme:?}; use file:///DIR or memory:// (s3:// arrives with scale-out)"),
+            ));
+        }
+        Ok(StorageConfig {
+            data_dir,
+            database_engine,
+            database_url: SecretString::from(database_url),
+            object_store_url: SecretString::from(object_store_url),
+        })
+    }
+
+    pub fn from_args(args: &StorageArgs) -> Result<Self, ConfigError> {
+        let file = read_file(args.config.as_deref())?;
+        Self::resolve(args, &file)
+    }
+
+    pub fn database_url(&self) -> &str {
+        self.database_url.expose_secret()
+    }
+
+    pub fn object_store_url(&self) -> &str {
+        self.object_store_url.expose_secret()
+    }
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, ConfigError> {
+    std::path::absolute(path).map_err(|e| bad("data_dir", format!("{}: {e}", path.display())))
+}
+
+fn socket(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| {
+        bad(
+            key,
+            format!("{value:?} is not a socket address like 127.0.0.1:8080"),
+        )
+    })
+}
+
+impl ServeConfig {
+    pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let file = read_file(args.storage.config.as_deref())?;
+        let storage = StorageConfig::resolve(&args.storage, &file)?;
+        let http = socket(
+            "http",
+            args.http
+                .as_deref()
+                .or(file.http.as_deref())
+                .unwrap_or("127.0.0.1:8080"),
+        )?;
+        let rtmp = socket(
+            "rtmp",
+            args.rtmp
+                .as_deref()
+                .or(file.rtmp.as_deref())
+                .unwrap_or("127.0.0.1:1935"),
+        )?;
+        let bus_url = args
+            .bus_url
+            .clone()
+            .or_else(|| file.bus_url.clone())
+            .unwrap_or_else(|| "memory://".into());
+        if bus_url != "memory://" {
+            return Err(bad(
+                "bus_url",
+                format!(
+                    "{bus_url:?} is not supported; use memory:// (redis:// arrives with scale-out)"
+                ),
+            ));
+        }
+        let public_url = args.public_url.clone().or_else(|| file.public_url.clone());
+        if let Some(url) = &public_url {
+            let parsed =
+                url::Url::parse(url).map_err(|e| bad("public_url", format!("{url:?}: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                return Err(bad(
+                    "public_url",
+                    format!("{url:?} must be an http(s) origin like https://shop.example.com"),
+                ));
+            }
+        }
+        Ok(ServeConfig {
+            storage,
+            http,
+            rtmp,
+            bus_url,
+            public_url,
+            demo: args.demo,
+        })
+    }
+
+    /// The origin part of `public_url` (scheme, host, port), as browsers send it in `Origin`.
+    pub fn public_origin(&self) -> Option<String> {
+        self.public_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .map(|u| u.origin().ascii_serialization())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Resolves `args` with `file` as the TOML configuration file.
+    fn serve(mut args: ServeArgs, file: &str) -> Result<ServeConfig, ConfigError> {
+        let dir = std::env::temp_dir().join(format!(
+            "olive-config-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("olive.toml");
+        std::fs::write(&path, file).unwrap();
+        args.storage.config = Some(path);
+        let resolved = ServeConfig::from_args(&args);
+        let _ = std::fs::remove_dir_all(dir);
+        resolved
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = serve(ServeArgs::default(), "").unwrap();
+        assert_eq!(c.http, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.rtmp, "127.0.0.1:1935".parse().unwrap());
+        assert_eq!(c.bus_url, "memory://");
+        assert_eq!(c.storage.data_dir, PathBuf::from("./olive-data"));
+        assert_eq!(c.storage.database_url(), "sqlite://./olive-data/olive.db");
+        assert!(c.storage.object_store_url().starts_with("file:///"));
+        assert!(c
+            .storage
+            .object_store_url()
+            .ends_with("/olive-data/objects/"));
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let args = ServeArgs {
+            http: Some("127.0.0.1:9000".into()),
+            ..Default::default()
+        };
+        let c = serve(
+            args,
+            "http = \"127.0.0.1:7000\"\nrtmp = \"0.0.0.0:1936\"\ndata_dir = \"/tmp/x\"",
+        )
+        .unwrap();
+        assert_eq!(c.http.port(), 9000);
+        assert_eq!(c.rtmp.port(), 1936);
+        assert_eq!(c.storage.database_url(), "sqlite:///tmp/x/olive.db");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases = [
+            (
+                ServeArgs {
+                    http: Some("localhost".into()),
+                    ..Default::default()
+                },
+                "",
+                "http",
+            ),
+            (ServeArgs::default(), "rtmp = \"1935\"", "rtmp"),
+            (
+                ServeArgs::default(),
+                "database_url = \"mysql://x\"",
+                "database_url",
+            ),
+            (ServeArgs::default(), "bus_url = \"kafka://x\"", "bus_url"),
+            (
+                ServeArgs::default(),
+                "object_store_url = \"ftp://x\"",
+                "object_store_url",
+            ),
+            (
+                ServeArgs::default(),
+                "public_url = \"javascript:alert(1)\"",
+                "public_url",
+            ),
+        ];
+        for (args, file, key) in cases {
+            let err = serve(args, file).unwrap_err();
+            assert_eq!(err.key, key, "{err}");
+        }
+    }
+
+    #[test]
+    fn unknown_file_keys_are_named() {
+        let err = serve(ServeArgs::default(), "htp = \"127.0.0.1:1\"\n").unwrap_err();
+        assert_eq!(err.key, "config");
+        assert!(err.to_string().contains("htp"), "{err}");
+    }
+
+    #[test]
+    fn public_origin_drops_the_path() {
+        let args = ServeArgs {
+            public_url: Some("https://shop.example.com/live/".into()),
+            ..Default::default()
+        };
+        let c = serve(args, "").unwrap();
+        assert_eq!(
+            c.public_origin().as_deref(),
+            Some("https://shop.example.com")
+        );
+    }
+}

@@ -1,0 +1,120 @@
+//! `olive serve`: open the engines, optionally seed demo content, bind the listeners, serve until
+//! SIGTERM or Ctrl-C, then drain in-flight requests and exit 0.
+
+use crate::config::{ServeArgs, ServeConfig};
+use crate::{demo, engines, telemetry};
+use anyhow::Context;
+use chrono::Utc;
+use olive_api::{app, ApiSettings, AppState};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = ServeConfig::from_args(&args)?;
+    telemetry::init_logs();
+    let metrics = telemetry::init_metrics().context("installing the metrics recorder")?;
+
+    let engines = engines::open(&config.storage).await?;
+    tracing::info!(
+        database = engines.store.engine(),
+        objects = engines.objects.engine(),
+        data_dir = %config.storage.data_dir.display(),
+        "storage ready"
+    );
+    let bus = olive_bus::from_url(&config.bus_url).context("opening the bus")?;
+
+    if config.demo {
+        demo::seed_if_empty(
+            engines.store.as_ref(),
+            &engines.objects,
+            &config.storage.data_dir,
+        )
+        .await?;
+    }
+
+    let settings = ApiSettings {
+        public_origin: config.public_origin(),
+        ingest_url: format!("rtmp://{}/live", config.rtmp),
+        ..Default::default()
+    };
+    let state = AppState::new(
+        engines.store.clone(),
+        engines.objects.clone(),
+        bus,
+        settings,
+        Some(metrics.clone()),
+    );
+    let background = [
+        state.cache.spawn_listener(),
+        tokio::spawn(metrics_upkeep(metrics)),
+        tokio::spawn(session_sweeper(state.clone())),
+    ];
+
+    let listener = TcpListener::bind(config.http)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.http))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "http listener ready on http://{addr}");
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("http server failed")?;
+
+    for task in background {
+        task.abort();
+    }
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the server");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// Histograms are drained into their summaries periodically so memory stays flat between scrapes.
+async fn metrics_upkeep(handle: metrics_exporter_prometheus::PrometheusHandle) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        handle.run_upkeep();
+    }
+}
+
+/// Deletes expired sessions every hour.
+async fn session_sweeper(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        match state.store.delete_expired_sessions(Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "expired sessions removed"),
+            Err(e) => tracing::warn!(error = %e, "could not remove expired sessions"),
+        }
+    }
+}
