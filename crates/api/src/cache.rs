@@ -56,10 +56,7 @@ impl ReadCache {
         }
         let generation = self.channels_generation.load(Ordering::Acquire);
         let channels = self.store.list_channels().await?;
-        let list = List {
-            items: channels.iter().map(ChannelView::from).collect(),
-            next_offset: None,
-        };
+        let list = List { items: channels.iter().map(ChannelView::from).collect(), next_offset: None };
         let body = Bytes::from(serde_json::to_vec(&list).expect("channel views serialise"));
         if self.channels_generation.load(Ordering::Acquire) == generation {
             self.channels.store(Some(Arc::new(body.clone())));
@@ -69,23 +66,13 @@ impl ReadCache {
 
     /// `GET /api/v1/products/{id}` as JSON bytes, with the status so callers can hide drafts.
     pub async fn product(&self, id: ProductId) -> Result<CachedProduct, CommerceError> {
-        if let Some(hit) = self
-            .products
-            .read()
-            .expect("product cache poisoned")
-            .get(&id)
-        {
+        if let Some(hit) = self.products.read().expect("product cache poisoned").get(&id) {
             return Ok(hit.clone());
         }
         let generation = self.products_generation.load(Ordering::Acquire);
         let product = self.store.product(id).await?;
-        let body = Bytes::from(
-            serde_json::to_vec(&ProductView::from(&product)).expect("product views serialise"),
-        );
-        let entry = CachedProduct {
-            status: product.status,
-            body,
-        };
+        let body = Bytes::from(serde_json::to_vec(&ProductView::from(&product)).expect("product views serialise"));
+        let entry = CachedProduct { status: product.status, body };
         if self.products_generation.load(Ordering::Acquire) == generation {
             let mut map = self.products.write().expect("product cache poisoned");
             if map.len() >= MAX_PRODUCTS {
@@ -122,10 +109,7 @@ impl ReadCache {
             self.channels.store(None);
         } else if let Some(id) = text.strip_prefix("product:").and_then(|id| id.parse().ok()) {
             self.products_generation.fetch_add(1, Ordering::AcqRel);
-            self.products
-                .write()
-                .expect("product cache poisoned")
-                .remove(&ProductId(id));
+            self.products.write().expect("product cache poisoned").remove(&ProductId(id));
         } else {
             self.forget_all();
         }
@@ -135,10 +119,7 @@ impl ReadCache {
         self.channels_generation.fetch_add(1, Ordering::AcqRel);
         self.channels.store(None);
         self.products_generation.fetch_add(1, Ordering::AcqRel);
-        self.products
-            .write()
-            .expect("product cache poisoned")
-            .clear();
+        self.products.write().expect("product cache poisoned").clear();
     }
 
     /// Applies invalidations announced by any node until the bus closes. A listener that fell

@@ -31,20 +31,11 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-            retry_after: None,
-        }
+        ApiError { status, code, message: message.into(), retry_after: None }
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        )
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
     }
 
     pub fn unauthenticated() -> Self {
@@ -56,11 +47,7 @@ impl ApiError {
     }
 
     pub fn invalid(field: &str, message: impl std::fmt::Display) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-            format!("{field}: {message}"),
-        )
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("{field}: {message}"))
     }
 }
 
@@ -69,25 +56,15 @@ impl From<CommerceError> for ApiError {
         use CommerceError as E;
         let msg = e.to_string();
         match e {
-            E::Invalid { .. } => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", msg)
-            }
-            E::InvalidCredentials => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", msg)
-            }
+            E::Invalid { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", msg),
+            E::InvalidCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", msg),
             E::Unauthenticated => ApiError::unauthenticated(),
             E::Forbidden => ApiError::forbidden(),
             E::NotFound(what) => ApiError::not_found(what),
             E::EmailTaken => ApiError::new(StatusCode::CONFLICT, "email_taken", msg),
             E::OutOfStock(_) => ApiError::new(StatusCode::CONFLICT, "out_of_stock", msg),
-            E::ProductUnavailable(_) => {
-                ApiError::new(StatusCode::CONFLICT, "product_unavailable", msg)
-            }
-            E::IdempotencyKeyReused => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
-                msg,
-            ),
+            E::ProductUnavailable(_) => ApiError::new(StatusCode::CONFLICT, "product_unavailable", msg),
+            E::IdempotencyKeyReused => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", msg),
             E::NotCancellable(_) => ApiError::new(StatusCode::CONFLICT, "not_cancellable", msg),
             E::RateLimited(after) => ApiError {
                 retry_after: Some(after),
@@ -111,11 +88,7 @@ impl From<CommerceError> for ApiError {
             }
             E::Internal(cause) => {
                 tracing::error!(error = %cause, "internal failure");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "something went wrong",
-                )
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong")
             }
         }
     }
@@ -123,12 +96,7 @@ impl From<CommerceError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code.to_owned(),
-                message: self.message,
-            },
-        };
+        let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(after) = self.retry_after {
             let secs = after.as_secs().max(1).to_string();

@@ -22,37 +22,68 @@ use serde::Serialize;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 
-/// A JSON body, with malformed (400), mistyped (422), wrong media type (415) and oversized (413)
-/// bodies answered in our error format. Also a JSON response.
+/// Reads a body of at most `limit` bytes. A larger body is still read (and thrown away) up to
+/// [`DRAIN_LIMIT`] before the 413 goes out: a server that answers and closes while the client is
+/// still sending makes the client see a connection reset instead of our answer.
+pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| body_error(StatusCode::BAD_REQUEST))?;
+        seen += chunk.len();
+        if seen <= limit {
+            buf.extend_from_slice(&chunk);
+        } else if seen > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if seen > limit {
+        return Err(body_error(StatusCode::PAYLOAD_TOO_LARGE));
+    }
+    Ok(buf.freeze())
+}
+
+/// How much of an oversized body is read and discarded before answering 413.
+pub const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime::Mime>().ok())
+        .is_some_and(|m| {
+            m.type_() == "application" && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"))
+        })
+}
+
+/// A JSON body of at most [`crate::JSON_BODY_LIMIT`] bytes, with malformed (400), mistyped (422),
+/// wrong media type (415) and oversized (413) bodies answered in our error format. Also a JSON
+/// response.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_field",
-                e.body_text(),
-            )),
-            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                e.body_text(),
-            )),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "send JSON with Content-Type: application/json",
-            )),
-            Err(JsonRejection::BytesRejection(e)) => Err(body_error(e.status())),
-            Err(other) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                other.body_text(),
-            )),
+            ));
+        }
+        let bytes = read_body(req.into_body(), crate::JSON_BODY_LIMIT).await?;
+        match axum::Json::<T>::from_bytes(&bytes) {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(JsonRejection::JsonDataError(e)) => {
+                Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", e.body_text()))
+            }
+            Err(JsonRejection::JsonSyntaxError(e)) => {
+                Err(ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.body_text()))
+            }
+            Err(other) => Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", other.body_text())),
         }
     }
 }
@@ -65,21 +96,13 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
 
 fn body_error(status: StatusCode) -> ApiError {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "the request body is too large",
-        )
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
     } else {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "the request body could not be read",
-        )
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "the request body could not be read")
     }
 }
 
-/// A raw upload body with its declared content type.
+/// A raw image upload (at most `catalogue::MAX_IMAGE_BYTES`) with its declared content type.
 pub struct Upload {
     pub bytes: Bytes,
     pub content_type: Option<String>,
@@ -88,19 +111,10 @@ pub struct Upload {
 impl<S: Send + Sync> FromRequest<S> for Upload {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| body_error(e.status()))?;
-        Ok(Upload {
-            bytes,
-            content_type,
-        })
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let bytes = read_body(req.into_body(), olive_commerce::catalogue::MAX_IMAGE_BYTES).await?;
+        Ok(Upload { bytes, content_type })
     }
 }
 
@@ -111,13 +125,10 @@ impl<T: FromStr, S: Send + Sync> FromRequestParts<S> for IdPath<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let axum::extract::Path(raw) =
-            axum::extract::Path::<String>::from_request_parts(parts, state)
-                .await
-                .map_err(|_| ApiError::not_found("resource"))?;
-        raw.parse()
-            .map(IdPath)
-            .map_err(|_| ApiError::not_found("resource"))
+        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::not_found("resource"))?;
+        raw.parse().map(IdPath).map_err(|_| ApiError::not_found("resource"))
     }
 }
 
@@ -180,10 +191,7 @@ impl FromRequestParts<AppState> for SignedIn {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authenticate(parts, state)
-            .await?
-            .map(SignedIn)
-            .ok_or_else(ApiError::unauthenticated)
+        authenticate(parts, state).await?.map(SignedIn).ok_or_else(ApiError::unauthenticated)
     }
 }
 
@@ -196,30 +204,14 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<AuthedUs
             .and_then(|v| v.strip_prefix("Bearer "))
             .and_then(|t| SessionToken::parse(t.trim()))
             .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthenticated",
-                    "malformed or unknown bearer token",
-                )
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "malformed or unknown bearer token")
             })?;
         let user = accounts::session_user(state.store.as_ref(), &token, now)
             .await?
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthenticated",
-                    "session expired or unknown",
-                )
-            })?;
-        return Ok(Some(AuthedUser {
-            user,
-            via: Via::Bearer,
-            token,
-        }));
+            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "session expired or unknown"))?;
+        return Ok(Some(AuthedUser { user, via: Via::Bearer, token }));
     }
-    let Some(token) =
-        session_cookie(&parts.headers, &state.settings).and_then(|raw| SessionToken::parse(&raw))
-    else {
+    let Some(token) = session_cookie(&parts.headers, &state.settings).and_then(|raw| SessionToken::parse(&raw)) else {
         return Ok(None);
     };
     // A stale cookie is simply no session: the caller is anonymous.
@@ -229,11 +221,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<AuthedUs
     if is_state_changing(&parts.method) && !origin_matches(&parts.headers, &state.settings) {
         return Err(csrf_refused());
     }
-    Ok(Some(AuthedUser {
-        user,
-        via: Via::Cookie,
-        token,
-    }))
+    Ok(Some(AuthedUser { user, via: Via::Cookie, token }))
 }
 
 pub fn csrf_refused() -> ApiError {
@@ -272,10 +260,7 @@ pub fn origin_matches(headers: &HeaderMap, settings: &ApiSettings) -> bool {
             let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
                 return false;
             };
-            origin
-                .strip_prefix("http://")
-                .or_else(|| origin.strip_prefix("https://"))
-                == Some(host)
+            origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host)
         }
     }
 }

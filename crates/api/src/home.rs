@@ -13,21 +13,9 @@ use olive_core::Money;
 use olive_store::{ChannelStatus, Page, ProductQuery, ProductStatus};
 
 pub async fn page(State(state): State<AppState>) -> ApiResult<Html<String>> {
-    let channels = state
-        .store
-        .list_channels()
-        .await
-        .map_err(CommerceError::from)?;
-    let query = ProductQuery {
-        status: Some(ProductStatus::Active),
-        page: Page::new(48, 0),
-        ..Default::default()
-    };
-    let products = state
-        .store
-        .list_products(&query)
-        .await
-        .map_err(CommerceError::from)?;
+    let channels = state.store.list_channels().await.map_err(CommerceError::from)?;
+    let query = ProductQuery { status: Some(ProductStatus::Active), page: Page::new(48, 0), ..Default::default() };
+    let products = state.store.list_products(&query).await.map_err(CommerceError::from)?;
     let markup: Markup = html! {
         (DOCTYPE)
         html lang="en" {

@@ -26,58 +26,26 @@ pub const JSON_BODY_LIMIT: usize = 64 * 1024;
 
 /// The whole HTTP surface.
 pub fn app(state: AppState) -> Router {
-    let uploads = Router::new()
-        .route(
-            "/api/v1/products/{id}/images",
-            post(routes::products::upload_image),
-        )
-        .layer(DefaultBodyLimit::max(
-            olive_commerce::catalogue::MAX_IMAGE_BYTES,
-        ));
-
     let api = Router::new()
         .route("/api/v1/auth/signup", post(routes::auth::signup))
         .route("/api/v1/auth/login", post(routes::auth::login))
         .route("/api/v1/auth/logout", post(routes::auth::logout))
         .route("/api/v1/me", get(routes::auth::me))
         .route("/api/v1/users", get(routes::users::list))
-        .route(
-            "/api/v1/users/{id}",
-            axum::routing::patch(routes::users::update),
-        )
-        .route(
-            "/api/v1/products",
-            get(routes::products::list).post(routes::products::create),
-        )
-        .route(
-            "/api/v1/products/{id}",
-            get(routes::products::detail).patch(routes::products::update),
-        )
-        .route(
-            "/api/v1/channels",
-            get(routes::channels::list).post(routes::channels::create),
-        )
-        .route(
-            "/api/v1/channels/{id}",
-            get(routes::channels::detail).patch(routes::channels::update),
-        )
-        .route(
-            "/api/v1/channels/{id}/stream-key",
-            post(routes::channels::rotate_key),
-        )
-        .route(
-            "/api/v1/channels/{id}/lineup",
-            put(routes::channels::set_lineup).get(routes::channels::lineup),
-        )
-        .route(
-            "/api/v1/orders",
-            post(routes::orders::place).get(routes::orders::mine),
-        )
+        .route("/api/v1/users/{id}", axum::routing::patch(routes::users::update))
+        .route("/api/v1/products", get(routes::products::list).post(routes::products::create))
+        .route("/api/v1/products/{id}", get(routes::products::detail).patch(routes::products::update))
+        .route("/api/v1/channels", get(routes::channels::list).post(routes::channels::create))
+        .route("/api/v1/channels/{id}", get(routes::channels::detail).patch(routes::channels::update))
+        .route("/api/v1/channels/{id}/stream-key", post(routes::channels::rotate_key))
+        .route("/api/v1/channels/{id}/lineup", put(routes::channels::set_lineup).get(routes::channels::lineup))
+        .route("/api/v1/orders", post(routes::orders::place).get(routes::orders::mine))
         .route("/api/v1/orders/{id}", get(routes::orders::detail))
         .route("/api/v1/orders/{id}/cancel", post(routes::orders::cancel))
+        .route("/api/v1/products/{id}/images", post(routes::products::upload_image))
         .route("/api/v1/openapi.json", get(openapi::serve))
-        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .merge(uploads);
+        // Body limits are enforced by our extractors (see `extract::read_body`).
+        .layer(DefaultBodyLimit::disable());
 
     Router::new()
         .merge(api)

@@ -23,9 +23,7 @@ pub struct ApiSettings {
 
 impl ApiSettings {
     pub fn behind_tls(&self) -> bool {
-        self.public_origin
-            .as_deref()
-            .is_some_and(|o| o.starts_with("https://"))
+        self.public_origin.as_deref().is_some_and(|o| o.starts_with("https://"))
     }
 
     /// The session cookie's name: `__Host-` prefixed behind TLS.

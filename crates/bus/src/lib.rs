@@ -62,10 +62,7 @@ impl MemoryBus {
 
     fn sender(&self, topic: &str) -> broadcast::Sender<Bytes> {
         let mut topics = self.topics.lock().expect("bus topic map poisoned");
-        topics
-            .entry(topic.to_owned())
-            .or_insert_with(|| broadcast::channel(Self::CAPACITY).0)
-            .clone()
+        topics.entry(topic.to_owned()).or_insert_with(|| broadcast::channel(Self::CAPACITY).0).clone()
     }
 }
 
@@ -82,9 +79,7 @@ impl Bus for MemoryBus {
     }
 
     fn subscribe(&self, topic: &str) -> Subscription {
-        Subscription {
-            rx: self.sender(topic).subscribe(),
-        }
+        Subscription { rx: self.sender(topic).subscribe() }
     }
 
     async fn ping(&self) -> Result<(), BusError> {
@@ -122,9 +117,6 @@ mod tests {
 
     #[test]
     fn unknown_url_is_refused() {
-        assert!(matches!(
-            from_url("kafka://x"),
-            Err(BusError::UnsupportedUrl(_))
-        ));
+        assert!(matches!(from_url("kafka://x"), Err(BusError::UnsupportedUrl(_))));
     }
 }

@@ -8,9 +8,7 @@
 //! throttled per client address and, for failures, per account.
 
 use crate::{validate, CommerceError, Result};
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -50,11 +48,7 @@ pub async fn hash_password(password: SecretString) -> Result<String> {
 pub async fn verify_password(hash: String, password: SecretString) -> bool {
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
-            .map(|parsed| {
-                argon2()
-                    .verify_password(password.expose_secret().as_bytes(), &parsed)
-                    .is_ok()
-            })
+            .map(|parsed| argon2().verify_password(password.expose_secret().as_bytes(), &parsed).is_ok())
             .unwrap_or(false)
     })
     .await
@@ -98,10 +92,7 @@ pub fn normalise_email(email: &str) -> Result<String> {
 pub fn check_password(password: &SecretString) -> Result<()> {
     let n = password.expose_secret().chars().count();
     if !(8..=128).contains(&n) {
-        return Err(CommerceError::invalid(
-            "password",
-            "must be 8 to 128 characters",
-        ));
+        return Err(CommerceError::invalid("password", "must be 8 to 128 characters"));
     }
     Ok(())
 }
@@ -113,44 +104,21 @@ pub struct SignupInput {
 }
 
 /// Creates an account with `role`. Public sign-up always passes `Role::Viewer`.
-pub async fn signup(
-    store: &dyn Store,
-    input: SignupInput,
-    role: Role,
-    now: DateTime<Utc>,
-) -> Result<User> {
+pub async fn signup(store: &dyn Store, input: SignupInput, role: Role, now: DateTime<Utc>) -> Result<User> {
     let email = normalise_email(&input.email)?;
     check_password(&input.password)?;
     let display_name = match input.display_name.as_deref() {
         Some(name) => validate::line("display_name", name, 1, 50)?,
-        None => email
-            .split('@')
-            .next()
-            .unwrap_or_default()
-            .chars()
-            .take(50)
-            .collect(),
+        None => email.split('@').next().unwrap_or_default().chars().take(50).collect(),
     };
     let password_hash = hash_password(input.password).await?;
-    let user = store
-        .create_user(NewUser {
-            email,
-            display_name,
-            password_hash,
-            role,
-            created_at: now,
-        })
-        .await?;
+    let user = store.create_user(NewUser { email, display_name, password_hash, role, created_at: now }).await?;
     tracing::info!(user_id = %user.id, role = %user.role, "account created");
     Ok(user)
 }
 
 /// The account whose email and password these are, or `InvalidCredentials` — never which part was wrong.
-pub async fn check_credentials(
-    store: &dyn Store,
-    email: &str,
-    password: SecretString,
-) -> Result<User> {
+pub async fn check_credentials(store: &dyn Store, email: &str, password: SecretString) -> Result<User> {
     let Ok(email) = normalise_email(email) else {
         verify_password(dummy_hash().to_owned(), password).await;
         return Err(CommerceError::InvalidCredentials);
@@ -182,10 +150,7 @@ impl SessionToken {
 
     /// Accepts only what [`generate`](Self::generate) makes, so junk never reaches the database.
     pub fn parse(raw: &str) -> Option<Self> {
-        let ok = raw.len() == 43
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let ok = raw.len() == 43 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         ok.then(|| SessionToken(SecretString::from(raw.to_owned())))
     }
 
@@ -220,11 +185,7 @@ pub async fn start_session(
 }
 
 /// The user a token belongs to, if the session is live.
-pub async fn session_user(
-    store: &dyn Store,
-    token: &SessionToken,
-    now: DateTime<Utc>,
-) -> Result<Option<User>> {
+pub async fn session_user(store: &dyn Store, token: &SessionToken, now: DateTime<Utc>) -> Result<Option<User>> {
     Ok(store.session_user(&token.hash(), now).await?)
 }
 
@@ -262,10 +223,7 @@ impl LoginThrottle {
     pub fn new(limits: LoginLimits) -> Self {
         LoginThrottle {
             per_ip: Mutex::new(KeyedLimiter::new(limits.per_ip, Self::MAX_KEYS)),
-            per_account: Mutex::new(KeyedLimiter::new(
-                limits.per_account_failures,
-                Self::MAX_KEYS,
-            )),
+            per_account: Mutex::new(KeyedLimiter::new(limits.per_account_failures, Self::MAX_KEYS)),
         }
     }
 
@@ -273,12 +231,7 @@ impl LoginThrottle {
     /// either the address or the account is over its limit.
     pub fn admit(&self, ip: IpAddr, email: &str, now: Instant) -> Result<()> {
         let key = email.trim().to_lowercase();
-        if let Err(retry) = self
-            .per_account
-            .lock()
-            .expect("throttle poisoned")
-            .peek(&key, now)
-        {
+        if let Err(retry) = self.per_account.lock().expect("throttle poisoned").peek(&key, now) {
             return Err(CommerceError::RateLimited(retry.0));
         }
         self.per_ip
@@ -290,18 +243,11 @@ impl LoginThrottle {
 
     pub fn failed(&self, email: &str, now: Instant) {
         let key = email.trim().to_lowercase();
-        let _ = self
-            .per_account
-            .lock()
-            .expect("throttle poisoned")
-            .check(&key, now);
+        let _ = self.per_account.lock().expect("throttle poisoned").check(&key, now);
     }
 
     pub fn succeeded(&self, email: &str) {
-        self.per_account
-            .lock()
-            .expect("throttle poisoned")
-            .reset(&email.trim().to_lowercase());
+        self.per_account.lock().expect("throttle poisoned").reset(&email.trim().to_lowercase());
     }
 }
 
@@ -312,20 +258,8 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(
-            normalise_email("  Ana@Example.COM ").unwrap(),
-            "ana@example.com"
-        );
-        for bad in [
-            "",
-            "ana",
-            "ana@",
-            "@example.com",
-            "ana@example",
-            "a b@example.com",
-            "a@b@c.com",
-            "ana@.com",
-        ] {
+        assert_eq!(normalise_email("  Ana@Example.COM ").unwrap(), "ana@example.com");
+        for bad in ["", "ana", "ana@", "@example.com", "ana@example", "a b@example.com", "a@b@c.com", "ana@.com"] {
             assert!(normalise_email(bad).is_err(), "{bad:?}");
         }
         assert!(normalise_email(&format!("{}@example.com", "a".repeat(250))).is_err());
@@ -339,25 +273,15 @@ mod tests {
         assert_ne!(a.hash(), b.hash());
         let parsed = SessionToken::parse(a.expose()).unwrap();
         assert_eq!(parsed.hash(), a.hash());
-        for junk in [
-            "",
-            "short",
-            &"x".repeat(44),
-            &format!("{}'", &"x".repeat(42)),
-        ] {
+        for junk in ["", "short", &"x".repeat(44), &format!("{}'", &"x".repeat(42))] {
             assert!(SessionToken::parse(junk).is_none(), "{junk:?}");
         }
     }
 
     #[tokio::test]
     async fn password_hashes_verify_and_are_argon2id() {
-        let hash = hash_password(SecretString::from("correct horse"))
-            .await
-            .unwrap();
-        assert!(
-            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-            "{hash}"
-        );
+        let hash = hash_password(SecretString::from("correct horse")).await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
         assert!(verify_password(hash.clone(), SecretString::from("correct horse")).await);
         assert!(!verify_password(hash, SecretString::from("wrong horse")).await);
         assert!(!verify_password("not a phc string".into(), SecretString::from("x")).await);
@@ -376,10 +300,7 @@ mod tests {
             t.admit(ip, "Ana@example.com", now).unwrap();
             t.failed("ana@example.com", now);
         }
-        assert!(matches!(
-            t.admit(ip, "ana@example.com", now),
-            Err(CommerceError::RateLimited(_))
-        ));
+        assert!(matches!(t.admit(ip, "ana@example.com", now), Err(CommerceError::RateLimited(_))));
         // Another account from the same address is still allowed, until the address runs out.
         t.admit(ip, "bo@example.com", now).unwrap();
         for _ in 0..6 {
@@ -388,7 +309,6 @@ mod tests {
         assert!(t.admit(ip, "cy@example.com", now).is_err());
         // A minute later the account may try again.
         let later = now + StdDuration::from_secs(61);
-        t.admit("10.0.0.2".parse().unwrap(), "ana@example.com", later)
-            .unwrap();
+        t.admit("10.0.0.2".parse().unwrap(), "ana@example.com", later).unwrap();
     }
 }

@@ -9,8 +9,7 @@ use image::{ImageFormat, ImageReader, Limits};
 use olive_core::{Currency, ProductId, Role};
 use olive_objects::Objects;
 use olive_store::{
-    NewProduct, NewProductImage, Product, ProductImage, ProductPatch, ProductQuery, ProductStatus,
-    Store, User,
+    NewProduct, NewProductImage, Product, ProductImage, ProductPatch, ProductQuery, ProductStatus, Store, User,
 };
 use std::io::Cursor;
 
@@ -85,31 +84,13 @@ pub async fn update_product(
 ) -> Result<Product> {
     require_admin(actor)?;
     let patch = ProductPatch {
-        name: changes
-            .name
-            .map(|v| validate::line("name", &v, 1, 200))
-            .transpose()?,
-        brand: changes
-            .brand
-            .map(|v| validate::line("brand", &v, 0, 100))
-            .transpose()?,
-        category: changes
-            .category
-            .map(|v| validate::line("category", &v, 1, 50))
-            .transpose()?,
-        description: changes
-            .description
-            .map(|v| validate::text("description", &v, 5000))
-            .transpose()?,
-        price_minor: changes
-            .price_minor
-            .map(|v| validate::range("price_minor", v, 0, MAX_PRICE_MINOR))
-            .transpose()?,
+        name: changes.name.map(|v| validate::line("name", &v, 1, 200)).transpose()?,
+        brand: changes.brand.map(|v| validate::line("brand", &v, 0, 100)).transpose()?,
+        category: changes.category.map(|v| validate::line("category", &v, 1, 50)).transpose()?,
+        description: changes.description.map(|v| validate::text("description", &v, 5000)).transpose()?,
+        price_minor: changes.price_minor.map(|v| validate::range("price_minor", v, 0, MAX_PRICE_MINOR)).transpose()?,
         currency: changes.currency,
-        stock: changes
-            .stock
-            .map(|v| validate::range("stock", v, 0, MAX_STOCK))
-            .transpose()?,
+        stock: changes.stock.map(|v| validate::range("stock", v, 0, MAX_STOCK)).transpose()?,
         status: changes.status,
         updated_at: Some(now),
     };
@@ -117,26 +98,16 @@ pub async fn update_product(
 }
 
 /// A product as `viewer` may see it: drafts and archived products only for admins.
-pub async fn product_for(
-    store: &dyn Store,
-    viewer: Option<&User>,
-    id: ProductId,
-) -> Result<Product> {
+pub async fn product_for(store: &dyn Store, viewer: Option<&User>, id: ProductId) -> Result<Product> {
     let product = store.product(id).await?;
-    if product.status != ProductStatus::Active
-        && !viewer.is_some_and(|u| u.role.at_least(Role::Admin))
-    {
+    if product.status != ProductStatus::Active && !viewer.is_some_and(|u| u.role.at_least(Role::Admin)) {
         return Err(CommerceError::NotFound("product"));
     }
     Ok(product)
 }
 
 /// Lists products; only admins may list other than active ones.
-pub async fn list_products(
-    store: &dyn Store,
-    viewer: Option<&User>,
-    mut query: ProductQuery,
-) -> Result<Vec<Product>> {
+pub async fn list_products(store: &dyn Store, viewer: Option<&User>, mut query: ProductQuery) -> Result<Vec<Product>> {
     let is_admin = viewer.is_some_and(|u| u.role.at_least(Role::Admin));
     if !is_admin {
         query.status = Some(ProductStatus::Active);
@@ -160,33 +131,21 @@ impl CheckedImage {
     }
 
     pub fn extension(&self) -> &'static str {
-        self.format
-            .extensions_str()
-            .first()
-            .copied()
-            .unwrap_or("bin")
+        self.format.extensions_str().first().copied().unwrap_or("bin")
     }
 }
 
 /// Decodes an upload completely (PNG or JPEG, at most `MAX_IMAGE_SIDE` a side) to prove it is one.
 pub fn check_image(bytes: Bytes) -> Result<CheckedImage> {
     if bytes.is_empty() || bytes.len() > MAX_IMAGE_BYTES {
-        return Err(CommerceError::invalid(
-            "image",
-            format!("must be 1 byte to {MAX_IMAGE_BYTES} bytes"),
-        ));
+        return Err(CommerceError::invalid("image", format!("must be 1 byte to {MAX_IMAGE_BYTES} bytes")));
     }
     let reader = ImageReader::new(Cursor::new(&bytes[..]))
         .with_guessed_format()
         .map_err(|e| CommerceError::invalid("image", e.to_string()))?;
     let format = match reader.format() {
         Some(f @ (ImageFormat::Png | ImageFormat::Jpeg)) => f,
-        _ => {
-            return Err(CommerceError::invalid(
-                "image",
-                "must be a PNG or JPEG image",
-            ))
-        }
+        _ => return Err(CommerceError::invalid("image", "must be a PNG or JPEG image")),
     };
     let mut reader = reader;
     let mut limits = Limits::default();
@@ -194,9 +153,7 @@ pub fn check_image(bytes: Bytes) -> Result<CheckedImage> {
     limits.max_image_height = Some(MAX_IMAGE_SIDE);
     limits.max_alloc = Some(128 * 1024 * 1024);
     reader.limits(limits);
-    reader
-        .decode()
-        .map_err(|e| CommerceError::invalid("image", format!("cannot be decoded: {e}")))?;
+    reader.decode().map_err(|e| CommerceError::invalid("image", format!("cannot be decoded: {e}")))?;
     Ok(CheckedImage { format, bytes })
 }
 
@@ -211,27 +168,17 @@ pub async fn add_image(
     require_admin(actor)?;
     let product = store.product(id).await?;
     if product.images.len() >= MAX_IMAGES {
-        return Err(CommerceError::invalid(
-            "image",
-            format!("a product has at most {MAX_IMAGES} images"),
-        ));
+        return Err(CommerceError::invalid("image", format!("a product has at most {MAX_IMAGES} images")));
     }
     let checked = tokio::task::spawn_blocking(move || check_image(upload))
         .await
         .map_err(|e| CommerceError::Internal(format!("image check failed: {e}")))??;
-    let key = format!(
-        "products/{id}/{:016x}.{}",
-        rand::random::<u64>(),
-        checked.extension()
-    );
+    let key = format!("products/{id}/{:016x}.{}", rand::random::<u64>(), checked.extension());
     objects.put(&key, checked.bytes.clone()).await?;
     let image = store
         .add_product_image(
             id,
-            NewProductImage {
-                object_key: key.clone(),
-                content_type: checked.content_type().to_owned(),
-            },
+            NewProductImage { object_key: key.clone(), content_type: checked.content_type().to_owned() },
         )
         .await;
     if image.is_err() {
@@ -264,10 +211,7 @@ mod tests {
         assert!(check_image(Bytes::new()).is_err());
         assert!(check_image(Bytes::from_static(b"<svg onload=alert(1)>")).is_err());
         let full = png(64, 64);
-        assert!(
-            check_image(full.slice(..full.len() / 2)).is_err(),
-            "truncated"
-        );
+        assert!(check_image(full.slice(..full.len() / 2)).is_err(), "truncated");
         assert!(check_image(png(MAX_IMAGE_SIDE + 1, 1)).is_err(), "too wide");
         assert!(check_image(Bytes::from(vec![0u8; MAX_IMAGE_BYTES + 1])).is_err());
         // A GIF header is a real image but not one we serve.

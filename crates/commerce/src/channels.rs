@@ -25,10 +25,7 @@ impl StreamKey {
     pub fn generate() -> Self {
         let mut bytes = [0u8; 24];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
-        StreamKey(SecretString::from(format!(
-            "live_{}",
-            URL_SAFE_NO_PAD.encode(bytes)
-        )))
+        StreamKey(SecretString::from(format!("live_{}", URL_SAFE_NO_PAD.encode(bytes))))
     }
 
     pub fn from_secret(raw: &str) -> Self {
@@ -47,8 +44,7 @@ impl StreamKey {
 
 /// Whether `actor` may change `channel`: its own host, or an admin.
 pub fn can_manage(actor: &User, channel: &Channel) -> bool {
-    actor.role.at_least(Role::Admin)
-        || (actor.role.at_least(Role::Host) && channel.host_id == actor.id)
+    actor.role.at_least(Role::Admin) || (actor.role.at_least(Role::Host) && channel.host_id == actor.id)
 }
 
 pub struct ChannelInput {
@@ -106,14 +102,8 @@ pub async fn update_channel(
 ) -> Result<Channel> {
     managed(store, actor, id).await?;
     let patch = ChannelPatch {
-        title: changes
-            .title
-            .map(|t| validate::line("title", &t, 1, 120))
-            .transpose()?,
-        description: changes
-            .description
-            .map(|d| validate::text("description", &d, 2000))
-            .transpose()?,
+        title: changes.title.map(|t| validate::line("title", &t, 1, 120)).transpose()?,
+        description: changes.description.map(|d| validate::text("description", &d, 2000)).transpose()?,
         scheduled_at: changes.scheduled_at,
         status: None,
         updated_at: Some(now),
@@ -122,11 +112,7 @@ pub async fn update_channel(
 }
 
 /// Replaces the channel's stream key; the old one stops working at once.
-pub async fn rotate_stream_key(
-    store: &dyn Store,
-    actor: &User,
-    id: ChannelId,
-) -> Result<StreamKey> {
+pub async fn rotate_stream_key(store: &dyn Store, actor: &User, id: ChannelId) -> Result<StreamKey> {
     managed(store, actor, id).await?;
     let key = StreamKey::generate();
     store.set_stream_key_hash(id, key.hash()).await?;
@@ -139,9 +125,7 @@ pub async fn channel_for_stream_key(store: &dyn Store, presented: &str) -> Resul
     if presented.is_empty() || presented.len() > 256 {
         return Ok(None);
     }
-    Ok(store
-        .channel_by_stream_key_hash(&StreamKey::from_secret(presented).hash())
-        .await?)
+    Ok(store.channel_by_stream_key_hash(&StreamKey::from_secret(presented).hash()).await?)
 }
 
 /// Sets the show's line-up: products in the order given, each once.
@@ -159,10 +143,7 @@ pub async fn set_lineup(
         }
     }
     if unique.len() > MAX_LINEUP {
-        return Err(CommerceError::invalid(
-            "product_ids",
-            format!("a line-up holds at most {MAX_LINEUP} products"),
-        ));
+        return Err(CommerceError::invalid("product_ids", format!("a line-up holds at most {MAX_LINEUP} products")));
     }
     store.set_lineup(id, &unique).await?;
     Ok(unique)

@@ -8,10 +8,7 @@ use std::time::Duration;
 pub enum CommerceError {
     /// An input field is present but not acceptable.
     #[error("{field}: {message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
+    Invalid { field: &'static str, message: String },
     #[error("email or password is incorrect")]
     InvalidCredentials,
     #[error("sign-in required")]
@@ -42,10 +39,7 @@ pub enum CommerceError {
 
 impl CommerceError {
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        CommerceError::Invalid {
-            field,
-            message: message.into(),
-        }
+        CommerceError::Invalid { field, message: message.into() }
     }
 }
 

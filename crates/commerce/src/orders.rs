@@ -29,41 +29,23 @@ pub fn check_idempotency_key(raw: &str) -> Result<String> {
 /// Merges lines per product, sorted by product id; checks counts and quantities.
 pub fn normalise_lines(items: &[(ProductId, i64)]) -> Result<Vec<OrderLine>> {
     if items.is_empty() {
-        return Err(CommerceError::invalid(
-            "items",
-            "an order needs at least one item",
-        ));
+        return Err(CommerceError::invalid("items", "an order needs at least one item"));
     }
     if items.len() > MAX_LINES {
-        return Err(CommerceError::invalid(
-            "items",
-            format!("an order holds at most {MAX_LINES} items"),
-        ));
+        return Err(CommerceError::invalid("items", format!("an order holds at most {MAX_LINES} items")));
     }
     let mut merged: BTreeMap<ProductId, i64> = BTreeMap::new();
     for &(product, quantity) in items {
         if !(1..=MAX_QUANTITY).contains(&quantity) {
-            return Err(CommerceError::invalid(
-                "quantity",
-                format!("must be between 1 and {MAX_QUANTITY}"),
-            ));
+            return Err(CommerceError::invalid("quantity", format!("must be between 1 and {MAX_QUANTITY}")));
         }
         let total = merged.entry(product).or_default();
         *total += quantity;
         if *total > MAX_QUANTITY {
-            return Err(CommerceError::invalid(
-                "quantity",
-                format!("at most {MAX_QUANTITY} of one product"),
-            ));
+            return Err(CommerceError::invalid("quantity", format!("at most {MAX_QUANTITY} of one product")));
         }
     }
-    Ok(merged
-        .into_iter()
-        .map(|(product_id, quantity)| OrderLine {
-            product_id,
-            quantity,
-        })
-        .collect())
+    Ok(merged.into_iter().map(|(product_id, quantity)| OrderLine { product_id, quantity }).collect())
 }
 
 /// A digest of normalised lines: equal for requests that mean the same order.
@@ -113,12 +95,7 @@ pub async fn my_orders(store: &dyn Store, viewer: &User, page: Page) -> Result<V
 }
 
 /// Cancels the buyer's own order while it has not shipped; its stock goes back on sale.
-pub async fn cancel_order(
-    store: &dyn Store,
-    buyer: &User,
-    id: OrderId,
-    now: DateTime<Utc>,
-) -> Result<Order> {
+pub async fn cancel_order(store: &dyn Store, buyer: &User, id: OrderId, now: DateTime<Utc>) -> Result<Order> {
     let order = store.cancel_order(id, buyer.id, now).await?;
     tracing::info!(order_id = %id, user_id = %buyer.id, "order cancelled");
     Ok(order)
@@ -131,19 +108,12 @@ mod tests {
 
     #[test]
     fn lines_are_merged_and_sorted() {
-        let lines =
-            normalise_lines(&[(ProductId(3), 1), (ProductId(1), 2), (ProductId(3), 4)]).unwrap();
+        let lines = normalise_lines(&[(ProductId(3), 1), (ProductId(1), 2), (ProductId(3), 4)]).unwrap();
         assert_eq!(
             lines,
             vec![
-                OrderLine {
-                    product_id: ProductId(1),
-                    quantity: 2
-                },
-                OrderLine {
-                    product_id: ProductId(3),
-                    quantity: 5
-                }
+                OrderLine { product_id: ProductId(1), quantity: 2 },
+                OrderLine { product_id: ProductId(3), quantity: 5 }
             ]
         );
     }

@@ -8,16 +8,10 @@ pub fn line(field: &'static str, value: &str, min: usize, max: usize) -> Result<
     let value = value.trim();
     let len = value.chars().count();
     if len < min || len > max {
-        return Err(CommerceError::invalid(
-            field,
-            format!("must be {min} to {max} characters"),
-        ));
+        return Err(CommerceError::invalid(field, format!("must be {min} to {max} characters")));
     }
     if value.chars().any(char::is_control) {
-        return Err(CommerceError::invalid(
-            field,
-            "must not contain control characters",
-        ));
+        return Err(CommerceError::invalid(field, "must not contain control characters"));
     }
     Ok(value.to_owned())
 }
@@ -26,19 +20,10 @@ pub fn line(field: &'static str, value: &str, min: usize, max: usize) -> Result<
 pub fn text(field: &'static str, value: &str, max: usize) -> Result<String> {
     let value = value.trim();
     if value.chars().count() > max {
-        return Err(CommerceError::invalid(
-            field,
-            format!("must be at most {max} characters"),
-        ));
+        return Err(CommerceError::invalid(field, format!("must be at most {max} characters")));
     }
-    if value
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
-    {
-        return Err(CommerceError::invalid(
-            field,
-            "must not contain control characters",
-        ));
+    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
+        return Err(CommerceError::invalid(field, "must not contain control characters"));
     }
     Ok(value.to_owned())
 }
@@ -46,10 +31,7 @@ pub fn text(field: &'static str, value: &str, max: usize) -> Result<String> {
 /// An integer within `min..=max`.
 pub fn range(field: &'static str, value: i64, min: i64, max: i64) -> Result<i64> {
     if value < min || value > max {
-        return Err(CommerceError::invalid(
-            field,
-            format!("must be between {min} and {max}"),
-        ));
+        return Err(CommerceError::invalid(field, format!("must be between {min} and {max}")));
     }
     Ok(value)
 }

@@ -6,9 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// ISO 4217 currencies Olive prices in. KRW is the default (the original retailer is Korean).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Currency {
     #[default]
@@ -68,9 +66,7 @@ impl Money {
 
     /// `self × quantity`, or `None` on overflow.
     pub fn times(self, quantity: i64) -> Option<Money> {
-        self.minor
-            .checked_mul(quantity)
-            .map(|minor| Money { minor, ..self })
+        self.minor.checked_mul(quantity).map(|minor| Money { minor, ..self })
     }
 }
 
@@ -95,11 +91,7 @@ impl fmt::Display for Money {
         }
         write!(f, "{sign}{symbol}{grouped}")?;
         if self.currency.decimals() > 0 {
-            write!(
-                f,
-                ".{minor:0width$}",
-                width = self.currency.decimals() as usize
-            )?;
+            write!(f, ".{minor:0width$}", width = self.currency.decimals() as usize)?;
         }
         Ok(())
     }
@@ -112,10 +104,7 @@ mod tests {
     #[test]
     fn formats_won_with_grouping_and_no_decimals() {
         assert_eq!(Money::new(12_000, Currency::Krw).to_string(), "₩12,000");
-        assert_eq!(
-            Money::new(1_234_567, Currency::Krw).to_string(),
-            "₩1,234,567"
-        );
+        assert_eq!(Money::new(1_234_567, Currency::Krw).to_string(), "₩1,234,567");
         assert_eq!(Money::new(999, Currency::Krw).to_string(), "₩999");
         assert_eq!(Money::new(-5_000, Currency::Krw).to_string(), "-₩5,000");
     }
@@ -129,10 +118,7 @@ mod tests {
     #[test]
     fn multiplication_reports_overflow() {
         assert_eq!(Money::new(i64::MAX, Currency::Krw).times(2), None);
-        assert_eq!(
-            Money::new(3, Currency::Krw).times(4),
-            Some(Money::new(12, Currency::Krw))
-        );
+        assert_eq!(Money::new(3, Currency::Krw).times(4), Some(Money::new(12, Currency::Krw)));
     }
 
     #[test]

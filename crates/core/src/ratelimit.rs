@@ -42,11 +42,7 @@ pub struct KeyedLimiter<K> {
 
 impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     pub fn new(quota: Quota, max_keys: usize) -> Self {
-        KeyedLimiter {
-            quota,
-            max_keys,
-            tat: HashMap::new(),
-        }
+        KeyedLimiter { quota, max_keys, tat: HashMap::new() }
     }
 
     /// Would an event for `key` be allowed now? Does not use up anything.

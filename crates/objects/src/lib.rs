@@ -40,21 +40,14 @@ pub struct Objects {
 impl Objects {
     /// Opens the store a URL names, creating a local directory if needed.
     pub fn from_url(url: &str) -> Result<Self> {
-        let parsed =
-            url::Url::parse(url).map_err(|_| ObjectError::UnsupportedUrl(url.to_owned()))?;
+        let parsed = url::Url::parse(url).map_err(|_| ObjectError::UnsupportedUrl(url.to_owned()))?;
         match parsed.scheme() {
             "file" => {
-                let dir = parsed
-                    .to_file_path()
-                    .map_err(|_| ObjectError::UnsupportedUrl(url.to_owned()))?;
-                std::fs::create_dir_all(&dir).map_err(|e| {
-                    ObjectError::Backend(format!("cannot create {}: {e}", dir.display()))
-                })?;
+                let dir = parsed.to_file_path().map_err(|_| ObjectError::UnsupportedUrl(url.to_owned()))?;
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| ObjectError::Backend(format!("cannot create {}: {e}", dir.display())))?;
                 let fs = LocalFileSystem::new_with_prefix(&dir).map_err(backend)?;
-                Ok(Objects {
-                    inner: Arc::new(fs),
-                    engine: "file",
-                })
+                Ok(Objects { inner: Arc::new(fs), engine: "file" })
             }
             "memory" => Ok(Objects::in_memory()),
             _ => Err(ObjectError::UnsupportedUrl(url.to_owned())),
@@ -62,10 +55,7 @@ impl Objects {
     }
 
     pub fn in_memory() -> Self {
-        Objects {
-            inner: Arc::new(InMemory::new()),
-            engine: "memory",
-        }
+        Objects { inner: Arc::new(InMemory::new()), engine: "memory" }
     }
 
     pub fn engine(&self) -> &'static str {
@@ -74,20 +64,13 @@ impl Objects {
 
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
         let path = parse_key(key)?;
-        self.inner
-            .put(&path, PutPayload::from_bytes(bytes))
-            .await
-            .map_err(backend)?;
+        self.inner.put(&path, PutPayload::from_bytes(bytes)).await.map_err(backend)?;
         Ok(())
     }
 
     pub async fn get(&self, key: &str) -> Result<Object> {
         let path = parse_key(key)?;
-        let got = self
-            .inner
-            .get(&path)
-            .await
-            .map_err(|e| not_found_or(e, key))?;
+        let got = self.inner.get(&path).await.map_err(|e| not_found_or(e, key))?;
         let bytes = got.bytes().await.map_err(|e| not_found_or(e, key))?;
         Ok(Object { bytes })
     }
@@ -111,17 +94,11 @@ impl Objects {
 
 /// Keys are relative, `/`-separated, with no empty, `.` or `..` segments.
 fn parse_key(key: &str) -> Result<Path> {
-    let invalid = |reason: &str| ObjectError::InvalidKey {
-        key: key.to_owned(),
-        reason: reason.to_owned(),
-    };
+    let invalid = |reason: &str| ObjectError::InvalidKey { key: key.to_owned(), reason: reason.to_owned() };
     if key.is_empty() || key.len() > 512 {
         return Err(invalid("length must be 1 to 512 bytes"));
     }
-    if key
-        .split('/')
-        .any(|s| s.is_empty() || s == "." || s == "..")
-    {
+    if key.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
         return Err(invalid("empty, '.' or '..' segment"));
     }
     Path::parse(key).map_err(|e| invalid(&e.to_string()))
@@ -146,24 +123,12 @@ mod tests {
     async fn round_trips_on_disk_and_in_memory() {
         let dir = std::env::temp_dir().join(format!("olive-objects-{}", std::process::id()));
         let url = format!("file://{}", dir.display());
-        for objects in [
-            Objects::from_url(&url).unwrap(),
-            Objects::from_url("memory://").unwrap(),
-        ] {
+        for objects in [Objects::from_url(&url).unwrap(), Objects::from_url("memory://").unwrap()] {
             objects.ping().await.unwrap();
-            objects
-                .put("products/1/0.png", Bytes::from_static(b"png"))
-                .await
-                .unwrap();
-            assert_eq!(
-                &objects.get("products/1/0.png").await.unwrap().bytes[..],
-                b"png"
-            );
+            objects.put("products/1/0.png", Bytes::from_static(b"png")).await.unwrap();
+            assert_eq!(&objects.get("products/1/0.png").await.unwrap().bytes[..], b"png");
             objects.delete("products/1/0.png").await.unwrap();
-            assert!(matches!(
-                objects.get("products/1/0.png").await,
-                Err(ObjectError::NotFound(_))
-            ));
+            assert!(matches!(objects.get("products/1/0.png").await, Err(ObjectError::NotFound(_))));
             objects.delete("products/1/0.png").await.unwrap();
         }
         assert!(dir.exists());
@@ -174,23 +139,14 @@ mod tests {
     async fn refuses_keys_that_escape() {
         let objects = Objects::in_memory();
         for key in ["", "../etc/passwd", "a//b", "a/./b", "/abs", "a/"] {
-            assert!(
-                matches!(
-                    objects.put(key, Bytes::new()).await,
-                    Err(ObjectError::InvalidKey { .. })
-                ),
-                "{key:?}"
-            );
+            assert!(matches!(objects.put(key, Bytes::new()).await, Err(ObjectError::InvalidKey { .. })), "{key:?}");
         }
     }
 
     #[test]
     fn refuses_unknown_schemes() {
         for url in ["s3://bucket/prefix", "ftp://x", "not a url"] {
-            assert!(
-                matches!(Objects::from_url(url), Err(ObjectError::UnsupportedUrl(_))),
-                "{url}"
-            );
+            assert!(matches!(Objects::from_url(url), Err(ObjectError::UnsupportedUrl(_))), "{url}");
         }
     }
 }

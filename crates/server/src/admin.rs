@@ -28,31 +28,17 @@ pub enum AdminCommand {
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
-    s.parse()
-        .map_err(|e: olive_core::role::UnknownRole| e.to_string())
+    s.parse().map_err(|e: olive_core::role::UnknownRole| e.to_string())
 }
 
 pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
     match command {
-        AdminCommand::CreateUser {
-            storage,
-            email,
-            password,
-            role,
-            display_name,
-        } => {
+        AdminCommand::CreateUser { storage, email, password, role, display_name } => {
             let config = StorageConfig::from_args(&storage)?;
             let engines = engines::open(&config).await?;
-            let input = SignupInput {
-                email,
-                password,
-                display_name,
-            };
+            let input = SignupInput { email, password, display_name };
             let user = accounts::signup(engines.store.as_ref(), input, role, Utc::now()).await?;
-            println!(
-                "created user {} <{}> with role {}",
-                user.id, user.email, user.role
-            );
+            println!("created user {} <{}> with role {}", user.id, user.email, user.role);
             Ok(())
         }
     }

@@ -69,10 +69,7 @@ pub struct ConfigError {
 }
 
 fn bad(key: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        key,
-        message: message.into(),
-    }
+    ConfigError { key, message: message.into() }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,34 +103,24 @@ fn read_file(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
     let Some(path) = path else {
         return Ok(FileConfig::default());
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| bad("config", format!("cannot read {}: {e}", path.display())))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| bad("config", format!("cannot read {}: {e}", path.display())))?;
     toml::from_str(&text).map_err(|e| bad("config", format!("{}: {}", path.display(), e.message())))
 }
 
 impl StorageConfig {
     fn resolve(args: &StorageArgs, file: &FileConfig) -> Result<Self, ConfigError> {
-        let data_dir = args
-            .data_dir
-            .clone()
-            .or_else(|| file.data_dir.clone())
-            .unwrap_or_else(|| "./olive-data".into());
+        let data_dir = args.data_dir.clone().or_else(|| file.data_dir.clone()).unwrap_or_else(|| "./olive-data".into());
         if data_dir.as_os_str().is_empty() {
             return Err(bad("data_dir", "must not be empty"));
         }
-        let database_url = match args
-            .database_url
-            .clone()
-            .or_else(|| file.database_url.clone())
-        {
+        let database_url = match args.database_url.clone().or_else(|| file.database_url.clone()) {
             Some(url) => url,
             None => format!("sqlite://{}", data_dir.join("olive.db").display()),
         };
         let database_engine = if database_url.starts_with("sqlite:") {
             DatabaseEngine::Sqlite
-        } else if database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://")
-        {
+        } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
             DatabaseEngine::Postgres
         } else {
             let scheme = database_url.split(':').next().unwrap_or_default();
@@ -142,21 +129,12 @@ impl StorageConfig {
                 format!("unsupported scheme {scheme:?}; use sqlite://PATH or postgres://…"),
             ));
         };
-        let object_store_url = match args
-            .object_store_url
-            .clone()
-            .or_else(|| file.object_store_url.clone())
-        {
+        let object_store_url = match args.object_store_url.clone().or_else(|| file.object_store_url.clone()) {
             Some(url) => url,
             None => {
                 let dir = absolute(&data_dir.join("objects"))?;
                 url::Url::from_directory_path(&dir)
-                    .map_err(|_| {
-                        bad(
-                            "data_dir",
-                            format!("{} cannot be used as a directory", dir.display()),
-                        )
-                    })?
+                    .map_err(|_| bad("data_dir", format!("{} cannot be used as a directory", dir.display())))?
                     .to_string()
             }
         };
@@ -194,49 +172,25 @@ fn absolute(path: &Path) -> Result<PathBuf, ConfigError> {
 }
 
 fn socket(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
-    value.parse().map_err(|_| {
-        bad(
-            key,
-            format!("{value:?} is not a socket address like 127.0.0.1:8080"),
-        )
-    })
+    value.parse().map_err(|_| bad(key, format!("{value:?} is not a socket address like 127.0.0.1:8080")))
 }
 
 impl ServeConfig {
     pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
         let file = read_file(args.storage.config.as_deref())?;
         let storage = StorageConfig::resolve(&args.storage, &file)?;
-        let http = socket(
-            "http",
-            args.http
-                .as_deref()
-                .or(file.http.as_deref())
-                .unwrap_or("127.0.0.1:8080"),
-        )?;
-        let rtmp = socket(
-            "rtmp",
-            args.rtmp
-                .as_deref()
-                .or(file.rtmp.as_deref())
-                .unwrap_or("127.0.0.1:1935"),
-        )?;
-        let bus_url = args
-            .bus_url
-            .clone()
-            .or_else(|| file.bus_url.clone())
-            .unwrap_or_else(|| "memory://".into());
+        let http = socket("http", args.http.as_deref().or(file.http.as_deref()).unwrap_or("127.0.0.1:8080"))?;
+        let rtmp = socket("rtmp", args.rtmp.as_deref().or(file.rtmp.as_deref()).unwrap_or("127.0.0.1:1935"))?;
+        let bus_url = args.bus_url.clone().or_else(|| file.bus_url.clone()).unwrap_or_else(|| "memory://".into());
         if bus_url != "memory://" {
             return Err(bad(
                 "bus_url",
-                format!(
-                    "{bus_url:?} is not supported; use memory:// (redis:// arrives with scale-out)"
-                ),
+                format!("{bus_url:?} is not supported; use memory:// (redis:// arrives with scale-out)"),
             ));
         }
         let public_url = args.public_url.clone().or_else(|| file.public_url.clone());
         if let Some(url) = &public_url {
-            let parsed =
-                url::Url::parse(url).map_err(|e| bad("public_url", format!("{url:?}: {e}")))?;
+            let parsed = url::Url::parse(url).map_err(|e| bad("public_url", format!("{url:?}: {e}")))?;
             if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
                 return Err(bad(
                     "public_url",
@@ -244,22 +198,12 @@ impl ServeConfig {
                 ));
             }
         }
-        Ok(ServeConfig {
-            storage,
-            http,
-            rtmp,
-            bus_url,
-            public_url,
-            demo: args.demo,
-        })
+        Ok(ServeConfig { storage, http, rtmp, bus_url, public_url, demo: args.demo })
     }
 
     /// The origin part of `public_url` (scheme, host, port), as browsers send it in `Origin`.
     pub fn public_origin(&self) -> Option<String> {
-        self.public_url
-            .as_deref()
-            .and_then(|u| url::Url::parse(u).ok())
-            .map(|u| u.origin().ascii_serialization())
+        self.public_url.as_deref().and_then(|u| url::Url::parse(u).ok()).map(|u| u.origin().ascii_serialization())
     }
 }
 
@@ -269,11 +213,7 @@ mod tests {
 
     /// Resolves `args` with `file` as the TOML configuration file.
     fn serve(mut args: ServeArgs, file: &str) -> Result<ServeConfig, ConfigError> {
-        let dir = std::env::temp_dir().join(format!(
-            "olive-config-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
+        let dir = std::env::temp_dir().join(format!("olive-config-{}-{}", std::process::id(), rand::random::<u32>()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("olive.toml");
         std::fs::write(&path, file).unwrap();
@@ -292,23 +232,13 @@ mod tests {
         assert_eq!(c.storage.data_dir, PathBuf::from("./olive-data"));
         assert_eq!(c.storage.database_url(), "sqlite://./olive-data/olive.db");
         assert!(c.storage.object_store_url().starts_with("file:///"));
-        assert!(c
-            .storage
-            .object_store_url()
-            .ends_with("/olive-data/objects/"));
+        assert!(c.storage.object_store_url().ends_with("/olive-data/objects/"));
     }
 
     #[test]
     fn flags_win_over_the_file() {
-        let args = ServeArgs {
-            http: Some("127.0.0.1:9000".into()),
-            ..Default::default()
-        };
-        let c = serve(
-            args,
-            "http = \"127.0.0.1:7000\"\nrtmp = \"0.0.0.0:1936\"\ndata_dir = \"/tmp/x\"",
-        )
-        .unwrap();
+        let args = ServeArgs { http: Some("127.0.0.1:9000".into()), ..Default::default() };
+        let c = serve(args, "http = \"127.0.0.1:7000\"\nrtmp = \"0.0.0.0:1936\"\ndata_dir = \"/tmp/x\"").unwrap();
         assert_eq!(c.http.port(), 9000);
         assert_eq!(c.rtmp.port(), 1936);
         assert_eq!(c.storage.database_url(), "sqlite:///tmp/x/olive.db");
@@ -317,31 +247,12 @@ mod tests {
     #[test]
     fn bad_values_name_their_key() {
         let cases = [
-            (
-                ServeArgs {
-                    http: Some("localhost".into()),
-                    ..Default::default()
-                },
-                "",
-                "http",
-            ),
+            (ServeArgs { http: Some("localhost".into()), ..Default::default() }, "", "http"),
             (ServeArgs::default(), "rtmp = \"1935\"", "rtmp"),
-            (
-                ServeArgs::default(),
-                "database_url = \"mysql://x\"",
-                "database_url",
-            ),
+            (ServeArgs::default(), "database_url = \"mysql://x\"", "database_url"),
             (ServeArgs::default(), "bus_url = \"kafka://x\"", "bus_url"),
-            (
-                ServeArgs::default(),
-                "object_store_url = \"ftp://x\"",
-                "object_store_url",
-            ),
-            (
-                ServeArgs::default(),
-                "public_url = \"javascript:alert(1)\"",
-                "public_url",
-            ),
+            (ServeArgs::default(), "object_store_url = \"ftp://x\"", "object_store_url"),
+            (ServeArgs::default(), "public_url = \"javascript:alert(1)\"", "public_url"),
         ];
         for (args, file, key) in cases {
             let err = serve(args, file).unwrap_err();
@@ -358,14 +269,8 @@ mod tests {
 
     #[test]
     fn public_origin_drops_the_path() {
-        let args = ServeArgs {
-            public_url: Some("https://shop.example.com/live/".into()),
-            ..Default::default()
-        };
+        let args = ServeArgs { public_url: Some("https://shop.example.com/live/".into()), ..Default::default() };
         let c = serve(args, "").unwrap();
-        assert_eq!(
-            c.public_origin().as_deref(),
-            Some("https://shop.example.com")
-        );
+        assert_eq!(c.public_origin().as_deref(), Some("https://shop.example.com"));
     }
 }

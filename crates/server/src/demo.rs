@@ -206,11 +206,7 @@ const CHANNELS: &[DemoChannel] = &[
 ];
 
 /// Seeds demo content when the database has no accounts yet.
-pub async fn seed_if_empty(
-    store: &dyn Store,
-    objects: &Objects,
-    data_dir: &Path,
-) -> anyhow::Result<()> {
+pub async fn seed_if_empty(store: &dyn Store, objects: &Objects, data_dir: &Path) -> anyhow::Result<()> {
     if store.count_users().await? > 0 {
         println!(
             "demo: the data dir already has content; demo accounts (if any) are listed in {}",
@@ -221,20 +217,13 @@ pub async fn seed_if_empty(
     let now = Utc::now();
     let mut accounts_text = String::new();
     let mut made = Vec::new();
-    for (email, role) in [
-        ("admin@olive.test", Role::Admin),
-        ("host@olive.test", Role::Host),
-        ("shopper@olive.test", Role::Viewer),
-    ] {
+    for (email, role) in
+        [("admin@olive.test", Role::Admin), ("host@olive.test", Role::Host), ("shopper@olive.test", Role::Viewer)]
+    {
         let password = Alphanumeric.sample_string(&mut rand::thread_rng(), 16);
-        let input = SignupInput {
-            email: email.into(),
-            password: SecretString::from(password.clone()),
-            display_name: None,
-        };
-        let user = accounts::signup(store, input, role, now)
-            .await
-            .with_context(|| format!("creating {email}"))?;
+        let input =
+            SignupInput { email: email.into(), password: SecretString::from(password.clone()), display_name: None };
+        let user = accounts::signup(store, input, role, now).await.with_context(|| format!("creating {email}"))?;
         accounts_text.push_str(&format!("{:<7} {email:<20} {password}\n", role.as_str()));
         made.push(user);
     }
@@ -253,14 +242,7 @@ pub async fn seed_if_empty(
             status: ProductStatus::Active,
         };
         let product = catalogue::create_product(store, &admin, input, now).await?;
-        catalogue::add_image(
-            store,
-            objects,
-            &admin,
-            product.id,
-            draw(p.shape, p.color, i as u32),
-        )
-        .await?;
+        catalogue::add_image(store, objects, &admin, product.id, draw(p.shape, p.color, i as u32)).await?;
         by_category.push((p.category, product.id));
     }
 
@@ -271,11 +253,7 @@ pub async fn seed_if_empty(
             scheduled_at: Some(now + Duration::hours(i as i64 + 1)),
         };
         let (channel, _key) = channels::create_channel(store, &host, input, now).await?;
-        let lineup = by_category
-            .iter()
-            .filter(|(cat, _)| c.categories.contains(cat))
-            .map(|(_, id)| *id)
-            .collect();
+        let lineup = by_category.iter().filter(|(cat, _)| c.categories.contains(cat)).map(|(_, id)| *id).collect();
         channels::set_lineup(store, &host, channel.id, lineup).await?;
     }
 
@@ -318,11 +296,7 @@ fn draw(shape: Shape, color: [u8; 3], seed: u32) -> Bytes {
             let paint = match shape {
                 Shape::Bottle => {
                     if dx.abs() < 80 && (-60..170).contains(&dy) {
-                        Some(if dx.abs() < 55 && (20..90).contains(&dy) {
-                            white
-                        } else {
-                            body
-                        })
+                        Some(if dx.abs() < 55 && (20..90).contains(&dy) { white } else { body })
                     } else if dx.abs() < 30 && (-120..-60).contains(&dy) {
                         Some(cap)
                     } else {
@@ -332,11 +306,7 @@ fn draw(shape: Shape, color: [u8; 3], seed: u32) -> Bytes {
                 Shape::Tube => {
                     let half = 70 - (dy + 150) / 12;
                     if (-150..150).contains(&dy) && dx.abs() < half.max(30) {
-                        Some(if dx.abs() < 35 && (-40..20).contains(&dy) {
-                            white
-                        } else {
-                            body
-                        })
+                        Some(if dx.abs() < 35 && (-40..20).contains(&dy) { white } else { body })
                     } else if (150..200).contains(&dy) && dx.abs() < 40 {
                         Some(cap)
                     } else {
@@ -348,10 +318,7 @@ fn draw(shape: Shape, color: [u8; 3], seed: u32) -> Bytes {
                         Some(cap)
                     } else if (-60..40).contains(&dy) && dx.abs() < 40 {
                         Some(Rgb([210, 180, 90]))
-                    } else if (-170..-60).contains(&dy)
-                        && dx.abs() < 32
-                        && dy > -170 + (dx + 32) * 2 / 3
-                    {
+                    } else if (-170..-60).contains(&dy) && dx.abs() < 32 && dy > -170 + (dx + 32) * 2 / 3 {
                         Some(body)
                     } else {
                         None
@@ -359,11 +326,7 @@ fn draw(shape: Shape, color: [u8; 3], seed: u32) -> Bytes {
                 }
                 Shape::Jar => {
                     if (-40..140).contains(&dy) && dx.abs() < 130 {
-                        Some(if dx.abs() < 90 && (20..90).contains(&dy) {
-                            white
-                        } else {
-                            body
-                        })
+                        Some(if dx.abs() < 90 && (20..90).contains(&dy) { white } else { body })
                     } else if (-100..-40).contains(&dy) && dx.abs() < 140 {
                         Some(cap)
                     } else {
@@ -385,8 +348,7 @@ fn draw(shape: Shape, color: [u8; 3], seed: u32) -> Bytes {
         }
     }
     let mut out = Cursor::new(Vec::new());
-    img.write_to(&mut out, ImageFormat::Png)
-        .expect("encoding a PNG in memory cannot fail");
+    img.write_to(&mut out, ImageFormat::Png).expect("encoding a PNG in memory cannot fail");
     Bytes::from(out.into_inner())
 }
 
@@ -407,11 +369,7 @@ mod tests {
     fn every_channel_has_products() {
         assert!(PRODUCTS.len() >= 12);
         for c in CHANNELS {
-            assert!(
-                PRODUCTS.iter().any(|p| c.categories.contains(&p.category)),
-                "{}",
-                c.title
-            );
+            assert!(PRODUCTS.iter().any(|p| c.categories.contains(&p.category)), "{}", c.title);
         }
     }
 }

@@ -18,18 +18,11 @@ pub async fn open(storage: &StorageConfig) -> anyhow::Result<Engines> {
     std::fs::create_dir_all(&storage.data_dir)
         .with_context(|| format!("cannot create data dir {}", storage.data_dir.display()))?;
     let store: Arc<dyn Store> = match storage.database_engine {
-        DatabaseEngine::Sqlite => Arc::new(
-            SqliteStore::open(storage.database_url())
-                .await
-                .context("opening SQLite")?,
-        ),
-        DatabaseEngine::Postgres => Arc::new(
-            PostgresStore::open(storage.database_url())
-                .await
-                .context("opening PostgreSQL")?,
-        ),
+        DatabaseEngine::Sqlite => Arc::new(SqliteStore::open(storage.database_url()).await.context("opening SQLite")?),
+        DatabaseEngine::Postgres => {
+            Arc::new(PostgresStore::open(storage.database_url()).await.context("opening PostgreSQL")?)
+        }
     };
-    let objects =
-        Objects::from_url(storage.object_store_url()).context("opening object storage")?;
+    let objects = Objects::from_url(storage.object_store_url()).context("opening object storage")?;
     Ok(Engines { store, objects })
 }

@@ -12,11 +12,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "olive",
-    version,
-    about = "Live commerce in one program: live video, chat, catalogue, orders."
-)]
+#[command(name = "olive", version, about = "Live commerce in one program: live video, chat, catalogue, orders.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -35,10 +31,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -25,12 +25,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let bus = olive_bus::from_url(&config.bus_url).context("opening the bus")?;
 
     if config.demo {
-        demo::seed_if_empty(
-            engines.store.as_ref(),
-            &engines.objects,
-            &config.storage.data_dir,
-        )
-        .await?;
+        demo::seed_if_empty(engines.store.as_ref(), &engines.objects, &config.storage.data_dir).await?;
     }
 
     let settings = ApiSettings {
@@ -38,31 +33,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ingest_url: format!("rtmp://{}/live", config.rtmp),
         ..Default::default()
     };
-    let state = AppState::new(
-        engines.store.clone(),
-        engines.objects.clone(),
-        bus,
-        settings,
-        Some(metrics.clone()),
-    );
+    let state = AppState::new(engines.store.clone(), engines.objects.clone(), bus, settings, Some(metrics.clone()));
     let background = [
         state.cache.spawn_listener(),
         tokio::spawn(metrics_upkeep(metrics)),
         tokio::spawn(session_sweeper(state.clone())),
     ];
 
-    let listener = TcpListener::bind(config.http)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.http))?;
+    let listener = TcpListener::bind(config.http).await.with_context(|| format!("cannot listen on {}", config.http))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "http listener ready on http://{addr}");
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("http server failed")?;
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("http server failed")?;
 
     for task in background {
         task.abort();

@@ -6,21 +6,12 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 pub fn init_logs() {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let json = std::env::var("OLIVE_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stdout)
-        .with_ansi(ansi);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout).with_ansi(ansi);
     let result = if json {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .try_init()
+        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
     } else {
         builder.try_init()
     };
@@ -34,16 +25,10 @@ pub fn init_metrics() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Full("olive_http_request_duration_seconds".into()),
-            &[
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                10.0,
-            ],
+            &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
         )?
         .install_recorder()?;
-    metrics::describe_counter!(
-        "olive_http_requests_total",
-        "HTTP requests by route template, method and status"
-    );
+    metrics::describe_counter!("olive_http_requests_total", "HTTP requests by route template, method and status");
     metrics::describe_histogram!(
         "olive_http_request_duration_seconds",
         metrics::Unit::Seconds,
@@ -51,22 +36,12 @@ pub fn init_metrics() -> anyhow::Result<PrometheusHandle> {
     );
     metrics::describe_counter!("olive_orders_total", "Order attempts by result");
     metrics::describe_gauge!("olive_channels_live", "Channels live now");
-    metrics::describe_gauge!(
-        "olive_ws_connections",
-        "Open real-time WebSocket connections"
-    );
+    metrics::describe_gauge!("olive_ws_connections", "Open real-time WebSocket connections");
     metrics::describe_counter!("olive_chat_messages_total", "Chat messages accepted");
     metrics::gauge!("olive_channels_live").set(0.0);
     metrics::gauge!("olive_ws_connections").set(0.0);
     metrics::counter!("olive_chat_messages_total").absolute(0);
-    for result in [
-        "created",
-        "replayed",
-        "out_of_stock",
-        "invalid",
-        "unavailable",
-        "error",
-    ] {
+    for result in ["created", "replayed", "out_of_stock", "invalid", "unavailable", "error"] {
         metrics::counter!("olive_orders_total", "result" => result).absolute(0);
     }
     Ok(handle)

@@ -24,8 +24,8 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects to a `postgres://` URL and runs migrations.
     pub async fn open(url: &str) -> Result<Self> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Backend(format!("bad postgres url: {e}")))?;
+        let options =
+            PgConnectOptions::from_str(url).map_err(|e| StoreError::Backend(format!("bad postgres url: {e}")))?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
@@ -56,16 +56,9 @@ impl PostgresStore {
             sep.push_bind(id);
         }
         q.push(") ORDER BY product_id, id");
-        let rows: Vec<ImageRow> = q
-            .build_query_as()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
+        let rows: Vec<ImageRow> = q.build_query_as().fetch_all(&self.pool).await.map_err(backend)?;
         for row in rows {
-            by_product
-                .entry(row.product_id)
-                .or_default()
-                .push(row.into());
+            by_product.entry(row.product_id).or_default().push(row.into());
         }
         Ok(by_product)
     }
@@ -93,11 +86,7 @@ impl PostgresStore {
             sep.push_bind(r.id);
         }
         q.push(") ORDER BY order_id, product_id");
-        let items: Vec<OrderItemRow> = q
-            .build_query_as()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
+        let items: Vec<OrderItemRow> = q.build_query_as().fetch_all(&self.pool).await.map_err(backend)?;
         let mut by_order: HashMap<i64, Vec<OrderItem>> = HashMap::new();
         for item in items {
             by_order.entry(item.order_id).or_default().push(item.into());
@@ -112,15 +101,14 @@ impl PostgresStore {
 
     /// Why a stock update matched no row: the product is missing, not on sale, or short.
     async fn why_not_taken(tx: &mut Transaction<'static, Postgres>, id: ProductId) -> StoreError {
-        let status: Option<String> =
-            match sqlx::query_scalar("SELECT status FROM products WHERE id = $1")
-                .bind(id.0)
-                .fetch_optional(&mut **tx)
-                .await
-            {
-                Ok(s) => s,
-                Err(e) => return backend(e),
-            };
+        let status: Option<String> = match sqlx::query_scalar("SELECT status FROM products WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&mut **tx)
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => return backend(e),
+        };
         match status.as_deref() {
             None => StoreError::UnknownProduct(id),
             Some("active") => StoreError::OutOfStock(id),
@@ -136,10 +124,7 @@ impl Store for PostgresStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(backend)?;
         Ok(())
     }
 
@@ -160,13 +145,12 @@ impl Store for PostgresStore {
     }
 
     async fn user(&self, id: UserId) -> Result<User> {
-        let row: Option<UserRow> = sqlx::query_as(
-            "SELECT id, email, display_name, role, created_at FROM users WHERE id = $1",
-        )
-        .bind(id.0)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
+        let row: Option<UserRow> =
+            sqlx::query_as("SELECT id, email, display_name, role, created_at FROM users WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
         row.ok_or(StoreError::NotFound("user"))?.try_into()
     }
 
@@ -182,10 +166,7 @@ impl Store for PostgresStore {
     }
 
     async fn count_users(&self) -> Result<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend)
+        sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await.map_err(backend)
     }
 
     async fn list_users(&self, page: Page) -> Result<Vec<User>> {
@@ -213,17 +194,15 @@ impl Store for PostgresStore {
     }
 
     async fn create_session(&self, new: NewSession) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO sessions (hash, user_id, kind, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&new.hash.0[..])
-        .bind(new.user_id.0)
-        .bind(new.kind.as_str())
-        .bind(new.created_at)
-        .bind(new.expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| unique_as(e, "session"))?;
+        sqlx::query("INSERT INTO sessions (hash, user_id, kind, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&new.hash.0[..])
+            .bind(new.user_id.0)
+            .bind(new.kind.as_str())
+            .bind(new.created_at)
+            .bind(new.expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| unique_as(e, "session"))?;
         Ok(())
     }
 
@@ -336,11 +315,7 @@ impl Store for PostgresStore {
         self.with_images(rows).await
     }
 
-    async fn add_product_image(
-        &self,
-        id: ProductId,
-        image: NewProductImage,
-    ) -> Result<ProductImage> {
+    async fn add_product_image(&self, id: ProductId, image: NewProductImage) -> Result<ProductImage> {
         let row: ImageRow = sqlx::query_as(
             "INSERT INTO product_images (product_id, object_key, content_type) VALUES ($1, $2, $3)
              RETURNING id, product_id, object_key, content_type",
@@ -383,10 +358,8 @@ impl Store for PostgresStore {
     }
 
     async fn list_channels(&self) -> Result<Vec<Channel>> {
-        let rows: Vec<ChannelRow> = sqlx::query_as("SELECT * FROM channels ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
+        let rows: Vec<ChannelRow> =
+            sqlx::query_as("SELECT * FROM channels ORDER BY id").fetch_all(&self.pool).await.map_err(backend)?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -425,12 +398,11 @@ impl Store for PostgresStore {
     }
 
     async fn channel_by_stream_key_hash(&self, hash: &StreamKeyHash) -> Result<Option<Channel>> {
-        let row: Option<ChannelRow> =
-            sqlx::query_as("SELECT * FROM channels WHERE stream_key_hash = $1")
-                .bind(&hash.0[..])
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(backend)?;
+        let row: Option<ChannelRow> = sqlx::query_as("SELECT * FROM channels WHERE stream_key_hash = $1")
+            .bind(&hash.0[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
         row.map(TryInto::try_into).transpose()
     }
 
@@ -444,11 +416,7 @@ impl Store for PostgresStore {
         if exists.is_none() {
             return Err(StoreError::NotFound("channel"));
         }
-        sqlx::query("DELETE FROM lineups WHERE channel_id = $1")
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        sqlx::query("DELETE FROM lineups WHERE channel_id = $1").bind(id.0).execute(&mut *tx).await.map_err(backend)?;
         for (position, product) in products.iter().enumerate() {
             let known: Option<i64> = sqlx::query_scalar("SELECT id FROM products WHERE id = $1")
                 .bind(product.0)
@@ -458,27 +426,24 @@ impl Store for PostgresStore {
             if known.is_none() {
                 return Err(StoreError::UnknownProduct(*product));
             }
-            sqlx::query(
-                "INSERT INTO lineups (channel_id, position, product_id) VALUES ($1, $2, $3)",
-            )
-            .bind(id.0)
-            .bind(position as i64)
-            .bind(product.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+            sqlx::query("INSERT INTO lineups (channel_id, position, product_id) VALUES ($1, $2, $3)")
+                .bind(id.0)
+                .bind(position as i64)
+                .bind(product.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
         }
         tx.commit().await.map_err(backend)
     }
 
     async fn lineup(&self, id: ChannelId) -> Result<Vec<ProductId>> {
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT product_id FROM lineups WHERE channel_id = $1 ORDER BY position",
-        )
-        .bind(id.0)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT product_id FROM lineups WHERE channel_id = $1 ORDER BY position")
+                .bind(id.0)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
         Ok(ids.into_iter().map(ProductId).collect())
     }
 
@@ -501,14 +466,13 @@ impl Store for PostgresStore {
         .map_err(backend)?;
         let Some(order_id) = claimed else {
             drop(tx);
-            let (id, hash): (i64, String) = sqlx::query_as(
-                "SELECT id, request_hash FROM orders WHERE user_id = $1 AND idempotency_key = $2",
-            )
-            .bind(new.user_id.0)
-            .bind(&new.idempotency_key)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend)?;
+            let (id, hash): (i64, String) =
+                sqlx::query_as("SELECT id, request_hash FROM orders WHERE user_id = $1 AND idempotency_key = $2")
+                    .bind(new.user_id.0)
+                    .bind(&new.idempotency_key)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(backend)?;
             return replay(hash == new.request_hash, self.order(OrderId(id)).await?);
         };
 
@@ -563,32 +527,27 @@ impl Store for PostgresStore {
     }
 
     async fn orders_for_user(&self, user: UserId, page: Page) -> Result<Vec<Order>> {
-        let rows: Vec<OrderRow> = sqlx::query_as(
-            "SELECT * FROM orders WHERE user_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
-        )
-        .bind(user.0)
-        .bind(page.limit)
-        .bind(page.offset)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
+        let rows: Vec<OrderRow> =
+            sqlx::query_as("SELECT * FROM orders WHERE user_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3")
+                .bind(user.0)
+                .bind(page.limit)
+                .bind(page.offset)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
         self.orders_with_items(rows).await
     }
 
     async fn cancel_order(&self, id: OrderId, user: UserId, now: DateTime<Utc>) -> Result<Order> {
         let mut tx = self.begin_write().await?;
-        let status: Option<String> = sqlx::query_scalar(
-            "SELECT status FROM orders WHERE id = $1 AND user_id = $2 FOR UPDATE",
-        )
-        .bind(id.0)
-        .bind(user.0)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(backend)?;
-        let status: OrderStatus = status
-            .ok_or(StoreError::NotFound("order"))?
-            .parse()
-            .map_err(StoreError::Backend)?;
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM orders WHERE id = $1 AND user_id = $2 FOR UPDATE")
+                .bind(id.0)
+                .bind(user.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+        let status: OrderStatus = status.ok_or(StoreError::NotFound("order"))?.parse().map_err(StoreError::Backend)?;
         if status != OrderStatus::Placed {
             return Err(StoreError::NotCancellable(status));
         }
@@ -626,14 +585,8 @@ mod tests {
             return None;
         };
         static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "olive_store_test_{}_{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let admin = PgPool::connect(&base)
-            .await
-            .expect("connect to OLIVE_TEST_DATABASE_URL");
+        let name = format!("olive_store_test_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let admin = PgPool::connect(&base).await.expect("connect to OLIVE_TEST_DATABASE_URL");
         static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         if !SWEPT.swap(true, Ordering::SeqCst) {
             // Databases left by earlier runs of this suite (other process ids).
@@ -646,26 +599,14 @@ mod tests {
             .await
             .unwrap();
             for db in stale {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-                    .execute(&admin)
-                    .await;
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&admin).await;
             }
         }
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-            .execute(&admin)
-            .await
-            .unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&admin)
-            .await
-            .unwrap();
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&admin).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
         admin.close().await;
         let options = PgConnectOptions::from_str(&base).unwrap().database(&name);
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .connect_with(options)
-            .await
-            .unwrap();
+        let pool = PgPoolOptions::new().max_connections(16).connect_with(options).await.unwrap();
         sqlx::migrate!("./migrations").run(&pool).await.unwrap();
         Some(Arc::new(PostgresStore { pool }))
     }

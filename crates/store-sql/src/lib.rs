@@ -39,10 +39,7 @@ pub struct CredentialsRow {
 impl TryFrom<CredentialsRow> for Credentials {
     type Error = StoreError;
     fn try_from(r: CredentialsRow) -> Result<Credentials> {
-        Ok(Credentials {
-            user: r.user.try_into()?,
-            password_hash: r.password_hash,
-        })
+        Ok(Credentials { user: r.user.try_into()?, password_hash: r.password_hash })
     }
 }
 
@@ -90,11 +87,7 @@ pub struct ImageRow {
 
 impl From<ImageRow> for ProductImage {
     fn from(r: ImageRow) -> ProductImage {
-        ProductImage {
-            id: r.id,
-            object_key: r.object_key,
-            content_type: r.content_type,
-        }
+        ProductImage { id: r.id, object_key: r.object_key, content_type: r.content_type }
     }
 }
 
@@ -181,13 +174,7 @@ pub struct PricedLines {
 }
 
 impl PricedLines {
-    pub fn push(
-        &mut self,
-        line: &OrderLine,
-        name: String,
-        unit_price_minor: i64,
-        currency: &str,
-    ) -> Result<()> {
+    pub fn push(&mut self, line: &OrderLine, name: String, unit_price_minor: i64, currency: &str) -> Result<()> {
         let currency: Currency = currency.parse().map_err(corrupt)?;
         match self.currency {
             Some(c) if c != currency => return Err(StoreError::MixedCurrency),
@@ -198,19 +185,12 @@ impl PricedLines {
             .and_then(|t| t.checked_add(self.total))
             .ok_or_else(|| StoreError::Backend("order total overflows".into()))?;
         self.total = line_total;
-        self.items.push(OrderItem {
-            product_id: line.product_id,
-            name,
-            quantity: line.quantity,
-            unit_price_minor,
-        });
+        self.items.push(OrderItem { product_id: line.product_id, name, quantity: line.quantity, unit_price_minor });
         Ok(())
     }
 
     pub fn total(&self) -> Result<(i64, Currency)> {
-        let currency = self
-            .currency
-            .ok_or_else(|| StoreError::Backend("an order needs at least one line".into()))?;
+        let currency = self.currency.ok_or_else(|| StoreError::Backend("an order needs at least one line".into()))?;
         Ok((self.total, currency))
     }
 }

@@ -11,9 +11,7 @@ use chrono::{DateTime, Utc};
 use olive_core::{ChannelId, OrderId, ProductId, Role, UserId};
 use olive_store::*;
 use olive_store_sql::*;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -42,19 +40,13 @@ impl SqliteStore {
             .run(&write)
             .await
             .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options.read_only(true))
-            .await
-            .map_err(backend)?;
+        let read =
+            SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await.map_err(backend)?;
         Ok(SqliteStore { read, write })
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
-        self.write
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)
+        self.write.begin_with("BEGIN IMMEDIATE").await.map_err(backend)
     }
 
     async fn images_for(&self, ids: &[i64]) -> Result<HashMap<i64, Vec<ProductImage>>> {
@@ -70,16 +62,9 @@ impl SqliteStore {
             sep.push_bind(id);
         }
         q.push(") ORDER BY product_id, id");
-        let rows: Vec<ImageRow> = q
-            .build_query_as()
-            .fetch_all(&self.read)
-            .await
-            .map_err(backend)?;
+        let rows: Vec<ImageRow> = q.build_query_as().fetch_all(&self.read).await.map_err(backend)?;
         for row in rows {
-            by_product
-                .entry(row.product_id)
-                .or_default()
-                .push(row.into());
+            by_product.entry(row.product_id).or_default().push(row.into());
         }
         Ok(by_product)
     }
@@ -107,11 +92,7 @@ impl SqliteStore {
             sep.push_bind(r.id);
         }
         q.push(") ORDER BY order_id, product_id");
-        let items: Vec<OrderItemRow> = q
-            .build_query_as()
-            .fetch_all(&self.read)
-            .await
-            .map_err(backend)?;
+        let items: Vec<OrderItemRow> = q.build_query_as().fetch_all(&self.read).await.map_err(backend)?;
         let mut by_order: HashMap<i64, Vec<OrderItem>> = HashMap::new();
         for item in items {
             by_order.entry(item.order_id).or_default().push(item.into());
@@ -126,15 +107,14 @@ impl SqliteStore {
 
     /// Why a stock update matched no row: the product is missing, not on sale, or short.
     async fn why_not_taken(tx: &mut Transaction<'static, Sqlite>, id: ProductId) -> StoreError {
-        let status: Option<String> =
-            match sqlx::query_scalar("SELECT status FROM products WHERE id = ?")
-                .bind(id.0)
-                .fetch_optional(&mut **tx)
-                .await
-            {
-                Ok(s) => s,
-                Err(e) => return backend(e),
-            };
+        let status: Option<String> = match sqlx::query_scalar("SELECT status FROM products WHERE id = ?")
+            .bind(id.0)
+            .fetch_optional(&mut **tx)
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => return backend(e),
+        };
         match status.as_deref() {
             None => StoreError::UnknownProduct(id),
             Some("active") => StoreError::OutOfStock(id),
@@ -150,10 +130,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.read)
-            .await
-            .map_err(backend)?;
+        sqlx::query("SELECT 1").execute(&self.read).await.map_err(backend)?;
         Ok(())
     }
 
@@ -174,13 +151,12 @@ impl Store for SqliteStore {
     }
 
     async fn user(&self, id: UserId) -> Result<User> {
-        let row: Option<UserRow> = sqlx::query_as(
-            "SELECT id, email, display_name, role, created_at FROM users WHERE id = ?",
-        )
-        .bind(id.0)
-        .fetch_optional(&self.read)
-        .await
-        .map_err(backend)?;
+        let row: Option<UserRow> =
+            sqlx::query_as("SELECT id, email, display_name, role, created_at FROM users WHERE id = ?")
+                .bind(id.0)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(backend)?;
         row.ok_or(StoreError::NotFound("user"))?.try_into()
     }
 
@@ -196,21 +172,17 @@ impl Store for SqliteStore {
     }
 
     async fn count_users(&self) -> Result<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.read)
-            .await
-            .map_err(backend)
+        sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.read).await.map_err(backend)
     }
 
     async fn list_users(&self, page: Page) -> Result<Vec<User>> {
-        let rows: Vec<UserRow> = sqlx::query_as(
-            "SELECT id, email, display_name, role, created_at FROM users ORDER BY id LIMIT ? OFFSET ?",
-        )
-        .bind(page.limit)
-        .bind(page.offset)
-        .fetch_all(&self.read)
-        .await
-        .map_err(backend)?;
+        let rows: Vec<UserRow> =
+            sqlx::query_as("SELECT id, email, display_name, role, created_at FROM users ORDER BY id LIMIT ? OFFSET ?")
+                .bind(page.limit)
+                .bind(page.offset)
+                .fetch_all(&self.read)
+                .await
+                .map_err(backend)?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -227,17 +199,15 @@ impl Store for SqliteStore {
     }
 
     async fn create_session(&self, new: NewSession) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO sessions (hash, user_id, kind, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&new.hash.0[..])
-        .bind(new.user_id.0)
-        .bind(new.kind.as_str())
-        .bind(new.created_at)
-        .bind(new.expires_at)
-        .execute(&self.write)
-        .await
-        .map_err(|e| unique_as(e, "session"))?;
+        sqlx::query("INSERT INTO sessions (hash, user_id, kind, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(&new.hash.0[..])
+            .bind(new.user_id.0)
+            .bind(new.kind.as_str())
+            .bind(new.created_at)
+            .bind(new.expires_at)
+            .execute(&self.write)
+            .await
+            .map_err(|e| unique_as(e, "session"))?;
         Ok(())
     }
 
@@ -350,11 +320,7 @@ impl Store for SqliteStore {
         self.with_images(rows).await
     }
 
-    async fn add_product_image(
-        &self,
-        id: ProductId,
-        image: NewProductImage,
-    ) -> Result<ProductImage> {
+    async fn add_product_image(&self, id: ProductId, image: NewProductImage) -> Result<ProductImage> {
         let row: ImageRow = sqlx::query_as(
             "INSERT INTO product_images (product_id, object_key, content_type) VALUES (?, ?, ?)
              RETURNING id, product_id, object_key, content_type",
@@ -397,10 +363,8 @@ impl Store for SqliteStore {
     }
 
     async fn list_channels(&self) -> Result<Vec<Channel>> {
-        let rows: Vec<ChannelRow> = sqlx::query_as("SELECT * FROM channels ORDER BY id")
-            .fetch_all(&self.read)
-            .await
-            .map_err(backend)?;
+        let rows: Vec<ChannelRow> =
+            sqlx::query_as("SELECT * FROM channels ORDER BY id").fetch_all(&self.read).await.map_err(backend)?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -439,12 +403,11 @@ impl Store for SqliteStore {
     }
 
     async fn channel_by_stream_key_hash(&self, hash: &StreamKeyHash) -> Result<Option<Channel>> {
-        let row: Option<ChannelRow> =
-            sqlx::query_as("SELECT * FROM channels WHERE stream_key_hash = ?")
-                .bind(&hash.0[..])
-                .fetch_optional(&self.read)
-                .await
-                .map_err(backend)?;
+        let row: Option<ChannelRow> = sqlx::query_as("SELECT * FROM channels WHERE stream_key_hash = ?")
+            .bind(&hash.0[..])
+            .fetch_optional(&self.read)
+            .await
+            .map_err(backend)?;
         row.map(TryInto::try_into).transpose()
     }
 
@@ -458,11 +421,7 @@ impl Store for SqliteStore {
         if exists.is_none() {
             return Err(StoreError::NotFound("channel"));
         }
-        sqlx::query("DELETE FROM lineups WHERE channel_id = ?")
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        sqlx::query("DELETE FROM lineups WHERE channel_id = ?").bind(id.0).execute(&mut *tx).await.map_err(backend)?;
         for (position, product) in products.iter().enumerate() {
             let known: Option<i64> = sqlx::query_scalar("SELECT id FROM products WHERE id = ?")
                 .bind(product.0)
@@ -484,26 +443,23 @@ impl Store for SqliteStore {
     }
 
     async fn lineup(&self, id: ChannelId) -> Result<Vec<ProductId>> {
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT product_id FROM lineups WHERE channel_id = ? ORDER BY position",
-        )
-        .bind(id.0)
-        .fetch_all(&self.read)
-        .await
-        .map_err(backend)?;
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT product_id FROM lineups WHERE channel_id = ? ORDER BY position")
+            .bind(id.0)
+            .fetch_all(&self.read)
+            .await
+            .map_err(backend)?;
         Ok(ids.into_iter().map(ProductId).collect())
     }
 
     async fn place_order(&self, new: NewOrder) -> Result<PlacedOrder> {
         let mut tx = self.begin_write().await?;
-        let seen: Option<(i64, String)> = sqlx::query_as(
-            "SELECT id, request_hash FROM orders WHERE user_id = ? AND idempotency_key = ?",
-        )
-        .bind(new.user_id.0)
-        .bind(&new.idempotency_key)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(backend)?;
+        let seen: Option<(i64, String)> =
+            sqlx::query_as("SELECT id, request_hash FROM orders WHERE user_id = ? AND idempotency_key = ?")
+                .bind(new.user_id.0)
+                .bind(&new.idempotency_key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
         if let Some((id, hash)) = seen {
             drop(tx);
             return replay(hash == new.request_hash, self.order(OrderId(id)).await?);
@@ -558,9 +514,7 @@ impl Store for SqliteStore {
             .map_err(backend)?;
         }
         tx.commit().await.map_err(backend)?;
-        Ok(PlacedOrder::Created(
-            self.order_from_writer(OrderId(order_id)).await?,
-        ))
+        Ok(PlacedOrder::Created(self.order_from_writer(OrderId(order_id)).await?))
     }
 
     async fn order(&self, id: OrderId) -> Result<Order> {
@@ -574,31 +528,26 @@ impl Store for SqliteStore {
     }
 
     async fn orders_for_user(&self, user: UserId, page: Page) -> Result<Vec<Order>> {
-        let rows: Vec<OrderRow> = sqlx::query_as(
-            "SELECT * FROM orders WHERE user_id = ? ORDER BY id DESC LIMIT ? OFFSET ?",
-        )
-        .bind(user.0)
-        .bind(page.limit)
-        .bind(page.offset)
-        .fetch_all(&self.read)
-        .await
-        .map_err(backend)?;
+        let rows: Vec<OrderRow> =
+            sqlx::query_as("SELECT * FROM orders WHERE user_id = ? ORDER BY id DESC LIMIT ? OFFSET ?")
+                .bind(user.0)
+                .bind(page.limit)
+                .bind(page.offset)
+                .fetch_all(&self.read)
+                .await
+                .map_err(backend)?;
         self.orders_with_items(rows).await
     }
 
     async fn cancel_order(&self, id: OrderId, user: UserId, now: DateTime<Utc>) -> Result<Order> {
         let mut tx = self.begin_write().await?;
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM orders WHERE id = ? AND user_id = ?")
-                .bind(id.0)
-                .bind(user.0)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(backend)?;
-        let status: OrderStatus = status
-            .ok_or(StoreError::NotFound("order"))?
-            .parse()
-            .map_err(StoreError::Backend)?;
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM orders WHERE id = ? AND user_id = ?")
+            .bind(id.0)
+            .bind(user.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let status: OrderStatus = status.ok_or(StoreError::NotFound("order"))?.parse().map_err(StoreError::Backend)?;
         if status != OrderStatus::Placed {
             return Err(StoreError::NotCancellable(status));
         }

@@ -73,11 +73,7 @@ pub trait Store: Send + Sync + 'static {
     async fn update_product(&self, id: ProductId, patch: ProductPatch) -> Result<Product>;
     async fn product(&self, id: ProductId) -> Result<Product>;
     async fn list_products(&self, query: &ProductQuery) -> Result<Vec<Product>>;
-    async fn add_product_image(
-        &self,
-        id: ProductId,
-        image: NewProductImage,
-    ) -> Result<ProductImage>;
+    async fn add_product_image(&self, id: ProductId, image: NewProductImage) -> Result<ProductImage>;
 
     // ---- channels
     async fn create_channel(&self, new: NewChannel) -> Result<Channel>;

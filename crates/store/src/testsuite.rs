@@ -68,13 +68,8 @@ fn new_product(name: &str, category: &str, stock: i64) -> NewProduct {
 }
 
 fn order(user: UserId, key: &str, lines: &[(ProductId, i64)]) -> NewOrder {
-    let mut lines: Vec<OrderLine> = lines
-        .iter()
-        .map(|&(product_id, quantity)| OrderLine {
-            product_id,
-            quantity,
-        })
-        .collect();
+    let mut lines: Vec<OrderLine> =
+        lines.iter().map(|&(product_id, quantity)| OrderLine { product_id, quantity }).collect();
     lines.sort_by_key(|l| l.product_id);
     NewOrder {
         user_id: user,
@@ -87,52 +82,27 @@ fn order(user: UserId, key: &str, lines: &[(ProductId, i64)]) -> NewOrder {
 
 pub async fn users_round_trip(store: Arc<dyn Store>) {
     assert_eq!(store.count_users().await.unwrap(), 0);
-    let user = store
-        .create_user(new_user("ana@example.com", Role::Viewer))
-        .await
-        .unwrap();
+    let user = store.create_user(new_user("ana@example.com", Role::Viewer)).await.unwrap();
     assert_eq!(user.email, "ana@example.com");
     assert_eq!(user.role, Role::Viewer);
     assert_eq!(store.user(user.id).await.unwrap(), user);
-    let creds = store
-        .credentials_by_email("ana@example.com")
-        .await
-        .unwrap()
-        .unwrap();
+    let creds = store.credentials_by_email("ana@example.com").await.unwrap().unwrap();
     assert_eq!(creds.user, user);
     assert!(creds.password_hash.starts_with("$argon2id$"));
-    assert!(store
-        .credentials_by_email("nobody@example.com")
-        .await
-        .unwrap()
-        .is_none());
-    assert!(matches!(
-        store.user(UserId(999_999)).await,
-        Err(StoreError::NotFound(_))
-    ));
+    assert!(store.credentials_by_email("nobody@example.com").await.unwrap().is_none());
+    assert!(matches!(store.user(UserId(999_999)).await, Err(StoreError::NotFound(_))));
     assert_eq!(store.count_users().await.unwrap(), 1);
 }
 
 pub async fn duplicate_email_is_refused(store: Arc<dyn Store>) {
-    store
-        .create_user(new_user("bo@example.com", Role::Viewer))
-        .await
-        .unwrap();
-    let again = store
-        .create_user(new_user("bo@example.com", Role::Host))
-        .await;
-    assert!(
-        matches!(again, Err(StoreError::AlreadyExists(_))),
-        "{again:?}"
-    );
+    store.create_user(new_user("bo@example.com", Role::Viewer)).await.unwrap();
+    let again = store.create_user(new_user("bo@example.com", Role::Host)).await;
+    assert!(matches!(again, Err(StoreError::AlreadyExists(_))), "{again:?}");
     assert_eq!(store.count_users().await.unwrap(), 1);
 }
 
 pub async fn roles_can_change(store: Arc<dyn Store>) {
-    let user = store
-        .create_user(new_user("cy@example.com", Role::Viewer))
-        .await
-        .unwrap();
+    let user = store.create_user(new_user("cy@example.com", Role::Viewer)).await.unwrap();
     let host = store.set_user_role(user.id, Role::Host).await.unwrap();
     assert_eq!(host.role, Role::Host);
     let listed = store.list_users(Page::default()).await.unwrap();
@@ -141,17 +111,11 @@ pub async fn roles_can_change(store: Arc<dyn Store>) {
 }
 
 pub async fn sessions_expire_and_can_be_deleted(store: Arc<dyn Store>) {
-    let user = store
-        .create_user(new_user("di@example.com", Role::Viewer))
-        .await
-        .unwrap();
+    let user = store.create_user(new_user("di@example.com", Role::Viewer)).await.unwrap();
     let now = Utc::now();
     let live = SessionHash([1; 32]);
     let stale = SessionHash([2; 32]);
-    for (hash, expires_at) in [
-        (&live, now + Duration::hours(1)),
-        (&stale, now - Duration::seconds(1)),
-    ] {
+    for (hash, expires_at) in [(&live, now + Duration::hours(1)), (&stale, now - Duration::seconds(1))] {
         store
             .create_session(NewSession {
                 hash: hash.clone(),
@@ -163,18 +127,9 @@ pub async fn sessions_expire_and_can_be_deleted(store: Arc<dyn Store>) {
             .await
             .unwrap();
     }
-    assert_eq!(
-        store.session_user(&live, now).await.unwrap().map(|u| u.id),
-        Some(user.id)
-    );
+    assert_eq!(store.session_user(&live, now).await.unwrap().map(|u| u.id), Some(user.id));
     assert_eq!(store.session_user(&stale, now).await.unwrap(), None);
-    assert_eq!(
-        store
-            .session_user(&SessionHash([3; 32]), now)
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(store.session_user(&SessionHash([3; 32]), now).await.unwrap(), None);
     assert_eq!(store.delete_expired_sessions(now).await.unwrap(), 1);
     store.delete_session(&live).await.unwrap();
     assert_eq!(store.session_user(&live, now).await.unwrap(), None);
@@ -182,57 +137,29 @@ pub async fn sessions_expire_and_can_be_deleted(store: Arc<dyn Store>) {
 
 pub async fn products_are_created_filtered_and_paged(store: Arc<dyn Store>) {
     for i in 0..5 {
-        store
-            .create_product(new_product(&format!("Sun {i}"), "sunscreen", 10))
-            .await
-            .unwrap();
+        store.create_product(new_product(&format!("Sun {i}"), "sunscreen", 10)).await.unwrap();
     }
-    let lip = store
-        .create_product(new_product("Red", "lipstick", 3))
-        .await
-        .unwrap();
+    let lip = store.create_product(new_product("Red", "lipstick", 3)).await.unwrap();
     assert_eq!(store.product(lip.id).await.unwrap(), lip);
     assert_eq!(lip.currency, Currency::Krw);
 
     let all = store.list_products(&ProductQuery::default()).await.unwrap();
     assert_eq!(all.len(), 6);
-    let sun = store
-        .list_products(&ProductQuery {
-            category: Some("sunscreen".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let sun =
+        store.list_products(&ProductQuery { category: Some("sunscreen".into()), ..Default::default() }).await.unwrap();
     assert_eq!(sun.len(), 5);
     assert!(sun.iter().all(|p| p.category == "sunscreen"));
-    let page = store
-        .list_products(&ProductQuery {
-            page: Page::new(2, 4),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let page = store.list_products(&ProductQuery { page: Page::new(2, 4), ..Default::default() }).await.unwrap();
     assert_eq!(page.len(), 2);
     assert_eq!(page[1].id, lip.id, "listing is ordered by id");
-    let none = store
-        .list_products(&ProductQuery {
-            status: Some(ProductStatus::Draft),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let none =
+        store.list_products(&ProductQuery { status: Some(ProductStatus::Draft), ..Default::default() }).await.unwrap();
     assert!(none.is_empty());
-    assert!(matches!(
-        store.product(ProductId(424_242)).await,
-        Err(StoreError::NotFound(_))
-    ));
+    assert!(matches!(store.product(ProductId(424_242)).await, Err(StoreError::NotFound(_))));
 }
 
 pub async fn product_patch_changes_only_given_fields(store: Arc<dyn Store>) {
-    let p = store
-        .create_product(new_product("Toner", "skincare", 7))
-        .await
-        .unwrap();
+    let p = store.create_product(new_product("Toner", "skincare", 7)).await.unwrap();
     let later = p.created_at + Duration::seconds(5);
     let patched = store
         .update_product(
@@ -253,25 +180,17 @@ pub async fn product_patch_changes_only_given_fields(store: Arc<dyn Store>) {
     assert_eq!(patched.status, ProductStatus::Archived);
     assert_eq!(patched.updated_at, later);
     assert_eq!(store.product(p.id).await.unwrap(), patched);
-    let missing = store
-        .update_product(ProductId(777_777), ProductPatch::default())
-        .await;
+    let missing = store.update_product(ProductId(777_777), ProductPatch::default()).await;
     assert!(matches!(missing, Err(StoreError::NotFound(_))));
 }
 
 pub async fn product_images_are_listed_in_order(store: Arc<dyn Store>) {
-    let p = store
-        .create_product(new_product("Mask", "skincare", 1))
-        .await
-        .unwrap();
+    let p = store.create_product(new_product("Mask", "skincare", 1)).await.unwrap();
     for n in 0..3 {
         store
             .add_product_image(
                 p.id,
-                NewProductImage {
-                    object_key: format!("products/{}/{n}.png", p.id),
-                    content_type: "image/png".into(),
-                },
+                NewProductImage { object_key: format!("products/{}/{n}.png", p.id), content_type: "image/png".into() },
             )
             .await
             .unwrap();
@@ -280,21 +199,14 @@ pub async fn product_images_are_listed_in_order(store: Arc<dyn Store>) {
     let keys: Vec<_> = got.images.iter().map(|i| i.object_key.as_str()).collect();
     assert_eq!(
         keys,
-        [
-            format!("products/{}/0.png", p.id),
-            format!("products/{}/1.png", p.id),
-            format!("products/{}/2.png", p.id)
-        ]
+        [format!("products/{}/0.png", p.id), format!("products/{}/1.png", p.id), format!("products/{}/2.png", p.id)]
     );
     let listed = store.list_products(&ProductQuery::default()).await.unwrap();
     assert_eq!(listed[0].images, got.images);
     let orphan = store
         .add_product_image(
             ProductId(9_999_999),
-            NewProductImage {
-                object_key: "x".into(),
-                content_type: "image/png".into(),
-            },
+            NewProductImage { object_key: "x".into(), content_type: "image/png".into() },
         )
         .await;
     assert!(matches!(orphan, Err(StoreError::NotFound(_))), "{orphan:?}");
@@ -309,49 +221,19 @@ pub async fn hostile_strings_are_stored_verbatim(store: Arc<dyn Store>) {
         "한국어 선크림 🌞 \\ % _",
     ];
     for name in hostile {
-        let p = store
-            .create_product(new_product(name, name, 1))
-            .await
-            .unwrap();
+        let p = store.create_product(new_product(name, name, 1)).await.unwrap();
         assert_eq!(store.product(p.id).await.unwrap().name, name);
-        let by_category = store
-            .list_products(&ProductQuery {
-                category: Some(name.into()),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let by_category =
+            store.list_products(&ProductQuery { category: Some(name.into()), ..Default::default() }).await.unwrap();
         assert_eq!(by_category.len(), 1, "category filter on {name:?}");
     }
-    let u = store
-        .create_user(new_user("x'or'1'='1@example.com", Role::Viewer))
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .credentials_by_email(&u.email)
-            .await
-            .unwrap()
-            .unwrap()
-            .user
-            .id,
-        u.id
-    );
-    assert_eq!(
-        store
-            .list_products(&ProductQuery::default())
-            .await
-            .unwrap()
-            .len(),
-        hostile.len()
-    );
+    let u = store.create_user(new_user("x'or'1'='1@example.com", Role::Viewer)).await.unwrap();
+    assert_eq!(store.credentials_by_email(&u.email).await.unwrap().unwrap().user.id, u.id);
+    assert_eq!(store.list_products(&ProductQuery::default()).await.unwrap().len(), hostile.len());
 }
 
 pub async fn channels_and_stream_keys(store: Arc<dyn Store>) {
-    let host = store
-        .create_user(new_user("host@example.com", Role::Host))
-        .await
-        .unwrap();
+    let host = store.create_user(new_user("host@example.com", Role::Host)).await.unwrap();
     let now = Utc::now();
     let ch = store
         .create_channel(NewChannel {
@@ -367,48 +249,20 @@ pub async fn channels_and_stream_keys(store: Arc<dyn Store>) {
     assert_eq!(ch.status, ChannelStatus::Offline);
     assert_eq!(store.channel(ch.id).await.unwrap(), ch);
     assert_eq!(store.list_channels().await.unwrap(), vec![ch.clone()]);
-    assert_eq!(
-        store
-            .channel_by_stream_key_hash(&StreamKeyHash([7; 32]))
-            .await
-            .unwrap(),
-        Some(ch.clone())
-    );
+    assert_eq!(store.channel_by_stream_key_hash(&StreamKeyHash([7; 32])).await.unwrap(), Some(ch.clone()));
 
-    store
-        .set_stream_key_hash(ch.id, StreamKeyHash([8; 32]))
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .channel_by_stream_key_hash(&StreamKeyHash([7; 32]))
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        store
-            .channel_by_stream_key_hash(&StreamKeyHash([8; 32]))
-            .await
-            .unwrap()
-            .map(|c| c.id),
-        Some(ch.id)
-    );
+    store.set_stream_key_hash(ch.id, StreamKeyHash([8; 32])).await.unwrap();
+    assert_eq!(store.channel_by_stream_key_hash(&StreamKeyHash([7; 32])).await.unwrap(), None);
+    assert_eq!(store.channel_by_stream_key_hash(&StreamKeyHash([8; 32])).await.unwrap().map(|c| c.id), Some(ch.id));
     assert!(matches!(
-        store
-            .set_stream_key_hash(ChannelId(55_555), StreamKeyHash([9; 32]))
-            .await,
+        store.set_stream_key_hash(ChannelId(55_555), StreamKeyHash([9; 32])).await,
         Err(StoreError::NotFound(_))
     ));
 
     let updated = store
         .update_channel(
             ch.id,
-            ChannelPatch {
-                title: Some("Glow up 2".into()),
-                scheduled_at: Some(None),
-                ..Default::default()
-            },
+            ChannelPatch { title: Some("Glow up 2".into()), scheduled_at: Some(None), ..Default::default() },
         )
         .await
         .unwrap();
@@ -418,10 +272,7 @@ pub async fn channels_and_stream_keys(store: Arc<dyn Store>) {
 }
 
 pub async fn lineup_replaces_and_checks_products(store: Arc<dyn Store>) {
-    let host = store
-        .create_user(new_user("h2@example.com", Role::Host))
-        .await
-        .unwrap();
+    let host = store.create_user(new_user("h2@example.com", Role::Host)).await.unwrap();
     let ch = store
         .create_channel(NewChannel {
             host_id: host.id,
@@ -433,55 +284,25 @@ pub async fn lineup_replaces_and_checks_products(store: Arc<dyn Store>) {
         })
         .await
         .unwrap();
-    let a = store
-        .create_product(new_product("A", "hair", 1))
-        .await
-        .unwrap();
-    let b = store
-        .create_product(new_product("B", "hair", 1))
-        .await
-        .unwrap();
+    let a = store.create_product(new_product("A", "hair", 1)).await.unwrap();
+    let b = store.create_product(new_product("B", "hair", 1)).await.unwrap();
     assert!(store.lineup(ch.id).await.unwrap().is_empty());
     store.set_lineup(ch.id, &[b.id, a.id]).await.unwrap();
     assert_eq!(store.lineup(ch.id).await.unwrap(), vec![b.id, a.id]);
     store.set_lineup(ch.id, &[a.id]).await.unwrap();
     assert_eq!(store.lineup(ch.id).await.unwrap(), vec![a.id]);
     let bad = store.set_lineup(ch.id, &[a.id, ProductId(31_337)]).await;
-    assert!(
-        matches!(bad, Err(StoreError::UnknownProduct(ProductId(31_337)))),
-        "{bad:?}"
-    );
-    assert_eq!(
-        store.lineup(ch.id).await.unwrap(),
-        vec![a.id],
-        "a refused line-up changes nothing"
-    );
-    assert!(matches!(
-        store.set_lineup(ChannelId(8_888), &[]).await,
-        Err(StoreError::NotFound(_))
-    ));
+    assert!(matches!(bad, Err(StoreError::UnknownProduct(ProductId(31_337)))), "{bad:?}");
+    assert_eq!(store.lineup(ch.id).await.unwrap(), vec![a.id], "a refused line-up changes nothing");
+    assert!(matches!(store.set_lineup(ChannelId(8_888), &[]).await, Err(StoreError::NotFound(_))));
 }
 
 pub async fn order_takes_stock_and_replays_by_key(store: Arc<dyn Store>) {
-    let user = store
-        .create_user(new_user("buyer@example.com", Role::Viewer))
-        .await
-        .unwrap();
-    let a = store
-        .create_product(new_product("A", "x", 5))
-        .await
-        .unwrap();
-    let b = store
-        .create_product(new_product("B", "x", 5))
-        .await
-        .unwrap();
-    let first = store
-        .place_order(order(user.id, "k1", &[(a.id, 2), (b.id, 1)]))
-        .await
-        .unwrap();
-    let PlacedOrder::Created(o) = first else {
-        panic!("expected a new order, got {first:?}")
-    };
+    let user = store.create_user(new_user("buyer@example.com", Role::Viewer)).await.unwrap();
+    let a = store.create_product(new_product("A", "x", 5)).await.unwrap();
+    let b = store.create_product(new_product("B", "x", 5)).await.unwrap();
+    let first = store.place_order(order(user.id, "k1", &[(a.id, 2), (b.id, 1)])).await.unwrap();
+    let PlacedOrder::Created(o) = first else { panic!("expected a new order, got {first:?}") };
     assert_eq!(o.status, OrderStatus::Placed);
     assert_eq!(o.total_minor, 36_000);
     assert_eq!(o.items.len(), 2);
@@ -489,104 +310,40 @@ pub async fn order_takes_stock_and_replays_by_key(store: Arc<dyn Store>) {
     assert_eq!(store.product(a.id).await.unwrap().stock, 3);
     assert_eq!(store.product(b.id).await.unwrap().stock, 4);
 
-    let again = store
-        .place_order(order(user.id, "k1", &[(a.id, 2), (b.id, 1)]))
-        .await
-        .unwrap();
+    let again = store.place_order(order(user.id, "k1", &[(a.id, 2), (b.id, 1)])).await.unwrap();
     assert_eq!(again, PlacedOrder::Replayed(o.clone()));
-    assert_eq!(
-        store.product(a.id).await.unwrap().stock,
-        3,
-        "a replay takes no stock"
-    );
+    assert_eq!(store.product(a.id).await.unwrap().stock, 3, "a replay takes no stock");
 
     let other_body = store.place_order(order(user.id, "k1", &[(a.id, 1)])).await;
-    assert!(
-        matches!(other_body, Err(StoreError::IdempotencyMismatch)),
-        "{other_body:?}"
-    );
+    assert!(matches!(other_body, Err(StoreError::IdempotencyMismatch)), "{other_body:?}");
     assert_eq!(store.order(o.id).await.unwrap(), o);
 }
 
 pub async fn failed_order_changes_nothing(store: Arc<dyn Store>) {
-    let user = store
-        .create_user(new_user("e@example.com", Role::Viewer))
-        .await
-        .unwrap();
-    let plenty = store
-        .create_product(new_product("Plenty", "x", 100))
-        .await
-        .unwrap();
-    let scarce = store
-        .create_product(new_product("Scarce", "x", 1))
-        .await
-        .unwrap();
-    let r = store
-        .place_order(order(user.id, "k", &[(plenty.id, 3), (scarce.id, 2)]))
-        .await;
-    assert!(
-        matches!(r, Err(StoreError::OutOfStock(id)) if id == scarce.id),
-        "{r:?}"
-    );
-    assert_eq!(
-        store.product(plenty.id).await.unwrap().stock,
-        100,
-        "rolled back"
-    );
+    let user = store.create_user(new_user("e@example.com", Role::Viewer)).await.unwrap();
+    let plenty = store.create_product(new_product("Plenty", "x", 100)).await.unwrap();
+    let scarce = store.create_product(new_product("Scarce", "x", 1)).await.unwrap();
+    let r = store.place_order(order(user.id, "k", &[(plenty.id, 3), (scarce.id, 2)])).await;
+    assert!(matches!(r, Err(StoreError::OutOfStock(id)) if id == scarce.id), "{r:?}");
+    assert_eq!(store.product(plenty.id).await.unwrap().stock, 100, "rolled back");
     assert_eq!(store.product(scarce.id).await.unwrap().stock, 1);
-    assert!(store
-        .orders_for_user(user.id, Page::default())
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(store.orders_for_user(user.id, Page::default()).await.unwrap().is_empty());
     // The key is free again: a corrected request under it succeeds.
-    let ok = store
-        .place_order(order(user.id, "k", &[(scarce.id, 1)]))
-        .await
-        .unwrap();
+    let ok = store.place_order(order(user.id, "k", &[(scarce.id, 1)])).await.unwrap();
     assert!(matches!(ok, PlacedOrder::Created(_)));
 }
 
 pub async fn orders_refuse_unavailable_unknown_and_mixed(store: Arc<dyn Store>) {
-    let user = store
-        .create_user(new_user("f@example.com", Role::Viewer))
-        .await
-        .unwrap();
-    let draft = store
-        .create_product(NewProduct {
-            status: ProductStatus::Draft,
-            ..new_product("D", "x", 5)
-        })
-        .await
-        .unwrap();
-    let r = store
-        .place_order(order(user.id, "a", &[(draft.id, 1)]))
-        .await;
-    assert!(
-        matches!(r, Err(StoreError::ProductUnavailable(id)) if id == draft.id),
-        "{r:?}"
-    );
-    let r = store
-        .place_order(order(user.id, "b", &[(ProductId(123_456), 1)]))
-        .await;
-    assert!(
-        matches!(r, Err(StoreError::UnknownProduct(ProductId(123_456)))),
-        "{r:?}"
-    );
-    let won = store
-        .create_product(new_product("W", "x", 5))
-        .await
-        .unwrap();
-    let usd = store
-        .create_product(NewProduct {
-            currency: Currency::Usd,
-            ..new_product("U", "x", 5)
-        })
-        .await
-        .unwrap();
-    let r = store
-        .place_order(order(user.id, "c", &[(won.id, 1), (usd.id, 1)]))
-        .await;
+    let user = store.create_user(new_user("f@example.com", Role::Viewer)).await.unwrap();
+    let draft =
+        store.create_product(NewProduct { status: ProductStatus::Draft, ..new_product("D", "x", 5) }).await.unwrap();
+    let r = store.place_order(order(user.id, "a", &[(draft.id, 1)])).await;
+    assert!(matches!(r, Err(StoreError::ProductUnavailable(id)) if id == draft.id), "{r:?}");
+    let r = store.place_order(order(user.id, "b", &[(ProductId(123_456), 1)])).await;
+    assert!(matches!(r, Err(StoreError::UnknownProduct(ProductId(123_456)))), "{r:?}");
+    let won = store.create_product(new_product("W", "x", 5)).await.unwrap();
+    let usd = store.create_product(NewProduct { currency: Currency::Usd, ..new_product("U", "x", 5) }).await.unwrap();
+    let r = store.place_order(order(user.id, "c", &[(won.id, 1), (usd.id, 1)])).await;
     assert!(matches!(r, Err(StoreError::MixedCurrency)), "{r:?}");
     assert_eq!(store.product(won.id).await.unwrap().stock, 5);
     assert_eq!(store.product(draft.id).await.unwrap().stock, 5);
@@ -595,26 +352,14 @@ pub async fn orders_refuse_unavailable_unknown_and_mixed(store: Arc<dyn Store>) 
 pub async fn concurrent_buyers_never_oversell(store: Arc<dyn Store>) {
     const BUYERS: usize = 200;
     const STOCK: i64 = 10;
-    let hot = store
-        .create_product(new_product("Flash", "x", STOCK))
-        .await
-        .unwrap();
+    let hot = store.create_product(new_product("Flash", "x", STOCK)).await.unwrap();
     let mut users = Vec::with_capacity(BUYERS);
     for i in 0..BUYERS {
-        users.push(
-            store
-                .create_user(new_user(&format!("b{i}@example.com"), Role::Viewer))
-                .await
-                .unwrap(),
-        );
+        users.push(store.create_user(new_user(&format!("b{i}@example.com"), Role::Viewer)).await.unwrap());
     }
     let tasks = users.into_iter().map(|u| {
         let store = store.clone();
-        tokio::spawn(async move {
-            store
-                .place_order(order(u.id, "flash", &[(hot.id, 1)]))
-                .await
-        })
+        tokio::spawn(async move { store.place_order(order(u.id, "flash", &[(hot.id, 1)])).await })
     });
     let results = futures::future::join_all(tasks).await;
     let mut created = 0;
@@ -630,107 +375,46 @@ pub async fn concurrent_buyers_never_oversell(store: Arc<dyn Store>) {
 }
 
 pub async fn concurrent_retries_of_one_key_make_one_order(store: Arc<dyn Store>) {
-    let user = store
-        .create_user(new_user("g@example.com", Role::Viewer))
-        .await
-        .unwrap();
-    let p = store
-        .create_product(new_product("P", "x", 50))
-        .await
-        .unwrap();
+    let user = store.create_user(new_user("g@example.com", Role::Viewer)).await.unwrap();
+    let p = store.create_product(new_product("P", "x", 50)).await.unwrap();
     let tasks = (0..20).map(|_| {
         let store = store.clone();
-        tokio::spawn(async move {
-            store
-                .place_order(order(user.id, "same", &[(p.id, 2)]))
-                .await
-        })
+        tokio::spawn(async move { store.place_order(order(user.id, "same", &[(p.id, 2)])).await })
     });
     let results = futures::future::join_all(tasks).await;
-    let ids: std::collections::HashSet<_> = results
-        .into_iter()
-        .map(|r| r.unwrap().unwrap().order().id)
-        .collect();
+    let ids: std::collections::HashSet<_> = results.into_iter().map(|r| r.unwrap().unwrap().order().id).collect();
     assert_eq!(ids.len(), 1, "one order for one key");
     assert_eq!(store.product(p.id).await.unwrap().stock, 48);
 }
 
 pub async fn cancel_returns_stock_once(store: Arc<dyn Store>) {
-    let user = store
-        .create_user(new_user("h@example.com", Role::Viewer))
-        .await
-        .unwrap();
-    let other = store
-        .create_user(new_user("i@example.com", Role::Viewer))
-        .await
-        .unwrap();
-    let p = store
-        .create_product(new_product("P", "x", 4))
-        .await
-        .unwrap();
-    let o = store
-        .place_order(order(user.id, "k", &[(p.id, 3)]))
-        .await
-        .unwrap()
-        .into_order();
+    let user = store.create_user(new_user("h@example.com", Role::Viewer)).await.unwrap();
+    let other = store.create_user(new_user("i@example.com", Role::Viewer)).await.unwrap();
+    let p = store.create_product(new_product("P", "x", 4)).await.unwrap();
+    let o = store.place_order(order(user.id, "k", &[(p.id, 3)])).await.unwrap().into_order();
     assert_eq!(store.product(p.id).await.unwrap().stock, 1);
     let stranger = store.cancel_order(o.id, other.id, Utc::now()).await;
-    assert!(
-        matches!(stranger, Err(StoreError::NotFound(_))),
-        "{stranger:?}"
-    );
+    assert!(matches!(stranger, Err(StoreError::NotFound(_))), "{stranger:?}");
     let cancelled = store.cancel_order(o.id, user.id, Utc::now()).await.unwrap();
     assert_eq!(cancelled.status, OrderStatus::Cancelled);
     assert_eq!(store.product(p.id).await.unwrap().stock, 4);
     let twice = store.cancel_order(o.id, user.id, Utc::now()).await;
-    assert!(
-        matches!(
-            twice,
-            Err(StoreError::NotCancellable(OrderStatus::Cancelled))
-        ),
-        "{twice:?}"
-    );
-    assert_eq!(
-        store.product(p.id).await.unwrap().stock,
-        4,
-        "stock returned once"
-    );
+    assert!(matches!(twice, Err(StoreError::NotCancellable(OrderStatus::Cancelled))), "{twice:?}");
+    assert_eq!(store.product(p.id).await.unwrap().stock, 4, "stock returned once");
 }
 
 pub async fn users_see_only_their_orders(store: Arc<dyn Store>) {
-    let a = store
-        .create_user(new_user("a@example.com", Role::Viewer))
-        .await
-        .unwrap();
-    let b = store
-        .create_user(new_user("b@example.com", Role::Viewer))
-        .await
-        .unwrap();
-    let p = store
-        .create_product(new_product("P", "x", 10))
-        .await
-        .unwrap();
+    let a = store.create_user(new_user("a@example.com", Role::Viewer)).await.unwrap();
+    let b = store.create_user(new_user("b@example.com", Role::Viewer)).await.unwrap();
+    let p = store.create_product(new_product("P", "x", 10)).await.unwrap();
     for k in ["1", "2"] {
-        store
-            .place_order(order(a.id, k, &[(p.id, 1)]))
-            .await
-            .unwrap();
+        store.place_order(order(a.id, k, &[(p.id, 1)])).await.unwrap();
     }
     // The same key under another user is a different order.
-    store
-        .place_order(order(b.id, "1", &[(p.id, 1)]))
-        .await
-        .unwrap();
+    store.place_order(order(b.id, "1", &[(p.id, 1)])).await.unwrap();
     let mine = store.orders_for_user(a.id, Page::default()).await.unwrap();
     assert_eq!(mine.len(), 2);
     assert!(mine.iter().all(|o| o.user_id == a.id));
     assert!(mine[0].id > mine[1].id, "newest first");
-    assert_eq!(
-        store
-            .orders_for_user(b.id, Page::default())
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(store.orders_for_user(b.id, Page::default()).await.unwrap().len(), 1);
 }

@@ -166,19 +166,13 @@ impl Page {
     pub const MAX_LIMIT: i64 = 200;
 
     pub fn new(limit: i64, offset: i64) -> Self {
-        Page {
-            limit: limit.clamp(1, Self::MAX_LIMIT),
-            offset: offset.max(0),
-        }
+        Page { limit: limit.clamp(1, Self::MAX_LIMIT), offset: offset.max(0) }
     }
 }
 
 impl Default for Page {
     fn default() -> Self {
-        Page {
-            limit: 50,
-            offset: 0,
-        }
+        Page { limit: 50, offset: 0 }
     }
 }
 

@@ -17,45 +17,24 @@ use std::time::Instant;
 
 /// `Set-Cookie` for a session token, or one that clears the cookie.
 fn set_cookie(settings: &ApiSettings, token: Option<&SessionToken>) -> HeaderValue {
-    let mut cookie = Cookie::build((
-        settings.cookie_name(),
-        token.map(|t| t.expose().to_owned()).unwrap_or_default(),
-    ))
-    .http_only(true)
-    .same_site(SameSite::Lax)
-    .path("/")
-    .secure(settings.behind_tls())
-    .build();
-    let max_age = if token.is_some() {
-        accounts::SESSION_TTL.num_seconds()
-    } else {
-        0
-    };
+    let mut cookie = Cookie::build((settings.cookie_name(), token.map(|t| t.expose().to_owned()).unwrap_or_default()))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .secure(settings.behind_tls())
+        .build();
+    let max_age = if token.is_some() { accounts::SESSION_TTL.num_seconds() } else { 0 };
     cookie.set_max_age(cookie::time::Duration::seconds(max_age));
-    HeaderValue::from_str(&cookie.to_string())
-        .expect("a cookie of base64url characters is a valid header")
+    HeaderValue::from_str(&cookie.to_string()).expect("a cookie of base64url characters is a valid header")
 }
 
 /// Starts a cookie session and a bearer session for `user` and answers with both.
 async fn signed_in(state: &AppState, user: &User, status: StatusCode) -> ApiResult<Response> {
     let now = Utc::now();
-    let cookie =
-        accounts::start_session(state.store.as_ref(), user.id, SessionKind::Cookie, now).await?;
-    let bearer =
-        accounts::start_session(state.store.as_ref(), user.id, SessionKind::Bearer, now).await?;
-    let body = SessionView {
-        token: bearer.expose().to_owned(),
-        user: user.into(),
-    };
-    Ok((
-        status,
-        [(
-            header::SET_COOKIE,
-            set_cookie(&state.settings, Some(&cookie)),
-        )],
-        ApiJson(body),
-    )
-        .into_response())
+    let cookie = accounts::start_session(state.store.as_ref(), user.id, SessionKind::Cookie, now).await?;
+    let bearer = accounts::start_session(state.store.as_ref(), user.id, SessionKind::Bearer, now).await?;
+    let body = SessionView { token: bearer.expose().to_owned(), user: user.into() };
+    Ok((status, [(header::SET_COOKIE, set_cookie(&state.settings, Some(&cookie)))], ApiJson(body)).into_response())
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/signup", tag = "accounts", request_body = SignupRequest,
@@ -66,11 +45,7 @@ pub async fn signup(
     ApiJson(req): ApiJson<SignupRequest>,
 ) -> ApiResult<Response> {
     check_login_origin(&headers, &state.settings)?;
-    let input = SignupInput {
-        email: req.email,
-        password: req.password,
-        display_name: req.display_name,
-    };
+    let input = SignupInput { email: req.email, password: req.password, display_name: req.display_name };
     let user = accounts::signup(state.store.as_ref(), input, Role::Viewer, Utc::now()).await?;
     signed_in(&state, &user, StatusCode::CREATED).await
 }
@@ -85,21 +60,18 @@ pub async fn login(
 ) -> ApiResult<Response> {
     check_login_origin(&headers, &state.settings)?;
     state.throttle.admit(ip, &req.email, Instant::now())?;
-    let user =
-        match accounts::check_credentials(state.store.as_ref(), &req.email, req.password).await {
-            Ok(user) => user,
-            Err(e @ CommerceError::InvalidCredentials) => {
-                state.throttle.failed(&req.email, Instant::now());
-                tracing::info!(%ip, "login failed");
-                return Err(e.into());
-            }
-            Err(e) => return Err(e.into()),
-        };
+    let user = match accounts::check_credentials(state.store.as_ref(), &req.email, req.password).await {
+        Ok(user) => user,
+        Err(e @ CommerceError::InvalidCredentials) => {
+            state.throttle.failed(&req.email, Instant::now());
+            tracing::info!(%ip, "login failed");
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     state.throttle.succeeded(&req.email);
     // Rotate: whatever session this browser held before logging in ends here.
-    if let Some(old) =
-        session_cookie(&headers, &state.settings).and_then(|raw| SessionToken::parse(&raw))
-    {
+    if let Some(old) = session_cookie(&headers, &state.settings).and_then(|raw| SessionToken::parse(&raw)) {
         accounts::end_session(state.store.as_ref(), &old).await?;
     }
     tracing::info!(user_id = %user.id, "logged in");
@@ -108,16 +80,11 @@ pub async fn login(
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts",
     responses((status = 204), (status = 401, body = ErrorBody)))]
-pub async fn logout(
-    State(state): State<AppState>,
-    SignedIn(auth): SignedIn,
-) -> ApiResult<Response> {
+pub async fn logout(State(state): State<AppState>, SignedIn(auth): SignedIn) -> ApiResult<Response> {
     accounts::end_session(state.store.as_ref(), &auth.token).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     if auth.via == Via::Cookie {
-        response
-            .headers_mut()
-            .insert(header::SET_COOKIE, set_cookie(&state.settings, None));
+        response.headers_mut().insert(header::SET_COOKIE, set_cookie(&state.settings, None));
     }
     Ok(response)
 }

@@ -1,9 +1,7 @@
 //! Channels: the public list (from the in-memory cache) and detail, and what a host does with
 //! their own channel — create, edit, rotate the stream key, set the line-up.
 
-use crate::dto::{
-    ChannelCreate, ChannelUpdate, ChannelView, ChannelWithKey, Lineup, List, StreamKeyView,
-};
+use crate::dto::{ChannelCreate, ChannelUpdate, ChannelView, ChannelWithKey, Lineup, List, StreamKeyView};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, IdPath, SignedIn};
 use crate::state::AppState;
@@ -24,10 +22,7 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Response> {
 
 #[utoipa::path(get, path = "/api/v1/channels/{id}", tag = "channels",
     responses((status = 200, body = ChannelView), (status = 404, body = ErrorBody)))]
-pub async fn detail(
-    State(state): State<AppState>,
-    IdPath(id): IdPath<ChannelId>,
-) -> ApiResult<ApiJson<ChannelView>> {
+pub async fn detail(State(state): State<AppState>, IdPath(id): IdPath<ChannelId>) -> ApiResult<ApiJson<ChannelView>> {
     let channel = state.store.channel(id).await.map_err(CommerceError::from)?;
     Ok(ApiJson(ChannelView::from(&channel)))
 }
@@ -39,13 +34,8 @@ pub async fn create(
     signed_in: SignedIn,
     ApiJson(req): ApiJson<ChannelCreate>,
 ) -> ApiResult<(StatusCode, ApiJson<ChannelWithKey>)> {
-    let input = ChannelInput {
-        title: req.title,
-        description: req.description,
-        scheduled_at: req.scheduled_at,
-    };
-    let (channel, key) =
-        channels::create_channel(state.store.as_ref(), signed_in.user(), input, Utc::now()).await?;
+    let input = ChannelInput { title: req.title, description: req.description, scheduled_at: req.scheduled_at };
+    let (channel, key) = channels::create_channel(state.store.as_ref(), signed_in.user(), input, Utc::now()).await?;
     state.cache.invalidate_channels().await;
     let body = ChannelWithKey {
         channel: ChannelView::from(&channel),
@@ -63,19 +53,8 @@ pub async fn update(
     IdPath(id): IdPath<ChannelId>,
     ApiJson(req): ApiJson<ChannelUpdate>,
 ) -> ApiResult<ApiJson<ChannelView>> {
-    let changes = ChannelChanges {
-        title: req.title,
-        description: req.description,
-        scheduled_at: req.scheduled_at,
-    };
-    let channel = channels::update_channel(
-        state.store.as_ref(),
-        signed_in.user(),
-        id,
-        changes,
-        Utc::now(),
-    )
-    .await?;
+    let changes = ChannelChanges { title: req.title, description: req.description, scheduled_at: req.scheduled_at };
+    let channel = channels::update_channel(state.store.as_ref(), signed_in.user(), id, changes, Utc::now()).await?;
     state.cache.invalidate_channels().await;
     Ok(ApiJson(ChannelView::from(&channel)))
 }
@@ -88,10 +67,7 @@ pub async fn rotate_key(
     IdPath(id): IdPath<ChannelId>,
 ) -> ApiResult<ApiJson<StreamKeyView>> {
     let key = channels::rotate_stream_key(state.store.as_ref(), signed_in.user(), id).await?;
-    Ok(ApiJson(StreamKeyView {
-        stream_key: key.expose().to_owned(),
-        ingest_url: state.settings.ingest_url.clone(),
-    }))
+    Ok(ApiJson(StreamKeyView { stream_key: key.expose().to_owned(), ingest_url: state.settings.ingest_url.clone() }))
 }
 
 #[utoipa::path(put, path = "/api/v1/channels/{id}/lineup", tag = "channels", request_body = Lineup,
@@ -102,17 +78,13 @@ pub async fn set_lineup(
     IdPath(id): IdPath<ChannelId>,
     ApiJson(req): ApiJson<Lineup>,
 ) -> ApiResult<ApiJson<Lineup>> {
-    let product_ids =
-        channels::set_lineup(state.store.as_ref(), signed_in.user(), id, req.product_ids).await?;
+    let product_ids = channels::set_lineup(state.store.as_ref(), signed_in.user(), id, req.product_ids).await?;
     Ok(ApiJson(Lineup { product_ids }))
 }
 
 #[utoipa::path(get, path = "/api/v1/channels/{id}/lineup", tag = "channels",
     responses((status = 200, body = Lineup), (status = 404, body = ErrorBody)))]
-pub async fn lineup(
-    State(state): State<AppState>,
-    IdPath(id): IdPath<ChannelId>,
-) -> ApiResult<ApiJson<Lineup>> {
+pub async fn lineup(State(state): State<AppState>, IdPath(id): IdPath<ChannelId>) -> ApiResult<ApiJson<Lineup>> {
     state.store.channel(id).await.map_err(CommerceError::from)?;
     let product_ids = state.store.lineup(id).await.map_err(CommerceError::from)?;
     Ok(ApiJson(Lineup { product_ids }))

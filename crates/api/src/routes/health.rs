@@ -19,44 +19,30 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         tokio::time::timeout(limit, state.bus.ping()),
         tokio::time::timeout(limit, state.objects.ping()),
     );
-    let failing: serde_json::Map<String, serde_json::Value> = [
-        ("database", problem(db)),
-        ("bus", problem(bus)),
-        ("object_store", problem(objects)),
-    ]
-    .into_iter()
-    .filter_map(|(part, problem)| problem.map(|p| (part.to_owned(), json!(p))))
-    .collect();
+    let failing: serde_json::Map<String, serde_json::Value> =
+        [("database", problem(db)), ("bus", problem(bus)), ("object_store", problem(objects))]
+            .into_iter()
+            .filter_map(|(part, problem)| problem.map(|p| (part.to_owned(), json!(p))))
+            .collect();
     if failing.is_empty() {
         (StatusCode::OK, axum::Json(json!({"status": "ready"}))).into_response()
     } else {
         tracing::warn!(?failing, "not ready");
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({"status": "not_ready", "reason": failing})),
-        )
-            .into_response()
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "not_ready", "reason": failing}))).into_response()
     }
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
     match &state.metrics {
-        Some(handle) => (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            handle.render(),
-        )
-            .into_response(),
+        Some(handle) => {
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], handle.render()).into_response()
+        }
         None => (StatusCode::NOT_FOUND, "no metrics recorder installed").into_response(),
     }
 }
 
 /// What went wrong with one readiness probe, if anything.
-fn problem<E: std::fmt::Display>(
-    probe: Result<Result<(), E>, tokio::time::error::Elapsed>,
-) -> Option<String> {
+fn problem<E: std::fmt::Display>(probe: Result<Result<(), E>, tokio::time::error::Elapsed>) -> Option<String> {
     match probe {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(e.to_string()),

@@ -36,29 +36,11 @@ pub async fn place(
     ApiJson(req): ApiJson<OrderRequest>,
 ) -> ApiResult<Response> {
     let key = headers.get(IDEMPOTENCY_HEADER).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "idempotency_key_required",
-            "send an Idempotency-Key header",
-        )
+        ApiError::new(StatusCode::BAD_REQUEST, "idempotency_key_required", "send an Idempotency-Key header")
     })?;
-    let key = key
-        .to_str()
-        .map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?;
-    let items: Vec<_> = req
-        .items
-        .iter()
-        .map(|i| (i.product_id, i.quantity))
-        .collect();
-    let placed = match orders::place_order(
-        state.store.as_ref(),
-        signed_in.user(),
-        &items,
-        key,
-        Utc::now(),
-    )
-    .await
-    {
+    let key = key.to_str().map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?;
+    let items: Vec<_> = req.items.iter().map(|i| (i.product_id, i.quantity)).collect();
+    let placed = match orders::place_order(state.store.as_ref(), signed_in.user(), &items, key, Utc::now()).await {
         Ok(placed) => placed,
         Err(e) => {
             count(match e {
@@ -78,12 +60,7 @@ pub async fn place(
         }
         PlacedOrder::Replayed(order) => {
             count("replayed");
-            Ok((
-                StatusCode::OK,
-                [("idempotent-replayed", "true")],
-                ApiJson(OrderView::from(&order)),
-            )
-                .into_response())
+            Ok((StatusCode::OK, [("idempotent-replayed", "true")], ApiJson(OrderView::from(&order))).into_response())
         }
     }
 }
@@ -97,10 +74,7 @@ pub async fn mine(
 ) -> ApiResult<ApiJson<List<OrderView>>> {
     let page = Page::new(q.limit.unwrap_or(50), q.offset.unwrap_or(0));
     let orders = orders::my_orders(state.store.as_ref(), signed_in.user(), page).await?;
-    Ok(ApiJson(List::page(
-        orders.iter().map(OrderView::from).collect(),
-        page,
-    )))
+    Ok(ApiJson(List::page(orders.iter().map(OrderView::from).collect(), page)))
 }
 
 #[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders",
@@ -121,8 +95,7 @@ pub async fn cancel(
     signed_in: SignedIn,
     IdPath(id): IdPath<OrderId>,
 ) -> ApiResult<ApiJson<OrderView>> {
-    let order =
-        orders::cancel_order(state.store.as_ref(), signed_in.user(), id, Utc::now()).await?;
+    let order = orders::cancel_order(state.store.as_ref(), signed_in.user(), id, Utc::now()).await?;
     stock_changed(&state, &order).await;
     Ok(ApiJson(OrderView::from(&order)))
 }

@@ -1,9 +1,7 @@
 //! The catalogue: public reads (detail from the in-memory cache), admin edits and image uploads,
 //! and the image bytes themselves.
 
-use crate::dto::{
-    image_url, ImageView, List, ProductCreate, ProductListQuery, ProductUpdate, ProductView,
-};
+use crate::dto::{image_url, ImageView, List, ProductCreate, ProductListQuery, ProductUpdate, ProductView};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, IdPath, SignedIn, Upload, Viewer};
 use crate::state::AppState;
@@ -23,16 +21,9 @@ pub async fn list(
     Query(q): Query<ProductListQuery>,
 ) -> ApiResult<ApiJson<List<ProductView>>> {
     let page = Page::new(q.limit.unwrap_or(50), q.offset.unwrap_or(0));
-    let query = ProductQuery {
-        category: q.category,
-        status: q.status,
-        page,
-    };
+    let query = ProductQuery { category: q.category, status: q.status, page };
     let products = catalogue::list_products(state.store.as_ref(), viewer.user(), query).await?;
-    Ok(ApiJson(List::page(
-        products.iter().map(ProductView::from).collect(),
-        page,
-    )))
+    Ok(ApiJson(List::page(products.iter().map(ProductView::from).collect(), page)))
 }
 
 #[utoipa::path(get, path = "/api/v1/products/{id}", tag = "catalogue",
@@ -43,9 +34,7 @@ pub async fn detail(
     IdPath(id): IdPath<ProductId>,
 ) -> ApiResult<Response> {
     let cached = state.cache.product(id).await?;
-    if cached.status != ProductStatus::Active
-        && !viewer.user().is_some_and(|u| u.role.at_least(Role::Admin))
-    {
+    if cached.status != ProductStatus::Active && !viewer.user().is_some_and(|u| u.role.at_least(Role::Admin)) {
         return Err(ApiError::not_found("product"));
     }
     Ok(([(header::CONTENT_TYPE, "application/json")], cached.body).into_response())
@@ -68,9 +57,7 @@ pub async fn create(
         stock: req.stock,
         status: req.status,
     };
-    let product =
-        catalogue::create_product(state.store.as_ref(), signed_in.user(), input, Utc::now())
-            .await?;
+    let product = catalogue::create_product(state.store.as_ref(), signed_in.user(), input, Utc::now()).await?;
     Ok((StatusCode::CREATED, ApiJson(ProductView::from(&product))))
 }
 
@@ -92,14 +79,7 @@ pub async fn update(
         stock: req.stock,
         status: req.status,
     };
-    let product = catalogue::update_product(
-        state.store.as_ref(),
-        signed_in.user(),
-        id,
-        changes,
-        Utc::now(),
-    )
-    .await?;
+    let product = catalogue::update_product(state.store.as_ref(), signed_in.user(), id, changes, Utc::now()).await?;
     state.cache.invalidate_product(id).await;
     Ok(ApiJson(ProductView::from(&product)))
 }
@@ -122,32 +102,16 @@ pub async fn upload_image(
             "upload the image itself with Content-Type image/png or image/jpeg",
         ));
     }
-    let image = catalogue::add_image(
-        state.store.as_ref(),
-        &state.objects,
-        signed_in.user(),
-        id,
-        upload.bytes,
-    )
-    .await?;
+    let image = catalogue::add_image(state.store.as_ref(), &state.objects, signed_in.user(), id, upload.bytes).await?;
     state.cache.invalidate_product(id).await;
-    let view = ImageView {
-        id: image.id,
-        url: image_url(id, &image.object_key),
-        content_type: image.content_type,
-    };
+    let view = ImageView { id: image.id, url: image_url(id, &image.object_key), content_type: image.content_type };
     Ok((StatusCode::CREATED, ApiJson(view)))
 }
 
 /// The bytes of a product image. Names are random and never reused, so they cache forever.
-pub async fn image(
-    State(state): State<AppState>,
-    Path((id, file)): Path<(String, String)>,
-) -> ApiResult<Response> {
+pub async fn image(State(state): State<AppState>, Path((id, file)): Path<(String, String)>) -> ApiResult<Response> {
     let id: ProductId = id.parse().map_err(|_| ApiError::not_found("image"))?;
-    let (stem, ext) = file
-        .rsplit_once('.')
-        .ok_or_else(|| ApiError::not_found("image"))?;
+    let (stem, ext) = file.rsplit_once('.').ok_or_else(|| ApiError::not_found("image"))?;
     let content_type = match ext {
         "png" => "image/png",
         "jpg" | "jpeg" => "image/jpeg",
@@ -156,16 +120,10 @@ pub async fn image(
     if stem.is_empty() || stem.len() > 64 || !stem.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(ApiError::not_found("image"));
     }
-    let object = state
-        .objects
-        .get(&format!("products/{id}/{file}"))
-        .await
-        .map_err(olive_commerce::CommerceError::from)?;
+    let object =
+        state.objects.get(&format!("products/{id}/{file}")).await.map_err(olive_commerce::CommerceError::from)?;
     Ok((
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
-        ],
+        [(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=31536000, immutable")],
         object.bytes,
     )
         .into_response())

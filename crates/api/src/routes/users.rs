@@ -18,15 +18,8 @@ pub async fn list(
 ) -> ApiResult<ApiJson<List<UserView>>> {
     require_role(signed_in.user(), Role::Admin)?;
     let page = Page::new(q.limit.unwrap_or(50), q.offset.unwrap_or(0));
-    let users = state
-        .store
-        .list_users(page)
-        .await
-        .map_err(olive_commerce::CommerceError::from)?;
-    Ok(ApiJson(List::page(
-        users.iter().map(UserView::from).collect(),
-        page,
-    )))
+    let users = state.store.list_users(page).await.map_err(olive_commerce::CommerceError::from)?;
+    Ok(ApiJson(List::page(users.iter().map(UserView::from).collect(), page)))
 }
 
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "admin", request_body = UserUpdate,
@@ -38,11 +31,7 @@ pub async fn update(
     ApiJson(change): ApiJson<UserUpdate>,
 ) -> ApiResult<ApiJson<UserView>> {
     require_role(signed_in.user(), Role::Admin)?;
-    let user = state
-        .store
-        .set_user_role(id, change.role)
-        .await
-        .map_err(olive_commerce::CommerceError::from)?;
+    let user = state.store.set_user_role(id, change.role).await.map_err(olive_commerce::CommerceError::from)?;
     tracing::info!(user_id = %id, role = %change.role, by = %signed_in.user().id, "role changed");
     Ok(ApiJson(UserView::from(&user)))
 }

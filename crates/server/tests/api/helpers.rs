@@ -1,0 +1,264 @@
+//! Starting and stopping the real server, and the few calls every test makes.
+
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{json, Value};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_olive");
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Which database a server uses.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite,
+    Postgres(String),
+}
+
+impl Db {
+    /// A fresh PostgreSQL database, or `None` (with a notice) when `OLIVE_TEST_DATABASE_URL` is unset.
+    pub async fn postgres() -> Option<Db> {
+        let Ok(base) = std::env::var("OLIVE_TEST_DATABASE_URL") else {
+            eprintln!("OLIVE_TEST_DATABASE_URL is not set: skipping the PostgreSQL variant");
+            return None;
+        };
+        static N: AtomicU32 = AtomicU32::new(0);
+        static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let name = format!("olive_it_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let admin = sqlx::PgPool::connect(&base).await.expect("connect to OLIVE_TEST_DATABASE_URL");
+        if !SWEPT.swap(true, Ordering::SeqCst) {
+            let mine = format!("olive_it_{}_%", std::process::id());
+            let stale: Vec<String> = sqlx::query_scalar(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'olive_it_%' AND datname NOT LIKE $1",
+            )
+            .bind(&mine)
+            .fetch_all(&admin)
+            .await
+            .unwrap();
+            for db in stale {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&admin).await;
+            }
+        }
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
+        admin.close().await;
+        let mut url = url::Url::parse(&base).expect("OLIVE_TEST_DATABASE_URL is a URL");
+        url.set_path(&format!("/{name}"));
+        Some(Db::Postgres(url.to_string()))
+    }
+}
+
+pub struct Server {
+    child: Option<Child>,
+    pub base: String,
+    pub data_dir: tempfile::TempDir,
+    pub db: Db,
+    /// Every line the server printed on stdout.
+    pub output: Arc<Mutex<Vec<String>>>,
+    pub client: Client,
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        Self::start_with(Db::Sqlite, &[]).await
+    }
+
+    pub async fn start_with(db: Db, extra: &[&str]) -> Server {
+        Self::start_in(tempfile::tempdir().unwrap(), db, extra).await
+    }
+
+    /// Stops this server and starts another on the same storage.
+    pub async fn restart(mut self, extra: &[&str]) -> Server {
+        let status = self.stop_child().await;
+        assert!(status.success());
+        let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap());
+        Self::start_in(data_dir, self.db.clone(), extra).await
+    }
+
+    async fn start_in(data_dir: tempfile::TempDir, db: Db, extra: &[&str]) -> Server {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve").args(["--http", "127.0.0.1:0", "--rtmp", "127.0.0.1:0"]).args(extra);
+        storage_args(&mut cmd, &data_dir, &db);
+        cmd.env("RUST_LOG", "info").env_remove("OLIVE_LOG_FORMAT");
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true);
+        let mut child = cmd.spawn().expect("start olive");
+        let stdout = child.stdout.take().unwrap();
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+        let sink = output.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            let mut addr_tx = Some(addr_tx);
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(rest) = line.split("http listener ready on http://").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
+                    if let Some(tx) = addr_tx.take() {
+                        let _ = tx.send(addr);
+                    }
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr = tokio::time::timeout(Duration::from_secs(60), addr_rx)
+            .await
+            .expect("olive did not report its HTTP listener within 60 s")
+            .expect("olive exited before listening");
+        Server {
+            child: Some(child),
+            base: format!("http://{addr}"),
+            data_dir,
+            db,
+            output,
+            client: Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub async fn stop(mut self) -> std::process::ExitStatus {
+        self.stop_child().await
+    }
+
+    async fn stop_child(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let pid = child.id().expect("running").to_string();
+        let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("stopped within 30 s").unwrap()
+    }
+
+    /// `olive admin create-user` against this server's storage, while it runs.
+    pub async fn create_user(&self, email: &str, role: &str) -> Session {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["admin", "create-user", "--email", email, "--password", PASSWORD, "--role", role]);
+        storage_args(&mut cmd, &self.data_dir, &self.db);
+        let out = cmd.output().await.unwrap();
+        assert!(out.status.success(), "create-user failed: {}", String::from_utf8_lossy(&out.stderr));
+        self.login(email, PASSWORD).await
+    }
+
+    pub async fn signup(&self, email: &str) -> Session {
+        let r = self
+            .client
+            .post(self.url("/api/v1/auth/signup"))
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED, "signup {email}");
+        Session::from_response(self, r).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Session {
+        let r = self
+            .client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "login {email}");
+        Session::from_response(self, r).await
+    }
+
+    /// An admin-created product with `stock` units.
+    pub async fn product(&self, admin: &Session, name: &str, stock: i64) -> i64 {
+        let r = admin
+            .post("/api/v1/products")
+            .json(&json!({"name": name, "category": "skincare", "price_minor": 10_000, "stock": stock}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+    }
+
+    pub async fn stock(&self, product: i64) -> i64 {
+        let v: Value = self
+            .client
+            .get(self.url(&format!("/api/v1/products/{product}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["stock"].as_i64().unwrap()
+    }
+}
+
+fn storage_args(cmd: &mut Command, data_dir: &tempfile::TempDir, db: &Db) {
+    cmd.arg("--data-dir").arg(data_dir.path());
+    if let Db::Postgres(url) = db {
+        cmd.args(["--database-url", url]);
+    }
+    for var in [
+        "OLIVE_CONFIG",
+        "OLIVE_DATA_DIR",
+        "OLIVE_DATABASE_URL",
+        "OLIVE_OBJECT_STORE_URL",
+        "OLIVE_BUS_URL",
+        "OLIVE_HTTP_ADDR",
+        "OLIVE_RTMP_ADDR",
+        "OLIVE_PUBLIC_URL",
+    ] {
+        cmd.env_remove(var);
+    }
+}
+
+/// A signed-in client using the bearer token from sign-up or login.
+#[derive(Clone)]
+pub struct Session {
+    pub token: String,
+    pub user: Value,
+    pub base: String,
+    pub client: Client,
+    pub set_cookie: Option<String>,
+}
+
+impl Session {
+    async fn from_response(server: &Server, r: Response) -> Session {
+        let set_cookie = r.headers().get("set-cookie").map(|v| v.to_str().unwrap().to_owned());
+        let body: Value = r.json().await.unwrap();
+        Session {
+            token: body["token"].as_str().unwrap().to_owned(),
+            user: body["user"].clone(),
+            base: server.base.clone(),
+            client: server.client.clone(),
+            set_cookie,
+        }
+    }
+
+    pub fn id(&self) -> i64 {
+        self.user["id"].as_i64().unwrap()
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(format!("{}{path}", self.base)).bearer_auth(&self.token)
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.post(format!("{}{path}", self.base)).bearer_auth(&self.token)
+    }
+
+    pub fn put(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.put(format!("{}{path}", self.base)).bearer_auth(&self.token)
+    }
+
+    pub fn patch(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.patch(format!("{}{path}", self.base)).bearer_auth(&self.token)
+    }
+}
+
+/// The error code of an error response, asserting the status.
+pub async fn error_code(r: Response, status: StatusCode) -> String {
+    assert_eq!(r.status(), status, "unexpected status");
+    let body: Value = r.json().await.expect("errors are JSON");
+    body["error"]["code"].as_str().expect("error.code").to_owned()
+}

@@ -1,0 +1,10 @@
+//! Black-box tests: each starts the real `olive` binary on port 0 with a fresh data directory (or
+//! a fresh PostgreSQL database) and talks to it over HTTP, as a client would. One test binary, so
+//! everything links once.
+
+mod accounts;
+mod helpers;
+mod hostile;
+mod ops;
+mod orders;
+mod roles;

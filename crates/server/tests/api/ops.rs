@@ -1,0 +1,142 @@
+//! What an operator relies on: health, metrics, request ids, the OpenAPI document, the demo,
+//! configuration errors, admin commands beside a running server, and a clean stop.
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+#[tokio::test]
+async fn health_metrics_and_request_ids() {
+    let server = Server::start().await;
+    let live = server.client.get(server.url("/livez")).send().await.unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
+    let ready = server.client.get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert!(ready.headers().contains_key("x-request-id"));
+    let given =
+        server.client.get(server.url("/api/v1/channels")).header("x-request-id", "trace-me-123").send().await.unwrap();
+    assert_eq!(given.headers().get("x-request-id").unwrap(), "trace-me-123");
+    server.client.get(server.url("/api/v1/products/12345")).send().await.unwrap();
+
+    let metrics = server.client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for needle in [
+        "olive_http_requests_total{route=\"/api/v1/channels\",method=\"GET\",status=\"200\"}",
+        "olive_http_requests_total{route=\"/api/v1/products/{id}\",method=\"GET\",status=\"404\"}",
+        "olive_http_request_duration_seconds_bucket",
+        "olive_orders_total",
+        "olive_channels_live",
+    ] {
+        assert!(metrics.contains(needle), "{needle} missing from /metrics");
+    }
+    assert!(!metrics.contains("12345"), "raw paths never become labels");
+}
+
+#[tokio::test]
+async fn openapi_document_describes_the_api() {
+    let server = Server::start().await;
+    let doc: Value = server.client.get(server.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in ["/api/v1/auth/login", "/api/v1/orders", "/api/v1/products/{id}", "/api/v1/channels/{id}/stream-key"] {
+        assert!(doc["paths"].get(path).is_some(), "{path} missing");
+    }
+    assert!(doc["components"]["schemas"].get("ErrorBody").is_some());
+}
+
+#[tokio::test]
+async fn demo_content_is_created_once_and_usable() {
+    let server = Server::start_with(Db::Sqlite, &["--demo"]).await;
+    let channels: Value = server.client.get(server.url("/api/v1/channels")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(channels["items"].as_array().unwrap().len(), 3);
+    let products: Value = server.client.get(server.url("/api/v1/products")).send().await.unwrap().json().await.unwrap();
+    let products = products["items"].as_array().unwrap();
+    assert!(products.len() >= 12);
+    let categories: std::collections::HashSet<_> = products.iter().map(|p| p["category"].as_str().unwrap()).collect();
+    assert!(categories.len() >= 3);
+    let image = products[0]["images"][0]["url"].as_str().unwrap();
+    let png = server.client.get(server.url(image)).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let lineup: Value =
+        server.client.get(server.url("/api/v1/channels/1/lineup")).send().await.unwrap().json().await.unwrap();
+    assert!(!lineup["product_ids"].as_array().unwrap().is_empty());
+
+    // The printed accounts work.
+    let output = server.output.lock().unwrap().clone();
+    for (role, email) in [("host", "host@olive.test"), ("viewer", "shopper@olive.test")] {
+        let line = output
+            .iter()
+            .find(|l| l.starts_with(role) && l.contains(email))
+            .unwrap_or_else(|| panic!("{email} not printed"));
+        let password = line.split_whitespace().last().unwrap();
+        server.login(email, password).await;
+    }
+    let home = server.client.get(server.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(home.contains("Glow Skincare Live") && home.contains("₩"));
+
+    // A restart on the same data dir keeps the content and adds nothing.
+    let server = server.restart(&["--demo"]).await;
+    let channels: Value = server.client.get(server.url("/api/v1/channels")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(channels["items"].as_array().unwrap().len(), 3);
+    assert!(server.output.lock().unwrap().iter().any(|l| l.contains("already has content")));
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server_cleanly() {
+    let server = Server::start().await;
+    server.client.get(server.url("/api/v1/channels")).send().await.unwrap();
+    let status = server.stop().await;
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[tokio::test]
+async fn bad_configuration_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--http".into(), "localhost".into()], "http"),
+        (vec!["--database-url".into(), "mysql://x".into()], "database_url"),
+        (vec!["--bus-url".into(), "kafka://x".into()], "bus_url"),
+    ];
+    for (args, key) in cases {
+        let out = tokio::process::Command::new(BIN)
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(&args)
+            .output()
+            .await
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&format!("invalid configuration: {key}:")), "{stderr}");
+    }
+    let file = dir.path().join("olive.toml");
+    std::fs::write(&file, "htp = \"127.0.0.1:1\"\n").unwrap();
+    let out = tokio::process::Command::new(BIN).args(["serve", "--config"]).arg(&file).output().await.unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("htp"));
+    // The environment layer is read too, and flags beat it.
+    let out = tokio::process::Command::new(BIN)
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .env("OLIVE_HTTP_ADDR", "nonsense")
+        .output()
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid configuration: http:"));
+}
+
+#[tokio::test]
+async fn create_user_refuses_duplicates_and_bad_roles() {
+    let server = Server::start().await;
+    server.create_user("ops@example.com", "admin").await;
+    let run = |args: &[&str]| {
+        let mut cmd = tokio::process::Command::new(BIN);
+        cmd.args(["admin", "create-user", "--data-dir"]).arg(server.data_dir.path()).args(args);
+        cmd.output()
+    };
+    let dup = run(&["--email", "ops@example.com", "--password", PASSWORD, "--role", "admin"]).await.unwrap();
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+    let role = run(&["--email", "x@example.com", "--password", PASSWORD, "--role", "root"]).await.unwrap();
+    assert!(!role.status.success());
+    assert!(String::from_utf8_lossy(&role.stderr).contains("unknown role"));
+}
