@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Hot reads, side by side: `olive serve --demo` answering GET /api/v1/channels and
+# GET /api/v1/products/1 from its in-memory cache, against nginx serving the very same bytes as static
+# files, both measured with wrk in one run on this machine. Also reports olive's idle RSS.
+#
+#   bench/http-vs-nginx.sh            # needs: cargo build --release; apt-get install wrk nginx
+#   DURATION=30 CONNECTIONS=128 bench/http-vs-nginx.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OLIVE="${OLIVE:-${CARGO_TARGET_DIR:-target}/release/olive}"
+DURATION="${DURATION:-15}"
+CONNECTIONS="${CONNECTIONS:-64}"
+THREADS="${THREADS:-2}"
+OLIVE_ADDR=127.0.0.1:18181
+NGINX_ADDR=127.0.0.1:18182
+for tool in wrk nginx curl; do
+    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk nginx curl)" >&2; exit 1; }
+done
+[ -x "$OLIVE" ] || { echo "missing $OLIVE (cargo build --release)" >&2; exit 1; }
+
+work="$(mktemp -d)"
+cleanup() {
+    [ -n "${olive_pid:-}" ] && kill "$olive_pid" 2>/dev/null || true
+    [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+    sleep 0.5
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+RUST_LOG=warn "$OLIVE" serve --demo --data-dir "$work/data" --http "$OLIVE_ADDR" --rtmp 127.0.0.1:0 >"$work/olive.log" 2>&1 &
+olive_pid=$!
+for _ in $(seq 100); do curl -sf "http://$OLIVE_ADDR/readyz" >/dev/null && break; sleep 0.1; done
+
+paths=(/api/v1/channels /api/v1/products/1)
+mkdir -p "$work/www/api/v1/products"
+for p in "${paths[@]}"; do curl -sf "http://$OLIVE_ADDR$p" -o "$work/www$p"; done
+
+cat >"$work/nginx.conf" <<CONF
+worker_processes auto;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    open_file_cache max=100;
+    server {
+        listen $NGINX_ADDR;
+        root $work/www;
+        default_type application/json;
+        location / { try_files \$uri =404; }
+    }
+}
+CONF
+nginx -c "$work/nginx.conf" -p "$work"
+sleep 0.5
+
+# Idle RSS: after start-up, demo seeding and a few seconds of quiet.
+sleep 5
+idle_rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$olive_pid/status")
+
+run_wrk() { # url -> "req/s p50 p99"
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$1" | awk '
+        /Requests\/sec/ {rps=$2}
+        /^ +50%/ {p50=$2}
+        /^ +99%/ {p99=$2}
+        /Non-2xx/ {bad=$NF}
+        END {printf "%s %s %s %s\n", rps, p50, p99, (bad==""?0:bad)}'
+}
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
+echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, olive and nginx on the same machine, one after the other"
+echo
+echo "| path | olive req/s | olive p50 | olive p99 | nginx req/s | nginx p50 | nginx p99 | olive / nginx |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+for p in "${paths[@]}"; do
+    cmp -s <(curl -s "http://$OLIVE_ADDR$p") <(curl -s "http://$NGINX_ADDR$p") || { echo "bodies differ for $p" >&2; exit 1; }
+    read -r o_rps o_p50 o_p99 o_bad <<<"$(run_wrk "http://$OLIVE_ADDR$p")"
+    read -r n_rps n_p50 n_p99 n_bad <<<"$(run_wrk "http://$NGINX_ADDR$p")"
+    [ "$o_bad" = 0 ] && [ "$n_bad" = 0 ] || { echo "non-2xx answers: olive $o_bad, nginx $n_bad" >&2; exit 1; }
+    ratio=$(awk -v a="$o_rps" -v b="$n_rps" 'BEGIN {printf "%.2f", a/b}')
+    echo "| \`GET $p\` | $o_rps | $o_p50 | $o_p99 | $n_rps | $n_p50 | $n_p99 | ${ratio}× |"
+done
+echo
+echo "olive serve --demo idle RSS: $((idle_rss_kib / 1024)) MiB ($idle_rss_kib KiB)"
