@@ -13,7 +13,6 @@ use olive_store::*;
 use olive_store_sql::*;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder, Transaction};
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -43,60 +42,26 @@ impl PostgresStore {
         self.pool.begin().await.map_err(backend)
     }
 
-    async fn images_for(&self, ids: &[i64]) -> Result<HashMap<i64, Vec<ProductImage>>> {
-        let mut by_product: HashMap<i64, Vec<ProductImage>> = HashMap::new();
-        if ids.is_empty() {
-            return Ok(by_product);
-        }
-        let mut q = QueryBuilder::<Postgres>::new(
-            "SELECT id, product_id, object_key, content_type FROM product_images WHERE product_id IN (",
-        );
-        let mut sep = q.separated(", ");
-        for id in ids {
-            sep.push_bind(id);
-        }
-        q.push(") ORDER BY product_id, id");
-        let rows: Vec<ImageRow> = q.build_query_as().fetch_all(&self.pool).await.map_err(backend)?;
-        for row in rows {
-            by_product.entry(row.product_id).or_default().push(row.into());
-        }
-        Ok(by_product)
-    }
-
     async fn with_images(&self, rows: Vec<ProductRow>) -> Result<Vec<Product>> {
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        let mut images = self.images_for(&ids).await?;
-        rows.into_iter()
-            .map(|r| {
-                let imgs = images.remove(&r.id).unwrap_or_default();
-                r.into_product(imgs)
-            })
-            .collect()
+        let images = if ids.is_empty() {
+            Vec::new()
+        } else {
+            let mut q = select_in::<Postgres>(IMAGES_OF_PRODUCTS, &ids, IMAGES_ORDER);
+            q.build_query_as().fetch_all(&self.pool).await.map_err(backend)?
+        };
+        attach_images(rows, images)
     }
 
     async fn orders_with_items(&self, rows: Vec<OrderRow>) -> Result<Vec<Order>> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut q = QueryBuilder::<Postgres>::new(
-            "SELECT order_id, product_id, name, quantity, unit_price_minor FROM order_items WHERE order_id IN (",
-        );
-        let mut sep = q.separated(", ");
-        for r in &rows {
-            sep.push_bind(r.id);
-        }
-        q.push(") ORDER BY order_id, product_id");
-        let items: Vec<OrderItemRow> = q.build_query_as().fetch_all(&self.pool).await.map_err(backend)?;
-        let mut by_order: HashMap<i64, Vec<OrderItem>> = HashMap::new();
-        for item in items {
-            by_order.entry(item.order_id).or_default().push(item.into());
-        }
-        rows.into_iter()
-            .map(|r| {
-                let items = by_order.remove(&r.id).unwrap_or_default();
-                r.into_order(items)
-            })
-            .collect()
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let items = if ids.is_empty() {
+            Vec::new()
+        } else {
+            let mut q = select_in::<Postgres>(ITEMS_OF_ORDERS, &ids, ITEMS_ORDER);
+            q.build_query_as().fetch_all(&self.pool).await.map_err(backend)?
+        };
+        attach_items(rows, items)
     }
 
     /// Why a stock update matched no row: the product is missing, not on sale, or short.
@@ -109,11 +74,7 @@ impl PostgresStore {
             Ok(s) => s,
             Err(e) => return backend(e),
         };
-        match status.as_deref() {
-            None => StoreError::UnknownProduct(id),
-            Some("active") => StoreError::OutOfStock(id),
-            Some(_) => StoreError::ProductUnavailable(id),
-        }
+        stock_refusal(id, status.as_deref())
     }
 }
 

@@ -225,3 +225,64 @@ pub fn foreign_key_as(e: sqlx::Error, what: &'static str) -> StoreError {
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("corrupt row: {e}"))
 }
+
+/// `head (id, id, …) tail` with the ids bound, in the engine's own placeholder syntax.
+pub fn select_in<'a, DB>(head: &'static str, ids: &'a [i64], tail: &'static str) -> sqlx::QueryBuilder<'a, DB>
+where
+    DB: sqlx::Database,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut q = sqlx::QueryBuilder::<DB>::new(head);
+    q.push(" (");
+    let mut sep = q.separated(", ");
+    for id in ids {
+        sep.push_bind(*id);
+    }
+    q.push(") ");
+    q.push(tail);
+    q
+}
+
+pub const IMAGES_OF_PRODUCTS: &str =
+    "SELECT id, product_id, object_key, content_type FROM product_images WHERE product_id IN";
+pub const IMAGES_ORDER: &str = "ORDER BY product_id, id";
+pub const ITEMS_OF_ORDERS: &str =
+    "SELECT order_id, product_id, name, quantity, unit_price_minor FROM order_items WHERE order_id IN";
+pub const ITEMS_ORDER: &str = "ORDER BY order_id, product_id";
+
+/// Products with their images (fetched for all of them at once with [`IMAGES_OF_PRODUCTS`]).
+pub fn attach_images(rows: Vec<ProductRow>, images: Vec<ImageRow>) -> Result<Vec<Product>> {
+    let mut by_product: std::collections::HashMap<i64, Vec<ProductImage>> = Default::default();
+    for image in images {
+        by_product.entry(image.product_id).or_default().push(image.into());
+    }
+    rows.into_iter()
+        .map(|r| {
+            let images = by_product.remove(&r.id).unwrap_or_default();
+            r.into_product(images)
+        })
+        .collect()
+}
+
+/// Orders with their items (fetched for all of them at once with [`ITEMS_OF_ORDERS`]).
+pub fn attach_items(rows: Vec<OrderRow>, items: Vec<OrderItemRow>) -> Result<Vec<Order>> {
+    let mut by_order: std::collections::HashMap<i64, Vec<OrderItem>> = Default::default();
+    for item in items {
+        by_order.entry(item.order_id).or_default().push(item.into());
+    }
+    rows.into_iter()
+        .map(|r| {
+            let items = by_order.remove(&r.id).unwrap_or_default();
+            r.into_order(items)
+        })
+        .collect()
+}
+
+/// Why a conditional stock update matched no row, from the product's status (`None`: no product).
+pub fn stock_refusal(id: ProductId, status: Option<&str>) -> StoreError {
+    match status {
+        None => StoreError::UnknownProduct(id),
+        Some("active") => StoreError::OutOfStock(id),
+        Some(_) => StoreError::ProductUnavailable(id),
+    }
+}
