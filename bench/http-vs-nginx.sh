@@ -4,7 +4,7 @@
 # files, both measured with wrk in one run on this machine. Also reports olive's idle RSS.
 #
 #   bench/http-vs-nginx.sh            # needs: cargo build --release; apt-get install wrk nginx
-#   DURATION=30 CONNECTIONS=128 bench/http-vs-nginx.sh
+#   DURATION=30 CONNECTIONS=128 ROUNDS=5 bench/http-vs-nginx.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,7 @@ OLIVE="${OLIVE:-${CARGO_TARGET_DIR:-target}/release/olive}"
 DURATION="${DURATION:-15}"
 CONNECTIONS="${CONNECTIONS:-64}"
 THREADS="${THREADS:-2}"
+ROUNDS="${ROUNDS:-3}"   # olive and nginx alternate; the median round is reported
 OLIVE_ADDR=127.0.0.1:18181
 NGINX_ADDR=127.0.0.1:18182
 for tool in wrk nginx curl; do
@@ -28,13 +29,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-RUST_LOG=warn "$OLIVE" serve --demo --data-dir "$work/data" --http "$OLIVE_ADDR" --rtmp 127.0.0.1:0 >"$work/olive.log" 2>&1 &
+"$OLIVE" serve --demo --data-dir "$work/data" --http "$OLIVE_ADDR" --rtmp 127.0.0.1:0 >"$work/olive.log" 2>&1 &
 olive_pid=$!
 for _ in $(seq 100); do curl -sf "http://$OLIVE_ADDR/readyz" >/dev/null && break; sleep 0.1; done
 
 paths=(/api/v1/channels /api/v1/products/1)
 mkdir -p "$work/www/api/v1/products"
 for p in "${paths[@]}"; do curl -sf "http://$OLIVE_ADDR$p" -o "$work/www$p"; done
+chmod -R a+rX "$work"  # nginx workers run unprivileged
 
 cat >"$work/nginx.conf" <<CONF
 worker_processes auto;
@@ -72,17 +74,27 @@ run_wrk() { # url -> "req/s p50 p99"
 }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
-echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, olive and nginx on the same machine, one after the other"
+echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS rounds alternating olive and nginx on the same machine; medians"
 echo
 echo "| path | olive req/s | olive p50 | olive p99 | nginx req/s | nginx p50 | nginx p99 | olive / nginx |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+median() { sort -g | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
 for p in "${paths[@]}"; do
     cmp -s <(curl -s "http://$OLIVE_ADDR$p") <(curl -s "http://$NGINX_ADDR$p") || { echo "bodies differ for $p" >&2; exit 1; }
-    read -r o_rps o_p50 o_p99 o_bad <<<"$(run_wrk "http://$OLIVE_ADDR$p")"
-    read -r n_rps n_p50 n_p99 n_bad <<<"$(run_wrk "http://$NGINX_ADDR$p")"
-    [ "$o_bad" = 0 ] && [ "$n_bad" = 0 ] || { echo "non-2xx answers: olive $o_bad, nginx $n_bad" >&2; exit 1; }
+    : >"$work/olive.runs"; : >"$work/nginx.runs"
+    for _ in $(seq "$ROUNDS"); do
+        run_wrk "http://$OLIVE_ADDR$p" >>"$work/olive.runs"
+        run_wrk "http://$NGINX_ADDR$p" >>"$work/nginx.runs"
+    done
+    if awk '$4 != 0 {bad=1} END {exit !bad}' "$work/olive.runs" "$work/nginx.runs"; then
+        echo "non-2xx answers during $p" >&2; exit 1
+    fi
+    # The round with the median throughput, with its own latencies.
+    o_rps=$(cut -d' ' -f1 "$work/olive.runs" | median); read -r _ o_p50 o_p99 _ <<<"$(grep "^$o_rps " "$work/olive.runs" | head -1)"
+    n_rps=$(cut -d' ' -f1 "$work/nginx.runs" | median); read -r _ n_p50 n_p99 _ <<<"$(grep "^$n_rps " "$work/nginx.runs" | head -1)"
     ratio=$(awk -v a="$o_rps" -v b="$n_rps" 'BEGIN {printf "%.2f", a/b}')
     echo "| \`GET $p\` | $o_rps | $o_p50 | $o_p99 | $n_rps | $n_p50 | $n_p99 | ${ratio}× |"
+    echo "  olive rounds: $(cut -d' ' -f1 "$work/olive.runs" | tr '\n' ' ') nginx rounds: $(cut -d' ' -f1 "$work/nginx.runs" | tr '\n' ' ')" >&2
 done
 echo
 echo "olive serve --demo idle RSS: $((idle_rss_kib / 1024)) MiB ($idle_rss_kib KiB)"
