@@ -30,6 +30,7 @@ macro_rules! store_tests {
             concurrent_retries_of_one_key_make_one_order,
             cancel_returns_stock_once,
             users_see_only_their_orders,
+            stock_is_conserved_under_random_orders_and_cancels,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
@@ -417,4 +418,84 @@ pub async fn users_see_only_their_orders(store: Arc<dyn Store>) {
     assert!(mine.iter().all(|o| o.user_id == a.id));
     assert!(mine[0].id > mine[1].id, "newest first");
     assert_eq!(store.orders_for_user(b.id, Page::default()).await.unwrap().len(), 1);
+}
+
+/// A property over a random (seeded, so repeatable) mix of concurrent orders and cancellations:
+/// for every product, stock left plus units in placed orders equals the stock it started with, and
+/// stock never went negative (the column's CHECK would have failed the transaction).
+pub async fn stock_is_conserved_under_random_orders_and_cancels(store: Arc<dyn Store>) {
+    const PRODUCTS: usize = 4;
+    const BUYERS: usize = 8;
+    const ROUNDS: usize = 6;
+    let mut products = Vec::new();
+    for i in 0..PRODUCTS {
+        products.push(store.create_product(new_product(&format!("P{i}"), "x", 7 + i as i64 * 3)).await.unwrap());
+    }
+    let initial: i64 = products.iter().map(|p| p.stock).sum();
+    let mut buyers = Vec::new();
+    for i in 0..BUYERS {
+        buyers.push(store.create_user(new_user(&format!("r{i}@example.com"), Role::Viewer)).await.unwrap());
+    }
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..ROUNDS {
+        let mut tasks = Vec::new();
+        for (b, buyer) in buyers.iter().enumerate() {
+            let store = store.clone();
+            let user = buyer.id;
+            let roll = next();
+            let lines: Vec<(ProductId, i64)> = (0..1 + roll % 3)
+                .map(|k| {
+                    let r = next();
+                    (products[((r >> 8) as usize + k as usize) % PRODUCTS].id, 1 + (r % 3) as i64)
+                })
+                .collect();
+            let cancel_first = roll % 4 == 0;
+            tasks.push(tokio::spawn(async move {
+                if cancel_first {
+                    if let Some(o) = store
+                        .orders_for_user(user, Page::default())
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .find(|o| o.status == OrderStatus::Placed)
+                    {
+                        let _ = store.cancel_order(o.id, user, Utc::now()).await;
+                    }
+                }
+                let mut merged: std::collections::BTreeMap<ProductId, i64> = Default::default();
+                for (p, q) in lines {
+                    *merged.entry(p).or_default() += q;
+                }
+                let merged: Vec<_> = merged.into_iter().collect();
+                match store.place_order(order(user, &format!("r{round}-b{b}"), &merged)).await {
+                    Ok(_) | Err(StoreError::OutOfStock(_)) => {}
+                    Err(e) => panic!("unexpected {e:?}"),
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    }
+    let mut left = 0;
+    for p in &products {
+        let stock = store.product(p.id).await.unwrap().stock;
+        assert!(stock >= 0);
+        left += stock;
+    }
+    let mut held = 0;
+    for b in &buyers {
+        for o in store.orders_for_user(b.id, Page::new(200, 0)).await.unwrap() {
+            if o.status == OrderStatus::Placed {
+                held += o.items.iter().map(|i| i.quantity).sum::<i64>();
+            }
+        }
+    }
+    assert_eq!(left + held, initial, "stock left + units held by placed orders = initial stock");
 }

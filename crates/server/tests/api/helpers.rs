@@ -67,7 +67,12 @@ impl Server {
     }
 
     pub async fn start_with(db: Db, extra: &[&str]) -> Server {
-        Self::start_in(tempfile::tempdir().unwrap(), db, extra).await
+        Self::start_in(tempfile::tempdir().unwrap(), db, extra, &[]).await
+    }
+
+    /// Starts with extra environment variables (e.g. `OLIVE_LOG_FORMAT=json`).
+    pub async fn start_with_env(env: &[(&str, &str)]) -> Server {
+        Self::start_in(tempfile::tempdir().unwrap(), Db::Sqlite, &[], env).await
     }
 
     /// Stops this server and starts another on the same storage.
@@ -75,14 +80,14 @@ impl Server {
         let status = self.stop_child().await;
         assert!(status.success());
         let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap());
-        Self::start_in(data_dir, self.db.clone(), extra).await
+        Self::start_in(data_dir, self.db.clone(), extra, &[]).await
     }
 
-    async fn start_in(data_dir: tempfile::TempDir, db: Db, extra: &[&str]) -> Server {
+    async fn start_in(data_dir: tempfile::TempDir, db: Db, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(BIN);
         cmd.arg("serve").args(["--http", "127.0.0.1:0", "--rtmp", "127.0.0.1:0"]).args(extra);
         storage_args(&mut cmd, &data_dir, &db);
-        cmd.env("RUST_LOG", "info").env_remove("OLIVE_LOG_FORMAT");
+        cmd.env("RUST_LOG", "info").env_remove("OLIVE_LOG_FORMAT").envs(env.iter().copied());
         cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true);
         let mut child = cmd.spawn().expect("start olive");
         let stdout = child.stdout.take().unwrap();
@@ -94,7 +99,7 @@ impl Server {
             let mut addr_tx = Some(addr_tx);
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(rest) = line.split("http listener ready on http://").nth(1) {
-                    let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
+                    let addr: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
                     if let Some(tx) = addr_tx.take() {
                         let _ = tx.send(addr);
                     }

@@ -32,6 +32,26 @@ async fn health_metrics_and_request_ids() {
 }
 
 #[tokio::test]
+async fn json_logs_carry_the_request_id() {
+    let server = Server::start_with_env(&[("OLIVE_LOG_FORMAT", "json")]).await;
+    let r = server
+        .client
+        .post(server.url("/api/v1/auth/login"))
+        .header("x-request-id", "req-4242")
+        .json(&serde_json::json!({"email": "who@example.com", "password": "not the password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let lines = server.output.lock().unwrap().clone();
+    let parsed: Vec<Value> = lines.iter().map(|l| serde_json::from_str(l).expect("every log line is JSON")).collect();
+    let failed = parsed.iter().find(|l| l["message"] == "login failed").expect("the failed login was logged");
+    assert_eq!(failed["span"]["request_id"], "req-4242");
+    assert_eq!(failed["level"], "INFO");
+    assert!(!lines.iter().any(|l| l.contains("not the password")), "passwords never reach a log");
+}
+
+#[tokio::test]
 async fn openapi_document_describes_the_api() {
     let server = Server::start().await;
     let doc: Value = server.client.get(server.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
