@@ -1,0 +1,272 @@
+//! FLV tag payloads (as RTMP delivers them) to media events, using the scuffle crates for the
+//! container and codec headers. We keep H.264 in AVCC form (length-prefixed NAL units, as fMP4
+//! wants it) and AAC as raw access units; parameter sets and the AudioSpecificConfig are kept for
+//! the init segment. Anything else (other codecs, commands, metadata) is reported as ignored, never
+//! an error that would drop the stream.
+
+use bytes::Bytes;
+use scuffle_flv::audio::body::legacy::aac::AacAudioData;
+use scuffle_flv::audio::body::legacy::LegacyAudioTagBody;
+use scuffle_flv::audio::body::AudioTagBody;
+use scuffle_flv::audio::AudioData;
+use scuffle_flv::video::body::legacy::LegacyVideoTagBody;
+use scuffle_flv::video::body::VideoTagBody;
+use scuffle_flv::video::header::legacy::{LegacyVideoTagHeader, LegacyVideoTagHeaderAvcPacket};
+use scuffle_flv::video::header::{VideoFrameType, VideoTagHeaderData};
+use scuffle_flv::video::VideoData;
+use std::io::Cursor;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemuxError {
+    #[error("malformed FLV {kind} tag: {reason}")]
+    Malformed { kind: &'static str, reason: String },
+}
+
+/// H.264 decoder configuration, with what the playlist and the init segment need from the SPS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoConfig {
+    pub profile: u8,
+    pub compatibility: u8,
+    pub level: u8,
+    pub nal_length_size: u8,
+    pub sps: Vec<Bytes>,
+    pub pps: Vec<Bytes>,
+    pub width: u32,
+    pub height: u32,
+    pub frame_rate: Option<f64>,
+}
+
+impl VideoConfig {
+    /// RFC 6381 codec string, e.g. `avc1.64001f`.
+    pub fn codec(&self) -> String {
+        format!("avc1.{:02x}{:02x}{:02x}", self.profile, self.compatibility, self.level)
+    }
+}
+
+/// One coded picture: AVCC NAL units with its decode timestamp and composition offset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoFrame {
+    pub dts_ms: u32,
+    /// Presentation minus decode time, in milliseconds (signed: FLV's SI24).
+    pub cts_ms: i32,
+    pub keyframe: bool,
+    pub data: Bytes,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioConfig {
+    /// The AudioSpecificConfig bytes, verbatim.
+    pub asc: Bytes,
+    pub object_type: u16,
+    pub sample_rate: u32,
+    pub channels: u8,
+}
+
+impl AudioConfig {
+    /// RFC 6381 codec string, e.g. `mp4a.40.2`.
+    pub fn codec(&self) -> String {
+        format!("mp4a.40.{}", self.object_type)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioFrame {
+    pub ts_ms: u32,
+    pub data: Bytes,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FlvEvent {
+    VideoConfig(VideoConfig),
+    Video(VideoFrame),
+    AudioConfig(AudioConfig),
+    Audio(AudioFrame),
+    /// Understood but not carried (another codec, a command, an end-of-sequence marker).
+    Ignored(&'static str),
+}
+
+fn malformed(kind: &'static str, reason: impl ToString) -> DemuxError {
+    DemuxError::Malformed { kind, reason: reason.to_string() }
+}
+
+/// Sign-extends FLV's 24-bit composition time offset.
+fn si24(v: u32) -> i32 {
+    let v = v & 0x00ff_ffff;
+    if v & 0x0080_0000 != 0 {
+        v as i32 - 0x0100_0000
+    } else {
+        v as i32
+    }
+}
+
+/// Demuxes one RTMP video message payload.
+pub fn demux_video(timestamp_ms: u32, payload: Bytes) -> Result<FlvEvent, DemuxError> {
+    let data = VideoData::demux(&mut Cursor::new(payload)).map_err(|e| malformed("video", e))?;
+    let VideoTagHeaderData::Legacy(header) = &data.header.data else {
+        return Ok(FlvEvent::Ignored("enhanced RTMP video (only H.264 is packaged)"));
+    };
+    let VideoTagBody::Legacy(body) = data.body else {
+        return Ok(FlvEvent::Ignored("enhanced RTMP video body"));
+    };
+    match (header, body) {
+        (
+            LegacyVideoTagHeader::AvcPacket(LegacyVideoTagHeaderAvcPacket::SequenceHeader),
+            LegacyVideoTagBody::AvcVideoPacketSeqHdr(record),
+        ) => {
+            let first_sps = record.sps.first().ok_or_else(|| malformed("video", "AVC sequence header without SPS"))?;
+            let sps = scuffle_h264::Sps::parse_with_emulation_prevention(Cursor::new(&first_sps[..]))
+                .map_err(|e| malformed("video", format!("SPS: {e}")))?;
+            let width = u32::try_from(sps.width()).map_err(|_| malformed("video", "absurd width"))?;
+            let height = u32::try_from(sps.height()).map_err(|_| malformed("video", "absurd height"))?;
+            if width == 0 || height == 0 || width > 16_384 || height > 16_384 {
+                return Err(malformed("video", format!("unsupported picture size {width}x{height}")));
+            }
+            Ok(FlvEvent::VideoConfig(VideoConfig {
+                profile: record.profile_indication,
+                compatibility: record.profile_compatibility,
+                level: record.level_indication,
+                nal_length_size: record.length_size_minus_one + 1,
+                sps: record.sps.clone(),
+                pps: record.pps.clone(),
+                width,
+                height,
+                frame_rate: sps.frame_rate(),
+            }))
+        }
+        (
+            LegacyVideoTagHeader::AvcPacket(LegacyVideoTagHeaderAvcPacket::Nalu { composition_time_offset }),
+            LegacyVideoTagBody::Other { data: nalus },
+        ) => {
+            if nalus.is_empty() {
+                return Ok(FlvEvent::Ignored("empty AVC NALU packet"));
+            }
+            Ok(FlvEvent::Video(VideoFrame {
+                dts_ms: timestamp_ms,
+                cts_ms: si24(*composition_time_offset),
+                keyframe: data.header.frame_type == VideoFrameType::KeyFrame,
+                data: nalus,
+            }))
+        }
+        (LegacyVideoTagHeader::AvcPacket(LegacyVideoTagHeaderAvcPacket::EndOfSequence), _) => {
+            Ok(FlvEvent::Ignored("AVC end of sequence"))
+        }
+        (LegacyVideoTagHeader::VideoCommand(_), _) => Ok(FlvEvent::Ignored("video command")),
+        _ => Ok(FlvEvent::Ignored("video codec other than H.264")),
+    }
+}
+
+/// Demuxes one RTMP audio message payload.
+pub fn demux_audio(timestamp_ms: u32, payload: Bytes) -> Result<FlvEvent, DemuxError> {
+    let data = AudioData::demux(&mut Cursor::new(payload)).map_err(|e| malformed("audio", e))?;
+    match data.body {
+        AudioTagBody::Legacy(LegacyAudioTagBody::Aac(AacAudioData::SequenceHeader(asc))) => {
+            let parsed = scuffle_aac::PartialAudioSpecificConfig::parse(&asc)
+                .map_err(|e| malformed("audio", format!("AudioSpecificConfig: {e}")))?;
+            if parsed.sampling_frequency == 0 || parsed.sampling_frequency > 192_000 {
+                return Err(malformed("audio", format!("unsupported sample rate {}", parsed.sampling_frequency)));
+            }
+            Ok(FlvEvent::AudioConfig(AudioConfig {
+                object_type: parsed.audio_object_type.as_u16(),
+                sample_rate: parsed.sampling_frequency,
+                channels: parsed.channel_configuration,
+                asc,
+            }))
+        }
+        AudioTagBody::Legacy(LegacyAudioTagBody::Aac(AacAudioData::Raw(frame))) => {
+            if frame.is_empty() {
+                return Ok(FlvEvent::Ignored("empty AAC frame"));
+            }
+            Ok(FlvEvent::Audio(AudioFrame { ts_ms: timestamp_ms, data: frame }))
+        }
+        _ => Ok(FlvEvent::Ignored("audio codec other than AAC")),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A real SPS/PPS pair (x264, High profile, 1280x720).
+    pub const SPS_720P: &[u8] =
+        &[103, 100, 0, 31, 172, 217, 128, 80, 5, 187, 1, 106, 2, 2, 2, 128, 0, 0, 3, 0, 128, 0, 0, 30, 7, 140, 24, 205];
+    pub const PPS: &[u8] = &[104, 233, 123, 44, 139];
+
+    /// An FLV AVC sequence header payload for [`SPS_720P`].
+    pub fn avc_sequence_header() -> Bytes {
+        let mut p = vec![0x17, 0x00, 0, 0, 0];
+        p.extend_from_slice(&[1, 100, 0, 31, 0xff, 0xe1]);
+        p.extend_from_slice(&(SPS_720P.len() as u16).to_be_bytes());
+        p.extend_from_slice(SPS_720P);
+        p.push(1);
+        p.extend_from_slice(&(PPS.len() as u16).to_be_bytes());
+        p.extend_from_slice(PPS);
+        Bytes::from(p)
+    }
+
+    /// An FLV AVC NALU payload holding one made-up NAL unit.
+    pub fn avc_frame(keyframe: bool, cts_ms: i32, nal: &[u8]) -> Bytes {
+        let mut p = vec![if keyframe { 0x17 } else { 0x27 }, 0x01];
+        p.extend_from_slice(&(cts_ms as u32 & 0xff_ffff).to_be_bytes()[1..]);
+        p.extend_from_slice(&(nal.len() as u32).to_be_bytes());
+        p.extend_from_slice(nal);
+        Bytes::from(p)
+    }
+
+    /// AAC-LC 48 kHz stereo.
+    pub fn aac_sequence_header() -> Bytes {
+        Bytes::from_static(&[0xaf, 0x00, 0x11, 0x90])
+    }
+
+    pub fn aac_frame(bytes: &[u8]) -> Bytes {
+        let mut p = vec![0xaf, 0x01];
+        p.extend_from_slice(bytes);
+        Bytes::from(p)
+    }
+
+    #[test]
+    fn parses_the_avc_sequence_header() {
+        let FlvEvent::VideoConfig(c) = demux_video(0, avc_sequence_header()).unwrap() else { panic!() };
+        assert_eq!((c.width, c.height), (1280, 720));
+        assert_eq!(c.codec(), "avc1.64001f");
+        assert_eq!(c.nal_length_size, 4);
+        assert_eq!(c.sps[0].as_ref(), SPS_720P);
+        assert_eq!(c.pps[0].as_ref(), PPS);
+    }
+
+    #[test]
+    fn parses_frames_with_signed_composition_offsets() {
+        let FlvEvent::Video(f) = demux_video(40, avc_frame(true, 67, &[0x65, 1, 2])).unwrap() else { panic!() };
+        assert!(f.keyframe);
+        assert_eq!((f.dts_ms, f.cts_ms), (40, 67));
+        let FlvEvent::Video(f) = demux_video(80, avc_frame(false, -33, &[0x41, 9])).unwrap() else { panic!() };
+        assert!(!f.keyframe);
+        assert_eq!(f.cts_ms, -33);
+    }
+
+    #[test]
+    fn parses_aac() {
+        let FlvEvent::AudioConfig(c) = demux_audio(0, aac_sequence_header()).unwrap() else { panic!() };
+        assert_eq!((c.sample_rate, c.channels, c.object_type), (48_000, 2, 2));
+        assert_eq!(c.codec(), "mp4a.40.2");
+        let FlvEvent::Audio(a) = demux_audio(21, aac_frame(&[1, 2, 3])).unwrap() else { panic!() };
+        assert_eq!(a.data.as_ref(), &[1, 2, 3]);
+    }
+
+    #[test]
+    fn junk_is_an_error_or_ignored_never_a_panic() {
+        for bytes in [
+            &b""[..],
+            &[0x17],
+            &[0x17, 0x00],
+            &[0x17, 0x00, 0, 0, 0, 1],
+            &[0xff; 40],
+            &[0x2a, 1, 2],
+            &[0xaf, 0x00, 0xff, 0xff],
+        ] {
+            let _ = demux_video(0, Bytes::copy_from_slice(bytes));
+            let _ = demux_audio(0, Bytes::copy_from_slice(bytes));
+        }
+        assert!(demux_video(0, Bytes::new()).is_err());
+        assert!(matches!(demux_audio(0, Bytes::from_static(&[0x2f, 0, 0])).unwrap(), FlvEvent::Ignored(_)));
+    }
+}
