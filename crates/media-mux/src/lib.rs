@@ -10,6 +10,7 @@
 pub mod boxes;
 pub mod flv;
 pub mod packager;
+pub mod playlist;
 pub mod timeline;
 
 pub use flv::{AudioConfig, AudioFrame, DemuxError, FlvEvent, VideoConfig, VideoFrame};
