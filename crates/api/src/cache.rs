@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// The bus topic carrying invalidations: `channels` or `product:<id>`.
-pub const TOPIC: &str = "cache-invalidate";
+pub const TOPIC: &str = olive_bus::topics::CACHE_INVALIDATE;
 /// Above this many cached products the map is emptied rather than grown.
 const MAX_PRODUCTS: usize = 100_000;
 

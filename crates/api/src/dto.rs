@@ -197,6 +197,9 @@ pub struct ChannelView {
     pub thumbnail_url: String,
     pub playback_url: String,
     pub created_at: DateTime<Utc>,
+    /// Ingest health while the channel is live (channel detail only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<olive_media::StreamHealth>,
 }
 
 impl From<&Channel> for ChannelView {
@@ -212,6 +215,7 @@ impl From<&Channel> for ChannelView {
             thumbnail_url: format!("/live/{}/thumbnail.jpg", c.id),
             playback_url: format!("/live/{}/index.m3u8", c.id),
             created_at: c.created_at,
+            health: None,
         }
     }
 }

@@ -51,6 +51,8 @@ pub fn app(state: AppState) -> Router {
         .merge(api)
         .route("/", get(home::page))
         .route("/media/products/{id}/{file}", get(routes::products::image))
+        .route("/live/{id}/index.m3u8", get(routes::live::playlist))
+        .route("/live/{id}/{file}", get(routes::live::media_file))
         .route("/livez", get(routes::health::livez))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))

@@ -5,6 +5,7 @@ use crate::cache::ReadCache;
 use metrics_exporter_prometheus::PrometheusHandle;
 use olive_bus::Bus;
 use olive_commerce::accounts::{LoginLimits, LoginThrottle};
+use olive_media::LiveMedia;
 use olive_objects::Objects;
 use olive_store::Store;
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub cache: Arc<ReadCache>,
     pub throttle: Arc<LoginThrottle>,
     pub settings: Arc<ApiSettings>,
+    /// Every channel's live window.
+    pub media: Arc<LiveMedia>,
     /// Renders `/metrics`; absent when no recorder was installed (unit tests).
     pub metrics: Option<PrometheusHandle>,
 }
@@ -54,6 +57,7 @@ impl AppState {
         objects: Objects,
         bus: Arc<dyn Bus>,
         settings: ApiSettings,
+        media: Arc<LiveMedia>,
         metrics: Option<PrometheusHandle>,
     ) -> Self {
         let cache = Arc::new(ReadCache::new(store.clone(), bus.clone()));
@@ -64,6 +68,7 @@ impl AppState {
             bus,
             cache,
             settings: Arc::new(settings),
+            media,
             metrics,
         }
     }

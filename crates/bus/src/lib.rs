@@ -18,6 +18,14 @@ pub enum BusError {
     Backend(String),
 }
 
+/// The topics Olive uses, in one place so publishers and subscribers agree.
+pub mod topics {
+    /// Read-cache invalidations: `channels` or `product:<id>`.
+    pub const CACHE_INVALIDATE: &str = "cache-invalidate";
+    /// Stream lifecycle events as JSON: `{"type":"stream.started"|"stream.ended","channel_id":…}`.
+    pub const STREAM_EVENTS: &str = "stream-events";
+}
+
 /// A subscription: messages published on its topic after it was made.
 pub struct Subscription {
     rx: broadcast::Receiver<Bytes>,

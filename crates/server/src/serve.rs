@@ -6,9 +6,13 @@ use crate::{demo, engines, telemetry};
 use anyhow::Context;
 use chrono::Utc;
 use olive_api::{app, ApiSettings, AppState};
+use olive_media::ingest::Ingest;
+use olive_media::{LiveMedia, MediaSettings};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = ServeConfig::from_args(&args)?;
@@ -28,12 +32,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         demo::seed_if_empty(engines.store.as_ref(), &engines.objects, &config.storage.data_dir).await?;
     }
 
+    let media = Arc::new(LiveMedia::new(MediaSettings::default()));
+    let rtmp = TcpListener::bind(config.rtmp).await.with_context(|| format!("cannot listen on {}", config.rtmp))?;
+    let rtmp_addr = rtmp.local_addr()?;
+    let (stop, stopped) = watch::channel(false);
+    let ingest = Arc::new(Ingest { media: media.clone(), store: engines.store.clone(), bus: bus.clone() });
+    let rtmp_task = tokio::spawn(olive_media::ingest::serve(rtmp, ingest, wait_for_stop(stopped)));
+    tracing::info!(addr = %rtmp_addr, "rtmp listener ready on rtmp://{rtmp_addr}/live");
+
     let settings = ApiSettings {
         public_origin: config.public_origin(),
-        ingest_url: format!("rtmp://{}/live", config.rtmp),
+        ingest_url: format!("rtmp://{rtmp_addr}/live"),
         ..Default::default()
     };
-    let state = AppState::new(engines.store.clone(), engines.objects.clone(), bus, settings, Some(metrics.clone()));
+    let state =
+        AppState::new(engines.store.clone(), engines.objects.clone(), bus, settings, media, Some(metrics.clone()));
     let background = [
         state.cache.spawn_listener(),
         tokio::spawn(metrics_upkeep(metrics)),
@@ -44,15 +57,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "http listener ready on http://{addr}");
     axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        })
         .await
         .context("http server failed")?;
+    // Publishers are disconnected and their channels marked offline before we exit.
+    let _ = rtmp_task.await;
 
     for task in background {
         task.abort();
     }
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -24,7 +24,9 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Response> {
     responses((status = 200, body = ChannelView), (status = 404, body = ErrorBody)))]
 pub async fn detail(State(state): State<AppState>, IdPath(id): IdPath<ChannelId>) -> ApiResult<ApiJson<ChannelView>> {
     let channel = state.store.channel(id).await.map_err(CommerceError::from)?;
-    Ok(ApiJson(ChannelView::from(&channel)))
+    let mut view = ChannelView::from(&channel);
+    view.health = state.media.health(id);
+    Ok(ApiJson(view))
 }
 
 #[utoipa::path(post, path = "/api/v1/channels", tag = "channels", request_body = ChannelCreate,

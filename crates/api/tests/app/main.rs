@@ -25,7 +25,8 @@ fn rand_suffix() -> u64 {
 }
 
 fn node(store: &Arc<dyn Store>, bus: &Arc<dyn Bus>) -> AppState {
-    let state = AppState::new(store.clone(), Objects::in_memory(), bus.clone(), ApiSettings::default(), None);
+    let media = Arc::new(olive_media::LiveMedia::new(Default::default()));
+    let state = AppState::new(store.clone(), Objects::in_memory(), bus.clone(), ApiSettings::default(), media, None);
     state.cache.spawn_listener();
     state
 }

@@ -1,0 +1,148 @@
+//! Live playback: the LL-HLS playlist with blocking reload and delta updates, and the init
+//! segments, segments and parts it names, all served from the channel's in-memory window.
+//! Playlists are never cached; media URIs never repeat (sequence numbers start from the wall
+//! clock), so they are cached for good. Every answer allows any origin: players live on other
+//! sites too.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use olive_core::ChannelId;
+use olive_media::{LiveChannel, Wanted};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a plain playlist request waits for a stream's first part.
+const FIRST_PART_WAIT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Deserialize)]
+pub struct PlaylistQuery {
+    #[serde(rename = "_HLS_msn")]
+    msn: Option<u64>,
+    #[serde(rename = "_HLS_part")]
+    part: Option<u32>,
+    #[serde(rename = "_HLS_skip")]
+    skip: Option<String>,
+}
+
+fn bad_request(message: &str) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+}
+
+fn live_channel(state: &AppState, id: &str) -> Result<Arc<LiveChannel>, ApiError> {
+    let id: ChannelId = id.parse().map_err(|_| ApiError::not_found("live stream"))?;
+    state.media.channel(id).ok_or_else(|| ApiError::not_found("live stream"))
+}
+
+fn with_headers(mut response: Response, content_type: &'static str, cache: &'static str) -> Response {
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(HeaderName::from_static("access-control-expose-headers"), HeaderValue::from_static("age, date"));
+    response
+}
+
+/// `GET /live/{channel_id}/index.m3u8` — RFC 8216bis §6.2.5.2 blocking reload with `_HLS_msn`
+/// and `_HLS_part`, §6.2.5.1 delta updates with `_HLS_skip=YES`.
+pub async fn playlist(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<PlaylistQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|_| bad_request("_HLS_msn and _HLS_part must be non-negative integers"))?;
+    let live = live_channel(&state, &id)?;
+    let limit = live.target_duration() * 3;
+    match (q.msn, q.part) {
+        (None, Some(_)) => return Err(bad_request("_HLS_part needs _HLS_msn")),
+        (Some(msn), part) => {
+            if live.is_too_far_ahead(msn) {
+                return Err(bad_request("_HLS_msn is more than two segments ahead of the live edge"));
+            }
+            let wanted = match part {
+                Some(index) => Wanted::Part { msn, index },
+                None => Wanted::Segment { msn },
+            };
+            if !live.wait_for(wanted, limit).await && !live.is_ended() {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not_yet_available",
+                    "the requested part did not arrive in time",
+                ));
+            }
+        }
+        (None, None) => {
+            if !live.has_media() {
+                let first = Wanted::Part { msn: live.next_msn(), index: 0 };
+                live.wait_for(first, FIRST_PART_WAIT).await;
+            }
+        }
+    }
+    let skip = q.skip.as_deref().is_some_and(|s| s == "YES" || s == "v2");
+    let text = live.playlist(skip).ok_or_else(|| ApiError::not_found("live stream"))?;
+    Ok(with_headers(text.into_response(), "application/vnd.apple.mpegurl", "no-cache, no-store"))
+}
+
+enum MediaFile {
+    Init(u32),
+    Segment(u64),
+    Part(u64, u32),
+}
+
+fn parse_file(name: &str) -> Option<MediaFile> {
+    if let Some(v) = name.strip_prefix("init-").and_then(|r| r.strip_suffix(".mp4")) {
+        return v.parse().ok().map(MediaFile::Init);
+    }
+    if let Some(msn) = name.strip_prefix("seg-").and_then(|r| r.strip_suffix(".m4s")) {
+        return msn.parse().ok().map(MediaFile::Segment);
+    }
+    let rest = name.strip_prefix("part-")?.strip_suffix(".m4s")?;
+    let (msn, index) = rest.split_once('-')?;
+    Some(MediaFile::Part(msn.parse().ok()?, index.parse().ok()?))
+}
+
+/// `GET /live/{channel_id}/{file}` — init segments, segments and parts. A part that is announced
+/// (the preload hint) but not yet cut is waited for, as LL-HLS clients expect.
+pub async fn media_file(
+    State(state): State<AppState>,
+    Path((id, file)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let live = live_channel(&state, &id)?;
+    let not_found = || ApiError::not_found("media file");
+    let bytes: Bytes = match parse_file(&file).ok_or_else(not_found)? {
+        MediaFile::Init(v) => live.init(v).ok_or_else(not_found)?,
+        MediaFile::Segment(msn) => live.segment(msn).ok_or_else(not_found)?,
+        MediaFile::Part(msn, index) => match live.part(msn, index) {
+            Some(b) => b,
+            None => {
+                if live.is_too_far_ahead(msn) {
+                    return Err(not_found());
+                }
+                live.wait_for(Wanted::Part { msn, index }, live.target_duration() * 3).await;
+                live.part(msn, index).ok_or_else(not_found)?
+            }
+        },
+    };
+    Ok(with_headers(bytes.into_response(), "video/mp4", "public, max-age=31536000, immutable"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_file_names_parse_strictly() {
+        assert!(matches!(parse_file("init-3.mp4"), Some(MediaFile::Init(3))));
+        assert!(matches!(parse_file("seg-884400.m4s"), Some(MediaFile::Segment(884_400))));
+        assert!(matches!(parse_file("part-12-3.m4s"), Some(MediaFile::Part(12, 3))));
+        for bad in
+            ["init-.mp4", "seg--1.m4s", "part-1.m4s", "part-a-b.m4s", "index.m3u8", "../seg-1.m4s", "seg-1.m4s.bak", ""]
+        {
+            assert!(parse_file(bad).is_none(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! RTMP ingest. `scuffle-rtmp` speaks the protocol and hands us publish requests and FLV tag
+//! payloads; this module decides who may publish where and feeds the packager.
+//!
+//! A publish is accepted only for the app `live` with a stream key that belongs to a channel no
+//! one is publishing to. Refusing means returning an error from `on_publish`: the crate then
+//! closes the connection (it has no dedicated "refused" error, so we log the reason ourselves).
+//! A clean unpublish ends the playlist at once; a dropped connection keeps the window open for the
+//! reconnect grace, so a broadcaster who comes back continues the same playlist after an
+//! `EXT-X-DISCONTINUITY`. Malformed tags are counted and skipped, never fatal.
+
+use crate::health::HealthTracker;
+use crate::live::LiveChannel;
+use crate::LiveMedia;
+use bytes::Bytes;
+use chrono::Utc;
+use olive_bus::{topics, Bus};
+use olive_core::ChannelId;
+use olive_media_mux::flv::{demux_audio, demux_video};
+use olive_media_mux::{FlvEvent, Output, Packager};
+use olive_store::{ChannelPatch, ChannelStatus, Store};
+use scuffle_rtmp::session::server::{ServerSessionError, SessionData, SessionHandler};
+use scuffle_rtmp::ServerSession;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// What ingest sessions share.
+pub struct Ingest {
+    pub media: Arc<LiveMedia>,
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn Bus>,
+}
+
+impl Ingest {
+    /// Records a channel going live or offline: database status, cache invalidation, a bus event,
+    /// the gauge. Failures are logged; the stream itself goes on.
+    async fn set_live(&self, channel: ChannelId, live: bool) {
+        let status = if live { ChannelStatus::Live } else { ChannelStatus::Offline };
+        let patch = ChannelPatch { status: Some(status), ..Default::default() };
+        if let Err(e) = self.store.update_channel(channel, patch).await {
+            tracing::error!(channel_id = %channel, error = %e, "could not record the channel's status");
+        }
+        let _ = self.bus.publish(topics::CACHE_INVALIDATE, Bytes::from_static(b"channels")).await;
+        let event = serde_json::json!({
+            "type": if live { "stream.started" } else { "stream.ended" },
+            "channel_id": channel,
+            "at": Utc::now(),
+        });
+        let _ = self.bus.publish(topics::STREAM_EVENTS, Bytes::from(event.to_string())).await;
+        metrics::gauge!("olive_channels_live").set(self.media.live_channels().len() as f64);
+        if !live {
+            metrics::gauge!("olive_ingest_bitrate_bps", "channel" => channel.to_string()).set(0.0);
+        }
+    }
+}
+
+/// Accepts RTMP connections until `shutdown` resolves, then ends every session and marks their
+/// channels offline.
+pub async fn serve(listener: TcpListener, ingest: Arc<Ingest>, shutdown: impl Future<Output = ()>) {
+    let limit = Arc::new(Semaphore::new(ingest.media.settings().max_connections));
+    let mut sessions = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "rtmp accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let Ok(permit) = limit.clone().try_acquire_owned() else {
+                    tracing::warn!(%peer, "too many rtmp connections; refusing");
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let handler = Handler { ingest: ingest.clone(), peer, publisher: None };
+                sessions.spawn(async move {
+                    let _permit = permit;
+                    if let Err(e) = ServerSession::new(stream, handler).run().await {
+                        tracing::debug!(%peer, error = %e, "rtmp session ended with an error");
+                    }
+                });
+            }
+        }
+    }
+    let publishing = ingest.media.live_channels();
+    sessions.shutdown().await;
+    for channel in publishing {
+        if let Some(live) = ingest.media.channel(channel) {
+            live.end_stream();
+        }
+        ingest.set_live(channel, false).await;
+    }
+}
+
+/// One channel being published on this connection.
+struct Publisher {
+    channel: ChannelId,
+    session: u64,
+    live: Arc<LiveChannel>,
+    packager: Packager,
+    health: HealthTracker,
+}
+
+impl Publisher {
+    fn feed(&mut self, media: &LiveMedia, event: FlvEvent, bytes: usize) {
+        let now = Instant::now();
+        let snapshot = match &event {
+            FlvEvent::VideoConfig(c) => {
+                self.health.video_config(c);
+                None
+            }
+            FlvEvent::AudioConfig(c) => {
+                self.health.audio_config(c);
+                None
+            }
+            FlvEvent::Video(f) => self.health.frame(now, bytes, true, f.keyframe.then_some(i64::from(f.dts_ms))),
+            FlvEvent::Audio(_) => self.health.frame(now, bytes, false, None),
+            FlvEvent::Ignored(_) => None,
+        };
+        if let Some(s) = snapshot {
+            metrics::gauge!("olive_ingest_bitrate_bps", "channel" => self.channel.to_string())
+                .set(s.bitrate_bps as f64);
+            media.set_health(self.channel, s);
+        }
+        self.packager.handle(event);
+        self.drain();
+    }
+
+    fn drain(&mut self) {
+        while let Some(output) = self.packager.poll_output() {
+            match output {
+                Output::Init { bytes, .. } => self.live.begin_session(bytes, Utc::now()),
+                Output::Part(part) => self.live.push_part(part),
+                Output::SegmentEnd { segment, duration_ms } => self.live.end_segment(segment, duration_ms),
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        self.packager.finish();
+        self.drain();
+    }
+}
+
+struct Handler {
+    ingest: Arc<Ingest>,
+    peer: SocketAddr,
+    publisher: Option<Publisher>,
+}
+
+/// scuffle-rtmp closes the connection on any handler error; it has no variant for "refused".
+fn refused() -> ServerSessionError {
+    ServerSessionError::PlayNotSupported
+}
+
+impl Handler {
+    /// Ends publishing. `clean`: the broadcaster said so, end the playlist now; otherwise the
+    /// connection dropped, and the window waits for a reconnect before ending.
+    fn stop(&mut self, clean: bool) {
+        let Some(mut p) = self.publisher.take() else { return };
+        p.finish();
+        let media = self.ingest.media.clone();
+        media.release(p.channel, p.session);
+        let ingest = self.ingest.clone();
+        let (channel, live) = (p.channel, p.live.clone());
+        tracing::info!(channel_id = %channel, peer = %self.peer, clean, "publishing stopped");
+        let grace = if clean { std::time::Duration::ZERO } else { media.settings().reconnect_grace };
+        // Dropped while the runtime shuts down there is nothing to wait for: `serve` marks
+        // every channel offline itself.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        runtime.spawn(async move {
+            tokio::time::sleep(grace).await;
+            if media.is_publishing(channel) {
+                return; // the broadcaster came back
+            }
+            live.end_stream();
+            ingest.set_live(channel, false).await;
+        });
+    }
+}
+
+impl SessionHandler for Handler {
+    async fn on_publish(
+        &mut self,
+        _stream_id: u32,
+        app_name: &str,
+        stream_name: &str,
+    ) -> Result<(), ServerSessionError> {
+        if self.publisher.is_some() {
+            tracing::warn!(peer = %self.peer, "a second publish on one connection refused");
+            return Err(refused());
+        }
+        if app_name != "live" {
+            tracing::warn!(peer = %self.peer, app = app_name, "publish to an unknown app refused");
+            return Err(refused());
+        }
+        let channel =
+            match olive_commerce::channels::channel_for_stream_key(self.ingest.store.as_ref(), stream_name).await {
+                Ok(Some(channel)) => channel,
+                Ok(None) => {
+                    tracing::warn!(peer = %self.peer, "publish with an unknown stream key refused");
+                    return Err(refused());
+                }
+                Err(e) => {
+                    tracing::error!(peer = %self.peer, error = %e, "stream key check failed; publish refused");
+                    return Err(refused());
+                }
+            };
+        let Some((session, live)) = self.ingest.media.claim(channel.id) else {
+            tracing::warn!(peer = %self.peer, channel_id = %channel.id, "channel already has a publisher; refused");
+            return Err(refused());
+        };
+        let packager = Packager::new(self.ingest.media.settings().packager, live.next_msn());
+        self.publisher = Some(Publisher {
+            channel: channel.id,
+            session,
+            live,
+            packager,
+            health: HealthTracker::new(Instant::now(), Utc::now()),
+        });
+        tracing::info!(channel_id = %channel.id, peer = %self.peer, "publishing started");
+        self.ingest.set_live(channel.id, true).await;
+        Ok(())
+    }
+
+    async fn on_unpublish(&mut self, _stream_id: u32) -> Result<(), ServerSessionError> {
+        self.stop(true);
+        Ok(())
+    }
+
+    async fn on_data(&mut self, _stream_id: u32, data: SessionData) -> Result<(), ServerSessionError> {
+        let Some(p) = &mut self.publisher else { return Ok(()) };
+        let (event, size) = match data {
+            SessionData::Video { timestamp, data } => {
+                let size = data.len();
+                (demux_video(timestamp, data), size)
+            }
+            SessionData::Audio { timestamp, data } => {
+                let size = data.len();
+                (demux_audio(timestamp, data), size)
+            }
+            SessionData::Amf0 { .. } => return Ok(()),
+        };
+        match event {
+            Ok(event) => p.feed(&self.ingest.media, event, size),
+            Err(e) => {
+                p.health.malformed();
+                tracing::debug!(channel_id = %p.channel, error = %e, "malformed tag skipped");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Handler {
+    fn drop(&mut self) {
+        self.stop(false);
+    }
+}

@@ -1,0 +1,123 @@
+//! Live video: the async driver around the pure packager in `olive-media-mux`. It owns the RTMP
+//! listener and its sessions ([`ingest`]), the in-memory LL-HLS window of every live channel
+//! ([`live`]), and each stream's health ([`health`]). HTTP serving of the window lives in
+//! `olive-api`; this crate never formats a response.
+
+pub mod health;
+pub mod ingest;
+pub mod live;
+
+pub use health::StreamHealth;
+pub use live::{LiveChannel, Wanted};
+
+use chrono::Utc;
+use olive_core::ChannelId;
+use olive_media_mux::PackagerSettings;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+/// What the operator chose for live video.
+#[derive(Debug, Clone, Copy)]
+pub struct MediaSettings {
+    pub packager: PackagerSettings,
+    /// How long a dropped broadcaster may take to come back and continue the same playlist.
+    pub reconnect_grace: Duration,
+    /// Most simultaneous RTMP connections (publishing or still handshaking).
+    pub max_connections: usize,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        MediaSettings {
+            packager: PackagerSettings::default(),
+            reconnect_grace: Duration::from_secs(30),
+            max_connections: 512,
+        }
+    }
+}
+
+/// Every channel's live window, and who is publishing where.
+pub struct LiveMedia {
+    settings: MediaSettings,
+    channels: RwLock<HashMap<ChannelId, Arc<LiveChannel>>>,
+    /// Channel → the publishing session that holds it.
+    publishing: Mutex<HashMap<ChannelId, u64>>,
+    health: RwLock<HashMap<ChannelId, StreamHealth>>,
+    sessions: AtomicU64,
+}
+
+impl LiveMedia {
+    pub fn new(settings: MediaSettings) -> Self {
+        LiveMedia {
+            settings,
+            channels: RwLock::new(HashMap::new()),
+            publishing: Mutex::new(HashMap::new()),
+            health: RwLock::new(HashMap::new()),
+            sessions: AtomicU64::new(0),
+        }
+    }
+
+    pub fn settings(&self) -> MediaSettings {
+        self.settings
+    }
+
+    /// The live window of a channel, if it has one (publishing, in its reconnect grace, or ended
+    /// and not yet replaced).
+    pub fn channel(&self, id: ChannelId) -> Option<Arc<LiveChannel>> {
+        self.channels.read().expect("live map poisoned").get(&id).cloned()
+    }
+
+    pub fn health(&self, id: ChannelId) -> Option<StreamHealth> {
+        self.health.read().expect("health map poisoned").get(&id).cloned()
+    }
+
+    pub fn is_publishing(&self, id: ChannelId) -> bool {
+        self.publishing.lock().expect("publisher map poisoned").contains_key(&id)
+    }
+
+    pub fn live_channels(&self) -> Vec<ChannelId> {
+        self.publishing.lock().expect("publisher map poisoned").keys().copied().collect()
+    }
+
+    /// Takes the channel for a new publishing session, or `None` if someone publishes there.
+    /// Returns the session id and the window to write to: the existing one when it has not ended
+    /// (a reconnect continues the playlist), else a fresh one whose sequence numbers start from
+    /// the wall clock, so URIs never repeat across restarts and can be cached for good.
+    fn claim(&self, id: ChannelId) -> Option<(u64, Arc<LiveChannel>)> {
+        let mut publishing = self.publishing.lock().expect("publisher map poisoned");
+        if publishing.contains_key(&id) {
+            return None;
+        }
+        let session = self.sessions.fetch_add(1, Ordering::Relaxed) + 1;
+        publishing.insert(id, session);
+        drop(publishing);
+        let mut channels = self.channels.write().expect("live map poisoned");
+        let live = match channels.get(&id) {
+            Some(live) if !live.is_ended() => live.clone(),
+            _ => {
+                let p = self.settings.packager;
+                let first_msn = (Utc::now().timestamp_millis() / p.segment_target_ms.max(1)) as u64;
+                let live = Arc::new(LiveChannel::new(p.segment_target_ms, p.part_target_ms, first_msn));
+                channels.insert(id, live.clone());
+                live
+            }
+        };
+        Some((session, live))
+    }
+
+    /// Gives the channel back if `session` still holds it.
+    fn release(&self, id: ChannelId, session: u64) {
+        let mut publishing = self.publishing.lock().expect("publisher map poisoned");
+        if publishing.get(&id) == Some(&session) {
+            publishing.remove(&id);
+        }
+        drop(publishing);
+        self.health.write().expect("health map poisoned").remove(&id);
+    }
+
+    fn set_health(&self, id: ChannelId, health: StreamHealth) {
+        self.health.write().expect("health map poisoned").insert(id, health);
+    }
+}

@@ -1,0 +1,367 @@
+//! One channel's live window, held in memory: init segments, the last few segments and their
+//! parts, and a version counter that wakes blocking playlist and part requests the moment media
+//! arrives. Writers (the ingest session) and readers (HTTP) meet here; the lock is never held
+//! across an await.
+
+use bytes::{Bytes, BytesMut};
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use olive_media_mux::playlist::{Playlist, PlaylistPart, PlaylistSegment};
+use olive_media_mux::Part;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Complete segments kept in the window (about 24 s at the default 2 s target).
+pub const WINDOW_SEGMENTS: usize = 12;
+
+#[derive(Debug)]
+struct LivePart {
+    index: u32,
+    duration_ms: i64,
+    independent: bool,
+    bytes: Bytes,
+}
+
+#[derive(Debug)]
+struct LiveSegment {
+    msn: u64,
+    program_date_time: DateTime<Utc>,
+    init_version: u32,
+    discontinuity: bool,
+    parts: Vec<LivePart>,
+    duration_ms: Option<i64>,
+    /// The parts concatenated, once complete.
+    bytes: Option<Bytes>,
+}
+
+#[derive(Debug)]
+struct Window {
+    inits: BTreeMap<u32, Bytes>,
+    init_version: u32,
+    segments: VecDeque<LiveSegment>,
+    target_duration_s: u64,
+    part_target_ms: i64,
+    discontinuity_sequence: u64,
+    ended: bool,
+    /// Set by a new publishing session until its first segment opens.
+    pending_discontinuity: bool,
+    /// Wall-clock time at stream time 0 of the current session.
+    origin: DateTime<Utc>,
+    next_msn: u64,
+}
+
+/// What a blocking request waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wanted {
+    Part { msn: u64, index: u32 },
+    Segment { msn: u64 },
+}
+
+#[derive(Debug)]
+pub struct LiveChannel {
+    window: Mutex<Window>,
+    version: watch::Sender<u64>,
+}
+
+impl LiveChannel {
+    /// An empty window; its first segment will get `first_msn`.
+    pub fn new(segment_target_ms: i64, part_target_ms: i64, first_msn: u64) -> Self {
+        LiveChannel {
+            window: Mutex::new(Window {
+                inits: BTreeMap::new(),
+                init_version: 0,
+                segments: VecDeque::new(),
+                target_duration_s: ((segment_target_ms + 999) / 1000).max(1) as u64,
+                part_target_ms,
+                discontinuity_sequence: 0,
+                ended: false,
+                pending_discontinuity: false,
+                origin: Utc::now(),
+                next_msn: first_msn,
+            }),
+            version: watch::channel(0).0,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Window> {
+        self.window.lock().expect("live window poisoned")
+    }
+
+    fn bump(&self) {
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    /// The sequence number a new publishing session should start at.
+    pub fn next_msn(&self) -> u64 {
+        self.lock().next_msn
+    }
+
+    /// A publishing session began and sent its init segment; `origin` is the wall-clock time of
+    /// its stream time 0. A session after an earlier one is a discontinuity.
+    pub fn begin_session(&self, init: Bytes, origin: DateTime<Utc>) {
+        let mut w = self.lock();
+        w.init_version += 1;
+        let v = w.init_version;
+        w.inits.insert(v, init);
+        w.pending_discontinuity = !w.segments.is_empty();
+        w.ended = false;
+        w.origin = origin;
+        drop(w);
+        self.bump();
+    }
+
+    pub fn push_part(&self, part: Part) {
+        let mut w = self.lock();
+        if w.segments.back().is_none_or(|s| s.msn != part.segment) {
+            let discontinuity = std::mem::take(&mut w.pending_discontinuity);
+            let segment = LiveSegment {
+                msn: part.segment,
+                program_date_time: w.origin + ChronoDuration::milliseconds(part.start_ms),
+                init_version: w.init_version,
+                discontinuity,
+                parts: Vec::new(),
+                duration_ms: None,
+                bytes: None,
+            };
+            w.segments.push_back(segment);
+            w.next_msn = part.segment + 1;
+        }
+        let segment = w.segments.back_mut().expect("just ensured");
+        segment.parts.push(LivePart {
+            index: part.index,
+            duration_ms: part.duration_ms,
+            independent: part.independent,
+            bytes: part.bytes,
+        });
+        drop(w);
+        self.bump();
+    }
+
+    pub fn end_segment(&self, msn: u64, duration_ms: i64) {
+        let mut w = self.lock();
+        if let Some(s) = w.segments.iter_mut().find(|s| s.msn == msn) {
+            let mut bytes = BytesMut::with_capacity(s.parts.iter().map(|p| p.bytes.len()).sum());
+            for p in &s.parts {
+                bytes.extend_from_slice(&p.bytes);
+            }
+            s.bytes = Some(bytes.freeze());
+            s.duration_ms = Some(duration_ms);
+            // Rounded segment durations must not exceed the target (RFC 8216bis §4.4.3.1); a GOP
+            // longer than the configured target raises it.
+            let rounded = ((duration_ms + 500) / 1000).max(1) as u64;
+            w.target_duration_s = w.target_duration_s.max(rounded);
+        }
+        while w.segments.iter().filter(|s| s.duration_ms.is_some()).count() > WINDOW_SEGMENTS {
+            if let Some(old) = w.segments.pop_front() {
+                if w.segments.front().is_some_and(|s| s.discontinuity) {
+                    w.discontinuity_sequence += 1;
+                }
+                let still_used = w.segments.iter().any(|s| s.init_version == old.init_version);
+                if !still_used && old.init_version != w.init_version {
+                    w.inits.remove(&old.init_version);
+                }
+            }
+        }
+        drop(w);
+        self.bump();
+    }
+
+    /// No more media: the playlist gets `EXT-X-ENDLIST`.
+    pub fn end_stream(&self) {
+        self.lock().ended = true;
+        self.bump();
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.lock().ended
+    }
+
+    pub fn has_media(&self) -> bool {
+        !self.lock().segments.is_empty()
+    }
+
+    pub fn target_duration(&self) -> Duration {
+        Duration::from_secs(self.lock().target_duration_s)
+    }
+
+    /// The playlist text, or `None` before the first part exists.
+    pub fn playlist(&self, skip: bool) -> Option<String> {
+        let w = self.lock();
+        if w.segments.is_empty() {
+            return None;
+        }
+        let segments: Vec<PlaylistSegment> = w
+            .segments
+            .iter()
+            .map(|s| PlaylistSegment {
+                msn: s.msn,
+                program_date_time: s.program_date_time,
+                init_version: s.init_version,
+                discontinuity: s.discontinuity,
+                parts: s
+                    .parts
+                    .iter()
+                    .map(|p| PlaylistPart { index: p.index, duration_ms: p.duration_ms, independent: p.independent })
+                    .collect(),
+                duration_ms: s.duration_ms,
+            })
+            .collect();
+        let playlist = Playlist {
+            segments: &segments,
+            target_duration_s: w.target_duration_s,
+            part_target_ms: w.part_target_ms,
+            discontinuity_sequence: w.discontinuity_sequence,
+            ended: w.ended,
+        };
+        Some(playlist.render(skip))
+    }
+
+    pub fn init(&self, version: u32) -> Option<Bytes> {
+        self.lock().inits.get(&version).cloned()
+    }
+
+    pub fn part(&self, msn: u64, index: u32) -> Option<Bytes> {
+        let w = self.lock();
+        let s = w.segments.iter().find(|s| s.msn == msn)?;
+        s.parts.iter().find(|p| p.index == index).map(|p| p.bytes.clone())
+    }
+
+    pub fn segment(&self, msn: u64) -> Option<Bytes> {
+        self.lock().segments.iter().find(|s| s.msn == msn).and_then(|s| s.bytes.clone())
+    }
+
+    /// Whether `wanted` is available now; `None` when it never will be (ended, or fell out of
+    /// the window).
+    fn status(&self, wanted: Wanted) -> Option<bool> {
+        let w = self.lock();
+        let (msn, index) = match wanted {
+            Wanted::Part { msn, index } => (msn, Some(index)),
+            Wanted::Segment { msn } => (msn, None),
+        };
+        if let Some(s) = w.segments.iter().find(|s| s.msn == msn) {
+            let ready = match index {
+                Some(i) => s.parts.iter().any(|p| p.index == i) || s.duration_ms.is_some(),
+                None => s.duration_ms.is_some(),
+            };
+            if ready {
+                return Some(true);
+            }
+        } else if w.segments.back().is_some_and(|last| last.msn > msn) {
+            return Some(true); // already past it
+        } else if w.segments.front().is_some_and(|first| first.msn > msn) {
+            return None; // slid out of the window
+        }
+        if w.ended {
+            return None;
+        }
+        Some(false)
+    }
+
+    /// Waits until `wanted` exists (true), it never will (false), or `limit` passes (false).
+    pub async fn wait_for(&self, wanted: Wanted, limit: Duration) -> bool {
+        let mut changes = self.version.subscribe();
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match self.status(wanted) {
+                Some(true) => return true,
+                None => return false,
+                Some(false) => {}
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(_)) | Err(_) => return self.status(wanted) == Some(true),
+            }
+        }
+    }
+
+    /// How far ahead of the window a request may ask: the next segment and the one after.
+    pub fn is_too_far_ahead(&self, msn: u64) -> bool {
+        msn > self.lock().next_msn + 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn part(segment: u64, index: u32) -> Part {
+        Part {
+            segment,
+            index,
+            start_ms: (segment as i64 * 2000) + index as i64 * 500,
+            duration_ms: 500,
+            independent: index == 0,
+            bytes: Bytes::from(format!("{segment}.{index};")),
+        }
+    }
+
+    fn publish_segment(live: &LiveChannel, msn: u64) {
+        for i in 0..4 {
+            live.push_part(part(msn, i));
+        }
+        live.end_segment(msn, 2000);
+    }
+
+    #[test]
+    fn segments_are_their_parts_and_the_window_slides() {
+        let live = LiveChannel::new(2000, 500, 0);
+        assert!(live.playlist(false).is_none());
+        live.begin_session(Bytes::from_static(b"init"), Utc::now());
+        for msn in 0..20 {
+            publish_segment(&live, msn);
+        }
+        assert_eq!(live.segment(19).unwrap(), "19.0;19.1;19.2;19.3;");
+        assert_eq!(live.part(19, 2).unwrap(), "19.2;");
+        assert!(live.segment(0).is_none(), "slid out");
+        let text = live.playlist(false).unwrap();
+        assert!(text.contains(&format!("#EXT-X-MEDIA-SEQUENCE:{}", 20 - WINDOW_SEGMENTS)));
+        assert_eq!(live.init(1).unwrap(), "init");
+        assert_eq!(live.next_msn(), 20);
+    }
+
+    #[test]
+    fn a_second_session_is_a_discontinuity_with_its_own_init() {
+        let live = LiveChannel::new(2000, 500, 40);
+        live.begin_session(Bytes::from_static(b"a"), Utc::now());
+        publish_segment(&live, 40);
+        live.begin_session(Bytes::from_static(b"b"), Utc::now());
+        publish_segment(&live, live.next_msn());
+        let text = live.playlist(false).unwrap();
+        assert!(text.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-2.mp4\""), "{text}");
+        assert!(text.contains("seg-41.m4s"));
+        assert_eq!(live.init(2).unwrap(), "b");
+    }
+
+    #[test]
+    fn long_segments_raise_the_target_duration() {
+        let live = LiveChannel::new(2000, 500, 0);
+        live.begin_session(Bytes::new(), Utc::now());
+        live.push_part(part(0, 0));
+        live.end_segment(0, 5000);
+        assert!(live.playlist(false).unwrap().contains("#EXT-X-TARGETDURATION:5\n"));
+    }
+
+    #[tokio::test]
+    async fn blocking_requests_wake_when_media_arrives() {
+        let live = Arc::new(LiveChannel::new(2000, 500, 0));
+        live.begin_session(Bytes::new(), Utc::now());
+        live.push_part(part(0, 0));
+        assert!(live.wait_for(Wanted::Part { msn: 0, index: 0 }, Duration::from_millis(10)).await);
+        let waiter = {
+            let live = live.clone();
+            tokio::spawn(async move { live.wait_for(Wanted::Part { msn: 0, index: 1 }, Duration::from_secs(5)).await })
+        };
+        tokio::task::yield_now().await;
+        live.push_part(part(0, 1));
+        assert!(waiter.await.unwrap());
+        // Nothing comes: the wait ends at its limit.
+        assert!(!live.wait_for(Wanted::Segment { msn: 3 }, Duration::from_millis(20)).await);
+        // An ended stream answers at once.
+        live.end_stream();
+        assert!(!live.wait_for(Wanted::Part { msn: 1, index: 0 }, Duration::from_secs(5)).await);
+        assert!(live.is_too_far_ahead(5));
+        assert!(!live.is_too_far_ahead(1));
+    }
+}
