@@ -2,8 +2,10 @@
 //!
 //! Settings (what the operator asked for) are kept apart from state (what the stream is doing).
 //! Parts are cut on sample boundaries so that no part is longer than the part target, as
-//! RFC 8216bis §4.4.4.9 requires: a boundary is taken as soon as one more frame of the current
-//! cadence would overflow the target. Segments end only where the next part can start on a
+//! RFC 8216bis §4.4.4.9 requires: a boundary is taken as soon as two more frames of the current
+//! cadence would overflow the target. The second frame is headroom for timestamp jitter (FLV's
+//! millisecond clock alternates 33 and 34 ms at 30 fps; looping encoders leave small gaps), and
+//! still leaves parts above the 85 % floor the same section asks for. Segments end only where the next part can start on a
 //! keyframe and the segment has reached its target; a GOP longer than the target makes a longer
 //! segment, never one that starts mid-GOP. Audio rides along in the part open when it arrives;
 //! an audio-only stream cuts parts on audio frames, all of them independent.
@@ -253,7 +255,7 @@ impl Packager {
         if keyframe && segment_len >= self.settings.segment_target_ms {
             self.close_part(ms, true);
             self.open_part(ms, true);
-        } else if ms - part_start + cadence_ms > self.settings.part_target_ms {
+        } else if ms - part_start + 2 * cadence_ms > self.settings.part_target_ms {
             self.close_part(ms, false);
             self.open_part(ms, keyframe);
         }
@@ -300,7 +302,7 @@ impl Packager {
         }
         let rate = i64::from(self.audio_config.as_ref().map_or(48_000, |c| c.sample_rate));
         let cadence_ms = i64::from(self.audio.last_duration) * 1000 / rate;
-        if ms - part_start + cadence_ms > self.settings.part_target_ms {
+        if ms - part_start + 2 * cadence_ms > self.settings.part_target_ms {
             let end_segment = ms - self.segment_start_ms >= self.settings.segment_target_ms;
             self.close_part(ms, end_segment);
             self.open_part(ms, true);

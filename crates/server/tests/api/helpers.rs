@@ -54,6 +54,8 @@ impl Db {
 pub struct Server {
     child: Option<Child>,
     pub base: String,
+    /// `rtmp://127.0.0.1:PORT/live`
+    pub rtmp: String,
     pub data_dir: tempfile::TempDir,
     pub db: Db,
     /// Every line the server printed on stdout.
@@ -97,23 +99,32 @@ impl Server {
         tokio::spawn(async move {
             let mut lines = BufReader::new(stdout).lines();
             let mut addr_tx = Some(addr_tx);
+            let mut rtmp = None;
             while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(rest) = line.split("http listener ready on http://").nth(1) {
-                    let addr: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
+                let after = |marker: &str| {
+                    line.split(marker)
+                        .nth(1)
+                        .map(|rest| rest.chars().take_while(|c| !c.is_whitespace() && *c != '"').collect::<String>())
+                };
+                if let Some(addr) = after("rtmp listener ready on rtmp://") {
+                    rtmp = Some(addr);
+                }
+                if let Some(addr) = after("http listener ready on http://") {
                     if let Some(tx) = addr_tx.take() {
-                        let _ = tx.send(addr);
+                        let _ = tx.send((addr, rtmp.clone().unwrap_or_default()));
                     }
                 }
                 sink.lock().unwrap().push(line);
             }
         });
-        let addr = tokio::time::timeout(Duration::from_secs(60), addr_rx)
+        let (addr, rtmp) = tokio::time::timeout(Duration::from_secs(60), addr_rx)
             .await
             .expect("olive did not report its HTTP listener within 60 s")
             .expect("olive exited before listening");
         Server {
             child: Some(child),
             base: format!("http://{addr}"),
+            rtmp: format!("rtmp://{rtmp}"),
             data_dir,
             db,
             output,

@@ -5,6 +5,7 @@
 mod accounts;
 mod helpers;
 mod hostile;
+mod live;
 mod ops;
 mod orders;
 mod roles;
