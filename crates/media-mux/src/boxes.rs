@@ -5,9 +5,9 @@
 use crate::flv::{AudioConfig, VideoConfig};
 use bytes::Bytes;
 use mp4_atom::{
-    Audio, Avc1, Avcc, Dinf, Dref, Encode, Esds, Ftyp, Hdlr, Mdat, Mdhd, Mdia, Mfhd, Minf, Moof, Moov, Mp4a, Mvex,
-    Mvhd, Smhd, Stbl, Stco, Stsc, Stsd, Stsz, Stts, Tfdt, Tfhd, Tkhd, Traf, Trak, Trex, Trun, TrunEntry, TrunSamples,
-    Url, Visual, Vmhd,
+    Audio, Avc1, Avcc, Dinf, Dref, Encode, Esds, Ftyp, Hdlr, Mdhd, Mdia, Mfhd, Minf, Moof, Moov, Mp4a, Mvex, Mvhd,
+    Smhd, Stbl, Stco, Stsc, Stsd, Stsz, Stts, Tfdt, Tfhd, Tkhd, Traf, Trak, Trex, Trun, TrunEntry, TrunSamples, Url,
+    Visual, Vmhd,
 };
 
 pub const VIDEO_TRACK: u32 = 1;
@@ -221,16 +221,18 @@ pub fn fragment(sequence: u32, tracks: &[TrackFragment]) -> Bytes {
         offsets.push(i32::try_from(at).expect("a part is far smaller than 2 GiB"));
         at += t.data_len();
     }
-    let mut data = Vec::with_capacity(at - probe.len());
-    for t in &tracks {
-        for d in &t.data {
-            data.extend_from_slice(d);
-        }
-    }
+    // The mdat is written by hand: its payload is copied once, straight from the samples.
+    let mdat_len = u32::try_from(at - probe.len()).expect("a part is far smaller than 4 GiB");
     let mut out = Vec::with_capacity(at);
     encode(&moof(sequence, &tracks, &offsets), &mut out);
     debug_assert_eq!(out.len(), probe.len());
-    encode(&Mdat { data }, &mut out);
+    out.extend_from_slice(&mdat_len.to_be_bytes());
+    out.extend_from_slice(b"mdat");
+    for t in &tracks {
+        for d in &t.data {
+            out.extend_from_slice(d);
+        }
+    }
     Bytes::from(out)
 }
 

@@ -3,7 +3,7 @@
 //! arrives. Writers (the ingest session) and readers (HTTP) meet here; the lock is never held
 //! across an await.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use olive_media_mux::playlist::{Playlist, PlaylistPart, PlaylistSegment};
 use olive_media_mux::Part;
@@ -12,8 +12,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Complete segments kept in the window (about 24 s at the default 2 s target).
-pub const WINDOW_SEGMENTS: usize = 12;
+/// Complete segments kept in the window (about 16 s at the default 2 s target: more than the
+/// 12 s a delta update may skip).
+pub const WINDOW_SEGMENTS: usize = 8;
 
 #[derive(Debug)]
 struct LivePart {
@@ -31,8 +32,6 @@ struct LiveSegment {
     discontinuity: bool,
     parts: Vec<LivePart>,
     duration_ms: Option<i64>,
-    /// The parts concatenated, once complete.
-    bytes: Option<Bytes>,
 }
 
 #[derive(Debug)]
@@ -122,7 +121,6 @@ impl LiveChannel {
                 discontinuity,
                 parts: Vec::new(),
                 duration_ms: None,
-                bytes: None,
             };
             w.segments.push_back(segment);
             w.next_msn = part.segment + 1;
@@ -141,11 +139,6 @@ impl LiveChannel {
     pub fn end_segment(&self, msn: u64, duration_ms: i64) {
         let mut w = self.lock();
         if let Some(s) = w.segments.iter_mut().find(|s| s.msn == msn) {
-            let mut bytes = BytesMut::with_capacity(s.parts.iter().map(|p| p.bytes.len()).sum());
-            for p in &s.parts {
-                bytes.extend_from_slice(&p.bytes);
-            }
-            s.bytes = Some(bytes.freeze());
             s.duration_ms = Some(duration_ms);
             // Rounded segment durations must not exceed the target (RFC 8216bis §4.4.3.1); a GOP
             // longer than the configured target raises it.
@@ -227,8 +220,12 @@ impl LiveChannel {
         s.parts.iter().find(|p| p.index == index).map(|p| p.bytes.clone())
     }
 
-    pub fn segment(&self, msn: u64) -> Option<Bytes> {
-        self.lock().segments.iter().find(|s| s.msn == msn).and_then(|s| s.bytes.clone())
+    /// A complete segment: its parts in order (a segment is nothing but its parts, so it is
+    /// served without copying them together).
+    pub fn segment(&self, msn: u64) -> Option<Vec<Bytes>> {
+        let w = self.lock();
+        let s = w.segments.iter().find(|s| s.msn == msn && s.duration_ms.is_some())?;
+        Some(s.parts.iter().map(|p| p.bytes.clone()).collect())
     }
 
     /// Whether `wanted` is available now; `None` when it never will be (ended, or fell out of
@@ -312,7 +309,7 @@ mod tests {
         for msn in 0..20 {
             publish_segment(&live, msn);
         }
-        assert_eq!(live.segment(19).unwrap(), "19.0;19.1;19.2;19.3;");
+        assert_eq!(live.segment(19).unwrap().concat(), b"19.0;19.1;19.2;19.3;");
         assert_eq!(live.part(19, 2).unwrap(), "19.2;");
         assert!(live.segment(0).is_none(), "slid out");
         let text = live.playlist(false).unwrap();

@@ -2,6 +2,7 @@
 //! over; each command lives in its own module.
 
 mod admin;
+mod bench;
 mod config;
 mod demo;
 mod engines;
@@ -27,6 +28,11 @@ enum Command {
         #[command(subcommand)]
         command: admin::AdminCommand,
     },
+    /// Load generators: drive a running Olive (or a peer) and report.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -43,6 +49,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Admin { command } => admin::run(command).await,
+            Command::Bench { command } => bench::run(command).await,
         }
     });
     match result {

@@ -115,7 +115,15 @@ pub async fn media_file(
     let not_found = || ApiError::not_found("media file");
     let bytes: Bytes = match parse_file(&file).ok_or_else(not_found)? {
         MediaFile::Init(v) => live.init(v).ok_or_else(not_found)?,
-        MediaFile::Segment(msn) => live.segment(msn).ok_or_else(not_found)?,
+        MediaFile::Segment(msn) => {
+            let parts = live.segment(msn).ok_or_else(not_found)?;
+            let length: usize = parts.iter().map(Bytes::len).sum();
+            let body =
+                axum::body::Body::from_stream(futures::stream::iter(parts.into_iter().map(Ok::<_, std::io::Error>)));
+            let mut response = body.into_response();
+            response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+            return Ok(with_headers(response, "video/mp4", "public, max-age=31536000, immutable"));
+        }
         MediaFile::Part(msn, index) => match live.part(msn, index) {
             Some(b) => b,
             None => {

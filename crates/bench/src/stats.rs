@@ -1,0 +1,68 @@
+//! Latency percentiles and process CPU/RSS readings for reports.
+
+use std::time::Duration;
+
+/// p50, p99 and max of a set of durations (all zero when empty).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Percentiles {
+    pub count: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+pub fn percentiles(samples: &mut [Duration]) -> Percentiles {
+    if samples.is_empty() {
+        return Percentiles::default();
+    }
+    samples.sort();
+    let at = |q: f64| {
+        let i = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1;
+        samples[i].as_secs_f64() * 1e3
+    };
+    Percentiles { count: samples.len(), p50_ms: at(0.50), p99_ms: at(0.99), max_ms: at(1.0) }
+}
+
+/// CPU time (user + system) and resident memory of a process, from `/proc`.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessSample {
+    pub cpu: Duration,
+    pub rss_bytes: u64,
+}
+
+pub fn sample_process(pid: u32) -> std::io::Result<ProcessSample> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which may hold spaces and is wrapped in parentheses.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let hz = 100; // USER_HZ on Linux
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let rss_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Ok(ProcessSample { cpu: Duration::from_millis(ticks * 1000 / hz), rss_bytes: rss_kib * 1024 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_the_right_samples() {
+        let mut v: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        let p = percentiles(&mut v);
+        assert_eq!((p.count, p.p50_ms, p.p99_ms, p.max_ms), (100, 50.0, 99.0, 100.0));
+        assert_eq!(percentiles(&mut []).count, 0);
+    }
+
+    #[test]
+    fn reads_our_own_process() {
+        let s = sample_process(std::process::id()).unwrap();
+        assert!(s.rss_bytes > 0);
+    }
+}

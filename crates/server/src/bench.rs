@@ -1,0 +1,102 @@
+//! `olive bench …`: the command-line shapes of the load generators in `olive-bench`.
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use olive_bench::publish::{self, PublishOptions};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Publish N channels at real time from a local FLV file (looped) over RTMP.
+    Publish(PublishArgs),
+}
+
+#[derive(Args)]
+pub struct PublishArgs {
+    /// RTMP application URL to publish to.
+    #[arg(long, default_value = "rtmp://127.0.0.1:1935/live")]
+    rtmp: String,
+    /// Stream keys, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    keys: Vec<String>,
+    /// A file with one stream key per line (added to --keys).
+    #[arg(long)]
+    keys_file: Option<PathBuf>,
+    /// How many channels to publish (default: every key given).
+    #[arg(long)]
+    channels: Option<usize>,
+    /// The FLV file to send (make one with `ffmpeg -i IN -c copy OUT.flv`).
+    #[arg(long)]
+    input: PathBuf,
+    /// How long to publish, in seconds.
+    #[arg(long, default_value_t = 30)]
+    duration: u64,
+    /// Seconds after start before measuring.
+    #[arg(long, default_value_t = 5)]
+    warmup: u64,
+    /// Follow this LL-HLS playlist URL to measure server-side latency.
+    #[arg(long)]
+    follow: Option<String>,
+    /// Sample these processes' CPU and RSS (the server under test), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
+    /// Publish to addresses other than loopback.
+    #[arg(long)]
+    allow_remote: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Publish(args) => {
+            let mut keys = args.keys;
+            if let Some(file) = &args.keys_file {
+                let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+                keys.extend(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned));
+            }
+            let wanted = args.channels.unwrap_or(keys.len());
+            anyhow::ensure!(wanted > 0, "no stream keys: give --keys or --keys-file");
+            anyhow::ensure!(keys.len() >= wanted, "{wanted} channels asked for but only {} keys given", keys.len());
+            keys.truncate(wanted);
+            anyhow::ensure!(args.warmup < args.duration, "--warmup must be shorter than --duration");
+            let report = publish::run(PublishOptions {
+                rtmp: args.rtmp,
+                keys,
+                input: args.input,
+                duration: Duration::from_secs(args.duration),
+                warmup: Duration::from_secs(args.warmup),
+                allow_remote: args.allow_remote,
+                follow: args.follow,
+                server_pids: args.server_pid,
+            })
+            .await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "channels {}  duration {:.1} s  sent {:.1} Mbit/s  tags {}  failed {}  max lag {:.0} ms",
+                    report.channels,
+                    report.seconds,
+                    report.megabits_sent_per_second,
+                    report.tags_sent,
+                    report.failed,
+                    report.max_lag_ms
+                );
+                if let Some(l) = report.latency {
+                    println!("latency (part's first frame in → blocking playlist out): n {} p50 {:.0} ms p99 {:.0} ms max {:.0} ms", l.count, l.p50_ms, l.p99_ms, l.max_ms);
+                }
+                if let Some(s) = report.server {
+                    println!(
+                        "server: {:.1} % of a core ({:.2} % per channel), RSS {:.1} MiB",
+                        s.cpu_percent, s.cpu_percent_per_channel, s.rss_mib
+                    );
+                }
+            }
+            anyhow::ensure!(report.failed == 0, "{} publishers failed", report.failed);
+            Ok(())
+        }
+    }
+}
