@@ -9,6 +9,8 @@
 
 pub mod boxes;
 pub mod flv;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod packager;
 pub mod playlist;
 pub mod timeline;

@@ -8,6 +8,7 @@
 //! reconnect grace, so a broadcaster who comes back continues the same playlist after an
 //! `EXT-X-DISCONTINUITY`. Malformed tags are counted and skipped, never fatal.
 
+use crate::eof::EofIsError;
 use crate::health::HealthTracker;
 use crate::live::LiveChannel;
 use crate::LiveMedia;
@@ -85,7 +86,7 @@ pub async fn serve(listener: TcpListener, ingest: Arc<Ingest>, shutdown: impl Fu
                 let handler = Handler { ingest: ingest.clone(), peer, publisher: None };
                 sessions.spawn(async move {
                     let _permit = permit;
-                    if let Err(e) = ServerSession::new(stream, handler).run().await {
+                    if let Err(e) = ServerSession::new(EofIsError(stream), handler).run().await {
                         tracing::debug!(%peer, error = %e, "rtmp session ended with an error");
                     }
                 });

@@ -3,6 +3,9 @@
 //! ([`live`]), and each stream's health ([`health`]). HTTP serving of the window lives in
 //! `olive-api`; this crate never formats a response.
 
+mod eof;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod health;
 pub mod ingest;
 pub mod live;

@@ -346,6 +346,15 @@ async fn garbage_on_the_rtmp_port_never_hurts_the_server() {
             drop(stream); // abrupt close mid-handshake
         }
     }
+    // A client that sends part of a handshake and half-closes is let go at once (scuffle-rtmp alone
+    // would spin on it forever).
+    let mut half = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    half.write_all(&[3, 0, 0]).await.unwrap();
+    half.shutdown().await.unwrap();
+    let mut sink = Vec::new();
+    let closed =
+        tokio::time::timeout(Duration::from_secs(5), tokio::io::AsyncReadExt::read_to_end(&mut half, &mut sink)).await;
+    assert!(closed.is_ok(), "the server kept a half-closed handshake open");
     // Connections that say nothing are timed out, not kept forever.
     let idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
