@@ -99,6 +99,24 @@ fn si24(v: u32) -> i32 {
     }
 }
 
+/// Width and height from an SPS (H.264 §7.4.2.1.1), with the arithmetic checked:
+/// `Sps::width`/`height` subtract crop offsets unchecked, so a hostile SPS cropping more than the
+/// picture would overflow (found by the `flv_packager` fuzz target).
+fn picture_size(sps: &scuffle_h264::Sps) -> Option<(u32, u32)> {
+    let field_factor = if sps.mb_adaptive_frame_field_flag.is_none() { 1 } else { 2 };
+    let width = sps.pic_width_in_mbs_minus1.checked_add(1)?.checked_mul(16)?;
+    let height = sps.pic_height_in_map_units_minus1.checked_add(1)?.checked_mul(16)?.checked_mul(field_factor)?;
+    let (width, height) = match &sps.frame_crop_info {
+        Some(c) => (
+            width.checked_sub(c.frame_crop_left_offset.checked_add(c.frame_crop_right_offset)?.checked_mul(2)?)?,
+            height.checked_sub(c.frame_crop_top_offset.checked_add(c.frame_crop_bottom_offset)?.checked_mul(2)?)?,
+        ),
+        None => (width, height),
+    };
+    let sensible = |v: u64| (1..=16_384).contains(&v);
+    (sensible(width) && sensible(height)).then_some((width as u32, height as u32))
+}
+
 /// Demuxes one RTMP video message payload.
 pub fn demux_video(timestamp_ms: u32, payload: Bytes) -> Result<FlvEvent, DemuxError> {
     let data = VideoData::demux(&mut Cursor::new(payload)).map_err(|e| malformed("video", e))?;
@@ -116,11 +134,7 @@ pub fn demux_video(timestamp_ms: u32, payload: Bytes) -> Result<FlvEvent, DemuxE
             let first_sps = record.sps.first().ok_or_else(|| malformed("video", "AVC sequence header without SPS"))?;
             let sps = scuffle_h264::Sps::parse_with_emulation_prevention(Cursor::new(&first_sps[..]))
                 .map_err(|e| malformed("video", format!("SPS: {e}")))?;
-            let width = u32::try_from(sps.width()).map_err(|_| malformed("video", "absurd width"))?;
-            let height = u32::try_from(sps.height()).map_err(|_| malformed("video", "absurd height"))?;
-            if width == 0 || height == 0 || width > 16_384 || height > 16_384 {
-                return Err(malformed("video", format!("unsupported picture size {width}x{height}")));
-            }
+            let (width, height) = picture_size(&sps).ok_or_else(|| malformed("video", "SPS describes no sensible picture size"))?;
             Ok(FlvEvent::VideoConfig(VideoConfig {
                 profile: record.profile_indication,
                 compatibility: record.profile_compatibility,
