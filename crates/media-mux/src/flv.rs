@@ -99,22 +99,17 @@ fn si24(v: u32) -> i32 {
     }
 }
 
-/// Width and height from an SPS (H.264 §7.4.2.1.1), with the arithmetic checked:
-/// `Sps::width`/`height` subtract crop offsets unchecked, so a hostile SPS cropping more than the
-/// picture would overflow (found by the `flv_packager` fuzz target).
-fn picture_size(sps: &scuffle_h264::Sps) -> Option<(u32, u32)> {
-    let field_factor = if sps.mb_adaptive_frame_field_flag.is_none() { 1 } else { 2 };
-    let width = sps.pic_width_in_mbs_minus1.checked_add(1)?.checked_mul(16)?;
-    let height = sps.pic_height_in_map_units_minus1.checked_add(1)?.checked_mul(16)?.checked_mul(field_factor)?;
-    let (width, height) = match &sps.frame_crop_info {
-        Some(c) => (
-            width.checked_sub(c.frame_crop_left_offset.checked_add(c.frame_crop_right_offset)?.checked_mul(2)?)?,
-            height.checked_sub(c.frame_crop_top_offset.checked_add(c.frame_crop_bottom_offset)?.checked_mul(2)?)?,
-        ),
-        None => (width, height),
-    };
-    let sensible = |v: u64| (1..=16_384).contains(&v);
-    (sensible(width) && sensible(height)).then_some((width as u32, height as u32))
+/// Width, height and (when signalled) frame rate from an SPS NAL unit, with `h264-reader`. We
+/// first used `scuffle-h264` here, but the `flv_packager` fuzz target found arithmetic overflows in
+/// its SPS parsing and size computation on hostile input; `h264-reader` checks them.
+fn picture_info(sps_nal: &[u8]) -> Option<(u32, u32, Option<f64>)> {
+    use h264_reader::nal::sps::SeqParameterSet;
+    use h264_reader::nal::{Nal, RefNal};
+    let nal = RefNal::new(sps_nal, &[], true);
+    let sps = SeqParameterSet::from_bits(nal.rbsp_bits()).ok()?;
+    let (width, height) = sps.pixel_dimensions().ok()?;
+    let sensible = |v: u32| (1..=16_384).contains(&v);
+    (sensible(width) && sensible(height)).then(|| (width, height, sps.fps().filter(|f| f.is_finite() && *f > 0.0)))
 }
 
 /// Demuxes one RTMP video message payload.
@@ -132,9 +127,8 @@ pub fn demux_video(timestamp_ms: u32, payload: Bytes) -> Result<FlvEvent, DemuxE
             LegacyVideoTagBody::AvcVideoPacketSeqHdr(record),
         ) => {
             let first_sps = record.sps.first().ok_or_else(|| malformed("video", "AVC sequence header without SPS"))?;
-            let sps = scuffle_h264::Sps::parse_with_emulation_prevention(Cursor::new(&first_sps[..]))
-                .map_err(|e| malformed("video", format!("SPS: {e}")))?;
-            let (width, height) = picture_size(&sps).ok_or_else(|| malformed("video", "SPS describes no sensible picture size"))?;
+            let (width, height, frame_rate) = picture_info(first_sps)
+                .ok_or_else(|| malformed("video", "SPS unreadable or of no sensible picture size"))?;
             Ok(FlvEvent::VideoConfig(VideoConfig {
                 profile: record.profile_indication,
                 compatibility: record.profile_compatibility,
@@ -144,7 +138,7 @@ pub fn demux_video(timestamp_ms: u32, payload: Bytes) -> Result<FlvEvent, DemuxE
                 pps: record.pps.clone(),
                 width,
                 height,
-                frame_rate: sps.frame_rate(),
+                frame_rate,
             }))
         }
         (
