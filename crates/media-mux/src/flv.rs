@@ -105,6 +105,9 @@ fn si24(v: u32) -> i32 {
 fn picture_info(sps_nal: &[u8]) -> Option<(u32, u32, Option<f64>)> {
     use h264_reader::nal::sps::SeqParameterSet;
     use h264_reader::nal::{Nal, RefNal};
+    if sps_nal.is_empty() {
+        return None; // RefNal requires a header byte
+    }
     let nal = RefNal::new(sps_nal, &[], true);
     let sps = SeqParameterSet::from_bits(nal.rbsp_bits()).ok()?;
     let (width, height) = sps.pixel_dimensions().ok()?;
