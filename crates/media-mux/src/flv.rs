@@ -1,19 +1,18 @@
-//! FLV tag payloads (as RTMP delivers them) to media events, using the scuffle crates for the
-//! container and codec headers. We keep H.264 in AVCC form (length-prefixed NAL units, as fMP4
-//! wants it) and AAC as raw access units; parameter sets and the AudioSpecificConfig are kept for
-//! the init segment. Anything else (other codecs, commands, metadata) is reported as ignored, never
-//! an error that would drop the stream.
+//! FLV tag payloads (as RTMP delivers them) to media events. We keep H.264 in AVCC form
+//! (length-prefixed NAL units, as fMP4 wants it) and AAC as raw access units; parameter sets and
+//! the AudioSpecificConfig are kept for the init segment. Anything else (other codecs, commands,
+//! metadata) is reported as ignored, never an error that would drop the stream.
+//!
+//! Audio goes through `scuffle-flv` and `scuffle-aac`. The video tag header (five bytes, FLV spec
+//! §E.4.3.1) and the AVCDecoderConfigurationRecord (ISO/IEC 14496-15 §5.3.3.1) are read here, and the
+//! SPS with `h264-reader`: the `flv_packager` fuzz target found arithmetic overflows in the scuffle
+//! crates' parsing of both (the record's SPS extension and the SPS itself) on hostile input.
 
 use bytes::Bytes;
 use scuffle_flv::audio::body::legacy::aac::AacAudioData;
 use scuffle_flv::audio::body::legacy::LegacyAudioTagBody;
 use scuffle_flv::audio::body::AudioTagBody;
 use scuffle_flv::audio::AudioData;
-use scuffle_flv::video::body::legacy::LegacyVideoTagBody;
-use scuffle_flv::video::body::VideoTagBody;
-use scuffle_flv::video::header::legacy::{LegacyVideoTagHeader, LegacyVideoTagHeaderAvcPacket};
-use scuffle_flv::video::header::{VideoFrameType, VideoTagHeaderData};
-use scuffle_flv::video::VideoData;
 use std::io::Cursor;
 
 #[derive(Debug, thiserror::Error)]
@@ -115,54 +114,77 @@ fn picture_info(sps_nal: &[u8]) -> Option<(u32, u32, Option<f64>)> {
     (sensible(width) && sensible(height)).then(|| (width, height, sps.fps().filter(|f| f.is_finite() && *f > 0.0)))
 }
 
-/// Demuxes one RTMP video message payload.
-pub fn demux_video(timestamp_ms: u32, payload: Bytes) -> Result<FlvEvent, DemuxError> {
-    let data = VideoData::demux(&mut Cursor::new(payload)).map_err(|e| malformed("video", e))?;
-    let VideoTagHeaderData::Legacy(header) = &data.header.data else {
-        return Ok(FlvEvent::Ignored("enhanced RTMP video (only H.264 is packaged)"));
-    };
-    let VideoTagBody::Legacy(body) = data.body else {
-        return Ok(FlvEvent::Ignored("enhanced RTMP video body"));
-    };
-    match (header, body) {
-        (
-            LegacyVideoTagHeader::AvcPacket(LegacyVideoTagHeaderAvcPacket::SequenceHeader),
-            LegacyVideoTagBody::AvcVideoPacketSeqHdr(record),
-        ) => {
-            let first_sps = record.sps.first().ok_or_else(|| malformed("video", "AVC sequence header without SPS"))?;
-            let (width, height, frame_rate) = picture_info(first_sps)
-                .ok_or_else(|| malformed("video", "SPS unreadable or of no sensible picture size"))?;
-            Ok(FlvEvent::VideoConfig(VideoConfig {
-                profile: record.profile_indication,
-                compatibility: record.profile_compatibility,
-                level: record.level_indication,
-                nal_length_size: record.length_size_minus_one + 1,
-                sps: record.sps.clone(),
-                pps: record.pps.clone(),
-                width,
-                height,
-                frame_rate,
-            }))
+/// Reads an AVCDecoderConfigurationRecord: the four header bytes, then the SPS and PPS lists.
+/// The optional high-profile extension after them is not needed and not read.
+fn avc_config(record: &[u8]) -> Result<VideoConfig, DemuxError> {
+    let short = || malformed("video", "AVC sequence header is truncated");
+    let header = record.get(..6).ok_or_else(short)?;
+    if header[0] != 1 {
+        return Err(malformed("video", format!("unknown AVC configuration version {}", header[0])));
+    }
+    let mut at = 5;
+    let read_sets = |count: usize, at: &mut usize| -> Result<Vec<Bytes>, DemuxError> {
+        let mut sets = Vec::with_capacity(count);
+        for _ in 0..count {
+            let len =
+                record.get(*at..*at + 2).map(|b| usize::from(u16::from_be_bytes([b[0], b[1]]))).ok_or_else(short)?;
+            let set = record.get(*at + 2..*at + 2 + len).ok_or_else(short)?;
+            if set.is_empty() {
+                return Err(malformed("video", "empty parameter set"));
+            }
+            sets.push(Bytes::copy_from_slice(set));
+            *at += 2 + len;
         }
-        (
-            LegacyVideoTagHeader::AvcPacket(LegacyVideoTagHeaderAvcPacket::Nalu { composition_time_offset }),
-            LegacyVideoTagBody::Other { data: nalus },
-        ) => {
+        Ok(sets)
+    };
+    let sps_count = usize::from(record[at] & 0x1f);
+    at += 1;
+    let sps = read_sets(sps_count, &mut at)?;
+    let pps_count = usize::from(*record.get(at).ok_or_else(short)?);
+    at += 1;
+    let pps = read_sets(pps_count, &mut at)?;
+    let first = sps.first().ok_or_else(|| malformed("video", "AVC sequence header without SPS"))?;
+    let (width, height, frame_rate) =
+        picture_info(first).ok_or_else(|| malformed("video", "SPS unreadable or of no sensible picture size"))?;
+    Ok(VideoConfig {
+        profile: header[1],
+        compatibility: header[2],
+        level: header[3],
+        nal_length_size: (header[4] & 0x03) + 1,
+        sps,
+        pps,
+        width,
+        height,
+        frame_rate,
+    })
+}
+
+/// Demuxes one RTMP video message payload (FLV `VIDEODATA`).
+pub fn demux_video(timestamp_ms: u32, payload: Bytes) -> Result<FlvEvent, DemuxError> {
+    let first = *payload.first().ok_or_else(|| malformed("video", "empty payload"))?;
+    if first & 0x80 != 0 {
+        return Ok(FlvEvent::Ignored("enhanced RTMP video (only H.264 is packaged)"));
+    }
+    let (frame_type, codec) = (first >> 4, first & 0x0f);
+    if frame_type == 5 {
+        return Ok(FlvEvent::Ignored("video command"));
+    }
+    if codec != 7 {
+        return Ok(FlvEvent::Ignored("video codec other than H.264"));
+    }
+    let header = payload.get(..5).ok_or_else(|| malformed("video", "AVC packet header is truncated"))?;
+    let cts_ms = si24(u32::from_be_bytes([0, header[2], header[3], header[4]]));
+    match header[1] {
+        0 => avc_config(&payload[5..]).map(FlvEvent::VideoConfig),
+        1 => {
+            let nalus = payload.slice(5..);
             if nalus.is_empty() {
                 return Ok(FlvEvent::Ignored("empty AVC NALU packet"));
             }
-            Ok(FlvEvent::Video(VideoFrame {
-                dts_ms: timestamp_ms,
-                cts_ms: si24(*composition_time_offset),
-                keyframe: data.header.frame_type == VideoFrameType::KeyFrame,
-                data: nalus,
-            }))
+            Ok(FlvEvent::Video(VideoFrame { dts_ms: timestamp_ms, cts_ms, keyframe: frame_type == 1, data: nalus }))
         }
-        (LegacyVideoTagHeader::AvcPacket(LegacyVideoTagHeaderAvcPacket::EndOfSequence), _) => {
-            Ok(FlvEvent::Ignored("AVC end of sequence"))
-        }
-        (LegacyVideoTagHeader::VideoCommand(_), _) => Ok(FlvEvent::Ignored("video command")),
-        _ => Ok(FlvEvent::Ignored("video codec other than H.264")),
+        2 => Ok(FlvEvent::Ignored("AVC end of sequence")),
+        other => Err(malformed("video", format!("unknown AVC packet type {other}"))),
     }
 }
 
