@@ -68,7 +68,13 @@ pub async fn serve(listener: TcpListener, ingest: Arc<Ingest>, shutdown: impl Fu
     loop {
         tokio::select! {
             () = &mut shutdown => break,
-            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+            Some(done) = sessions.join_next(), if !sessions.is_empty() => {
+                if let Err(e) = done {
+                    if e.is_panic() {
+                        tracing::warn!("an rtmp session panicked on malformed input and was dropped");
+                    }
+                }
+            }
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
                     Ok(a) => a,

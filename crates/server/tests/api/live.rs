@@ -346,6 +346,18 @@ async fn garbage_on_the_rtmp_port_never_hurts_the_server() {
             drop(stream); // abrupt close mid-handshake
         }
     }
+    // The inputs kept from fuzzing the RTMP session, as real connections.
+    let kept = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions/rtmp_session");
+    for entry in std::fs::read_dir(kept).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(&bytes)).await;
+        let _ = stream.shutdown().await;
+        let mut sink = Vec::new();
+        let _ =
+            tokio::time::timeout(Duration::from_secs(5), tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut sink))
+                .await;
+    }
     // A client that sends part of a handshake and half-closes is let go at once (scuffle-rtmp alone
     // would spin on it forever).
     let mut half = tokio::net::TcpStream::connect(&addr).await.unwrap();
