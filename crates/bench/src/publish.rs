@@ -39,6 +39,8 @@ pub struct PublishReport {
     pub tags_sent: u64,
     /// Publishers the server refused or disconnected.
     pub failed: usize,
+    /// Why, for the first few.
+    pub errors: Vec<String>,
     /// How far behind real time the slowest publisher fell.
     pub max_lag_ms: f64,
     pub latency: Option<Percentiles>,
@@ -54,6 +56,7 @@ pub struct ServerUsage {
 }
 
 struct ChannelResult {
+    error: Option<String>,
     bytes: u64,
     tags: u64,
     failed: bool,
@@ -113,6 +116,7 @@ pub async fn run(opts: PublishOptions) -> anyhow::Result<PublishReport> {
         megabits_sent_per_second: results.iter().map(|r| r.bytes).sum::<u64>() as f64 * 8.0 / seconds / 1e6,
         tags_sent: results.iter().map(|r| r.tags).sum(),
         failed: results.iter().filter(|r| r.failed).count(),
+        errors: results.iter().filter_map(|r| r.error.clone()).take(5).collect(),
         max_lag_ms: results.iter().map(|r| r.max_lag.as_secs_f64() * 1e3).fold(0.0, f64::max),
         latency,
         server: usage.map(|(cpu_percent, rss)| ServerUsage {
@@ -125,12 +129,12 @@ pub async fn run(opts: PublishOptions) -> anyhow::Result<PublishReport> {
 
 /// Sends the file's tags at their own pace, looping with continuing timestamps.
 async fn publish_one(target: Target, tags: Arc<Vec<Tag>>, delay: Duration, deadline: Instant) -> ChannelResult {
-    let mut result = ChannelResult { bytes: 0, tags: 0, failed: false, max_lag: Duration::ZERO };
+    let mut result = ChannelResult { error: None, bytes: 0, tags: 0, failed: false, max_lag: Duration::ZERO };
     tokio::time::sleep(delay).await;
     let mut publisher = match Publisher::connect(&target).await {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("{}: cannot publish: {e}", target.key);
+            result.error = Some(format!("cannot connect: {e}"));
             result.failed = true;
             return result;
         }

@@ -95,7 +95,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                     );
                 }
             }
-            anyhow::ensure!(report.failed == 0, "{} publishers failed", report.failed);
+            anyhow::ensure!(report.failed == 0, "{} publishers failed: {}", report.failed, report.errors.join("; "));
             Ok(())
         }
     }
