@@ -50,6 +50,12 @@ fn publish(clip: &Path, url: &str) -> Child {
         .unwrap()
 }
 
+/// Whether a publisher was turned away: ffmpeg exits with an error within 20 s.
+async fn is_refused(publisher: Child) -> bool {
+    let out = tokio::time::timeout(Duration::from_secs(20), publisher.wait_with_output()).await.expect("ffmpeg hung");
+    !out.unwrap().status.success()
+}
+
 async fn channel_with_key(host: &Session, title: &str) -> (i64, String) {
     let c: Value =
         host.post("/api/v1/channels").json(&json!({ "title": title })).send().await.unwrap().json().await.unwrap();
@@ -255,17 +261,13 @@ async fn wrong_keys_and_second_publishers_are_refused() {
     let (id, key) = channel_with_key(&host, "Keys").await;
 
     let wrong = publish(&clip, &format!("{}/live_not-a-real-key", server.rtmp));
-    let out =
-        tokio::time::timeout(Duration::from_secs(20), wrong.wait_with_output()).await.expect("ffmpeg gave up").unwrap();
-    assert!(!out.status.success(), "a wrong key must be refused");
+    assert!(is_refused(wrong).await, "a wrong key must be refused");
 
     // A rotated key stops working at once.
     let rotated: Value =
         host.post(&format!("/api/v1/channels/{id}/stream-key")).send().await.unwrap().json().await.unwrap();
     let old = publish(&clip, &format!("{}/{key}", server.rtmp));
-    let out =
-        tokio::time::timeout(Duration::from_secs(20), old.wait_with_output()).await.expect("ffmpeg gave up").unwrap();
-    assert!(!out.status.success(), "a rotated key must be refused");
+    assert!(is_refused(old).await, "a rotated key must be refused");
     let (status, _) = playlist(&server, id, "").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "no live window without a publisher");
 
@@ -273,11 +275,7 @@ async fn wrong_keys_and_second_publishers_are_refused() {
     let _first = publish(&clip, &format!("{}/{new_key}", server.rtmp));
     wait_for_segments(&server, id, 1).await;
     let second = publish(&clip, &format!("{}/{new_key}", server.rtmp));
-    let out = tokio::time::timeout(Duration::from_secs(20), second.wait_with_output())
-        .await
-        .expect("ffmpeg gave up")
-        .unwrap();
-    assert!(!out.status.success(), "a second publisher on a live channel must be refused");
+    assert!(is_refused(second).await, "a second publisher on a live channel must be refused");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
