@@ -286,3 +286,38 @@ pub fn stock_refusal(id: ProductId, status: Option<&str>) -> StoreError {
         Some(_) => StoreError::ProductUnavailable(id),
     }
 }
+
+#[derive(sqlx::FromRow)]
+pub struct JobRow {
+    pub id: i64,
+    pub kind: String,
+    pub payload: String,
+    pub status: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub run_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<JobRow> for Job {
+    type Error = StoreError;
+    fn try_from(r: JobRow) -> Result<Job> {
+        Ok(Job {
+            id: r.id,
+            kind: r.kind,
+            payload: r.payload,
+            status: r.status.parse().map_err(corrupt)?,
+            attempts: r.attempts,
+            max_attempts: r.max_attempts,
+            run_at: r.run_at,
+            last_error: r.last_error,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+pub const JOB_COLUMNS: &str =
+    "id, kind, payload, status, attempts, max_attempts, run_at, last_error, created_at, updated_at";

@@ -531,6 +531,111 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(backend)?;
         self.order_from_writer(id).await
     }
+
+    async fn enqueue_job(&self, new: NewJob) -> Result<Job> {
+        let inserted: Option<JobRow> = sqlx::query_as(&format!(
+            "INSERT INTO jobs (kind, payload, dedupe_key, status, attempts, max_attempts, run_at, created_at, updated_at)
+             VALUES (?, ?, ?, 'queued', 0, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING RETURNING {JOB_COLUMNS}"
+        ))
+        .bind(&new.kind)
+        .bind(&new.payload)
+        .bind(&new.dedupe_key)
+        .bind(new.max_attempts)
+        .bind(new.run_at)
+        .bind(new.created_at)
+        .bind(new.created_at)
+        .fetch_optional(&self.write)
+        .await
+        .map_err(backend)?;
+        let row = match inserted {
+            Some(row) => row,
+            None => sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE dedupe_key = ?"))
+                .bind(&new.dedupe_key)
+                .fetch_one(&self.write)
+                .await
+                .map_err(backend)?,
+        };
+        row.try_into()
+    }
+
+    async fn claim_job(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Option<Job>> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE jobs SET status = 'dead', last_error = 'lease expired on the last attempt', updated_at = ?
+             WHERE status = 'running' AND run_at <= ? AND attempts >= max_attempts",
+        )
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let row: Option<JobRow> = sqlx::query_as(&format!(
+            "UPDATE jobs SET status = 'running', attempts = attempts + 1, run_at = ?, updated_at = ?
+             WHERE id = (SELECT id FROM jobs WHERE status IN ('queued', 'running') AND run_at <= ?
+                         AND attempts < max_attempts ORDER BY run_at, id LIMIT 1)
+             RETURNING {JOB_COLUMNS}"
+        ))
+        .bind(lease_until)
+        .bind(now)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn complete_job(&self, id: i64, attempt: i64, now: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'done', updated_at = ? WHERE id = ? AND attempts = ? AND status = 'running'",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(attempt)
+        .execute(&self.write)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn fail_job(
+        &self,
+        id: i64,
+        attempt: i64,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let status = if retry_at.is_some() { JobStatus::Queued } else { JobStatus::Dead };
+        let done = sqlx::query(
+            "UPDATE jobs SET status = ?, run_at = COALESCE(?, run_at), last_error = ?, updated_at = ?
+             WHERE id = ? AND attempts = ? AND status = 'running'",
+        )
+        .bind(status.as_str())
+        .bind(retry_at)
+        .bind(error)
+        .bind(now)
+        .bind(id)
+        .bind(attempt)
+        .execute(&self.write)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_jobs(&self, status: Option<JobStatus>, page: Page) -> Result<Vec<Job>> {
+        let rows: Vec<JobRow> = sqlx::query_as(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE (? IS NULL OR status = ?) ORDER BY id DESC LIMIT ? OFFSET ?"
+        ))
+        .bind(status.map(|s| s.as_str()))
+        .bind(status.map(|s| s.as_str()))
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
 }
 
 impl SqliteStore {

@@ -95,4 +95,23 @@ pub trait Store: Send + Sync + 'static {
     async fn orders_for_user(&self, user: UserId, page: Page) -> Result<Vec<Order>>;
     /// Cancels an order of `user` that has not shipped and returns its stock.
     async fn cancel_order(&self, id: OrderId, user: UserId, now: DateTime<Utc>) -> Result<Order>;
+
+    // ---- jobs (the durable queue; see `olive-jobs`)
+    /// Adds a job, or returns the existing one with the same dedupe key.
+    async fn enqueue_job(&self, new: NewJob) -> Result<Job>;
+    /// Takes the oldest due job — queued and due, or running with an expired lease — marks it
+    /// running until `lease_until` and counts the attempt. Concurrent claimers never get the same job.
+    async fn claim_job(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Option<Job>>;
+    /// Marks attempt `attempt` of a job done; `false` if that attempt no longer holds it.
+    async fn complete_job(&self, id: i64, attempt: i64, now: DateTime<Utc>) -> Result<bool>;
+    /// Records a failed attempt: queued again at `retry_at`, or dead when `None`.
+    async fn fail_job(
+        &self,
+        id: i64,
+        attempt: i64,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    async fn list_jobs(&self, status: Option<JobStatus>, page: Page) -> Result<Vec<Job>>;
 }

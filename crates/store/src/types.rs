@@ -348,3 +348,66 @@ impl PlacedOrder {
         }
     }
 }
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Done,
+    /// Out of attempts: kept for an admin to see.
+    Dead,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Done => "done",
+            JobStatus::Dead => "dead",
+        }
+    }
+}
+
+impl FromStr for JobStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "queued" => Ok(JobStatus::Queued),
+            "running" => Ok(JobStatus::Running),
+            "done" => Ok(JobStatus::Done),
+            "dead" => Ok(JobStatus::Dead),
+            other => Err(format!("unknown job status {other:?}")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    /// JSON, as the handler of `kind` expects it.
+    pub payload: String,
+    pub status: JobStatus,
+    /// Claims so far, this one included while running.
+    pub attempts: i64,
+    pub max_attempts: i64,
+    /// Due time when queued; lease end when running.
+    pub run_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub kind: String,
+    pub payload: String,
+    /// Enqueuing twice with one key makes one job (the first).
+    pub dedupe_key: Option<String>,
+    pub max_attempts: i64,
+    pub run_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
