@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use olive_core::{ChannelId, Currency, Money, OrderId, ProductId, Role, UserId};
-use olive_store::{Channel, ChannelStatus, Order, OrderStatus, Product, ProductStatus, User};
+use olive_store::{Channel, ChannelStatus, Job, JobStatus, Order, OrderStatus, Product, ProductStatus, User};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -323,6 +323,36 @@ impl From<&Order> for OrderView {
             total_display: Money::new(o.total_minor, o.currency).to_string(),
             created_at: o.created_at,
             updated_at: o.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobView {
+    pub id: i64,
+    pub kind: String,
+    pub status: JobStatus,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    /// When it is due (queued) or its lease ends (running).
+    pub run_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Job> for JobView {
+    fn from(j: &Job) -> Self {
+        JobView {
+            id: j.id,
+            kind: j.kind.clone(),
+            status: j.status,
+            attempts: j.attempts,
+            max_attempts: j.max_attempts,
+            run_at: j.run_at,
+            last_error: j.last_error.clone(),
+            created_at: j.created_at,
+            updated_at: j.updated_at,
         }
     }
 }

@@ -47,6 +47,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let state =
         AppState::new(engines.store.clone(), engines.objects.clone(), bus, settings, media, Some(metrics.clone()));
+    // Background jobs; handlers arrive with the features that enqueue them (recordings, webhooks).
+    let (jobs_stop, jobs_stopped) = watch::channel(false);
+    let jobs = tokio::spawn(
+        olive_jobs::Worker::new(engines.store.clone(), olive_jobs::WorkerSettings::default())
+            .run(wait_for_stop(jobs_stopped)),
+    );
     let background = [
         state.cache.spawn_listener(),
         tokio::spawn(metrics_upkeep(metrics)),
@@ -63,8 +69,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         })
         .await
         .context("http server failed")?;
-    // Publishers are disconnected and their channels marked offline before we exit.
+    // Publishers are disconnected and their channels marked offline, and the job in progress
+    // finishes, before we exit.
     let _ = rtmp_task.await;
+    let _ = jobs_stop.send(true);
+    let _ = jobs.await;
 
     for task in background {
         task.abort();

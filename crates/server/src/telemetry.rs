@@ -38,6 +38,8 @@ pub fn init_metrics() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_gauge!("olive_channels_live", "Channels live now");
     metrics::describe_gauge!("olive_ws_connections", "Open real-time WebSocket connections");
     metrics::describe_counter!("olive_chat_messages_total", "Chat messages accepted");
+    metrics::describe_counter!("olive_jobs_total", "Background job attempts by kind and result (done, retry, dead)");
+    metrics::describe_gauge!("olive_ingest_bitrate_bps", "Ingest bitrate per live channel, bits per second");
     metrics::gauge!("olive_channels_live").set(0.0);
     metrics::gauge!("olive_ws_connections").set(0.0);
     metrics::counter!("olive_chat_messages_total").absolute(0);

@@ -39,8 +39,13 @@ async fn only_admins_edit_the_catalogue() {
     let listed: Value = server.client.get(server.url("/api/v1/products")).send().await.unwrap().json().await.unwrap();
     assert!(listed["items"].as_array().unwrap().is_empty());
 
-    // Admin-only user management.
+    // Admin-only user management and job queue.
     assert_eq!(shopper.get("/api/v1/users").send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(host.get("/api/v1/jobs?status=dead").send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    let dead: Value = admin.get("/api/v1/jobs?status=dead").send().await.unwrap().json().await.unwrap();
+    assert!(dead["items"].as_array().unwrap().is_empty());
+    let bad = admin.get("/api/v1/jobs?status=zombie").send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     let users: Value = admin.get("/api/v1/users").send().await.unwrap().json().await.unwrap();
     assert_eq!(users["items"].as_array().unwrap().len(), 3);
     let promote =
