@@ -17,6 +17,7 @@ use tokio::sync::watch;
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = ServeConfig::from_args(&args)?;
     telemetry::init_logs();
+    telemetry::log_panics();
     let metrics = telemetry::init_metrics().context("installing the metrics recorder")?;
 
     let engines = engines::open(&config.storage).await?;

@@ -20,6 +20,21 @@ pub fn init_logs() {
     }
 }
 
+/// Panics become one error log line (JSON when logs are), not a backtrace on stderr. A panic in a
+/// connection's task (scuffle-rtmp has two known ones on malformed input) ends that task only.
+pub fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".to_owned());
+        tracing::error!(%location, "a task panicked: {message}");
+    }));
+}
+
 /// Installs the process-wide metrics recorder and names every metric Olive exports.
 pub fn init_metrics() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()

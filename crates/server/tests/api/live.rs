@@ -20,9 +20,16 @@ fn have_ffmpeg() -> bool {
     ok
 }
 
-/// 12 s of 1280x720 30 fps H.264 with B-frames (2 s GOP) and 48 kHz AAC, encoded once.
-async fn clip(dir: &Path) -> PathBuf {
-    let path = dir.join("clip.flv");
+/// 12 s of 1280x720 30 fps H.264 with B-frames (2 s GOP) and 48 kHz AAC, encoded once per test
+/// run and shared by the tests (encoding is the costliest step).
+async fn clip(_dir: &Path) -> PathBuf {
+    static CLIP: tokio::sync::OnceCell<PathBuf> = tokio::sync::OnceCell::const_new();
+    CLIP.get_or_init(|| encode_clip(std::env::temp_dir().join(format!("olive-test-clip-{}.flv", std::process::id()))))
+        .await
+        .clone()
+}
+
+async fn encode_clip(path: PathBuf) -> PathBuf {
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i"])
         .args(["sine=frequency=440:sample_rate=48000", "-t", "12", "-c:v", "libx264", "-preset", "superfast"])
