@@ -6,6 +6,42 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+/// A fieldless enum stored as snake_case text: `as_str`, `FromStr` and `Display` from one list.
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!(concat!("unknown ", stringify!($name), " {:?}"), other)),
+                }
+            }
+        }
+    };
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub id: UserId,
@@ -67,36 +103,13 @@ pub struct NewSession {
     pub expires_at: DateTime<Utc>,
 }
 
+text_enum!(
 /// Whether a product can be bought.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ProductStatus {
-    Active,
-    Draft,
-    Archived,
-}
-
-impl ProductStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProductStatus::Active => "active",
-            ProductStatus::Draft => "draft",
-            ProductStatus::Archived => "archived",
-        }
-    }
-}
-
-impl FromStr for ProductStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "active" => Ok(ProductStatus::Active),
-            "draft" => Ok(ProductStatus::Draft),
-            "archived" => Ok(ProductStatus::Archived),
-            other => Err(format!("unknown product status {other:?}")),
-        }
-    }
-}
+ProductStatus {
+    Active => "active",
+    Draft => "draft",
+    Archived => "archived",
+});
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProductImage {
@@ -183,32 +196,12 @@ pub struct ProductQuery {
     pub page: Page,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ChannelStatus {
-    Offline,
-    Live,
-}
-
-impl ChannelStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChannelStatus::Offline => "offline",
-            ChannelStatus::Live => "live",
-        }
-    }
-}
-
-impl FromStr for ChannelStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "offline" => Ok(ChannelStatus::Offline),
-            "live" => Ok(ChannelStatus::Live),
-            other => Err(format!("unknown channel status {other:?}")),
-        }
-    }
-}
+text_enum!(
+/// Whether a channel is on air.
+ChannelStatus {
+    Offline => "offline",
+    Live => "live",
+});
 
 /// SHA-256 of a stream key. A database leak gives these, never a key that can publish.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -252,41 +245,13 @@ pub struct ChannelPatch {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OrderStatus {
-    Placed,
-    Shipped,
-    Cancelled,
-}
-
-impl OrderStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderStatus::Placed => "placed",
-            OrderStatus::Shipped => "shipped",
-            OrderStatus::Cancelled => "cancelled",
-        }
-    }
-}
-
-impl fmt::Display for OrderStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for OrderStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "placed" => Ok(OrderStatus::Placed),
-            "shipped" => Ok(OrderStatus::Shipped),
-            "cancelled" => Ok(OrderStatus::Cancelled),
-            other => Err(format!("unknown order status {other:?}")),
-        }
-    }
-}
+text_enum!(
+/// Where an order is.
+OrderStatus {
+    Placed => "placed",
+    Shipped => "shipped",
+    Cancelled => "cancelled",
+});
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderItem {
@@ -349,40 +314,15 @@ impl PlacedOrder {
     }
 }
 
+text_enum!(
 /// Where a job is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum JobStatus {
-    Queued,
-    Running,
-    Done,
+JobStatus {
+    Queued => "queued",
+    Running => "running",
+    Done => "done",
     /// Out of attempts: kept for an admin to see.
-    Dead,
-}
-
-impl JobStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Queued => "queued",
-            JobStatus::Running => "running",
-            JobStatus::Done => "done",
-            JobStatus::Dead => "dead",
-        }
-    }
-}
-
-impl FromStr for JobStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "queued" => Ok(JobStatus::Queued),
-            "running" => Ok(JobStatus::Running),
-            "done" => Ok(JobStatus::Done),
-            "dead" => Ok(JobStatus::Dead),
-            other => Err(format!("unknown job status {other:?}")),
-        }
-    }
-}
+    Dead => "dead",
+});
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
