@@ -356,3 +356,34 @@ impl From<&Job> for JobView {
         }
     }
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookCreate {
+    pub url: String,
+    /// Any of `stream.started`, `stream.ended`, `replay.ready`, `order.placed`; none means all.
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WebhookView {
+    pub id: i64,
+    pub url: String,
+    pub events: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&olive_store::Webhook> for WebhookView {
+    fn from(w: &olive_store::Webhook) -> Self {
+        WebhookView { id: w.id, url: w.url.clone(), events: w.events.clone(), created_at: w.created_at }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WebhookWithSecret {
+    #[serde(flatten)]
+    pub webhook: WebhookView,
+    /// Verifies `Olive-Signature` (see docs/WEBHOOKS.md). Shown only now.
+    pub secret: String,
+}

@@ -15,6 +15,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         routes::auth::signup, routes::auth::login, routes::auth::logout, routes::auth::me,
         routes::users::list, routes::users::update, routes::users::jobs,
+        routes::webhooks::create, routes::webhooks::list, routes::webhooks::delete,
         routes::products::list, routes::products::detail, routes::products::create, routes::products::update,
         routes::products::upload_image,
         routes::channels::list, routes::channels::detail, routes::channels::create, routes::channels::update,

@@ -8,6 +8,8 @@
 //! [`Worker::step`] takes the current time as an argument and does one claim-and-run, so every
 //! path is tested with a made-up clock; [`Worker::run`] is the loop around it.
 
+pub mod webhooks;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use olive_store::{Job, NewJob, Store, StoreError};

@@ -48,13 +48,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let state =
         AppState::new(engines.store.clone(), engines.objects.clone(), bus, settings, media, Some(metrics.clone()));
-    // Background jobs; handlers arrive with the features that enqueue them (recordings, webhooks).
+    // Background jobs: webhook deliveries now; recordings and replays as they land.
     let (jobs_stop, jobs_stopped) = watch::channel(false);
-    let jobs = tokio::spawn(
-        olive_jobs::Worker::new(engines.store.clone(), olive_jobs::WorkerSettings::default())
-            .run(wait_for_stop(jobs_stopped)),
-    );
+    let worker = olive_jobs::Worker::new(engines.store.clone(), olive_jobs::WorkerSettings::default())
+        .register(Arc::new(olive_jobs::webhooks::Deliverer::new(engines.store.clone())));
+    let jobs = tokio::spawn(worker.run(wait_for_stop(jobs_stopped)));
     let background = [
+        tokio::spawn(stream_events_to_webhooks(state.bus.clone(), engines.store.clone())),
         state.cache.spawn_listener(),
         tokio::spawn(metrics_upkeep(metrics)),
         tokio::spawn(session_sweeper(state.clone())),
@@ -81,6 +81,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Turns `stream.started` / `stream.ended` bus events into webhook deliveries.
+async fn stream_events_to_webhooks(bus: Arc<dyn olive_bus::Bus>, store: Arc<dyn olive_store::Store>) {
+    let mut events = bus.subscribe(olive_bus::topics::STREAM_EVENTS);
+    while let Some(message) = events.recv().await {
+        let Ok(bytes) = message else { continue };
+        let Ok(event) = serde_json::from_slice::<serde_json::Value>(&bytes) else { continue };
+        let (Some(kind), Some(channel)) = (event["type"].as_str(), event["channel_id"].as_i64()) else { continue };
+        let at = event["at"].as_str().unwrap_or_default();
+        let id = format!("{kind}/{channel}/{at}");
+        let data = serde_json::json!({ "channel_id": channel, "at": at });
+        if let Err(e) = olive_jobs::webhooks::publish(store.as_ref(), kind, &id, data, Utc::now()).await {
+            tracing::error!(error = %e, event = kind, "could not queue a stream webhook");
+        }
+    }
 }
 
 async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {

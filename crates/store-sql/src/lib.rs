@@ -321,3 +321,24 @@ impl TryFrom<JobRow> for Job {
 
 pub const JOB_COLUMNS: &str =
     "id, kind, payload, status, attempts, max_attempts, run_at, last_error, created_at, updated_at";
+
+#[derive(sqlx::FromRow)]
+pub struct WebhookRow {
+    pub id: i64,
+    pub url: String,
+    pub secret: String,
+    pub events: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<WebhookRow> for Webhook {
+    fn from(r: WebhookRow) -> Webhook {
+        Webhook {
+            id: r.id,
+            url: r.url,
+            secret: r.secret,
+            events: r.events.split(',').filter(|e| !e.is_empty()).map(str::to_owned).collect(),
+            created_at: r.created_at,
+        }
+    }
+}

@@ -636,6 +636,49 @@ impl Store for SqliteStore {
         .map_err(backend)?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
+
+    async fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
+        let row: WebhookRow = sqlx::query_as(
+            "INSERT INTO webhooks (url, secret, events, created_at) VALUES (?, ?, ?, ?)
+             RETURNING id, url, secret, events, created_at",
+        )
+        .bind(&new.url)
+        .bind(&new.secret)
+        .bind(new.events.join(","))
+        .bind(new.created_at)
+        .fetch_one(&self.write)
+        .await
+        .map_err(backend)?;
+        Ok(row.into())
+    }
+
+    async fn webhook(&self, id: i64) -> Result<Webhook> {
+        let row: Option<WebhookRow> =
+            sqlx::query_as("SELECT id, url, secret, events, created_at FROM webhooks WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(backend)?;
+        Ok(row.ok_or(StoreError::NotFound("webhook"))?.into())
+    }
+
+    async fn list_webhooks(&self) -> Result<Vec<Webhook>> {
+        let rows: Vec<WebhookRow> =
+            sqlx::query_as("SELECT id, url, secret, events, created_at FROM webhooks ORDER BY id")
+                .fetch_all(&self.read)
+                .await
+                .map_err(backend)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn delete_webhook(&self, id: i64) -> Result<()> {
+        let done =
+            sqlx::query("DELETE FROM webhooks WHERE id = ?").bind(id).execute(&self.write).await.map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("webhook"));
+        }
+        Ok(())
+    }
 }
 
 impl SqliteStore {

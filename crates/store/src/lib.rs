@@ -114,4 +114,10 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<bool>;
     async fn list_jobs(&self, status: Option<JobStatus>, page: Page) -> Result<Vec<Job>>;
+
+    // ---- webhooks
+    async fn create_webhook(&self, new: NewWebhook) -> Result<Webhook>;
+    async fn webhook(&self, id: i64) -> Result<Webhook>;
+    async fn list_webhooks(&self) -> Result<Vec<Webhook>>;
+    async fn delete_webhook(&self, id: i64) -> Result<()>;
 }

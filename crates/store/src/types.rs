@@ -351,3 +351,35 @@ pub struct NewJob {
     pub run_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
 }
+
+/// An endpoint that receives events.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub id: i64,
+    pub url: String,
+    /// Signs each delivery (HMAC-SHA256); shown to the admin once, at creation.
+    pub secret: String,
+    /// The event types it wants; empty means all.
+    pub events: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Webhook").field("id", &self.id).field("url", &self.url).field("events", &self.events).finish()
+    }
+}
+
+impl Webhook {
+    pub fn wants(&self, event: &str) -> bool {
+        self.events.is_empty() || self.events.iter().any(|e| e == event)
+    }
+}
+
+#[derive(Clone)]
+pub struct NewWebhook {
+    pub url: String,
+    pub secret: String,
+    pub events: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}

@@ -7,6 +7,7 @@ pub mod live;
 pub mod orders;
 pub mod products;
 pub mod users;
+pub mod webhooks;
 
 use crate::error::ApiError;
 use axum::http::StatusCode;

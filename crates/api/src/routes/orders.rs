@@ -56,6 +56,14 @@ pub async fn place(
         PlacedOrder::Created(order) => {
             count("created");
             stock_changed(&state, &order).await;
+            let view = serde_json::to_value(OrderView::from(&order)).expect("an order view serialises");
+            let event_id = format!("order.placed/{}", order.id);
+            if let Err(e) =
+                olive_jobs::webhooks::publish(state.store.as_ref(), "order.placed", &event_id, view, Utc::now()).await
+            {
+                // The order stands; only its notification is missing.
+                tracing::error!(order_id = %order.id, error = %e, "could not queue the order.placed webhook");
+            }
             Ok((StatusCode::CREATED, ApiJson(OrderView::from(&order))).into_response())
         }
         PlacedOrder::Replayed(order) => {

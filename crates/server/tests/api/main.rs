@@ -9,3 +9,4 @@ mod live;
 mod ops;
 mod orders;
 mod roles;
+mod webhooks;

@@ -1,0 +1,54 @@
+//! Webhook endpoints, managed by admins. Deliveries go through the job queue (`olive-jobs`).
+
+use super::auth::require_role;
+use crate::dto::{List, WebhookCreate, WebhookView, WebhookWithSecret};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, IdPath, SignedIn};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::Utc;
+use olive_commerce::CommerceError;
+use olive_core::Role;
+use olive_jobs::webhooks::{self, WebhookError};
+
+fn webhook_error(e: WebhookError) -> ApiError {
+    match e {
+        WebhookError::Invalid { field, message } => ApiError::invalid(field, message),
+        WebhookError::Store(e) => CommerceError::from(e).into(),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/webhooks", tag = "admin", request_body = WebhookCreate,
+    responses((status = 201, body = WebhookWithSecret), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiJson(req): ApiJson<WebhookCreate>,
+) -> ApiResult<(StatusCode, ApiJson<WebhookWithSecret>)> {
+    require_role(signed_in.user(), Role::Admin)?;
+    let webhook =
+        webhooks::register(state.store.as_ref(), &req.url, req.events, Utc::now()).await.map_err(webhook_error)?;
+    tracing::info!(webhook_id = webhook.id, url = %webhook.url, "webhook registered");
+    Ok((StatusCode::CREATED, ApiJson(WebhookWithSecret { webhook: (&webhook).into(), secret: webhook.secret.clone() })))
+}
+
+#[utoipa::path(get, path = "/api/v1/webhooks", tag = "admin",
+    responses((status = 200, body = List<WebhookView>), (status = 403, body = ErrorBody)))]
+pub async fn list(State(state): State<AppState>, signed_in: SignedIn) -> ApiResult<ApiJson<List<WebhookView>>> {
+    require_role(signed_in.user(), Role::Admin)?;
+    let all = state.store.list_webhooks().await.map_err(CommerceError::from)?;
+    Ok(ApiJson(List { items: all.iter().map(WebhookView::from).collect(), next_offset: None }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "admin",
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    IdPath(id): IdPath<i64>,
+) -> ApiResult<StatusCode> {
+    require_role(signed_in.user(), Role::Admin)?;
+    state.store.delete_webhook(id).await.map_err(CommerceError::from)?;
+    Ok(StatusCode::NO_CONTENT)
+}

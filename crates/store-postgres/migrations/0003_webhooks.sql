@@ -1,0 +1,8 @@
+-- Webhook endpoints registered by admins. The secret signs deliveries, so it is kept as given.
+CREATE TABLE webhooks (
+    id         BIGSERIAL PRIMARY KEY,
+    url        TEXT    NOT NULL,
+    secret     TEXT    NOT NULL,
+    events     TEXT    NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+);
