@@ -43,6 +43,10 @@ pub struct ServeArgs {
     /// The origin browsers use, e.g. https://shop.example.com (enables Secure cookies).
     #[arg(long, env = "OLIVE_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
+    /// How long a background job is held by the worker that claimed it before another node may
+    /// run it again (seconds) [default: 60].
+    #[arg(long, env = "OLIVE_JOB_LEASE_SECS", value_name = "SECS")]
+    pub job_lease_secs: Option<u64>,
     /// On an empty data dir, create demo channels, products and accounts.
     #[arg(long)]
     pub demo: bool,
@@ -59,6 +63,7 @@ struct FileConfig {
     bus_url: Option<String>,
     object_store_url: Option<String>,
     public_url: Option<String>,
+    job_lease_secs: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +101,7 @@ pub struct ServeConfig {
     pub rtmp: SocketAddr,
     pub bus_url: String,
     pub public_url: Option<String>,
+    pub job_lease: std::time::Duration,
     pub demo: bool,
 }
 
@@ -198,7 +204,12 @@ impl ServeConfig {
                 ));
             }
         }
-        Ok(ServeConfig { storage, http, rtmp, bus_url, public_url, demo: args.demo })
+        let job_lease_secs = args.job_lease_secs.or(file.job_lease_secs).unwrap_or(60);
+        if !(1..=3600).contains(&job_lease_secs) {
+            return Err(bad("job_lease_secs", format!("{job_lease_secs} is not between 1 and 3600 seconds")));
+        }
+        let job_lease = std::time::Duration::from_secs(job_lease_secs);
+        Ok(ServeConfig { storage, http, rtmp, bus_url, public_url, job_lease, demo: args.demo })
     }
 
     /// The origin part of `public_url` (scheme, host, port), as browsers send it in `Origin`.
@@ -253,6 +264,7 @@ mod tests {
             (ServeArgs::default(), "bus_url = \"kafka://x\"", "bus_url"),
             (ServeArgs::default(), "object_store_url = \"ftp://x\"", "object_store_url"),
             (ServeArgs::default(), "public_url = \"javascript:alert(1)\"", "public_url"),
+            (ServeArgs { job_lease_secs: Some(0), ..Default::default() }, "", "job_lease_secs"),
         ];
         for (args, file, key) in cases {
             let err = serve(args, file).unwrap_err();

@@ -50,7 +50,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         AppState::new(engines.store.clone(), engines.objects.clone(), bus, settings, media, Some(metrics.clone()));
     // Background jobs: webhook deliveries now; recordings and replays as they land.
     let (jobs_stop, jobs_stopped) = watch::channel(false);
-    let worker = olive_jobs::Worker::new(engines.store.clone(), olive_jobs::WorkerSettings::default())
+    let job_settings = olive_jobs::WorkerSettings { lease: config.job_lease, ..Default::default() };
+    let worker = olive_jobs::Worker::new(engines.store.clone(), job_settings)
         .register(Arc::new(olive_jobs::webhooks::Deliverer::new(engines.store.clone())));
     let jobs = tokio::spawn(worker.run(wait_for_stop(jobs_stopped)));
     let background = [

@@ -77,6 +77,15 @@ impl Server {
         Self::start_in(tempfile::tempdir().unwrap(), Db::Sqlite, &[], env).await
     }
 
+    /// Kills this server with SIGKILL — a crash — and starts another on the same storage.
+    pub async fn crash_and_restart(mut self, extra: &[&str]) -> Server {
+        let mut child = self.child.take().unwrap();
+        child.start_kill().unwrap();
+        child.wait().await.unwrap();
+        let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap());
+        Self::start_in(data_dir, self.db.clone(), extra, &[]).await
+    }
+
     /// Stops this server and starts another on the same storage.
     pub async fn restart(mut self, extra: &[&str]) -> Server {
         let status = self.stop_child().await;

@@ -21,6 +21,11 @@ struct Hit {
 
 /// A receiver on loopback that fails its first `failures` requests with 500.
 async fn receiver(failures: usize) -> (String, Arc<Mutex<Vec<Hit>>>) {
+    receiver_with(failures, false).await
+}
+
+/// As [`receiver`]; with `hang_first`, the first request is held open without an answer.
+async fn receiver_with(failures: usize, hang_first: bool) -> (String, Arc<Mutex<Vec<Hit>>>) {
     let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
     let record = hits.clone();
     let app = axum::Router::new().route(
@@ -28,6 +33,18 @@ async fn receiver(failures: usize) -> (String, Arc<Mutex<Vec<Hit>>>) {
         axum::routing::post(move |headers: HeaderMap, body: String| {
             let record = record.clone();
             async move {
+                let first = record.lock().unwrap().is_empty();
+                if hang_first && first {
+                    record.lock().unwrap().push(Hit {
+                        at: Instant::now(),
+                        signature: String::new(),
+                        event: "held".into(),
+                        body: body.clone(),
+                        answered: 0,
+                    });
+                    tokio::time::sleep(Duration::from_secs(120)).await;
+                    return AxumStatus::OK;
+                }
                 let mut hits = record.lock().unwrap();
                 let answered = if hits.len() < failures { AxumStatus::INTERNAL_SERVER_ERROR } else { AxumStatus::OK };
                 let header =
@@ -129,4 +146,50 @@ async fn order_webhooks_are_signed_retried_and_delivered() {
         done["items"].as_array().unwrap().iter().find(|j| j["kind"] == "webhook.deliver").expect("the delivery job");
     assert_eq!(job["attempts"], 3);
     assert!(job["last_error"].as_str().unwrap().contains("500"), "the last failure is kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_delivery_cut_off_by_a_crash_is_redone_after_restart() {
+    let (url, hits) = receiver_with(0, true).await;
+    let server = Server::start_with(Db::Sqlite, &["--job-lease-secs", "2"]).await;
+    let admin = server.create_user("admin@example.com", "admin").await;
+    let buyer = server.signup("buyer@example.com").await;
+    admin.post("/api/v1/webhooks").json(&json!({ "url": url })).send().await.unwrap();
+    let product = server.product(&admin, "Crash-proof toner", 3).await;
+    let placed = buyer
+        .post("/api/v1/orders")
+        .header("idempotency-key", "crash-1")
+        .json(&json!({"items": [{"product_id": product, "quantity": 1}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(placed.status(), StatusCode::CREATED);
+
+    // The worker is mid-delivery (the receiver holds the request) when the server dies.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while hits.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the first delivery never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let server = server.crash_and_restart(&["--job-lease-secs", "2"]).await;
+
+    // Once the dead worker's lease runs out, the restarted server delivers the event again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let redone = loop {
+        if let Some(hit) = hits.lock().unwrap().iter().find(|h| h.answered == 200).cloned() {
+            break hit;
+        }
+        assert!(Instant::now() < deadline, "the job was not redone after the crash");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(redone.event, "order.placed");
+    assert_eq!(redone.body, hits.lock().unwrap()[0].body, "the same event, redone");
+    let done: Value =
+        admin_session(&server).await.get("/api/v1/jobs?status=done").send().await.unwrap().json().await.unwrap();
+    assert_eq!(done["items"][0]["attempts"], 2, "the crashed attempt counts");
+}
+
+/// A fresh admin session on a restarted server (the old bearer token is in the same database).
+async fn admin_session(server: &Server) -> Session {
+    server.login("admin@example.com", PASSWORD).await
 }
