@@ -175,7 +175,8 @@ pub struct TrackFragment {
 }
 
 impl TrackFragment {
-    fn data_len(&self) -> usize {
+    /// The bytes of all samples in the run.
+    pub fn data_len(&self) -> usize {
         self.data.iter().map(Bytes::len).sum()
     }
 }
@@ -218,11 +219,12 @@ pub fn fragment(sequence: u32, tracks: &[TrackFragment]) -> Bytes {
     let mut offsets = Vec::with_capacity(tracks.len());
     let mut at = probe.len() + 8; // mdat header
     for t in &tracks {
-        offsets.push(i32::try_from(at).expect("a part is far smaller than 2 GiB"));
+        offsets.push(i32::try_from(at).expect("parts are capped far below 2 GiB (packager::MAX_PART_BYTES)"));
         at += t.data_len();
     }
     // The mdat is written by hand: its payload is copied once, straight from the samples.
-    let mdat_len = u32::try_from(at - probe.len()).expect("a part is far smaller than 4 GiB");
+    let mdat_len =
+        u32::try_from(at - probe.len()).expect("parts are capped far below 4 GiB (packager::MAX_PART_BYTES)");
     let mut out = Vec::with_capacity(at);
     encode(&moof(sequence, &tracks, &offsets), &mut out);
     debug_assert_eq!(out.len(), probe.len());

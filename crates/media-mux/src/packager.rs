@@ -19,6 +19,11 @@ use crate::timeline::Unwrapper;
 use bytes::Bytes;
 use std::collections::VecDeque;
 
+/// The most media bytes a part gathers before it is cut, whatever its duration: a publisher
+/// sending huge frames or a flood of frames with one timestamp cannot grow a part without bound.
+/// One RTMP message is at most 16 MiB, so a part stays far below the 2 GiB a `trun` offset holds.
+pub const MAX_PART_BYTES: usize = 64 * 1024 * 1024;
+
 /// What the operator asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PackagerSettings {
@@ -255,10 +260,14 @@ impl Packager {
         if keyframe && segment_len >= self.settings.segment_target_ms {
             self.close_part(ms, true);
             self.open_part(ms, true);
-        } else if ms - part_start + 2 * cadence_ms > self.settings.part_target_ms {
+        } else if ms - part_start + 2 * cadence_ms > self.settings.part_target_ms || self.oversized() {
             self.close_part(ms, false);
             self.open_part(ms, keyframe);
         }
+    }
+
+    fn oversized(&self) -> bool {
+        self.video.fragment.data_len() + self.audio.fragment.data_len() > MAX_PART_BYTES
     }
 
     fn push_audio(&mut self, f: AudioFrame) {
@@ -287,6 +296,10 @@ impl Packager {
         self.audio.complete_held(dts);
         if !has_video {
             self.audio_boundary(ms);
+        } else if self.oversized() {
+            // Audio piling up while no video frame comes to close the part.
+            self.close_part(ms, false);
+            self.open_part(ms, false);
         }
         self.audio.held = Some(Held { dts, composition_offset: 0, sync: true, data: f.data, ms });
     }
@@ -302,7 +315,7 @@ impl Packager {
         }
         let rate = i64::from(self.audio_config.as_ref().map_or(48_000, |c| c.sample_rate));
         let cadence_ms = i64::from(self.audio.last_duration) * 1000 / rate;
-        if ms - part_start + 2 * cadence_ms > self.settings.part_target_ms {
+        if ms - part_start + 2 * cadence_ms > self.settings.part_target_ms || self.oversized() {
             let end_segment = ms - self.segment_start_ms >= self.settings.segment_target_ms;
             self.close_part(ms, end_segment);
             self.open_part(ms, true);
@@ -536,6 +549,22 @@ mod tests {
         assert!(parts.len() >= 9);
         assert!(parts.iter().all(|p| p.independent && p.duration_ms <= 500));
         assert!(segments(&out).len() >= 2);
+    }
+
+    #[test]
+    fn parts_never_outgrow_the_byte_cap() {
+        let mut p = Packager::new(PackagerSettings::default(), 0);
+        p.handle(demux_video(0, flv::avc_sequence_header()).unwrap());
+        let big = vec![0x41u8; 4 * 1024 * 1024];
+        for i in 0..40u32 {
+            // A flood of 4 MiB frames, all with the same timestamp.
+            p.handle(demux_video(0, flv::avc_frame(i == 0, 0, &big)).unwrap());
+        }
+        p.finish();
+        let out = drain(&mut p);
+        let parts = parts(&out);
+        assert!(parts.len() >= 2, "the flood was cut into several parts");
+        assert!(parts.iter().all(|p| p.bytes.len() <= MAX_PART_BYTES + 5 * 1024 * 1024));
     }
 
     #[test]
