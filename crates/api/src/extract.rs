@@ -195,7 +195,7 @@ impl FromRequestParts<AppState> for SignedIn {
     }
 }
 
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<AuthedUser>, ApiError> {
+pub(crate) async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<AuthedUser>, ApiError> {
     let now = Utc::now();
     if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
         let token = value

@@ -33,7 +33,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/me", get(routes::auth::me))
         .route("/api/v1/users", get(routes::users::list))
         .route("/api/v1/users/{id}", axum::routing::patch(routes::users::update))
-        .route("/api/v1/jobs", get(routes::users::jobs))
+        .route("/api/v1/jobs", get(routes::jobs::list))
         .route("/api/v1/webhooks", get(routes::webhooks::list).post(routes::webhooks::create))
         .route("/api/v1/webhooks/{id}", axum::routing::delete(routes::webhooks::delete))
         .route("/api/v1/products", get(routes::products::list).post(routes::products::create))

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod channels;
 pub mod health;
+pub mod jobs;
 pub mod live;
 pub mod orders;
 pub mod products;

@@ -1,13 +1,13 @@
 //! Admin view of accounts: list them and change roles.
 
 use super::auth::require_role;
-use crate::dto::{JobView, List, PageQuery, UserUpdate, UserView};
+use crate::dto::{List, PageQuery, UserUpdate, UserView};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, IdPath, SignedIn};
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use olive_core::{Role, UserId};
-use olive_store::{JobStatus, Page};
+use olive_store::Page;
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "admin", params(PageQuery),
     responses((status = 200, body = List<UserView>), (status = 403, body = ErrorBody)))]
@@ -34,27 +34,4 @@ pub async fn update(
     let user = state.store.set_user_role(id, change.role).await.map_err(olive_commerce::CommerceError::from)?;
     tracing::info!(user_id = %id, role = %change.role, by = %signed_in.user().id, "role changed");
     Ok(ApiJson(UserView::from(&user)))
-}
-
-#[derive(serde::Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct JobQuery {
-    /// `queued`, `running`, `done` or `dead` (the dead letters).
-    pub status: Option<JobStatus>,
-    pub limit: Option<i64>,
-    pub offset: Option<i64>,
-}
-
-/// Background jobs, newest first; `?status=dead` lists the dead letters.
-#[utoipa::path(get, path = "/api/v1/jobs", tag = "admin", params(JobQuery),
-    responses((status = 200, body = List<JobView>), (status = 403, body = ErrorBody)))]
-pub async fn jobs(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    Query(q): Query<JobQuery>,
-) -> ApiResult<ApiJson<List<JobView>>> {
-    require_role(signed_in.user(), Role::Admin)?;
-    let page = Page::new(q.limit.unwrap_or(50), q.offset.unwrap_or(0));
-    let jobs = state.store.list_jobs(q.status, page).await.map_err(olive_commerce::CommerceError::from)?;
-    Ok(ApiJson(List::page(jobs.iter().map(JobView::from).collect(), page)))
 }
