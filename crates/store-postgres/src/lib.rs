@@ -6,6 +6,9 @@
 //! with `INSERT … ON CONFLICT DO NOTHING`, so a concurrent retry waits on the unique index and then
 //! sees the first order. This crate must not hold domain rules beyond what a transaction guarantees.
 
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use olive_core::{ChannelId, OrderId, ProductId, Role, UserId};
@@ -681,40 +684,12 @@ impl Store for PostgresStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::Arc;
 
-    /// A new, empty database on the server named by `OLIVE_TEST_DATABASE_URL`.
+    /// A new, empty, migrated database on the server named by `OLIVE_TEST_DATABASE_URL`.
     async fn fresh() -> Option<Arc<dyn Store>> {
-        let Ok(base) = std::env::var("OLIVE_TEST_DATABASE_URL") else {
-            eprintln!("OLIVE_TEST_DATABASE_URL is not set: skipping the PostgreSQL store test");
-            return None;
-        };
-        static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!("olive_store_test_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-        let admin = PgPool::connect(&base).await.expect("connect to OLIVE_TEST_DATABASE_URL");
-        static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-        if !SWEPT.swap(true, Ordering::SeqCst) {
-            // Databases left by earlier runs of this suite (other process ids).
-            let mine = format!("olive_store_test_{}_%", std::process::id());
-            let stale: Vec<String> = sqlx::query_scalar(
-                "SELECT datname FROM pg_database WHERE datname LIKE 'olive_store_test_%' AND datname NOT LIKE $1",
-            )
-            .bind(&mine)
-            .fetch_all(&admin)
-            .await
-            .unwrap();
-            for db in stale {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&admin).await;
-            }
-        }
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&admin).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
-        admin.close().await;
-        let options = PgConnectOptions::from_str(&base).unwrap().database(&name);
-        let pool = PgPoolOptions::new().max_connections(16).connect_with(options).await.unwrap();
-        sqlx::migrate!("./migrations").run(&pool).await.unwrap();
-        Some(Arc::new(PostgresStore { pool }))
+        let url = crate::test_support::fresh_database("olive_store_test").await?;
+        Some(Arc::new(PostgresStore::open(&url).await.unwrap()))
     }
 
     olive_store::store_tests!(fresh);

@@ -32,7 +32,8 @@ fn sources() -> Vec<(PathBuf, String)> {
 }
 
 fn is_test_file(path: &Path) -> bool {
-    path.components().any(|c| c.as_os_str() == "tests") || path.file_name().is_some_and(|n| n == "testsuite.rs")
+    path.components().any(|c| c.as_os_str() == "tests")
+        || path.file_name().is_some_and(|n| n == "testsuite.rs" || n == "test_support.rs")
 }
 
 /// The part of a source file before its `#[cfg(test)]` module.

@@ -3,7 +3,6 @@
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -22,32 +21,7 @@ pub enum Db {
 impl Db {
     /// A fresh PostgreSQL database, or `None` (with a notice) when `OLIVE_TEST_DATABASE_URL` is unset.
     pub async fn postgres() -> Option<Db> {
-        let Ok(base) = std::env::var("OLIVE_TEST_DATABASE_URL") else {
-            eprintln!("OLIVE_TEST_DATABASE_URL is not set: skipping the PostgreSQL variant");
-            return None;
-        };
-        static N: AtomicU32 = AtomicU32::new(0);
-        static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-        let name = format!("olive_it_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-        let admin = sqlx::PgPool::connect(&base).await.expect("connect to OLIVE_TEST_DATABASE_URL");
-        if !SWEPT.swap(true, Ordering::SeqCst) {
-            let mine = format!("olive_it_{}_%", std::process::id());
-            let stale: Vec<String> = sqlx::query_scalar(
-                "SELECT datname FROM pg_database WHERE datname LIKE 'olive_it_%' AND datname NOT LIKE $1",
-            )
-            .bind(&mine)
-            .fetch_all(&admin)
-            .await
-            .unwrap();
-            for db in stale {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&admin).await;
-            }
-        }
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
-        admin.close().await;
-        let mut url = url::Url::parse(&base).expect("OLIVE_TEST_DATABASE_URL is a URL");
-        url.set_path(&format!("/{name}"));
-        Some(Db::Postgres(url.to_string()))
+        olive_store_postgres::test_support::fresh_database("olive_it").await.map(Db::Postgres)
     }
 }
 
