@@ -166,18 +166,9 @@ impl Packager {
         }
     }
 
-    pub fn settings(&self) -> PackagerSettings {
-        self.settings
-    }
-
     /// The next output, if any.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.out.pop_front()
-    }
-
-    /// The segment parts are being added to now.
-    pub fn current_segment(&self) -> u64 {
-        self.segment
     }
 
     pub fn handle(&mut self, event: FlvEvent) {
