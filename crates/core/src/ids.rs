@@ -47,3 +47,7 @@ id_type!(
     /// A placed order.
     OrderId
 );
+id_type!(
+    /// A recorded live session: a recording while it runs, a replay once it ended.
+    ReplayId
+);

@@ -4,7 +4,7 @@
 //! connection.
 
 use chrono::{DateTime, Utc};
-use olive_core::{ChannelId, Currency, OrderId, ProductId, UserId};
+use olive_core::{ChannelId, Currency, OrderId, ProductId, ReplayId, UserId};
 use olive_store::*;
 
 #[derive(sqlx::FromRow)]
@@ -99,6 +99,7 @@ pub struct ChannelRow {
     pub description: String,
     pub scheduled_at: Option<DateTime<Utc>>,
     pub status: String,
+    pub thumbnail_interval_s: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -113,6 +114,7 @@ impl TryFrom<ChannelRow> for Channel {
             description: r.description,
             scheduled_at: r.scheduled_at,
             status: r.status.parse().map_err(corrupt)?,
+            thumbnail_interval_s: r.thumbnail_interval_s,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -339,6 +341,73 @@ impl From<WebhookRow> for Webhook {
             secret: r.secret,
             events: r.events.split(',').filter(|e| !e.is_empty()).map(str::to_owned).collect(),
             created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ReplayRow {
+    pub id: i64,
+    pub channel_id: i64,
+    pub title: String,
+    pub status: String,
+    pub hidden: bool,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub duration_ms: i64,
+    pub bytes: i64,
+    pub segments: i64,
+    pub thumbnail_key: Option<String>,
+    pub products: String,
+    pub node: String,
+    pub heartbeat_at: DateTime<Utc>,
+}
+
+impl TryFrom<ReplayRow> for Replay {
+    type Error = StoreError;
+    fn try_from(r: ReplayRow) -> Result<Replay> {
+        let products: Vec<i64> = serde_json::from_str(&r.products).map_err(corrupt)?;
+        Ok(Replay {
+            id: ReplayId(r.id),
+            channel_id: ChannelId(r.channel_id),
+            title: r.title,
+            status: r.status.parse().map_err(corrupt)?,
+            hidden: r.hidden,
+            started_at: r.started_at,
+            ended_at: r.ended_at,
+            duration_ms: r.duration_ms,
+            bytes: r.bytes,
+            segments: r.segments,
+            thumbnail_key: r.thumbnail_key,
+            products: products.into_iter().map(ProductId).collect(),
+            node: r.node,
+            heartbeat_at: r.heartbeat_at,
+        })
+    }
+}
+
+/// The line-up as stored in `replays.products`.
+pub fn product_list(products: &[ProductId]) -> String {
+    serde_json::to_string(&products.iter().map(|p| p.0).collect::<Vec<_>>()).expect("ids serialise")
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ReplaySegmentRow {
+    pub msn: i64,
+    pub init_version: i32,
+    pub discontinuity: bool,
+    pub duration_ms: i64,
+    pub bytes: i64,
+}
+
+impl From<ReplaySegmentRow> for ReplaySegment {
+    fn from(r: ReplaySegmentRow) -> ReplaySegment {
+        ReplaySegment {
+            msn: r.msn,
+            init_version: r.init_version,
+            discontinuity: r.discontinuity,
+            duration_ms: r.duration_ms,
+            bytes: r.bytes,
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use olive_core::{ChannelId, OrderId, ProductId, Role, UserId};
+use olive_core::{ChannelId, OrderId, ProductId, ReplayId, Role, UserId};
 use olive_store::*;
 use olive_store_sql::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -334,7 +334,8 @@ impl Store for SqliteStore {
             "UPDATE channels SET
                 title = COALESCE(?, title), description = COALESCE(?, description),
                 scheduled_at = CASE WHEN ? THEN ? ELSE scheduled_at END,
-                status = COALESCE(?, status), updated_at = COALESCE(?, updated_at)
+                status = COALESCE(?, status), thumbnail_interval_s = COALESCE(?, thumbnail_interval_s),
+                updated_at = COALESCE(?, updated_at)
              WHERE id = ? RETURNING *",
         )
         .bind(patch.title)
@@ -342,6 +343,7 @@ impl Store for SqliteStore {
         .bind(patch.scheduled_at.is_some())
         .bind(patch.scheduled_at.flatten())
         .bind(patch.status.map(|s| s.as_str()))
+        .bind(patch.thumbnail_interval_s)
         .bind(patch.updated_at)
         .bind(id.0)
         .fetch_optional(&self.write)
@@ -678,6 +680,165 @@ impl Store for SqliteStore {
             return Err(StoreError::NotFound("webhook"));
         }
         Ok(())
+    }
+    async fn create_replay(&self, new: NewReplay) -> Result<Replay> {
+        let row: ReplayRow = sqlx::query_as(
+            "INSERT INTO replays (channel_id, title, node, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?)
+             RETURNING *",
+        )
+        .bind(new.channel_id.0)
+        .bind(&new.title)
+        .bind(&new.node)
+        .bind(new.started_at)
+        .bind(new.started_at)
+        .fetch_one(&self.write)
+        .await
+        .map_err(|e| foreign_key_as(e, "channel"))?;
+        row.try_into()
+    }
+
+    async fn replay(&self, id: ReplayId) -> Result<Replay> {
+        let row: Option<ReplayRow> = sqlx::query_as("SELECT * FROM replays WHERE id = ?")
+            .bind(id.0)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(backend)?;
+        row.ok_or(StoreError::NotFound("replay"))?.try_into()
+    }
+
+    async fn list_replays(&self, query: &ReplayQuery) -> Result<Vec<Replay>> {
+        let rows: Vec<ReplayRow> = sqlx::query_as(
+            "SELECT * FROM replays
+             WHERE (? IS NULL OR channel_id = ?) AND (? IS NULL OR status = ?) AND (? OR hidden = FALSE)
+             ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?",
+        )
+        .bind(query.channel.map(|c| c.0))
+        .bind(query.channel.map(|c| c.0))
+        .bind(query.status.map(|s| s.as_str()))
+        .bind(query.status.map(|s| s.as_str()))
+        .bind(query.include_hidden)
+        .bind(query.page.limit)
+        .bind(query.page.offset)
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn add_replay_segment(&self, id: ReplayId, segment: ReplaySegment, now: DateTime<Utc>) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO replay_segments (replay_id, msn, init_version, discontinuity, duration_ms, bytes)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (replay_id, msn) DO NOTHING",
+        )
+        .bind(id.0)
+        .bind(segment.msn)
+        .bind(segment.init_version)
+        .bind(segment.discontinuity)
+        .bind(segment.duration_ms)
+        .bind(segment.bytes)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| foreign_key_as(e, "replay"))?
+        .rows_affected();
+        let (duration, bytes, count) = if inserted == 1 { (segment.duration_ms, segment.bytes, 1) } else { (0, 0, 0) };
+        let updated = sqlx::query(
+            "UPDATE replays SET duration_ms = duration_ms + ?, bytes = bytes + ?, segments = segments + ?,
+                heartbeat_at = ? WHERE id = ?",
+        )
+        .bind(duration)
+        .bind(bytes)
+        .bind(count)
+        .bind(now)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::NotFound("replay"));
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn add_replay_bytes(&self, id: ReplayId, bytes: i64, now: DateTime<Utc>) -> Result<()> {
+        let done = sqlx::query("UPDATE replays SET bytes = bytes + ?, heartbeat_at = ? WHERE id = ?")
+            .bind(bytes)
+            .bind(now)
+            .bind(id.0)
+            .execute(&self.write)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("replay"));
+        }
+        Ok(())
+    }
+
+    async fn replay_segments(&self, id: ReplayId) -> Result<Vec<ReplaySegment>> {
+        let rows: Vec<ReplaySegmentRow> = sqlx::query_as(
+            "SELECT msn, init_version, discontinuity, duration_ms, bytes FROM replay_segments
+             WHERE replay_id = ? ORDER BY msn",
+        )
+        .bind(id.0)
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn set_replay_thumbnail(&self, id: ReplayId, key: &str) -> Result<()> {
+        let done = sqlx::query("UPDATE replays SET thumbnail_key = ? WHERE id = ?")
+            .bind(key)
+            .bind(id.0)
+            .execute(&self.write)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("replay"));
+        }
+        Ok(())
+    }
+
+    async fn finish_replay(&self, id: ReplayId, ended_at: DateTime<Utc>, products: &[ProductId]) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE replays SET status = 'ready', ended_at = ?, products = ? WHERE id = ? AND status = 'recording'",
+        )
+        .bind(ended_at)
+        .bind(product_list(products))
+        .bind(id.0)
+        .execute(&self.write)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() == 1 {
+            return Ok(true);
+        }
+        self.replay(id).await.map(|_| false)
+    }
+
+    async fn set_replay_hidden(&self, id: ReplayId, hidden: bool) -> Result<Replay> {
+        let row: Option<ReplayRow> = sqlx::query_as("UPDATE replays SET hidden = ? WHERE id = ? RETURNING *")
+            .bind(hidden)
+            .bind(id.0)
+            .fetch_optional(&self.write)
+            .await
+            .map_err(backend)?;
+        row.ok_or(StoreError::NotFound("replay"))?.try_into()
+    }
+
+    async fn delete_replay(&self, id: ReplayId) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM replay_segments WHERE replay_id = ?")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let done =
+            sqlx::query("DELETE FROM replays WHERE id = ?").bind(id.0).execute(&mut *tx).await.map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("replay"));
+        }
+        tx.commit().await.map_err(backend)
     }
 }
 

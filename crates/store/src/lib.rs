@@ -16,7 +16,7 @@ pub use types::*;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use olive_core::{ChannelId, OrderId, ProductId, Role, UserId};
+use olive_core::{ChannelId, OrderId, ProductId, ReplayId, Role, UserId};
 
 /// Errors a store reports. Domain outcomes (`OutOfStock`, `IdempotencyMismatch`…) are variants so
 /// callers can map them; `Backend` carries the engine's own failure for logs.
@@ -120,4 +120,25 @@ pub trait Store: Send + Sync + 'static {
     async fn webhook(&self, id: i64) -> Result<Webhook>;
     async fn list_webhooks(&self) -> Result<Vec<Webhook>>;
     async fn delete_webhook(&self, id: i64) -> Result<()>;
+
+    // Recordings and replays.
+    async fn create_replay(&self, new: NewReplay) -> Result<Replay>;
+    async fn replay(&self, id: ReplayId) -> Result<Replay>;
+    /// Newest first.
+    async fn list_replays(&self, query: &ReplayQuery) -> Result<Vec<Replay>>;
+    /// Records a segment stored in object storage, adds it to the replay's totals and refreshes
+    /// its heartbeat. Recording the same sequence number again changes nothing. `NotFound` if the
+    /// replay was deleted.
+    async fn add_replay_segment(&self, id: ReplayId, segment: ReplaySegment, now: DateTime<Utc>) -> Result<()>;
+    /// Counts the bytes of an init segment stored for the replay.
+    async fn add_replay_bytes(&self, id: ReplayId, bytes: i64, now: DateTime<Utc>) -> Result<()>;
+    /// In sequence order.
+    async fn replay_segments(&self, id: ReplayId) -> Result<Vec<ReplaySegment>>;
+    async fn set_replay_thumbnail(&self, id: ReplayId, key: &str) -> Result<()>;
+    /// Marks a recording ready with its end time and the line-up to show beside it. Returns
+    /// `false` (and changes nothing) if it was ready already.
+    async fn finish_replay(&self, id: ReplayId, ended_at: DateTime<Utc>, products: &[ProductId]) -> Result<bool>;
+    async fn set_replay_hidden(&self, id: ReplayId, hidden: bool) -> Result<Replay>;
+    /// Deletes the replay and its segment list.
+    async fn delete_replay(&self, id: ReplayId) -> Result<()>;
 }

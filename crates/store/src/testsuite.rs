@@ -36,6 +36,8 @@ macro_rules! store_tests {
             expired_leases_are_reclaimed_and_fenced,
             concurrent_claims_never_share_a_job,
             webhooks_are_stored_listed_and_deleted,
+            replays_record_segments_once_and_finish_once,
+            replays_are_listed_hidden_and_deleted,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
@@ -275,6 +277,10 @@ pub async fn channels_and_stream_keys(store: Arc<dyn Store>) {
     assert_eq!(updated.title, "Glow up 2");
     assert_eq!(updated.description, "Skincare live");
     assert_eq!(updated.scheduled_at, None);
+    assert_eq!(updated.thumbnail_interval_s, 5, "the default");
+    let updated =
+        store.update_channel(ch.id, ChannelPatch { thumbnail_interval_s: Some(12), ..Default::default() }).await.unwrap();
+    assert_eq!((updated.thumbnail_interval_s, updated.title.as_str()), (12, "Glow up 2"));
 }
 
 pub async fn lineup_replaces_and_checks_products(store: Arc<dyn Store>) {
@@ -619,4 +625,109 @@ pub async fn webhooks_are_stored_listed_and_deleted(store: Arc<dyn Store>) {
     store.delete_webhook(all.id).await.unwrap();
     assert!(matches!(store.delete_webhook(all.id).await, Err(StoreError::NotFound(_))));
     assert_eq!(store.list_webhooks().await.unwrap(), vec![orders]);
+}
+
+async fn channel_for_replays(store: &Arc<dyn Store>) -> Channel {
+    let host = store.create_user(new_user("replay-host@example.com", Role::Host)).await.unwrap();
+    store
+        .create_channel(NewChannel {
+            host_id: host.id,
+            title: "Night market".into(),
+            description: String::new(),
+            scheduled_at: None,
+            stream_key_hash: StreamKeyHash([3; 32]),
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap()
+}
+
+fn new_replay(channel: ChannelId, title: &str, started_at: chrono::DateTime<Utc>) -> NewReplay {
+    NewReplay { channel_id: channel, title: title.into(), node: "node-a".into(), started_at }
+}
+
+fn segment(msn: i64, duration_ms: i64) -> ReplaySegment {
+    ReplaySegment { msn, init_version: 1, discontinuity: false, duration_ms, bytes: 1000 + msn }
+}
+
+pub async fn replays_record_segments_once_and_finish_once(store: Arc<dyn Store>) {
+    let ch = channel_for_replays(&store).await;
+    let t0 = Utc::now();
+    let r = store.create_replay(new_replay(ch.id, "Night market", t0)).await.unwrap();
+    assert_eq!((r.status, r.segments, r.duration_ms, r.hidden), (ReplayStatus::Recording, 0, 0, false));
+    assert_eq!(store.replay(r.id).await.unwrap(), r);
+
+    store.add_replay_bytes(r.id, 700, t0).await.unwrap();
+    store.add_replay_segment(r.id, segment(10, 2000), t0).await.unwrap();
+    store.add_replay_segment(r.id, segment(12, 2100), t0 + Duration::seconds(4)).await.unwrap();
+    // A retried write of the same segment counts once.
+    store.add_replay_segment(r.id, segment(10, 2000), t0 + Duration::seconds(5)).await.unwrap();
+    let mut after_reconnect = segment(14, 1500);
+    after_reconnect.init_version = 2;
+    after_reconnect.discontinuity = true;
+    store.add_replay_segment(r.id, after_reconnect.clone(), t0 + Duration::seconds(6)).await.unwrap();
+
+    let segments = store.replay_segments(r.id).await.unwrap();
+    assert_eq!(segments, vec![segment(10, 2000), segment(12, 2100), after_reconnect]);
+    let r2 = store.replay(r.id).await.unwrap();
+    assert_eq!((r2.segments, r2.duration_ms, r2.bytes), (3, 5600, 700 + 1010 + 1012 + 1014));
+    assert_eq!(r2.heartbeat_at.timestamp(), (t0 + Duration::seconds(6)).timestamp());
+
+    store.set_replay_thumbnail(r.id, "thumbnails/1/5.jpg").await.unwrap();
+    let products = [ProductId(3), ProductId(1)];
+    assert!(store.finish_replay(r.id, t0 + Duration::seconds(7), &products).await.unwrap());
+    assert!(!store.finish_replay(r.id, t0 + Duration::seconds(99), &[]).await.unwrap(), "second finish is a no-op");
+    let done = store.replay(r.id).await.unwrap();
+    assert_eq!(done.status, ReplayStatus::Ready);
+    assert_eq!(done.products, products.to_vec());
+    assert_eq!(done.thumbnail_key.as_deref(), Some("thumbnails/1/5.jpg"));
+    assert_eq!(done.ended_at.map(|t| t.timestamp()), Some((t0 + Duration::seconds(7)).timestamp()));
+
+    let missing = ReplayId(987_654);
+    assert!(matches!(store.add_replay_segment(missing, segment(1, 1), t0).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.add_replay_bytes(missing, 1, t0).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.finish_replay(missing, t0, &[]).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.set_replay_thumbnail(missing, "x").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.create_replay(new_replay(ChannelId(987_654), "x", t0)).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+pub async fn replays_are_listed_hidden_and_deleted(store: Arc<dyn Store>) {
+    let ch = channel_for_replays(&store).await;
+    let t0 = Utc::now() - Duration::hours(3);
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let r = store.create_replay(new_replay(ch.id, &format!("show {i}"), t0 + Duration::hours(i))).await.unwrap();
+        ids.push(r.id);
+    }
+    store.finish_replay(ids[0], t0, &[]).await.unwrap();
+    store.finish_replay(ids[1], t0, &[]).await.unwrap();
+    let ready = |include_hidden| ReplayQuery {
+        channel: None,
+        status: Some(ReplayStatus::Ready),
+        include_hidden,
+        page: Page::new(50, 0),
+    };
+    let listed: Vec<_> = store.list_replays(&ready(false)).await.unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(listed, vec![ids[1], ids[0]], "ready ones, newest first");
+    let recording = ReplayQuery { status: Some(ReplayStatus::Recording), ..ready(false) };
+    assert_eq!(store.list_replays(&recording).await.unwrap().len(), 1);
+
+    assert!(store.set_replay_hidden(ids[1], true).await.unwrap().hidden);
+    let listed: Vec<_> = store.list_replays(&ready(false)).await.unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(listed, vec![ids[0]]);
+    assert_eq!(store.list_replays(&ready(true)).await.unwrap().len(), 2);
+    let by_channel = ReplayQuery { channel: Some(ChannelId(987_654)), ..ready(true) };
+    assert!(store.list_replays(&by_channel).await.unwrap().is_empty());
+    let paged = ReplayQuery { page: Page::new(1, 1), ..ready(true) };
+    assert_eq!(store.list_replays(&paged).await.unwrap()[0].id, ids[0]);
+
+    store.add_replay_segment(ids[0], segment(1, 2000), t0).await.unwrap();
+    store.delete_replay(ids[0]).await.unwrap();
+    assert!(matches!(store.replay(ids[0]).await, Err(StoreError::NotFound(_))));
+    assert!(store.replay_segments(ids[0]).await.unwrap().is_empty());
+    assert!(matches!(store.delete_replay(ids[0]).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.set_replay_hidden(ids[0], false).await, Err(StoreError::NotFound(_))));
 }

@@ -1,7 +1,7 @@
 //! The rows a store reads and writes, as plain data.
 
 use chrono::{DateTime, Utc};
-use olive_core::{ChannelId, Currency, OrderId, ProductId, Role, UserId};
+use olive_core::{ChannelId, Currency, OrderId, ProductId, ReplayId, Role, UserId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -221,6 +221,8 @@ pub struct Channel {
     pub description: String,
     pub scheduled_at: Option<DateTime<Utc>>,
     pub status: ChannelStatus,
+    /// Seconds between thumbnails while live.
+    pub thumbnail_interval_s: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -242,6 +244,7 @@ pub struct ChannelPatch {
     /// `Some(None)` clears the schedule.
     pub scheduled_at: Option<Option<DateTime<Utc>>>,
     pub status: Option<ChannelStatus>,
+    pub thumbnail_interval_s: Option<i32>,
     pub updated_at: Option<DateTime<Utc>>,
 }
 
@@ -382,4 +385,69 @@ pub struct NewWebhook {
     pub secret: String,
     pub events: Vec<String>,
     pub created_at: DateTime<Utc>,
+}
+
+text_enum!(
+/// Where a recorded live session is.
+ReplayStatus {
+    /// The live is running (or its node died and it waits to be finalised).
+    Recording => "recording",
+    /// Finalised and listed.
+    Ready => "ready",
+});
+
+/// A live session written to object storage: a recording while it runs, a replay after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replay {
+    pub id: ReplayId,
+    pub channel_id: ChannelId,
+    /// The channel's title when the live began.
+    pub title: String,
+    pub status: ReplayStatus,
+    /// Hidden replays are left out of listings and playback for everyone but the host and admins.
+    pub hidden: bool,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Sum of the recorded segments' durations.
+    pub duration_ms: i64,
+    /// Media bytes written (init segments and segments).
+    pub bytes: i64,
+    pub segments: i64,
+    /// Object key of the replay's thumbnail (the newest taken while it was live).
+    pub thumbnail_key: Option<String>,
+    /// The channel's product line-up when the replay was registered.
+    pub products: Vec<ProductId>,
+    /// The node that records it, and when that node last wrote a segment: a recording whose node
+    /// restarted or went silent is finalised by whoever notices.
+    pub node: String,
+    pub heartbeat_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewReplay {
+    pub channel_id: ChannelId,
+    pub title: String,
+    pub node: String,
+    pub started_at: DateTime<Utc>,
+}
+
+/// One stored segment of a recording. Sequence numbers are those of the live playlist, so they
+/// increase but may jump; a segment after a reconnect carries a discontinuity and the version of
+/// the init segment it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplaySegment {
+    pub msn: i64,
+    pub init_version: i32,
+    pub discontinuity: bool,
+    pub duration_ms: i64,
+    pub bytes: i64,
+}
+
+/// Which replays to list.
+#[derive(Debug, Clone)]
+pub struct ReplayQuery {
+    pub channel: Option<ChannelId>,
+    pub status: Option<ReplayStatus>,
+    pub include_hidden: bool,
+    pub page: Page,
 }
