@@ -194,6 +194,7 @@ pub struct ChannelView {
     pub scheduled_at: Option<DateTime<Utc>>,
     pub status: ChannelStatus,
     pub viewers: u64,
+    pub thumbnail_interval_s: i32,
     pub thumbnail_url: String,
     pub playback_url: String,
     pub created_at: DateTime<Utc>,
@@ -212,6 +213,7 @@ impl From<&Channel> for ChannelView {
             scheduled_at: c.scheduled_at,
             status: c.status,
             viewers: 0,
+            thumbnail_interval_s: c.thumbnail_interval_s,
             thumbnail_url: format!("/live/{}/thumbnail.jpg", c.id),
             playback_url: format!("/live/{}/index.m3u8", c.id),
             created_at: c.created_at,
@@ -254,6 +256,8 @@ pub struct ChannelUpdate {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub scheduled_at: Option<Option<DateTime<Utc>>>,
+    /// Seconds between live thumbnails (1 to 300).
+    pub thumbnail_interval_s: Option<i64>,
 }
 
 fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>

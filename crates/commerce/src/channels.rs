@@ -58,6 +58,8 @@ pub struct ChannelChanges {
     pub title: Option<String>,
     pub description: Option<String>,
     pub scheduled_at: Option<Option<DateTime<Utc>>>,
+    /// Seconds between live thumbnails, 1 to 300.
+    pub thumbnail_interval_s: Option<i64>,
 }
 
 /// Creates a channel owned by `actor` (a host or admin) and returns it with its first stream key.
@@ -106,6 +108,10 @@ pub async fn update_channel(
         description: changes.description.map(|d| validate::text("description", &d, 2000)).transpose()?,
         scheduled_at: changes.scheduled_at,
         status: None,
+        thumbnail_interval_s: changes
+            .thumbnail_interval_s
+            .map(|s| validate::range("thumbnail_interval_s", s, 1, 300).map(|s| s as i32))
+            .transpose()?,
         updated_at: Some(now),
     };
     Ok(store.update_channel(id, patch).await?)

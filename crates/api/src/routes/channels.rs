@@ -55,7 +55,12 @@ pub async fn update(
     IdPath(id): IdPath<ChannelId>,
     ApiJson(req): ApiJson<ChannelUpdate>,
 ) -> ApiResult<ApiJson<ChannelView>> {
-    let changes = ChannelChanges { title: req.title, description: req.description, scheduled_at: req.scheduled_at };
+    let changes = ChannelChanges {
+        title: req.title,
+        description: req.description,
+        scheduled_at: req.scheduled_at,
+        thumbnail_interval_s: req.thumbnail_interval_s,
+    };
     let channel = channels::update_channel(state.store.as_ref(), signed_in.user(), id, changes, Utc::now()).await?;
     state.cache.invalidate_channels().await;
     Ok(ApiJson(ChannelView::from(&channel)))
