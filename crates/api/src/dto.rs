@@ -2,8 +2,10 @@
 //! a response by accident (no password hash, no stream-key digest).
 
 use chrono::{DateTime, Utc};
-use olive_core::{ChannelId, Currency, Money, OrderId, ProductId, Role, UserId};
-use olive_store::{Channel, ChannelStatus, Job, JobStatus, Order, OrderStatus, Product, ProductStatus, User};
+use olive_core::{ChannelId, Currency, Money, OrderId, ProductId, ReplayId, Role, UserId};
+use olive_store::{
+    Channel, ChannelStatus, Job, JobStatus, Order, OrderStatus, Product, ProductStatus, Replay, ReplayStatus, User,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -390,4 +392,56 @@ pub struct WebhookWithSecret {
     pub webhook: WebhookView,
     /// Verifies `Olive-Signature` (see docs/WEBHOOKS.md). Shown only now.
     pub secret: String,
+}
+
+/// A product pinned during the live, at an offset into the replay.
+#[derive(Serialize, ToSchema)]
+pub struct PinView {
+    pub product_id: ProductId,
+    pub offset_ms: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReplayView {
+    pub id: ReplayId,
+    pub channel_id: ChannelId,
+    pub title: String,
+    /// `recording` while the live runs, `ready` once it can be replayed.
+    pub status: ReplayStatus,
+    pub hidden: bool,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub duration_ms: i64,
+    pub playback_url: String,
+    pub thumbnail_url: Option<String>,
+    /// The show's product line-up when the live ended.
+    pub products: Vec<ProductId>,
+    /// Which product was pinned when (offsets into the replay), in order.
+    pub pins: Vec<PinView>,
+}
+
+impl From<&Replay> for ReplayView {
+    fn from(r: &Replay) -> Self {
+        ReplayView {
+            id: r.id,
+            channel_id: r.channel_id,
+            title: r.title.clone(),
+            status: r.status,
+            hidden: r.hidden,
+            started_at: r.started_at,
+            ended_at: r.ended_at,
+            duration_ms: r.duration_ms,
+            playback_url: format!("/vod/{}/index.m3u8", r.id),
+            thumbnail_url: r.thumbnail_key.as_ref().map(|_| format!("/vod/{}/thumbnail.jpg", r.id)),
+            products: r.products.clone(),
+            pins: Vec::new(),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayUpdate {
+    /// Hidden replays are listed and played only for their host and admins.
+    pub hidden: bool,
 }

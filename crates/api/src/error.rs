@@ -66,6 +66,7 @@ impl From<CommerceError> for ApiError {
             E::ProductUnavailable(_) => ApiError::new(StatusCode::CONFLICT, "product_unavailable", msg),
             E::IdempotencyKeyReused => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", msg),
             E::NotCancellable(_) => ApiError::new(StatusCode::CONFLICT, "not_cancellable", msg),
+            E::StillRecording => ApiError::new(StatusCode::CONFLICT, "still_recording", msg),
             E::RateLimited(after) => ApiError {
                 retry_after: Some(after),
                 ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", msg)

@@ -46,6 +46,11 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/orders/{id}", get(routes::orders::detail))
         .route("/api/v1/orders/{id}/cancel", post(routes::orders::cancel))
         .route("/api/v1/products/{id}/images", post(routes::products::upload_image))
+        .route("/api/v1/replays", get(routes::replays::list))
+        .route(
+            "/api/v1/replays/{id}",
+            get(routes::replays::detail).patch(routes::replays::update).delete(routes::replays::delete),
+        )
         .route("/api/v1/openapi.json", get(openapi::serve))
         // Body limits are enforced by our extractors (see `extract::read_body`).
         .layer(DefaultBodyLimit::disable());
@@ -55,7 +60,10 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(home::page))
         .route("/media/products/{id}/{file}", get(routes::products::image))
         .route("/live/{id}/index.m3u8", get(routes::live::playlist))
+        .route("/live/{id}/thumbnail.jpg", get(routes::live::thumbnail))
         .route("/live/{id}/{file}", get(routes::live::media_file))
+        .route("/vod/{id}/index.m3u8", get(routes::vod::playlist_file))
+        .route("/vod/{id}/{file}", get(routes::vod::media_file))
         .route("/livez", get(routes::health::livez))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))

@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Olive", description = "Live commerce: channels, catalogue, orders."),
+    info(title = "Olive", description = "Live commerce: channels, catalogue, orders, replays."),
     paths(
         routes::auth::signup, routes::auth::login, routes::auth::logout, routes::auth::me,
         routes::users::list, routes::users::update, routes::jobs::list,
@@ -21,10 +21,11 @@ use utoipa::{Modify, OpenApi};
         routes::channels::list, routes::channels::detail, routes::channels::create, routes::channels::update,
         routes::channels::rotate_key, routes::channels::set_lineup, routes::channels::lineup,
         routes::orders::place, routes::orders::mine, routes::orders::detail, routes::orders::cancel,
+        routes::replays::list, routes::replays::detail, routes::replays::update, routes::replays::delete,
     ),
-    components(schemas(ErrorBody, ErrorDetail, UserView, ProductView, ChannelView, OrderView)),
+    components(schemas(ErrorBody, ErrorDetail, UserView, ProductView, ChannelView, OrderView, ReplayView)),
     modifiers(&Security),
-    tags((name = "accounts"), (name = "catalogue"), (name = "channels"), (name = "orders"), (name = "admin")),
+    tags((name = "accounts"), (name = "catalogue"), (name = "channels"), (name = "orders"), (name = "replays"), (name = "admin")),
 )]
 pub struct ApiDoc;
 

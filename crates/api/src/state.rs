@@ -5,6 +5,7 @@ use crate::cache::ReadCache;
 use metrics_exporter_prometheus::PrometheusHandle;
 use olive_bus::Bus;
 use olive_commerce::accounts::{LoginLimits, LoginThrottle};
+use olive_media::thumbnail::Thumbnails;
 use olive_media::LiveMedia;
 use olive_objects::Objects;
 use olive_store::Store;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub settings: Arc<ApiSettings>,
     /// Every channel's live window.
     pub media: Arc<LiveMedia>,
+    /// Every live channel's newest thumbnail.
+    pub thumbnails: Arc<Thumbnails>,
     /// Renders `/metrics`; absent when no recorder was installed (unit tests).
     pub metrics: Option<PrometheusHandle>,
 }
@@ -58,6 +61,7 @@ impl AppState {
         bus: Arc<dyn Bus>,
         settings: ApiSettings,
         media: Arc<LiveMedia>,
+        thumbnails: Arc<Thumbnails>,
         metrics: Option<PrometheusHandle>,
     ) -> Self {
         let cache = Arc::new(ReadCache::new(store.clone(), bus.clone()));
@@ -69,6 +73,7 @@ impl AppState {
             cache,
             settings: Arc::new(settings),
             media,
+            thumbnails,
             metrics,
         }
     }

@@ -27,6 +27,8 @@ pub enum CommerceError {
     IdempotencyKeyReused,
     #[error("the order is {0} and can no longer be cancelled")]
     NotCancellable(String),
+    #[error("the replay is still being recorded")]
+    StillRecording,
     #[error("too many attempts; try again in {} s", .0.as_secs().max(1))]
     RateLimited(Duration),
     #[error("storage is unavailable")]

@@ -9,6 +9,7 @@ pub mod catalogue;
 pub mod channels;
 mod error;
 pub mod orders;
+pub mod replays;
 pub mod validate;
 
 pub use error::CommerceError;

@@ -45,6 +45,9 @@ pub struct WorkerSettings {
     pub max_retry: Duration,
     /// How long an idle worker waits before looking again.
     pub idle_poll: Duration,
+    /// At shutdown, how long the worker goes on running jobs that are due (a recording that just
+    /// ended is finalised before the process exits, rather than at the next start).
+    pub drain: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -54,6 +57,7 @@ impl Default for WorkerSettings {
             first_retry: Duration::from_secs(2),
             max_retry: Duration::from_secs(600),
             idle_poll: Duration::from_millis(500),
+            drain: Duration::from_secs(10),
         }
     }
 }
@@ -167,8 +171,20 @@ impl Worker {
         }
     }
 
-    /// Runs jobs until `shutdown` resolves; a job in progress finishes first.
+    /// Runs jobs until `shutdown` resolves; a job in progress finishes first, then jobs already
+    /// due run for up to `drain`.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        self.run_until(shutdown).await;
+        let deadline = tokio::time::Instant::now() + self.settings.drain;
+        while tokio::time::Instant::now() < deadline {
+            match tokio::time::timeout_at(deadline, self.step(Utc::now())).await {
+                Ok(Ok(Step::Idle)) | Ok(Err(_)) | Err(_) => break,
+                Ok(Ok(_)) => {}
+            }
+        }
+    }
+
+    async fn run_until(&self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
             let wait = match self.step(Utc::now()).await {

@@ -14,6 +14,7 @@ pub mod fuzzing;
 pub mod packager;
 pub mod playlist;
 pub mod timeline;
+pub mod vod;
 
 pub use flv::{AudioConfig, AudioFrame, DemuxError, FlvEvent, VideoConfig, VideoFrame};
 pub use packager::{Output, Packager, PackagerSettings, Part};

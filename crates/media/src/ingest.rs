@@ -11,13 +11,15 @@
 use crate::eof::EofIsError;
 use crate::health::HealthTracker;
 use crate::live::LiveChannel;
+use crate::record::{Recorder, Recordings, SegmentWrite};
+use crate::thumbnail::{Pacer, Thumbnails};
 use crate::LiveMedia;
 use bytes::Bytes;
 use chrono::Utc;
 use olive_bus::{topics, Bus};
 use olive_core::ChannelId;
 use olive_media_mux::flv::{demux_audio, demux_video};
-use olive_media_mux::{FlvEvent, Output, Packager};
+use olive_media_mux::{FlvEvent, Output, Packager, VideoConfig};
 use olive_store::{ChannelPatch, ChannelStatus, Store};
 use scuffle_rtmp::session::server::{ServerSessionError, SessionData, SessionHandler};
 use scuffle_rtmp::ServerSession;
@@ -34,6 +36,8 @@ pub struct Ingest {
     pub media: Arc<LiveMedia>,
     pub store: Arc<dyn Store>,
     pub bus: Arc<dyn Bus>,
+    pub recordings: Arc<Recordings>,
+    pub thumbnails: Arc<Thumbnails>,
 }
 
 impl Ingest {
@@ -101,11 +105,20 @@ pub async fn serve(listener: TcpListener, ingest: Arc<Ingest>, shutdown: impl Fu
     }
     let publishing = ingest.media.live_channels();
     sessions.shutdown().await;
+    let mut closing = Vec::new();
     for channel in publishing {
         if let Some(live) = ingest.media.channel(channel) {
             live.end_stream();
         }
+        closing.extend(ingest.recordings.finish(channel, None));
         ingest.set_live(channel, false).await;
+    }
+    // Recordings in their reconnect grace end too; then wait until every one is written out.
+    for channel in ingest.media.channels_with_windows() {
+        closing.extend(ingest.recordings.finish(channel, None));
+    }
+    for task in closing {
+        let _ = task.await;
     }
 }
 
@@ -116,15 +129,34 @@ struct Publisher {
     live: Arc<LiveChannel>,
     packager: Packager,
     health: HealthTracker,
+    recorder: Option<Recorder>,
+    /// The init segment this session's media needs.
+    init_version: u32,
+    /// The parts of the segment being cut, for the recorder.
+    segment_parts: Vec<Bytes>,
+    /// No segment of this session was completed yet: the next one follows a reconnect if the
+    /// window had an earlier session.
+    first_segment: bool,
+    video_config: Option<Arc<VideoConfig>>,
+    thumbnails: Pacer,
 }
 
 impl Publisher {
-    fn feed(&mut self, media: &LiveMedia, event: FlvEvent, bytes: usize) {
+    fn feed(&mut self, ingest: &Ingest, event: FlvEvent, bytes: usize) {
         let now = Instant::now();
         let snapshot = match &event {
             FlvEvent::VideoConfig(c) => {
                 self.health.video_config(c);
+                self.video_config = Some(Arc::new(c.clone()));
                 None
+            }
+            FlvEvent::Video(f) if f.keyframe => {
+                if let Some(config) = &self.video_config {
+                    let replay = self.recorder.as_ref().map(Recorder::replay);
+                    let (dts, data) = (i64::from(f.dts_ms), f.data.clone());
+                    ingest.thumbnails.offer(&mut self.thumbnails, self.channel, replay, config, dts, data);
+                }
+                self.health.frame(now, bytes, true, Some(i64::from(f.dts_ms)))
             }
             FlvEvent::AudioConfig(c) => {
                 self.health.audio_config(c);
@@ -137,7 +169,7 @@ impl Publisher {
         if let Some(s) = snapshot {
             metrics::gauge!("olive_ingest_bitrate_bps", "channel" => self.channel.to_string())
                 .set(s.bitrate_bps as f64);
-            media.set_health(self.channel, s);
+            ingest.media.set_health(self.channel, s);
         }
         self.packager.handle(event);
         self.drain();
@@ -146,9 +178,31 @@ impl Publisher {
     fn drain(&mut self) {
         while let Some(output) = self.packager.poll_output() {
             match output {
-                Output::Init { bytes, .. } => self.live.begin_session(bytes, Utc::now()),
-                Output::Part(part) => self.live.push_part(part),
-                Output::SegmentEnd { segment, duration_ms } => self.live.end_segment(segment, duration_ms),
+                Output::Init { bytes, .. } => {
+                    self.init_version = self.live.begin_session(bytes.clone(), Utc::now());
+                    if let Some(r) = &self.recorder {
+                        r.init(self.init_version, bytes);
+                    }
+                }
+                Output::Part(part) => {
+                    if self.recorder.is_some() {
+                        self.segment_parts.push(part.bytes.clone());
+                    }
+                    self.live.push_part(part);
+                }
+                Output::SegmentEnd { segment, duration_ms } => {
+                    self.live.end_segment(segment, duration_ms);
+                    if let Some(r) = &self.recorder {
+                        r.segment(SegmentWrite {
+                            msn: segment,
+                            init_version: self.init_version,
+                            discontinuity: self.first_segment && self.init_version > 1,
+                            duration_ms,
+                            parts: std::mem::take(&mut self.segment_parts),
+                        });
+                    }
+                    self.first_segment = false;
+                }
             }
         }
     }
@@ -191,6 +245,7 @@ impl Handler {
                 return; // the broadcaster came back
             }
             live.end_stream();
+            ingest.recordings.finish(channel, Some(&live));
             ingest.set_live(channel, false).await;
         });
     }
@@ -228,12 +283,19 @@ impl SessionHandler for Handler {
             return Err(refused());
         };
         let packager = Packager::new(self.ingest.media.settings().packager, live.next_msn());
+        let recorder = self.ingest.recordings.recorder(&channel, &live).await;
         self.publisher = Some(Publisher {
             channel: channel.id,
             session,
             live,
             packager,
             health: HealthTracker::new(Instant::now(), Utc::now()),
+            recorder,
+            init_version: 0,
+            segment_parts: Vec::new(),
+            first_segment: true,
+            video_config: None,
+            thumbnails: Pacer::new(channel.thumbnail_interval_s),
         });
         tracing::info!(channel_id = %channel.id, peer = %self.peer, "publishing started");
         self.ingest.set_live(channel.id, true).await;
@@ -259,7 +321,7 @@ impl SessionHandler for Handler {
             SessionData::Amf0 { .. } => return Ok(()),
         };
         match event {
-            Ok(event) => p.feed(&self.ingest.media, event, size),
+            Ok(event) => p.feed(&self.ingest, event, size),
             Err(e) => {
                 p.health.malformed();
                 tracing::debug!(channel_id = %p.channel, error = %e, "malformed tag skipped");

@@ -9,6 +9,8 @@ pub mod fuzzing;
 pub mod health;
 pub mod ingest;
 pub mod live;
+pub mod record;
+pub mod thumbnail;
 
 pub use health::StreamHealth;
 pub use live::{LiveChannel, Wanted};
@@ -78,6 +80,11 @@ impl LiveMedia {
 
     pub fn is_publishing(&self, id: ChannelId) -> bool {
         self.publishing.lock().expect("publisher map poisoned").contains_key(&id)
+    }
+
+    /// Channels with a window, ended or not.
+    pub fn channels_with_windows(&self) -> Vec<ChannelId> {
+        self.channels.read().expect("live map poisoned").keys().copied().collect()
     }
 
     pub fn live_channels(&self) -> Vec<ChannelId> {

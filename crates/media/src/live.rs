@@ -97,8 +97,9 @@ impl LiveChannel {
     }
 
     /// A publishing session began and sent its init segment; `origin` is the wall-clock time of
-    /// its stream time 0. A session after an earlier one is a discontinuity.
-    pub fn begin_session(&self, init: Bytes, origin: DateTime<Utc>) {
+    /// its stream time 0. A session after an earlier one is a discontinuity. Returns the init
+    /// segment's version.
+    pub fn begin_session(&self, init: Bytes, origin: DateTime<Utc>) -> u32 {
         let mut w = self.lock();
         w.init_version += 1;
         let v = w.init_version;
@@ -108,6 +109,7 @@ impl LiveChannel {
         w.origin = origin;
         drop(w);
         self.bump();
+        v
     }
 
     pub fn push_part(&self, part: Part) {

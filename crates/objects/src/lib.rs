@@ -1,14 +1,16 @@
-//! Object storage for everything that is bytes rather than rows: product images now, thumbnails
-//! and recordings later. The engine is picked from a URL (`file:///dir` by default, `memory://` for
+//! Object storage for everything that is bytes rather than rows: product images, thumbnails and
+//! recordings. The engine is picked from a URL (`file:///dir` by default, `memory://` for
 //! tests; `s3://bucket/prefix` is the scale-out seam) and hidden behind [`Objects`], so callers
 //! deal in keys like `products/12/3.png` and never in paths. This crate knows nothing of what the
 //! objects mean.
 
 use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::{ObjectStore, PutPayload};
+use object_store::{GetOptions, GetRange, ObjectStore, PutPayload};
+use std::ops::Range;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +26,9 @@ pub enum ObjectError {
 }
 
 pub type Result<T, E = ObjectError> = std::result::Result<T, E>;
+
+/// An object's bytes as they arrive from the backend.
+pub type ByteStream = futures::stream::BoxStream<'static, std::io::Result<Bytes>>;
 
 /// A stored object's bytes.
 #[derive(Debug, Clone)]
@@ -63,9 +68,53 @@ impl Objects {
     }
 
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
+        self.put_chunks(key, vec![bytes]).await
+    }
+
+    /// Stores the concatenation of `chunks` without copying them together first.
+    pub async fn put_chunks(&self, key: &str, chunks: Vec<Bytes>) -> Result<()> {
         let path = parse_key(key)?;
-        self.inner.put(&path, PutPayload::from_bytes(bytes)).await.map_err(backend)?;
+        self.inner.put(&path, chunks.into_iter().collect::<PutPayload>()).await.map_err(backend)?;
         Ok(())
+    }
+
+    /// The object's size in bytes.
+    pub async fn size(&self, key: &str) -> Result<u64> {
+        let path = parse_key(key)?;
+        let meta = self.inner.head(&path).await.map_err(|e| not_found_or(e, key))?;
+        Ok(meta.size)
+    }
+
+    /// Streams `range` of the object (all of it when `None`), reading from the backend as the
+    /// caller consumes it.
+    pub async fn stream(&self, key: &str, range: Option<Range<u64>>) -> Result<ByteStream> {
+        let path = parse_key(key)?;
+        let options = GetOptions { range: range.map(GetRange::Bounded), ..Default::default() };
+        let got = self.inner.get_opts(&path, options).await.map_err(|e| not_found_or(e, key))?;
+        Ok(got.into_stream().map_err(|e| std::io::Error::other(e.to_string())).boxed())
+    }
+
+    /// The keys of every object under `prefix/`.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let path = parse_key(prefix)?;
+        self.inner.list(Some(&path)).map_ok(|meta| meta.location.to_string()).try_collect().await.map_err(backend)
+    }
+
+    /// Deletes every object under `prefix/` (a key prefix ending at a `/` boundary); returns how
+    /// many were removed.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize> {
+        let path = parse_key(prefix)?;
+        let listed: Vec<_> =
+            self.inner.list(Some(&path)).map_ok(|meta| meta.location).try_collect().await.map_err(backend)?;
+        let count = listed.len();
+        let mut deleted = self.inner.delete_stream(futures::stream::iter(listed.into_iter().map(Ok)).boxed());
+        while let Some(done) = deleted.next().await {
+            match done {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(backend(e)),
+            }
+        }
+        Ok(count)
     }
 
     pub async fn get(&self, key: &str) -> Result<Object> {
@@ -133,6 +182,31 @@ mod tests {
         }
         assert!(dir.exists());
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn chunks_ranges_and_prefixes() {
+        let objects = Objects::in_memory();
+        let chunks = vec![Bytes::from_static(b"moof"), Bytes::from_static(b"mdat"), Bytes::from_static(b"!")];
+        objects.put_chunks("recordings/7/seg-1.m4s", chunks).await.unwrap();
+        objects.put("recordings/7/init-1.mp4", Bytes::from_static(b"init")).await.unwrap();
+        objects.put("recordings/70/seg-1.m4s", Bytes::from_static(b"other")).await.unwrap();
+        assert_eq!(objects.size("recordings/7/seg-1.m4s").await.unwrap(), 9);
+        let mut keys = objects.list("recordings/7").await.unwrap();
+        keys.sort();
+        assert_eq!(keys, ["recordings/7/init-1.mp4", "recordings/7/seg-1.m4s"]);
+        for (range, want) in [(None, &b"moofmdat!"[..]), (Some(2..6), b"ofmd")] {
+            let stream = objects.stream("recordings/7/seg-1.m4s", range).await.unwrap();
+            assert_eq!(stream.try_collect::<Vec<Bytes>>().await.unwrap().concat(), want);
+        }
+        assert!(matches!(objects.size("recordings/7/nope").await, Err(ObjectError::NotFound(_))));
+        assert!(matches!(objects.stream("recordings/7/nope", None).await, Err(ObjectError::NotFound(_))));
+
+        // A prefix stops at a segment boundary: recordings/70 survives recordings/7.
+        assert_eq!(objects.delete_prefix("recordings/7").await.unwrap(), 2);
+        assert!(matches!(objects.size("recordings/7/init-1.mp4").await, Err(ObjectError::NotFound(_))));
+        assert_eq!(objects.size("recordings/70/seg-1.m4s").await.unwrap(), 5);
+        assert_eq!(objects.delete_prefix("recordings/7").await.unwrap(), 0);
     }
 
     #[tokio::test]

@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// run it again (seconds) [default: 60].
     #[arg(long, env = "OLIVE_JOB_LEASE_SECS", value_name = "SECS")]
     pub job_lease_secs: Option<u64>,
+    /// This node's name, stored with the recordings it makes so that after a crash it finalises
+    /// its own at once [default: the host name].
+    #[arg(long, env = "OLIVE_NODE_ID", value_name = "NAME")]
+    pub node_id: Option<String>,
     /// On an empty data dir, create demo channels, products and accounts.
     #[arg(long)]
     pub demo: bool,
@@ -64,6 +68,7 @@ struct FileConfig {
     object_store_url: Option<String>,
     public_url: Option<String>,
     job_lease_secs: Option<u64>,
+    node_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +107,7 @@ pub struct ServeConfig {
     pub bus_url: String,
     pub public_url: Option<String>,
     pub job_lease: std::time::Duration,
+    pub node_id: String,
     pub demo: bool,
 }
 
@@ -177,6 +183,15 @@ fn absolute(path: &Path) -> Result<PathBuf, ConfigError> {
     std::path::absolute(path).map_err(|e| bad("data_dir", format!("{}: {e}", path.display())))
 }
 
+/// The kernel's host name (a pod's name on Kubernetes), or `olive` if it cannot be read.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "olive".to_owned())
+}
+
 fn socket(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
     value.parse().map_err(|_| bad(key, format!("{value:?} is not a socket address like 127.0.0.1:8080")))
 }
@@ -209,7 +224,12 @@ impl ServeConfig {
             return Err(bad("job_lease_secs", format!("{job_lease_secs} is not between 1 and 3600 seconds")));
         }
         let job_lease = std::time::Duration::from_secs(job_lease_secs);
-        Ok(ServeConfig { storage, http, rtmp, bus_url, public_url, job_lease, demo: args.demo })
+        let node_id = args.node_id.clone().or_else(|| file.node_id.clone()).unwrap_or_else(host_name);
+        let valid = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+        if node_id.is_empty() || node_id.len() > 64 || !node_id.chars().all(valid) {
+            return Err(bad("node_id", format!("{node_id:?} must be 1 to 64 letters, digits, '-', '_' or '.'")));
+        }
+        Ok(ServeConfig { storage, http, rtmp, bus_url, public_url, job_lease, node_id, demo: args.demo })
     }
 
     /// The origin part of `public_url` (scheme, host, port), as browsers send it in `Origin`.
@@ -265,6 +285,7 @@ mod tests {
             (ServeArgs::default(), "object_store_url = \"ftp://x\"", "object_store_url"),
             (ServeArgs::default(), "public_url = \"javascript:alert(1)\"", "public_url"),
             (ServeArgs { job_lease_secs: Some(0), ..Default::default() }, "", "job_lease_secs"),
+            (ServeArgs { node_id: Some("a b".into()), ..Default::default() }, "", "node_id"),
         ];
         for (args, file, key) in cases {
             let err = serve(args, file).unwrap_err();

@@ -7,6 +7,8 @@ use anyhow::Context;
 use chrono::Utc;
 use olive_api::{app, ApiSettings, AppState};
 use olive_media::ingest::Ingest;
+use olive_media::record::{self, Recordings};
+use olive_media::thumbnail::Thumbnails;
 use olive_media::{LiveMedia, MediaSettings};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,7 +39,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let rtmp = TcpListener::bind(config.rtmp).await.with_context(|| format!("cannot listen on {}", config.rtmp))?;
     let rtmp_addr = rtmp.local_addr()?;
     let (stop, stopped) = watch::channel(false);
-    let ingest = Arc::new(Ingest { media: media.clone(), store: engines.store.clone(), bus: bus.clone() });
+    let recordings = Arc::new(Recordings::new(engines.store.clone(), engines.objects.clone(), config.node_id.clone()));
+    let thumbnails = Arc::new(Thumbnails::new(engines.objects.clone(), engines.store.clone()));
+    let ingest = Arc::new(Ingest {
+        media: media.clone(),
+        store: engines.store.clone(),
+        bus: bus.clone(),
+        recordings: recordings.clone(),
+        thumbnails: thumbnails.clone(),
+    });
     let rtmp_task = tokio::spawn(olive_media::ingest::serve(rtmp, ingest, wait_for_stop(stopped)));
     tracing::info!(addr = %rtmp_addr, "rtmp listener ready on rtmp://{rtmp_addr}/live");
 
@@ -46,15 +56,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ingest_url: format!("rtmp://{rtmp_addr}/live"),
         ..Default::default()
     };
-    let state =
-        AppState::new(engines.store.clone(), engines.objects.clone(), bus, settings, media, Some(metrics.clone()));
-    // Background jobs: webhook deliveries now; recordings and replays as they land.
+    let state = AppState::new(
+        engines.store.clone(),
+        engines.objects.clone(),
+        bus,
+        settings,
+        media,
+        thumbnails,
+        Some(metrics.clone()),
+    );
+    // Background jobs: webhook deliveries, recording finalisation, replay registration.
     let (jobs_stop, jobs_stopped) = watch::channel(false);
     let job_settings = olive_jobs::WorkerSettings { lease: config.job_lease, ..Default::default() };
     let worker = olive_jobs::Worker::new(engines.store.clone(), job_settings)
-        .register(Arc::new(olive_jobs::webhooks::Deliverer::new(engines.store.clone())));
+        .register(Arc::new(olive_jobs::webhooks::Deliverer::new(engines.store.clone())))
+        .register(Arc::new(record::Finalise { store: engines.store.clone(), objects: engines.objects.clone() }))
+        .register(Arc::new(record::Register { store: engines.store.clone() }));
     let jobs = tokio::spawn(worker.run(wait_for_stop(jobs_stopped)));
     let background = [
+        tokio::spawn(recording_sweeper(recordings)),
         tokio::spawn(stream_events_to_webhooks(state.bus.clone(), engines.store.clone())),
         state.cache.spawn_listener(),
         tokio::spawn(metrics_upkeep(metrics)),
@@ -136,6 +156,20 @@ async fn metrics_upkeep(handle: metrics_exporter_prometheus::PrometheusHandle) {
     loop {
         tick.tick().await;
         handle.run_upkeep();
+    }
+}
+
+/// Finalises recordings nobody is writing: at start-up this node's own, left by a crash; then,
+/// every minute, those of nodes silent for two minutes.
+async fn recording_sweeper(recordings: Arc<Recordings>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        match recordings.recover(Duration::from_secs(120), Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(recordings = n, "unfinished recordings queued for finalisation"),
+            Err(e) => tracing::warn!(error = %e, "could not look for unfinished recordings"),
+        }
     }
 }
 

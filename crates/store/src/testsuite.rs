@@ -278,8 +278,10 @@ pub async fn channels_and_stream_keys(store: Arc<dyn Store>) {
     assert_eq!(updated.description, "Skincare live");
     assert_eq!(updated.scheduled_at, None);
     assert_eq!(updated.thumbnail_interval_s, 5, "the default");
-    let updated =
-        store.update_channel(ch.id, ChannelPatch { thumbnail_interval_s: Some(12), ..Default::default() }).await.unwrap();
+    let updated = store
+        .update_channel(ch.id, ChannelPatch { thumbnail_interval_s: Some(12), ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!((updated.thumbnail_interval_s, updated.title.as_str()), (12, "Glow up 2"));
 }
 
@@ -688,10 +690,7 @@ pub async fn replays_record_segments_once_and_finish_once(store: Arc<dyn Store>)
     assert!(matches!(store.add_replay_bytes(missing, 1, t0).await, Err(StoreError::NotFound(_))));
     assert!(matches!(store.finish_replay(missing, t0, &[]).await, Err(StoreError::NotFound(_))));
     assert!(matches!(store.set_replay_thumbnail(missing, "x").await, Err(StoreError::NotFound(_))));
-    assert!(matches!(
-        store.create_replay(new_replay(ChannelId(987_654), "x", t0)).await,
-        Err(StoreError::NotFound(_))
-    ));
+    assert!(matches!(store.create_replay(new_replay(ChannelId(987_654), "x", t0)).await, Err(StoreError::NotFound(_))));
 }
 
 pub async fn replays_are_listed_hidden_and_deleted(store: Arc<dyn Store>) {

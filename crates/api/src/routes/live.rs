@@ -138,6 +138,28 @@ pub async fn media_file(
     Ok(with_headers(bytes.into_response(), "video/mp4", "public, max-age=31536000, immutable"))
 }
 
+/// `GET /live/{channel_id}/thumbnail.jpg`: the newest thumbnail of the channel's live, or of its
+/// last replay when it is not live on this node.
+pub async fn thumbnail(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id: ChannelId = id.parse().map_err(|_| ApiError::not_found("thumbnail"))?;
+    let jpeg = match state.thumbnails.latest(id) {
+        Some(t) => t.jpeg,
+        None => {
+            let query = olive_store::ReplayQuery {
+                channel: Some(id),
+                status: None,
+                include_hidden: false,
+                page: olive_store::Page::new(1, 0),
+            };
+            let last = state.store.list_replays(&query).await.map_err(olive_commerce::CommerceError::from)?;
+            let key =
+                last.first().and_then(|r| r.thumbnail_key.clone()).ok_or_else(|| ApiError::not_found("thumbnail"))?;
+            state.objects.get(&key).await.map_err(|_| ApiError::not_found("thumbnail"))?.bytes
+        }
+    };
+    Ok(with_headers(jpeg.into_response(), "image/jpeg", "public, max-age=2"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

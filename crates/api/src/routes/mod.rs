@@ -7,7 +7,9 @@ pub mod jobs;
 pub mod live;
 pub mod orders;
 pub mod products;
+pub mod replays;
 pub mod users;
+pub mod vod;
 pub mod webhooks;
 
 use crate::error::ApiError;

@@ -6,6 +6,7 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use olive_api::{app, ApiSettings, AppState};
 use olive_bus::{Bus, MemoryBus};
+use olive_media::thumbnail::Thumbnails;
 use olive_objects::Objects;
 use olive_store::Store;
 use olive_store_sqlite::SqliteStore;
@@ -26,7 +27,9 @@ fn rand_suffix() -> u64 {
 
 fn node(store: &Arc<dyn Store>, bus: &Arc<dyn Bus>) -> AppState {
     let media = Arc::new(olive_media::LiveMedia::new(Default::default()));
-    let state = AppState::new(store.clone(), Objects::in_memory(), bus.clone(), ApiSettings::default(), media, None);
+    let objects = Objects::in_memory();
+    let thumbnails = Arc::new(Thumbnails::new(objects.clone(), store.clone()));
+    let state = AppState::new(store.clone(), objects, bus.clone(), ApiSettings::default(), media, thumbnails, None);
     state.cache.spawn_listener();
     state
 }

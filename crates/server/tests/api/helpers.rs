@@ -253,6 +253,10 @@ impl Session {
     pub fn patch(&self, path: &str) -> reqwest::RequestBuilder {
         self.client.patch(format!("{}{path}", self.base)).bearer_auth(&self.token)
     }
+
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.delete(format!("{}{path}", self.base)).bearer_auth(&self.token)
+    }
 }
 
 /// The error code of an error response, asserting the status.

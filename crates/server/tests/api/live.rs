@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, Command};
 
-fn have_ffmpeg() -> bool {
+pub fn have_ffmpeg() -> bool {
     let ok =
         std::process::Command::new("ffmpeg").arg("-version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
     if !ok {
@@ -63,7 +63,7 @@ async fn is_refused(publisher: Child) -> bool {
     !out.unwrap().status.success()
 }
 
-async fn channel_with_key(host: &Session, title: &str) -> (i64, String) {
+pub async fn channel_with_key(host: &Session, title: &str) -> (i64, String) {
     let c: Value =
         host.post("/api/v1/channels").json(&json!({ "title": title })).send().await.unwrap().json().await.unwrap();
     (c["id"].as_i64().unwrap(), c["stream_key"].as_str().unwrap().to_owned())

@@ -8,5 +8,6 @@ mod hostile;
 mod live;
 mod ops;
 mod orders;
+mod replays;
 mod roles;
 mod webhooks;

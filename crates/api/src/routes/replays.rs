@@ -1,0 +1,70 @@
+//! Replays: the JSON resource (list, detail, hide, delete). Playback lives in `vod`.
+
+use crate::dto::{List, ReplayUpdate, ReplayView};
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{ApiJson, IdPath, SignedIn, Viewer};
+use crate::state::AppState;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use olive_commerce::replays;
+use olive_core::{ChannelId, ReplayId};
+use olive_store::Page;
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayListQuery {
+    /// Only this channel's replays.
+    pub channel_id: Option<ChannelId>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+/// Replays ready to watch, newest first.
+#[utoipa::path(get, path = "/api/v1/replays", tag = "replays", params(ReplayListQuery),
+    responses((status = 200, body = List<ReplayView>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<ReplayListQuery>,
+) -> ApiResult<ApiJson<List<ReplayView>>> {
+    let page = Page::new(q.limit.unwrap_or(50), q.offset.unwrap_or(0));
+    let found = replays::list(state.store.as_ref(), q.channel_id, page).await?;
+    Ok(ApiJson(List::page(found.iter().map(ReplayView::from).collect(), page)))
+}
+
+/// One replay; hidden and unfinished ones only for their host and admins.
+#[utoipa::path(get, path = "/api/v1/replays/{id}", tag = "replays",
+    responses((status = 200, body = ReplayView), (status = 404, body = ErrorBody)))]
+pub async fn detail(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    IdPath(id): IdPath<ReplayId>,
+) -> ApiResult<ApiJson<ReplayView>> {
+    let replay = replays::visible(state.store.as_ref(), viewer.user(), id).await?;
+    Ok(ApiJson(ReplayView::from(&replay)))
+}
+
+/// Hides or shows a replay (its host, admins).
+#[utoipa::path(patch, path = "/api/v1/replays/{id}", tag = "replays", request_body = ReplayUpdate,
+    responses((status = 200, body = ReplayView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    IdPath(id): IdPath<ReplayId>,
+    ApiJson(req): ApiJson<ReplayUpdate>,
+) -> ApiResult<ApiJson<ReplayView>> {
+    let replay = replays::set_hidden(state.store.as_ref(), signed_in.user(), id, req.hidden).await?;
+    Ok(ApiJson(ReplayView::from(&replay)))
+}
+
+/// Deletes a replay and its recording, segments and thumbnails included (its host, admins).
+#[utoipa::path(delete, path = "/api/v1/replays/{id}", tag = "replays",
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "still recording", body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    IdPath(id): IdPath<ReplayId>,
+) -> ApiResult<StatusCode> {
+    replays::delete(state.store.as_ref(), &state.objects, signed_in.user(), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

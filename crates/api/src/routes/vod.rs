@@ -1,0 +1,155 @@
+//! Replay playback: `/vod/{replay_id}/index.m3u8` and the init segments and segments it names,
+//! streamed from object storage with byte ranges (RFC 9110 §14), plus the replay's thumbnail.
+//!
+//! The playlist is written from the recording's segment list in the database, so it is complete
+//! (`VOD`, `#EXT-X-ENDLIST`) once the replay is ready and growing (`EVENT`) while the live is
+//! still being recorded (visible then only to its host and admins). Media files never change once
+//! written, so they are cached for good. One range is served as 206; several are answered with
+//! the whole file (which RFC 9110 allows), and a range past the end is 416.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Viewer;
+use crate::state::AppState;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use http_range_header::RangeUnsatisfiableError;
+use olive_commerce::replays;
+use olive_core::ReplayId;
+use olive_media::record::{init_key, playlist, segment_key};
+use olive_store::{Replay, ReplayStatus};
+
+fn not_found() -> ApiError {
+    ApiError::not_found("replay")
+}
+
+async fn replay(state: &AppState, viewer: &Viewer, id: &str) -> ApiResult<Replay> {
+    let id: ReplayId = id.parse().map_err(|_| not_found())?;
+    Ok(replays::visible(state.store.as_ref(), viewer.user(), id).await?)
+}
+
+fn headers(response: &mut Response, content_type: &'static str, cache: &'static str) {
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+}
+
+/// `GET /vod/{replay_id}/index.m3u8`
+pub async fn playlist_file(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let replay = replay(&state, &viewer, &id).await?;
+    let segments = state.store.replay_segments(replay.id).await.map_err(olive_commerce::CommerceError::from)?;
+    let complete = replay.status == ReplayStatus::Ready;
+    let mut response = playlist(&segments, complete).into_response();
+    let cache = if complete && !replay.hidden { "public, max-age=60" } else { "no-cache" };
+    headers(&mut response, "application/vnd.apple.mpegurl", cache);
+    Ok(response)
+}
+
+enum VodFile {
+    Init(u32),
+    Segment(u64),
+    Thumbnail,
+}
+
+/// Plain decimal digits only: no sign, no leading `+`, nothing `parse` would otherwise forgive.
+fn number(s: &str) -> Option<&str> {
+    (!s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit())).then_some(s)
+}
+
+fn parse_file(file: &str) -> Option<VodFile> {
+    if file == "thumbnail.jpg" {
+        return Some(VodFile::Thumbnail);
+    }
+    if let Some(v) = file.strip_prefix("init-").and_then(|f| f.strip_suffix(".mp4")) {
+        return number(v)?.parse().ok().map(VodFile::Init);
+    }
+    let msn = file.strip_prefix("seg-").and_then(|f| f.strip_suffix(".m4s"))?;
+    number(msn)?.parse().ok().map(VodFile::Segment)
+}
+
+/// `GET /vod/{replay_id}/{file}`: `init-{v}.mp4`, `seg-{msn}.m4s`, `thumbnail.jpg`.
+pub async fn media_file(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((id, file)): Path<(String, String)>,
+    request: HeaderMap,
+) -> ApiResult<Response> {
+    let file = parse_file(&file).ok_or_else(|| ApiError::not_found("media file"))?;
+    let replay = replay(&state, &viewer, &id).await?;
+    let (key, content_type) = match file {
+        VodFile::Init(v) => (init_key(replay.id, v), "video/mp4"),
+        VodFile::Segment(msn) => (segment_key(replay.id, msn), "video/mp4"),
+        VodFile::Thumbnail => {
+            (replay.thumbnail_key.clone().ok_or_else(|| ApiError::not_found("thumbnail"))?, "image/jpeg")
+        }
+    };
+    let gone = |e: olive_objects::ObjectError| match e {
+        olive_objects::ObjectError::NotFound(_) => ApiError::not_found("media file"),
+        e => olive_commerce::CommerceError::from(e).into(),
+    };
+    let size = state.objects.size(&key).await.map_err(gone)?;
+    let range = request
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| http_range_header::parse_range_header(v).and_then(|parsed| parsed.validate(size)));
+    let (status, range) = match range {
+        None => (StatusCode::OK, None),
+        Some(Ok(ranges)) if ranges.len() == 1 => (StatusCode::PARTIAL_CONTENT, Some(ranges[0].clone())),
+        Some(Err(RangeUnsatisfiableError::Unsatisfiable)) => {
+            let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            let value = HeaderValue::from_str(&format!("bytes */{size}")).expect("digits are a valid header");
+            response.headers_mut().insert(header::CONTENT_RANGE, value);
+            return Ok(response);
+        }
+        // Several ranges, or a header we may ignore: the whole file.
+        Some(_) => (StatusCode::OK, None),
+    };
+    let stream = state.objects.stream(&key, range.clone().map(|r| *r.start()..*r.end() + 1)).await.map_err(gone)?;
+    let mut response = (status, Body::from_stream(stream)).into_response();
+    let length = range.as_ref().map_or(size, |r| r.end() - r.start() + 1);
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Some(r) = &range {
+        let value = format!("bytes {}-{}/{size}", r.start(), r.end());
+        h.insert(header::CONTENT_RANGE, HeaderValue::from_str(&value).expect("digits are a valid header"));
+    }
+    let cache = if replay.hidden || replay.status != ReplayStatus::Ready {
+        "private, no-cache"
+    } else {
+        "public, max-age=31536000, immutable"
+    };
+    headers(&mut response, content_type, cache);
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_parse_strictly() {
+        assert!(matches!(parse_file("init-2.mp4"), Some(VodFile::Init(2))));
+        assert!(matches!(parse_file("seg-884400.m4s"), Some(VodFile::Segment(884_400))));
+        assert!(matches!(parse_file("thumbnail.jpg"), Some(VodFile::Thumbnail)));
+        for bad in [
+            "init-.mp4",
+            "seg--1.m4s",
+            "seg-+1.m4s",
+            "seg-99999999999999999999999.m4s",
+            "index.m3u8",
+            "../seg-1.m4s",
+            "seg-1.m4s.bak",
+            "part-1-0.m4s",
+            "",
+        ] {
+            assert!(parse_file(bad).is_none(), "{bad}");
+        }
+    }
+}

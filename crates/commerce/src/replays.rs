@@ -1,0 +1,81 @@
+//! Replays as shoppers and hosts see them: who may watch, hide or delete one. A replay is public
+//! once it is ready and not hidden; its channel's host and admins see it in every state, so they
+//! can check a recording before showing it again. Deleting removes the objects first and the row
+//! last, so a delete that fails half-way leaves a hidden replay to delete again, never a listed
+//! replay without its media.
+
+use crate::channels::can_manage;
+use crate::{CommerceError, Result};
+use olive_core::ReplayId;
+use olive_objects::Objects;
+use olive_store::{Page, Replay, ReplayQuery, ReplayStatus, Store, User};
+
+/// Every object of a recording (init segments, segments, playlist) lives under this key prefix.
+pub fn object_prefix(id: ReplayId) -> String {
+    format!("recordings/{id}")
+}
+
+/// Whether `viewer` manages the replay's channel.
+async fn manages(store: &dyn Store, viewer: Option<&User>, replay: &Replay) -> Result<bool> {
+    let Some(user) = viewer else { return Ok(false) };
+    Ok(can_manage(user, &store.channel(replay.channel_id).await?))
+}
+
+fn is_public(replay: &Replay) -> bool {
+    replay.status == ReplayStatus::Ready && !replay.hidden
+}
+
+/// A replay `viewer` may see, or `NotFound` (a hidden replay does not reveal that it exists).
+pub async fn visible(store: &dyn Store, viewer: Option<&User>, id: ReplayId) -> Result<Replay> {
+    let replay = store.replay(id).await?;
+    if is_public(&replay) || manages(store, viewer, &replay).await? {
+        return Ok(replay);
+    }
+    Err(CommerceError::NotFound("replay"))
+}
+
+/// Public replays, newest first; `channel` narrows to one channel.
+pub async fn list(store: &dyn Store, channel: Option<olive_core::ChannelId>, page: Page) -> Result<Vec<Replay>> {
+    let query = ReplayQuery { channel, status: Some(ReplayStatus::Ready), include_hidden: false, page };
+    Ok(store.list_replays(&query).await?)
+}
+
+async fn managed(store: &dyn Store, actor: &User, id: ReplayId) -> Result<Replay> {
+    let replay = store.replay(id).await?;
+    if !manages(store, Some(actor), &replay).await? {
+        // Others learn nothing about replays they cannot see.
+        return Err(if is_public(&replay) { CommerceError::Forbidden } else { CommerceError::NotFound("replay") });
+    }
+    Ok(replay)
+}
+
+pub async fn set_hidden(store: &dyn Store, actor: &User, id: ReplayId, hidden: bool) -> Result<Replay> {
+    managed(store, actor, id).await?;
+    let replay = store.set_replay_hidden(id, hidden).await?;
+    tracing::info!(replay_id = %id, hidden, actor = %actor.id, "replay visibility changed");
+    Ok(replay)
+}
+
+/// Deletes a finished replay and every object it stored.
+pub async fn delete(store: &dyn Store, objects: &Objects, actor: &User, id: ReplayId) -> Result<()> {
+    let replay = managed(store, actor, id).await?;
+    if replay.status == ReplayStatus::Recording {
+        return Err(CommerceError::StillRecording);
+    }
+    store.set_replay_hidden(id, true).await?;
+    let mut removed = objects.delete_prefix(&object_prefix(id)).await?;
+    // The thumbnails taken while it was live (named by their time) go too.
+    let taken =
+        replay.started_at.timestamp_millis()..=replay.ended_at.unwrap_or(replay.heartbeat_at).timestamp_millis();
+    let thumbnails = objects.list(&format!("thumbnails/{}", replay.channel_id)).await?;
+    for key in thumbnails {
+        let at = key.rsplit('/').next().and_then(|f| f.strip_suffix(".jpg")).and_then(|t| t.parse::<i64>().ok());
+        if at.is_some_and(|at| taken.contains(&at)) {
+            objects.delete(&key).await?;
+            removed += 1;
+        }
+    }
+    store.delete_replay(id).await?;
+    tracing::info!(replay_id = %id, objects = removed, actor = %actor.id, "replay deleted");
+    Ok(())
+}

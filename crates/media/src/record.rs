@@ -1,0 +1,416 @@
+//! Recording: every live is written to object storage while it runs, so a crash loses at most the
+//! segment in progress, and becomes a replay when it ends.
+//!
+//! A recording spans one live window: from the first publish until the stream ends, reconnects
+//! included (they continue the window, with a new init segment and a discontinuity). The ingest
+//! session hands each init segment and each completed segment to the window's [`Recorder`], a task
+//! that writes the object (`recordings/{replay}/init-{v}.mp4`, `…/seg-{msn}.m4s`) and then the
+//! segment's row in the database — the row is the recording's index, so it never names an object
+//! that was not stored. The live path never waits for storage: if the recorder falls behind by a
+//! whole queue of segments, the segment is dropped (counted and logged) and the replay shows a
+//! discontinuity there.
+//!
+//! Ending queues a `recording.finalise` job; so does start-up for recordings this node left
+//! unfinished when it crashed, and a periodic sweep for recordings of nodes that went silent. The
+//! job writes the complete VOD playlist beside the segments and queues `replay.register`, which
+//! marks the replay ready with the channel's line-up and announces `replay.ready`. Both are
+//! idempotent: running either twice changes nothing more.
+
+use crate::LiveChannel;
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use olive_core::{ChannelId, ReplayId};
+use olive_jobs::{Handler, JobError, JobQueue};
+use olive_media_mux::vod::{self, VodSegment};
+use olive_objects::Objects;
+use olive_store::{Channel, Job, NewReplay, Page, ReplayQuery, ReplaySegment, ReplayStatus, Store, StoreError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Job kind: write the final playlist of an ended recording.
+pub const FINALISE: &str = "recording.finalise";
+/// Job kind: list an ended recording as a replay and announce it.
+pub const REGISTER: &str = "replay.register";
+/// Segments a recorder may be behind before it drops one (about a minute at 2 s segments).
+pub const QUEUE_SEGMENTS: usize = 32;
+/// Writes to object storage are tried this many times before the segment is given up.
+const WRITE_ATTEMPTS: u32 = 3;
+
+pub fn init_key(replay: ReplayId, version: u32) -> String {
+    format!("recordings/{replay}/init-{version}.mp4")
+}
+
+pub fn segment_key(replay: ReplayId, msn: u64) -> String {
+    format!("recordings/{replay}/seg-{msn}.m4s")
+}
+
+pub fn playlist_key(replay: ReplayId) -> String {
+    format!("recordings/{replay}/index.m3u8")
+}
+
+pub use olive_commerce::replays::object_prefix as prefix;
+
+/// A recording's playlist: complete (`VOD`) once it is ready, growing (`EVENT`) before.
+pub fn playlist(segments: &[ReplaySegment], complete: bool) -> String {
+    let segments: Vec<VodSegment> = segments
+        .iter()
+        .map(|s| VodSegment {
+            msn: s.msn.max(0) as u64,
+            init_version: s.init_version.max(0) as u32,
+            discontinuity: s.discontinuity,
+            duration_ms: s.duration_ms,
+        })
+        .collect();
+    vod::render(&segments, complete)
+}
+
+/// One completed segment on its way to storage.
+#[derive(Debug)]
+pub struct SegmentWrite {
+    pub msn: u64,
+    pub init_version: u32,
+    pub discontinuity: bool,
+    pub duration_ms: i64,
+    /// The segment is the concatenation of its parts.
+    pub parts: Vec<Bytes>,
+}
+
+#[derive(Debug)]
+enum Write {
+    Init { version: u32, bytes: Bytes },
+    Segment(SegmentWrite),
+    Finish,
+}
+
+/// What ingest holds to feed a recording. Cloning is cheap; sending never waits.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    replay: ReplayId,
+    tx: mpsc::Sender<Write>,
+}
+
+impl Recorder {
+    pub fn replay(&self) -> ReplayId {
+        self.replay
+    }
+
+    pub fn init(&self, version: u32, bytes: Bytes) {
+        self.send(Write::Init { version, bytes });
+    }
+
+    pub fn segment(&self, segment: SegmentWrite) {
+        self.send(Write::Segment(segment));
+    }
+
+    fn send(&self, write: Write) {
+        if let Err(e) = self.tx.try_send(write) {
+            metrics::counter!("olive_recording_dropped_total").increment(1);
+            tracing::warn!(replay_id = %self.replay, "recording is behind; a write was dropped: {e}");
+        }
+    }
+}
+
+/// A recording in progress on this node.
+struct Active {
+    window: Arc<LiveChannel>,
+    recorder: Recorder,
+    task: JoinHandle<()>,
+}
+
+/// Starts, feeds and ends the recordings of this node, and finalises them.
+pub struct Recordings {
+    store: Arc<dyn Store>,
+    objects: Objects,
+    jobs: JobQueue,
+    /// This node's name, stored with each recording it makes.
+    node: String,
+    /// When this process began: this node's recordings begun earlier were left by a crash.
+    started_at: DateTime<Utc>,
+    active: Mutex<HashMap<ChannelId, Active>>,
+}
+
+impl Recordings {
+    pub fn new(store: Arc<dyn Store>, objects: Objects, node: String) -> Self {
+        let jobs = JobQueue::new(store.clone());
+        Recordings { store, objects, jobs, node, started_at: Utc::now(), active: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn objects(&self) -> &Objects {
+        &self.objects
+    }
+
+    /// The recorder of `window`: the one already running when a broadcaster reconnects to the same
+    /// window, else a new recording. `None` (and an error in the log) if the database refused: the
+    /// live goes on unrecorded.
+    pub async fn recorder(&self, channel: &Channel, window: &Arc<LiveChannel>) -> Option<Recorder> {
+        if let Some(active) = self.active.lock().expect("recordings poisoned").get(&channel.id) {
+            if Arc::ptr_eq(&active.window, window) {
+                return Some(active.recorder.clone());
+            }
+        }
+        let new = NewReplay {
+            channel_id: channel.id,
+            title: channel.title.clone(),
+            node: self.node.clone(),
+            started_at: Utc::now(),
+        };
+        let replay = match self.store.create_replay(new).await {
+            Ok(replay) => replay,
+            Err(e) => {
+                tracing::error!(channel_id = %channel.id, error = %e, "could not start a recording; the live is not recorded");
+                return None;
+            }
+        };
+        let (tx, rx) = mpsc::channel(QUEUE_SEGMENTS);
+        let recorder = Recorder { replay: replay.id, tx };
+        let writer = Writer {
+            store: self.store.clone(),
+            objects: self.objects.clone(),
+            jobs: self.jobs.clone(),
+            replay: replay.id,
+        };
+        let task = tokio::spawn(writer.run(rx));
+        tracing::info!(channel_id = %channel.id, replay_id = %replay.id, "recording started");
+        let previous = self
+            .active
+            .lock()
+            .expect("recordings poisoned")
+            .insert(channel.id, Active { window: window.clone(), recorder: recorder.clone(), task });
+        if let Some(previous) = previous {
+            // The old window ended without being closed here; close it now.
+            let _ = previous.recorder.tx.try_send(Write::Finish);
+        }
+        Some(recorder)
+    }
+
+    /// Ends the channel's recording — only if it records `window`, when given, so that a late
+    /// end of an old window never ends the next one. What is queued is written, then
+    /// finalisation is queued; the returned task ends when that is done.
+    pub fn finish(&self, channel: ChannelId, window: Option<&Arc<LiveChannel>>) -> Option<JoinHandle<()>> {
+        let mut active = self.active.lock().expect("recordings poisoned");
+        if window.is_some_and(|w| active.get(&channel).is_some_and(|a| !Arc::ptr_eq(&a.window, w))) {
+            return None;
+        }
+        let active = active.remove(&channel)?;
+        // The queue may be full; the writer then finishes when every sender is gone.
+        let _ = active.recorder.tx.try_send(Write::Finish);
+        Some(active.task)
+    }
+
+    /// Replays being recorded on this node now.
+    pub fn recording(&self) -> Vec<ReplayId> {
+        self.active.lock().expect("recordings poisoned").values().map(|a| a.recorder.replay).collect()
+    }
+
+    /// Queues finalisation for recordings nobody is writing: this node's own begun before this
+    /// process started (left by a crash), and any whose node has been silent for `stale_after`.
+    /// Returns how many were queued.
+    pub async fn recover(&self, stale_after: Duration, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let running = self.recording();
+        let stale_before = now - chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::minutes(2));
+        let mut queued = 0;
+        let mut offset = 0;
+        loop {
+            let query = ReplayQuery {
+                channel: None,
+                status: Some(ReplayStatus::Recording),
+                include_hidden: true,
+                page: Page::new(Page::MAX_LIMIT, offset),
+            };
+            let page = self.store.list_replays(&query).await?;
+            for replay in &page {
+                let ours_before_restart = replay.node == self.node && replay.started_at < self.started_at;
+                let orphaned = ours_before_restart || replay.heartbeat_at < stale_before;
+                if orphaned && !running.contains(&replay.id) {
+                    tracing::info!(replay_id = %replay.id, node = %replay.node, "finalising a recording left unfinished");
+                    queue_finalise(&self.jobs, replay.id, now).await?;
+                    queued += 1;
+                }
+            }
+            if (page.len() as i64) < Page::MAX_LIMIT {
+                return Ok(queued);
+            }
+            offset += Page::MAX_LIMIT;
+        }
+    }
+}
+
+async fn queue_finalise(jobs: &JobQueue, replay: ReplayId, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let payload = serde_json::json!({ "replay_id": replay });
+    jobs.enqueue(FINALISE, &payload, Some(format!("{FINALISE}/{replay}")), 10, now).await.map(drop)
+}
+
+/// The task that writes one recording.
+struct Writer {
+    store: Arc<dyn Store>,
+    objects: Objects,
+    jobs: JobQueue,
+    replay: ReplayId,
+}
+
+impl Writer {
+    async fn run(self, mut rx: mpsc::Receiver<Write>) {
+        while let Some(write) = rx.recv().await {
+            match write {
+                Write::Init { version, bytes } => {
+                    let size = bytes.len() as i64;
+                    if self.put(&init_key(self.replay, version), vec![bytes]).await {
+                        self.record(self.store.add_replay_bytes(self.replay, size, Utc::now()).await);
+                    }
+                }
+                Write::Segment(s) => {
+                    let size = s.parts.iter().map(Bytes::len).sum::<usize>() as i64;
+                    if self.put(&segment_key(self.replay, s.msn), s.parts).await {
+                        let row = ReplaySegment {
+                            msn: s.msn as i64,
+                            init_version: s.init_version as i32,
+                            discontinuity: s.discontinuity,
+                            duration_ms: s.duration_ms,
+                            bytes: size,
+                        };
+                        self.record(self.store.add_replay_segment(self.replay, row, Utc::now()).await);
+                        metrics::counter!("olive_recording_bytes_total").increment(size as u64);
+                    }
+                }
+                Write::Finish => break,
+            }
+        }
+        match queue_finalise(&self.jobs, self.replay, Utc::now()).await {
+            Ok(()) => tracing::info!(replay_id = %self.replay, "recording ended; finalising"),
+            // The start-up and periodic sweeps find it later.
+            Err(e) => tracing::error!(replay_id = %self.replay, error = %e, "could not queue finalisation"),
+        }
+    }
+
+    /// Stores an object, retrying briefly; `false` if it could not be stored.
+    async fn put(&self, key: &str, chunks: Vec<Bytes>) -> bool {
+        let mut delay = Duration::from_millis(250);
+        for attempt in 1..=WRITE_ATTEMPTS {
+            match self.objects.put_chunks(key, chunks.clone()).await {
+                Ok(()) => return true,
+                Err(e) if attempt == WRITE_ATTEMPTS => {
+                    metrics::counter!("olive_recording_dropped_total").increment(1);
+                    tracing::error!(replay_id = %self.replay, key, error = %e, "could not store a recording object; skipped");
+                }
+                Err(e) => {
+                    tracing::warn!(replay_id = %self.replay, key, error = %e, "storing a recording object failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+            }
+        }
+        false
+    }
+
+    fn record(&self, result: Result<(), StoreError>) {
+        if let Err(e) = result {
+            tracing::error!(replay_id = %self.replay, error = %e, "could not record a stored object in the database");
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ReplayJob {
+    replay_id: ReplayId,
+}
+
+fn replay_of(job: &Job) -> Result<ReplayId, JobError> {
+    serde_json::from_str::<ReplayJob>(&job.payload)
+        .map(|j| j.replay_id)
+        .map_err(|e| JobError::Permanent(format!("bad payload: {e}")))
+}
+
+fn retry(e: impl std::fmt::Display) -> JobError {
+    JobError::Retry(e.to_string())
+}
+
+/// `recording.finalise`: writes the complete playlist beside the segments, then queues the
+/// registration. A recording with no segment is deleted instead: there is nothing to replay.
+pub struct Finalise {
+    pub store: Arc<dyn Store>,
+    pub objects: Objects,
+}
+
+#[async_trait]
+impl Handler for Finalise {
+    fn kind(&self) -> &'static str {
+        FINALISE
+    }
+
+    async fn run(&self, job: &Job) -> Result<(), JobError> {
+        let id = replay_of(job)?;
+        let replay = match self.store.replay(id).await {
+            Ok(replay) => replay,
+            Err(StoreError::NotFound(_)) => return Ok(()), // deleted meanwhile
+            Err(e) => return Err(retry(e)),
+        };
+        let segments = self.store.replay_segments(id).await.map_err(retry)?;
+        if segments.is_empty() {
+            self.objects.delete_prefix(&prefix(id)).await.map_err(retry)?;
+            match self.store.delete_replay(id).await {
+                Ok(()) | Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(retry(e)),
+            }
+            tracing::info!(replay_id = %id, "recording had no media and was dropped");
+            return Ok(());
+        }
+        let text = playlist(&segments, true);
+        self.objects.put(&playlist_key(id), Bytes::from(text)).await.map_err(retry)?;
+        let payload = serde_json::json!({ "replay_id": replay.id });
+        JobQueue::new(self.store.clone())
+            .enqueue(REGISTER, &payload, Some(format!("{REGISTER}/{id}")), 10, Utc::now())
+            .await
+            .map_err(retry)?;
+        Ok(())
+    }
+}
+
+/// `replay.register`: marks the replay ready with the channel's line-up and announces it with the
+/// `replay.ready` webhook (queued once per replay, however often this runs).
+pub struct Register {
+    pub store: Arc<dyn Store>,
+}
+
+#[async_trait]
+impl Handler for Register {
+    fn kind(&self) -> &'static str {
+        REGISTER
+    }
+
+    async fn run(&self, job: &Job) -> Result<(), JobError> {
+        let id = replay_of(job)?;
+        let replay = match self.store.replay(id).await {
+            Ok(replay) => replay,
+            Err(StoreError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(retry(e)),
+        };
+        if replay.status == ReplayStatus::Recording {
+            let lineup = self.store.lineup(replay.channel_id).await.map_err(retry)?;
+            // The last stored segment is the end of what can be replayed.
+            let ended_at = replay.heartbeat_at.max(replay.started_at);
+            self.store.finish_replay(id, ended_at, &lineup).await.map_err(retry)?;
+            tracing::info!(replay_id = %id, duration_ms = replay.duration_ms, "replay ready");
+        }
+        let data = serde_json::json!({
+            "replay_id": id,
+            "channel_id": replay.channel_id,
+            "title": replay.title,
+            "duration_ms": replay.duration_ms,
+            "playback_url": format!("/vod/{id}/index.m3u8"),
+        });
+        olive_jobs::webhooks::publish(
+            self.store.as_ref(),
+            "replay.ready",
+            &format!("replay.ready/{id}"),
+            data,
+            Utc::now(),
+        )
+        .await
+        .map_err(retry)?;
+        Ok(())
+    }
+}

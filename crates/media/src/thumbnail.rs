@@ -1,0 +1,335 @@
+//! Thumbnails: a JPEG of a live channel every few seconds, made in the server without ffmpeg.
+//!
+//! Only keyframes are ever decoded, and only one per interval: an IDR picture decodes on its own,
+//! so each thumbnail is one keyframe fed with its SPS/PPS to a fresh OpenH264 decoder (built from
+//! the source the `openh264` crate bundles), converted to RGB, scaled to [`WIDTH`] pixels wide and
+//! encoded as JPEG. The work runs on the blocking pool, at most one thumbnail per channel at a time
+//! and as many at once as the machine has cores; a keyframe that finds no free slot is skipped and
+//! the next one is tried. The JPEG is stored as `thumbnails/{channel}/{unix_ms}.jpg`, kept in
+//! memory as the channel's newest, and named on the recording as its poster.
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use image::codecs::jpeg::JpegEncoder;
+use image::imageops::FilterType;
+use image::RgbImage;
+use olive_core::{ChannelId, ReplayId};
+use olive_media_mux::VideoConfig;
+use olive_objects::Objects;
+use olive_store::Store;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+use tokio::sync::Semaphore;
+
+/// Thumbnail width in pixels; the height keeps the picture's aspect ratio.
+pub const WIDTH: u32 = 640;
+/// JPEG quality (0–100).
+pub const QUALITY: u8 = 80;
+/// Pictures larger than this are not decoded (8K UHD): a forged SPS cannot make us allocate more.
+pub const MAX_PIXELS: u64 = 7680 * 4320;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ThumbnailError {
+    #[error("the stream has no SPS/PPS yet")]
+    NoConfig,
+    #[error("the picture is {0}x{1}, more than a thumbnail is made from")]
+    TooLarge(u32, u32),
+    #[error("malformed access unit: {0}")]
+    Malformed(&'static str),
+    #[error("the decoder refused the keyframe: {0}")]
+    Decode(String),
+    #[error("the keyframe decoded to no picture")]
+    NoPicture,
+    #[error("jpeg encoding failed: {0}")]
+    Encode(String),
+}
+
+const START_CODE: [u8; 4] = [0, 0, 0, 1];
+
+/// Turns a keyframe (AVCC: NAL units with big-endian length prefixes of `nal_length_size` bytes)
+/// and its parameter sets into one Annex B access unit.
+pub fn annex_b(config: &VideoConfig, frame: &[u8]) -> Result<Vec<u8>, ThumbnailError> {
+    if config.sps.is_empty() || config.pps.is_empty() {
+        return Err(ThumbnailError::NoConfig);
+    }
+    let size = usize::from(config.nal_length_size);
+    if !(1..=4).contains(&size) {
+        return Err(ThumbnailError::Malformed("NAL length size outside 1 to 4"));
+    }
+    let mut out = Vec::with_capacity(frame.len() + 128);
+    for ps in config.sps.iter().chain(&config.pps) {
+        out.extend_from_slice(&START_CODE);
+        out.extend_from_slice(ps);
+    }
+    let mut rest = frame;
+    while !rest.is_empty() {
+        if rest.len() < size {
+            return Err(ThumbnailError::Malformed("truncated NAL length"));
+        }
+        let len = rest[..size].iter().fold(0usize, |n, b| (n << 8) | usize::from(*b));
+        rest = &rest[size..];
+        if len > rest.len() {
+            return Err(ThumbnailError::Malformed("NAL unit longer than the frame"));
+        }
+        out.extend_from_slice(&START_CODE);
+        out.extend_from_slice(&rest[..len]);
+        rest = &rest[len..];
+    }
+    Ok(out)
+}
+
+/// Decodes one keyframe and returns the thumbnail JPEG.
+pub fn render(config: &VideoConfig, frame: &[u8]) -> Result<Vec<u8>, ThumbnailError> {
+    if u64::from(config.width) * u64::from(config.height) > MAX_PIXELS {
+        return Err(ThumbnailError::TooLarge(config.width, config.height));
+    }
+    let access_unit = annex_b(config, frame)?;
+    let mut decoder = openh264::decoder::Decoder::new().map_err(|e| ThumbnailError::Decode(e.to_string()))?;
+    let picture = decoder.decode(&access_unit).map_err(|e| ThumbnailError::Decode(e.to_string()))?;
+    let rgb = match picture {
+        Some(yuv) => to_rgb(&yuv)?,
+        None => {
+            let flushed = decoder.flush_remaining().map_err(|e| ThumbnailError::Decode(e.to_string()))?;
+            to_rgb(flushed.last().ok_or(ThumbnailError::NoPicture)?)?
+        }
+    };
+    let scaled = if rgb.width() > WIDTH {
+        let height = ((u64::from(rgb.height()) * u64::from(WIDTH) + u64::from(rgb.width()) / 2)
+            / u64::from(rgb.width()))
+        .max(1) as u32;
+        image::imageops::resize(&rgb, WIDTH, height, FilterType::Triangle)
+    } else {
+        rgb
+    };
+    let mut jpeg = Vec::with_capacity(64 * 1024);
+    JpegEncoder::new_with_quality(&mut jpeg, QUALITY)
+        .encode_image(&scaled)
+        .map_err(|e| ThumbnailError::Encode(e.to_string()))?;
+    Ok(jpeg)
+}
+
+fn to_rgb(yuv: &openh264::decoder::DecodedYUV<'_>) -> Result<RgbImage, ThumbnailError> {
+    use openh264::formats::YUVSource;
+    let (w, h) = yuv.dimensions();
+    if w == 0 || h == 0 || (w as u64) * (h as u64) > MAX_PIXELS {
+        return Err(ThumbnailError::NoPicture);
+    }
+    let mut buf = vec![0u8; w * h * 3];
+    yuv.write_rgb8(&mut buf);
+    RgbImage::from_raw(w as u32, h as u32, buf).ok_or(ThumbnailError::NoPicture)
+}
+
+/// A channel's newest thumbnail.
+#[derive(Debug, Clone)]
+pub struct Thumbnail {
+    pub jpeg: Bytes,
+    pub key: String,
+    pub taken_at: DateTime<Utc>,
+}
+
+/// Makes, stores and remembers thumbnails.
+pub struct Thumbnails {
+    objects: Objects,
+    store: Arc<dyn Store>,
+    slots: Arc<Semaphore>,
+    latest: RwLock<HashMap<ChannelId, Thumbnail>>,
+}
+
+/// What one publishing session keeps to pace its thumbnails.
+#[derive(Debug)]
+pub struct Pacer {
+    interval_ms: i64,
+    next_ms: Option<i64>,
+    busy: Arc<AtomicBool>,
+}
+
+impl Pacer {
+    pub fn new(interval_s: i32) -> Self {
+        Pacer {
+            interval_ms: i64::from(interval_s.max(1)) * 1000,
+            next_ms: None,
+            busy: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Whether the keyframe at stream time `dts_ms` should become a thumbnail; if so, the next one
+    /// is due an interval later.
+    fn due(&mut self, dts_ms: i64) -> bool {
+        if self.next_ms.is_some_and(|next| dts_ms < next) || self.busy.load(Ordering::Acquire) {
+            return false;
+        }
+        self.next_ms = Some(dts_ms + self.interval_ms);
+        true
+    }
+}
+
+impl Thumbnails {
+    pub fn new(objects: Objects, store: Arc<dyn Store>) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Thumbnails { objects, store, slots: Arc::new(Semaphore::new(cores)), latest: RwLock::new(HashMap::new()) }
+    }
+
+    pub fn latest(&self, channel: ChannelId) -> Option<Thumbnail> {
+        self.latest.read().expect("thumbnails poisoned").get(&channel).cloned()
+    }
+
+    /// Offers a keyframe; takes a thumbnail from it if one is due and a slot is free. Never waits.
+    pub fn offer(
+        self: &Arc<Self>,
+        pacer: &mut Pacer,
+        channel: ChannelId,
+        replay: Option<ReplayId>,
+        config: &Arc<VideoConfig>,
+        dts_ms: i64,
+        frame: Bytes,
+    ) {
+        if !pacer.due(dts_ms) {
+            return;
+        }
+        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+            metrics::counter!("olive_thumbnails_total", "result" => "skipped").increment(1);
+            return;
+        };
+        pacer.busy.store(true, Ordering::Release);
+        let (this, busy, config) = (self.clone(), pacer.busy.clone(), config.clone());
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let made = tokio::task::spawn_blocking(move || render(&config, &frame)).await;
+            drop(slot);
+            let seconds = started.elapsed().as_secs_f64();
+            match made {
+                Ok(Ok(jpeg)) => {
+                    metrics::histogram!("olive_thumbnail_seconds").record(seconds);
+                    this.keep(channel, replay, Bytes::from(jpeg)).await;
+                }
+                Ok(Err(e)) => {
+                    metrics::counter!("olive_thumbnails_total", "result" => "failed").increment(1);
+                    tracing::warn!(channel_id = %channel, error = %e, "no thumbnail from this keyframe");
+                }
+                Err(e) => tracing::error!(channel_id = %channel, error = %e, "thumbnail task failed"),
+            }
+            busy.store(false, Ordering::Release);
+        });
+    }
+
+    async fn keep(&self, channel: ChannelId, replay: Option<ReplayId>, jpeg: Bytes) {
+        let taken_at = Utc::now();
+        let key = format!("thumbnails/{channel}/{}.jpg", taken_at.timestamp_millis());
+        if let Err(e) = self.objects.put(&key, jpeg.clone()).await {
+            metrics::counter!("olive_thumbnails_total", "result" => "failed").increment(1);
+            tracing::warn!(channel_id = %channel, error = %e, "could not store a thumbnail");
+            return;
+        }
+        metrics::counter!("olive_thumbnails_total", "result" => "stored").increment(1);
+        if let Some(replay) = replay {
+            if let Err(e) = self.store.set_replay_thumbnail(replay, &key).await {
+                tracing::warn!(replay_id = %replay, error = %e, "could not name the replay's thumbnail");
+            }
+        }
+        self.latest.write().expect("thumbnails poisoned").insert(channel, Thumbnail { jpeg, key, taken_at });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(nal_length_size: u8) -> VideoConfig {
+        VideoConfig {
+            profile: 100,
+            compatibility: 0,
+            level: 31,
+            nal_length_size,
+            sps: vec![Bytes::from_static(&[0x67, 1, 2])],
+            pps: vec![Bytes::from_static(&[0x68, 3])],
+            width: 1280,
+            height: 720,
+            frame_rate: None,
+        }
+    }
+
+    #[test]
+    fn avcc_becomes_annex_b_with_parameter_sets_first() {
+        let frame = [0, 0, 0, 2, 0x65, 9, 0, 0, 0, 1, 0x06];
+        let au = annex_b(&config(4), &frame).unwrap();
+        assert_eq!(au, [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 9, 0, 0, 0, 1, 0x06]);
+        let short = annex_b(&config(2), &[0, 1, 0x65]).unwrap();
+        assert!(short.ends_with(&[0, 0, 0, 1, 0x65]));
+    }
+
+    #[test]
+    fn hostile_frames_are_refused_not_read_past() {
+        for frame in [&[0, 0, 0][..], &[0, 0, 0, 9, 0x65], &[0xff, 0xff, 0xff, 0xff, 1]] {
+            assert!(matches!(annex_b(&config(4), frame), Err(ThumbnailError::Malformed(_))), "{frame:?}");
+        }
+        assert!(matches!(annex_b(&config(0), &[]), Err(ThumbnailError::Malformed(_))));
+        let mut bare = config(4);
+        bare.pps.clear();
+        assert!(matches!(annex_b(&bare, &[]), Err(ThumbnailError::NoConfig)));
+        let mut huge = config(4);
+        (huge.width, huge.height) = (16384, 16384);
+        assert!(matches!(render(&huge, &[]), Err(ThumbnailError::TooLarge(..))));
+        // Garbage that parses as NAL units: the decoder refuses it or finds no picture.
+        let garbage = [0, 0, 0, 4, 0x65, 0xde, 0xad, 0xbe];
+        assert!(render(&config(4), &garbage).is_err());
+    }
+
+    /// A solid-colour keyframe as an encoder sends it over RTMP: parameter sets in the config,
+    /// the picture's NAL units with 4-byte lengths.
+    fn encoded_keyframe(width: usize, height: usize, rgb: [u8; 3]) -> (VideoConfig, Vec<u8>) {
+        use openh264::formats::{RgbSliceU8, YUVBuffer};
+        let pixels: Vec<u8> = rgb.iter().copied().cycle().take(width * height * 3).collect();
+        let yuv = YUVBuffer::from_rgb8_source(RgbSliceU8::new(&pixels, (width, height)));
+        let mut encoder = openh264::encoder::Encoder::new().unwrap();
+        let stream = encoder.encode(&yuv).unwrap().to_vec();
+        let mut config = config(4);
+        (config.sps, config.pps, config.width, config.height) = (vec![], vec![], width as u32, height as u32);
+        let mut frame = Vec::new();
+        for unit in openh264::nal_units(&stream) {
+            let start = unit.iter().position(|b| *b == 1).unwrap() + 1;
+            let nal = &unit[start..];
+            match nal[0] & 0x1f {
+                7 => config.sps.push(Bytes::copy_from_slice(nal)),
+                8 => config.pps.push(Bytes::copy_from_slice(nal)),
+                _ => {
+                    frame.extend_from_slice(&(nal.len() as u32).to_be_bytes());
+                    frame.extend_from_slice(nal);
+                }
+            }
+        }
+        (config, frame)
+    }
+
+    #[test]
+    fn a_keyframe_becomes_a_640_wide_jpeg_of_the_same_colour() {
+        let colour = [200u8, 60, 90];
+        let (config, frame) = encoded_keyframe(1280, 720, colour);
+        let jpeg = render(&config, &frame).unwrap();
+        let picture = image::load_from_memory_with_format(&jpeg, image::ImageFormat::Jpeg).unwrap().to_rgb8();
+        assert_eq!(picture.dimensions(), (640, 360));
+        let n = f64::from(640 * 360);
+        for (channel, want) in colour.iter().enumerate() {
+            let mean = picture.pixels().map(|p| f64::from(p[channel])).sum::<f64>() / n;
+            assert!((mean - f64::from(*want)).abs() < 12.0, "channel {channel}: mean {mean}, sent {want}");
+        }
+        // Small pictures are not scaled up.
+        let (config, frame) = encoded_keyframe(320, 240, colour);
+        let small = image::load_from_memory(&render(&config, &frame).unwrap()).unwrap();
+        assert_eq!((small.width(), small.height()), (320, 240));
+    }
+
+    #[test]
+    fn one_keyframe_per_interval_and_none_while_busy() {
+        let mut pacer = Pacer::new(5);
+        assert!(pacer.due(0));
+        assert!(!pacer.due(2000));
+        assert!(pacer.due(5000));
+        pacer.busy.store(true, Ordering::Release);
+        assert!(!pacer.due(10_000), "the previous thumbnail is still being made");
+        pacer.busy.store(false, Ordering::Release);
+        assert!(pacer.due(10_033));
+        assert!(!pacer.due(15_000));
+    }
+}
