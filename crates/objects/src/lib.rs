@@ -9,7 +9,10 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
+use object_store::aws::AmazonS3Builder;
+use object_store::prefix::PrefixStore;
 use object_store::{GetOptions, GetRange, ObjectStore, PutPayload};
+use secrecy::{ExposeSecret, SecretString};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -19,7 +22,7 @@ pub enum ObjectError {
     NotFound(String),
     #[error("invalid object key {key:?}: {reason}")]
     InvalidKey { key: String, reason: String },
-    #[error("unsupported object store URL {0:?}: expected file:///path or memory://")]
+    #[error("unsupported object store URL {0:?}: expected file:///path, s3://bucket/prefix or memory://")]
     UnsupportedUrl(String),
     #[error("object store error: {0}")]
     Backend(String),
@@ -42,11 +45,59 @@ pub struct Objects {
     engine: &'static str,
 }
 
+/// Where and how to reach an S3-compatible server, for `s3://` URLs.
+#[derive(Clone, Default)]
+pub struct S3Settings {
+    /// e.g. `http://127.0.0.1:9000` for a local server; AWS itself when unset.
+    pub endpoint: Option<String>,
+    /// `us-east-1` when unset.
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<SecretString>,
+}
+
+impl std::fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An S3 bucket, with path-style requests (what self-hosted S3-compatible servers expect) and
+/// plain HTTP allowed only when the endpoint says `http://`.
+fn s3(parsed: &url::Url, settings: &S3Settings) -> Result<Arc<dyn ObjectStore>> {
+    let bucket = parsed.host_str().filter(|b| !b.is_empty()).ok_or_else(|| ObjectError::UnsupportedUrl(parsed.to_string()))?;
+    let mut builder = AmazonS3Builder::new()
+        .with_bucket_name(bucket)
+        .with_region(settings.region.as_deref().unwrap_or("us-east-1"))
+        .with_virtual_hosted_style_request(false);
+    if let Some(endpoint) = &settings.endpoint {
+        builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
+    }
+    if let Some(key) = &settings.access_key_id {
+        builder = builder.with_access_key_id(key);
+    }
+    if let Some(secret) = &settings.secret_access_key {
+        builder = builder.with_secret_access_key(secret.expose_secret());
+    }
+    let store: Arc<dyn ObjectStore> = Arc::new(builder.build().map_err(backend)?);
+    let prefix = parsed.path().trim_matches('/');
+    if prefix.is_empty() {
+        return Ok(store);
+    }
+    let prefix = parse_key(prefix)?;
+    Ok(Arc::new(PrefixStore::new(store, prefix)))
+}
+
 impl Objects {
     /// Opens the store a URL names, creating a local directory if needed.
-    pub fn from_url(url: &str) -> Result<Self> {
+    pub fn from_url(url: &str, s3_settings: &S3Settings) -> Result<Self> {
         let parsed = url::Url::parse(url).map_err(|_| ObjectError::UnsupportedUrl(url.to_owned()))?;
         match parsed.scheme() {
+            "s3" => Ok(Objects { inner: s3(&parsed, s3_settings)?, engine: "s3" }),
             "file" => {
                 let dir = parsed.to_file_path().map_err(|_| ObjectError::UnsupportedUrl(url.to_owned()))?;
                 std::fs::create_dir_all(&dir)
@@ -172,7 +223,7 @@ mod tests {
     async fn round_trips_on_disk_and_in_memory() {
         let dir = std::env::temp_dir().join(format!("olive-objects-{}", std::process::id()));
         let url = format!("file://{}", dir.display());
-        for objects in [Objects::from_url(&url).unwrap(), Objects::from_url("memory://").unwrap()] {
+        for objects in [Objects::from_url(&url, &S3Settings::default()).unwrap(), Objects::in_memory()] {
             objects.ping().await.unwrap();
             objects.put("products/1/0.png", Bytes::from_static(b"png")).await.unwrap();
             assert_eq!(&objects.get("products/1/0.png").await.unwrap().bytes[..], b"png");
@@ -219,8 +270,12 @@ mod tests {
 
     #[test]
     fn refuses_unknown_schemes() {
-        for url in ["s3://bucket/prefix", "ftp://x", "not a url"] {
-            assert!(matches!(Objects::from_url(url), Err(ObjectError::UnsupportedUrl(_))), "{url}");
+        for url in ["s3:///prefix", "ftp://x", "not a url"] {
+            assert!(matches!(Objects::from_url(url, &S3Settings::default()), Err(ObjectError::UnsupportedUrl(_))), "{url}");
         }
+        let s3 = Objects::from_url("s3://bucket/some/prefix", &S3Settings::default()).unwrap();
+        assert_eq!(s3.engine(), "s3");
+        let secret = S3Settings { secret_access_key: Some("hunter2".into()), ..Default::default() };
+        assert!(!format!("{secret:?}").contains("hunter2"));
     }
 }

@@ -4,6 +4,7 @@
 //! Nothing below this crate reads the environment.
 
 use clap::Args;
+use olive_objects::S3Settings;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -21,9 +22,21 @@ pub struct StorageArgs {
     /// sqlite://PATH or postgres://… [default: sqlite://<data-dir>/olive.db].
     #[arg(long, env = "OLIVE_DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
-    /// file:///DIR (or memory://) [default: file://<data-dir>/objects].
+    /// file:///DIR, s3://BUCKET/PREFIX or memory:// [default: file://<data-dir>/objects].
     #[arg(long, env = "OLIVE_OBJECT_STORE_URL", value_name = "URL")]
     pub object_store_url: Option<String>,
+    /// For s3:// URLs: the S3-compatible server, e.g. http://minio:9000 [default: AWS].
+    #[arg(long, env = "OLIVE_S3_ENDPOINT", value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// For s3:// URLs: the bucket's region [default: us-east-1].
+    #[arg(long, env = "OLIVE_S3_REGION", value_name = "REGION")]
+    pub s3_region: Option<String>,
+    /// For s3:// URLs: the access key id.
+    #[arg(long, env = "OLIVE_S3_ACCESS_KEY_ID", value_name = "ID")]
+    pub s3_access_key_id: Option<String>,
+    /// For s3:// URLs: the secret key (prefer the environment variable: flags show in `ps`).
+    #[arg(long, env = "OLIVE_S3_SECRET_ACCESS_KEY", value_name = "SECRET", hide_env_values = true)]
+    pub s3_secret_access_key: Option<SecretString>,
 }
 
 /// The flags of `olive serve` beyond storage.
@@ -66,6 +79,10 @@ struct FileConfig {
     database_url: Option<String>,
     bus_url: Option<String>,
     object_store_url: Option<String>,
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
+    s3_access_key_id: Option<String>,
+    s3_secret_access_key: Option<SecretString>,
     public_url: Option<String>,
     job_lease_secs: Option<u64>,
     node_id: Option<String>,
@@ -96,6 +113,7 @@ pub struct StorageConfig {
     /// May hold a password: never logged.
     pub database_url: SecretString,
     pub object_store_url: SecretString,
+    pub s3: S3Settings,
 }
 
 /// Everything `olive serve` needs, checked.
@@ -150,18 +168,32 @@ impl StorageConfig {
                     .to_string()
             }
         };
-        if !(object_store_url.starts_with("file://") || object_store_url.starts_with("memory://")) {
-            let scheme = object_store_url.split(':').next().unwrap_or_default();
+        let scheme = object_store_url.split("://").next().unwrap_or_default();
+        if !matches!(scheme, "file" | "memory" | "s3") || !object_store_url.contains("://") {
             return Err(bad(
                 "object_store_url",
-                format!("unsupported scheme {scheme:?}; use file:///DIR or memory:// (s3:// arrives with scale-out)"),
+                format!("unsupported scheme {scheme:?}; use file:///DIR, s3://BUCKET/PREFIX or memory://"),
             ));
         }
+        let s3_endpoint = args.s3_endpoint.clone().or_else(|| file.s3_endpoint.clone());
+        if let Some(endpoint) = &s3_endpoint {
+            let parsed = url::Url::parse(endpoint).map_err(|e| bad("s3_endpoint", format!("{endpoint:?}: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                return Err(bad("s3_endpoint", format!("{endpoint:?} must be an http(s) URL")));
+            }
+        }
+        let s3 = S3Settings {
+            endpoint: s3_endpoint,
+            region: args.s3_region.clone().or_else(|| file.s3_region.clone()),
+            access_key_id: args.s3_access_key_id.clone().or_else(|| file.s3_access_key_id.clone()),
+            secret_access_key: args.s3_secret_access_key.clone().or_else(|| file.s3_secret_access_key.clone()),
+        };
         Ok(StorageConfig {
             data_dir,
             database_engine,
             database_url: SecretString::from(database_url),
             object_store_url: SecretString::from(object_store_url),
+            s3,
         })
     }
 
@@ -283,6 +315,8 @@ mod tests {
             (ServeArgs::default(), "database_url = \"mysql://x\"", "database_url"),
             (ServeArgs::default(), "bus_url = \"kafka://x\"", "bus_url"),
             (ServeArgs::default(), "object_store_url = \"ftp://x\"", "object_store_url"),
+            (ServeArgs::default(), "object_store_url = \"s3:bucket\"", "object_store_url"),
+            (ServeArgs::default(), "s3_endpoint = \"minio:9000\"", "s3_endpoint"),
             (ServeArgs::default(), "public_url = \"javascript:alert(1)\"", "public_url"),
             (ServeArgs { job_lease_secs: Some(0), ..Default::default() }, "", "job_lease_secs"),
             (ServeArgs { node_id: Some("a b".into()), ..Default::default() }, "", "node_id"),
@@ -291,6 +325,17 @@ mod tests {
             let err = serve(args, file).unwrap_err();
             assert_eq!(err.key, key, "{err}");
         }
+    }
+
+    #[test]
+    fn s3_settings_come_from_the_file_and_keep_their_secret() {
+        let file = "object_store_url = \"s3://media/olive\"\ns3_endpoint = \"http://127.0.0.1:9000\"\n\
+                    s3_access_key_id = \"AKID\"\ns3_secret_access_key = \"hunter2\"\n";
+        let c = serve(ServeArgs::default(), file).unwrap();
+        assert_eq!(c.storage.object_store_url(), "s3://media/olive");
+        assert_eq!(c.storage.s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(c.storage.s3.access_key_id.as_deref(), Some("AKID"));
+        assert!(!format!("{c:?}").contains("hunter2"));
     }
 
     #[test]

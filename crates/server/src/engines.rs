@@ -23,6 +23,6 @@ pub async fn open(storage: &StorageConfig) -> anyhow::Result<Engines> {
             Arc::new(PostgresStore::open(storage.database_url()).await.context("opening PostgreSQL")?)
         }
     };
-    let objects = Objects::from_url(storage.object_store_url()).context("opening object storage")?;
+    let objects = Objects::from_url(storage.object_store_url(), &storage.s3).context("opening object storage")?;
     Ok(Engines { store, objects })
 }

@@ -51,6 +51,11 @@ impl Server {
         Self::start_in(tempfile::tempdir().unwrap(), Db::Sqlite, &[], env).await
     }
 
+    /// Starts with extra flags and environment variables.
+    pub async fn start_with_flags_and_env(db: Db, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::start_in(tempfile::tempdir().unwrap(), db, extra, env).await
+    }
+
     /// Kills this server with SIGKILL — a crash — and starts another on the same storage.
     pub async fn crash_and_restart(mut self, extra: &[&str]) -> Server {
         let mut child = self.child.take().unwrap();

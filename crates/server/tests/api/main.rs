@@ -10,4 +10,5 @@ mod ops;
 mod orders;
 mod replays;
 mod roles;
+mod s3;
 mod webhooks;

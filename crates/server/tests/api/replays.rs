@@ -6,9 +6,11 @@
 
 use crate::helpers::*;
 use crate::live::{channel_with_key, have_ffmpeg};
+use crate::s3::S3Server;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use olive_objects::{Objects, S3Settings};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
@@ -83,23 +85,21 @@ async fn copy_out(url: &str, to: &Path) -> f64 {
     duration_of(to.to_str().unwrap()).await
 }
 
-/// The thumbnails stored for a channel under a file object store, oldest first, as
-/// (unix milliseconds, path).
-fn thumbnails_on_disk(objects: &Path, channel: i64) -> Vec<(i64, PathBuf)> {
-    let dir = objects.join("thumbnails").join(channel.to_string());
-    let mut found: Vec<(i64, PathBuf)> = std::fs::read_dir(&dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    let name = e.file_name().into_string().ok()?;
-                    Some((name.strip_suffix(".jpg")?.parse().ok()?, e.path()))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+/// The thumbnails stored for a channel, oldest first, as (unix milliseconds, key).
+async fn stored_thumbnails(bucket: &Objects, channel: i64) -> Vec<(i64, String)> {
+    let keys = bucket.list(&format!("thumbnails/{channel}")).await.unwrap();
+    let mut found: Vec<(i64, String)> = keys
+        .into_iter()
+        .filter_map(|key| Some((key.rsplit('/').next()?.strip_suffix(".jpg")?.parse().ok()?, key)))
+        .collect();
     found.sort();
     found
+}
+
+/// The server's object store, as the test sees it.
+fn file_bucket(server: &Server) -> Objects {
+    let url = format!("file://{}", server.data_dir.path().join("objects").display());
+    Objects::from_url(&url, &S3Settings::default()).unwrap()
 }
 
 fn mean_colour(jpeg: &[u8]) -> [f64; 3] {
@@ -127,6 +127,28 @@ async fn a_live_becomes_a_replay_with_thumbnails() {
         return;
     }
     let server = Server::start().await;
+    let bucket = file_bucket(&server);
+    live_becomes_replay(&server, &bucket).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_live_becomes_a_replay_with_thumbnails_on_s3() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let Some(s3) = S3Server::start().await else { return };
+    let url = s3.url("recordings-test");
+    let args = ["--object-store-url", url.as_str()];
+    let server = Server::start_with_flags_and_env(Db::Sqlite, &args, &s3.env()).await;
+    let bucket = Objects::from_url(&url, &s3.settings()).unwrap();
+    live_becomes_replay(&server, &bucket).await;
+    let local = server.data_dir.path().join("objects");
+    assert!(!local.join("recordings").exists() && !local.join("thumbnails").exists(), "media went to the local disk");
+}
+
+/// Publishes 30 s and checks the replay, its playback and its thumbnails; `bucket` reads the
+/// server's object store.
+async fn live_becomes_replay(server: &Server, bucket: &Objects) {
     let host = server.create_user("replay-host@example.com", "host").await;
     let (channel, key) = channel_with_key(&host, "Blue hour").await;
     let r = host.patch(&format!("/api/v1/channels/{channel}")).json(&json!({ "thumbnail_interval_s": 5 })).send();
@@ -193,14 +215,14 @@ async fn a_live_becomes_a_replay_with_thumbnails() {
     assert_eq!(past.headers()["content-range"], format!("bytes */{}", whole.len()));
 
     // Thumbnails were taken at the interval, each a JPEG of the colour sent.
-    let thumbnails = thumbnails_on_disk(&server.data_dir.path().join("objects"), channel);
+    let thumbnails = stored_thumbnails(bucket, channel).await;
     assert!((5..=8).contains(&thumbnails.len()), "{} thumbnails in a 30 s live at 5 s", thumbnails.len());
     for pair in thumbnails.windows(2) {
         let gap = pair[1].0 - pair[0].0;
         assert!((4_000..=6_500).contains(&gap), "thumbnails {gap} ms apart at a 5 s interval");
     }
-    for (_, path) in &thumbnails {
-        assert_colour(&std::fs::read(path).unwrap());
+    for (_, key) in &thumbnails {
+        assert_colour(&bucket.get(key).await.unwrap().bytes);
     }
     let poster = server.client.get(server.url(replay["thumbnail_url"].as_str().unwrap())).send().await.unwrap();
     assert_eq!(poster.status(), StatusCode::OK);
@@ -212,8 +234,8 @@ async fn a_live_becomes_a_replay_with_thumbnails() {
     let kinds: Vec<&str> = jobs["items"].as_array().unwrap().iter().filter_map(|j| j["kind"].as_str()).collect();
     assert!(kinds.contains(&"recording.finalise") && kinds.contains(&"replay.register"), "{kinds:?}");
     // The bucket holds a playable copy of the playlist beside the segments.
-    let stored = std::fs::read_to_string(server.data_dir.path().join(format!("objects/recordings/{id}/index.m3u8")));
-    assert_eq!(stored.unwrap(), text);
+    let stored = bucket.get(&format!("recordings/{id}/index.m3u8")).await.unwrap().bytes;
+    assert_eq!(String::from_utf8_lossy(&stored), text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -265,12 +287,13 @@ async fn a_crash_mid_live_leaves_a_replay_of_what_was_stored() {
     assert_eq!(error_code(bad, StatusCode::UNPROCESSABLE_ENTITY).await, "invalid_field");
 
     // Deleting removes the replay and every object it stored.
-    let recording = server.data_dir.path().join(format!("objects/recordings/{id}"));
-    assert!(std::fs::read_dir(&recording).unwrap().count() > 8);
+    let bucket = file_bucket(&server);
+    let recording = format!("recordings/{id}");
+    assert!(bucket.list(&recording).await.unwrap().len() > 8);
+    assert!(!stored_thumbnails(&bucket, channel).await.is_empty());
     assert_eq!(host.delete(&format!("/api/v1/replays/{id}")).send().await.unwrap().status(), StatusCode::NO_CONTENT);
-    let left = std::fs::read_dir(&recording).map(|d| d.count()).unwrap_or(0);
-    assert_eq!(left, 0, "objects left behind");
-    assert!(thumbnails_on_disk(&server.data_dir.path().join("objects"), channel).is_empty());
+    assert_eq!(bucket.list(&recording).await.unwrap(), Vec::<String>::new(), "objects left behind");
+    assert!(stored_thumbnails(&bucket, channel).await.is_empty());
     assert_eq!(host.get(&format!("/api/v1/replays/{id}")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
     assert_eq!(host.get(&format!("/vod/{id}/index.m3u8")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
 }

@@ -1,0 +1,75 @@
+//! A local S3-compatible server for tests: moto (PyPI `moto[server]==5.2.5`, which `.ci/run`
+//! installs) on a loopback port, one per test, with a fresh bucket. Where `moto_server` is not
+//! installed the S3 tests are skipped with a notice, unless `OLIVE_TEST_S3=moto` demands it (CI).
+
+use olive_objects::S3Settings;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+pub struct S3Server {
+    _child: Child,
+    pub endpoint: String,
+    bucket: String,
+}
+
+const ACCESS_KEY: &str = "olive-test";
+const SECRET_KEY: &str = "olive-test-secret";
+
+impl S3Server {
+    pub async fn start() -> Option<S3Server> {
+        let demanded = std::env::var("OLIVE_TEST_S3").is_ok_and(|v| v == "moto");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let spawned = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn();
+        let child = match spawned {
+            Ok(child) => child,
+            Err(e) if !demanded => {
+                eprintln!("moto_server is not installed ({e}): skipping the S3 test (pip install 'moto[server]==5.2.5')");
+                return None;
+            }
+            Err(e) => panic!("OLIVE_TEST_S3=moto but moto_server cannot start: {e}"),
+        };
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client.get(format!("{endpoint}/moto-api/")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "moto did not answer on {endpoint} within 30 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let bucket = "olive-test".to_owned();
+        let created = client.put(format!("{endpoint}/{bucket}")).send().await.unwrap();
+        assert!(created.status().is_success(), "creating the bucket: {}", created.status());
+        Some(S3Server { _child: child, endpoint, bucket })
+    }
+
+    /// `s3://BUCKET/PREFIX`
+    pub fn url(&self, prefix: &str) -> String {
+        format!("s3://{}/{prefix}", self.bucket)
+    }
+
+    /// What the server is started with to reach it.
+    pub fn env(&self) -> Vec<(&str, &str)> {
+        vec![
+            ("OLIVE_S3_ENDPOINT", self.endpoint.as_str()),
+            ("OLIVE_S3_REGION", "us-east-1"),
+            ("OLIVE_S3_ACCESS_KEY_ID", ACCESS_KEY),
+            ("OLIVE_S3_SECRET_ACCESS_KEY", SECRET_KEY),
+        ]
+    }
+
+    /// The same, for reading the bucket from the test.
+    pub fn settings(&self) -> S3Settings {
+        S3Settings {
+            endpoint: Some(self.endpoint.clone()),
+            region: Some("us-east-1".into()),
+            access_key_id: Some(ACCESS_KEY.into()),
+            secret_access_key: Some(SECRET_KEY.into()),
+        }
+    }
+}
