@@ -132,6 +132,20 @@ impl<T: FromStr, S: Send + Sync> FromRequestParts<S> for IdPath<T> {
     }
 }
 
+/// Query parameters; a malformed or unknown one is a 400 in our error format, naming it.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(q)) => Ok(ApiQuery(q)),
+            Err(e) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text())),
+        }
+    }
+}
+
 /// The address of the peer. Behind a proxy this is the proxy; see ARCHITECTURE.md.
 pub struct ClientIp(pub IpAddr);
 

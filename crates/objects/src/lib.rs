@@ -6,10 +6,10 @@
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::aws::AmazonS3Builder;
 use object_store::prefix::PrefixStore;
 use object_store::{GetOptions, GetRange, ObjectStore, PutPayload};
 use secrecy::{ExposeSecret, SecretString};
@@ -69,7 +69,8 @@ impl std::fmt::Debug for S3Settings {
 /// An S3 bucket, with path-style requests (what self-hosted S3-compatible servers expect) and
 /// plain HTTP allowed only when the endpoint says `http://`.
 fn s3(parsed: &url::Url, settings: &S3Settings) -> Result<Arc<dyn ObjectStore>> {
-    let bucket = parsed.host_str().filter(|b| !b.is_empty()).ok_or_else(|| ObjectError::UnsupportedUrl(parsed.to_string()))?;
+    let bucket =
+        parsed.host_str().filter(|b| !b.is_empty()).ok_or_else(|| ObjectError::UnsupportedUrl(parsed.to_string()))?;
     let mut builder = AmazonS3Builder::new()
         .with_bucket_name(bucket)
         .with_region(settings.region.as_deref().unwrap_or("us-east-1"))
@@ -271,7 +272,10 @@ mod tests {
     #[test]
     fn refuses_unknown_schemes() {
         for url in ["s3:///prefix", "ftp://x", "not a url"] {
-            assert!(matches!(Objects::from_url(url, &S3Settings::default()), Err(ObjectError::UnsupportedUrl(_))), "{url}");
+            assert!(
+                matches!(Objects::from_url(url, &S3Settings::default()), Err(ObjectError::UnsupportedUrl(_))),
+                "{url}"
+            );
         }
         let s3 = Objects::from_url("s3://bucket/some/prefix", &S3Settings::default()).unwrap();
         assert_eq!(s3.engine(), "s3");

@@ -3,9 +3,9 @@
 use super::auth::require_role;
 use crate::dto::{JobView, List};
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, SignedIn};
+use crate::extract::{ApiJson, ApiQuery, SignedIn};
 use crate::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use olive_core::Role;
 use olive_store::{JobStatus, Page};
 
@@ -24,7 +24,7 @@ pub struct JobQuery {
 pub async fn list(
     State(state): State<AppState>,
     signed_in: SignedIn,
-    Query(q): Query<JobQuery>,
+    ApiQuery(q): ApiQuery<JobQuery>,
 ) -> ApiResult<ApiJson<List<JobView>>> {
     require_role(signed_in.user(), Role::Admin)?;
     let page = Page::new(q.limit.unwrap_or(50), q.offset.unwrap_or(0));

@@ -2,9 +2,9 @@
 
 use crate::dto::{List, OrderRequest, OrderView, PageQuery};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, IdPath, SignedIn};
+use crate::extract::{ApiJson, ApiQuery, IdPath, SignedIn};
 use crate::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -78,7 +78,7 @@ pub async fn place(
 pub async fn mine(
     State(state): State<AppState>,
     signed_in: SignedIn,
-    Query(q): Query<PageQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<ApiJson<List<OrderView>>> {
     let page = Page::new(q.limit.unwrap_or(50), q.offset.unwrap_or(0));
     let orders = orders::my_orders(state.store.as_ref(), signed_in.user(), page).await?;

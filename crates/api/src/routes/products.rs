@@ -3,9 +3,9 @@
 
 use crate::dto::{image_url, ImageView, List, ProductCreate, ProductListQuery, ProductUpdate, ProductView};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, IdPath, SignedIn, Upload, Viewer};
+use crate::extract::{ApiJson, ApiQuery, IdPath, SignedIn, Upload, Viewer};
 use crate::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -18,7 +18,7 @@ use olive_store::{Page, ProductQuery, ProductStatus};
 pub async fn list(
     State(state): State<AppState>,
     viewer: Viewer,
-    Query(q): Query<ProductListQuery>,
+    ApiQuery(q): ApiQuery<ProductListQuery>,
 ) -> ApiResult<ApiJson<List<ProductView>>> {
     let page = Page::new(q.limit.unwrap_or(50), q.offset.unwrap_or(0));
     let query = ProductQuery { category: q.category, status: q.status, page };

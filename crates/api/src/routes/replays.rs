@@ -2,9 +2,9 @@
 
 use crate::dto::{List, ReplayUpdate, ReplayView};
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, IdPath, SignedIn, Viewer};
+use crate::extract::{ApiJson, ApiQuery, IdPath, SignedIn, Viewer};
 use crate::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use olive_commerce::replays;
 use olive_core::{ChannelId, ReplayId};
@@ -24,7 +24,7 @@ pub struct ReplayListQuery {
     responses((status = 200, body = List<ReplayView>)))]
 pub async fn list(
     State(state): State<AppState>,
-    Query(q): Query<ReplayListQuery>,
+    ApiQuery(q): ApiQuery<ReplayListQuery>,
 ) -> ApiResult<ApiJson<List<ReplayView>>> {
     let page = Page::new(q.limit.unwrap_or(50), q.offset.unwrap_or(0));
     let found = replays::list(state.store.as_ref(), q.channel_id, page).await?;

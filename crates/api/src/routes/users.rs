@@ -3,9 +3,9 @@
 use super::auth::require_role;
 use crate::dto::{List, PageQuery, UserUpdate, UserView};
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, IdPath, SignedIn};
+use crate::extract::{ApiJson, ApiQuery, IdPath, SignedIn};
 use crate::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use olive_core::{Role, UserId};
 use olive_store::Page;
 
@@ -14,7 +14,7 @@ use olive_store::Page;
 pub async fn list(
     State(state): State<AppState>,
     signed_in: SignedIn,
-    Query(q): Query<PageQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<ApiJson<List<UserView>>> {
     require_role(signed_in.user(), Role::Admin)?;
     let page = Page::new(q.limit.unwrap_or(50), q.offset.unwrap_or(0));

@@ -82,10 +82,40 @@ async fn unknown_routes_and_ids() {
         "/api/v1/channels/-1",
         "/media/products/1/..%2f..%2fetc.png",
         "/media/products/1/x.svg",
+        "/api/v1/replays/abc",
+        "/api/v1/replays/99999999999999999999999",
+        "/api/v1/replays/1",
+        "/vod/1/index.m3u8",
+        "/vod/abc/seg-1.m4s",
+        "/vod/1/..%2f..%2fetc%2fpasswd",
+        "/vod/1/thumbnail.jpg",
+        "/live/1/thumbnail.jpg",
+        "/live/-1/thumbnail.jpg",
     ] {
         let r = server.client.get(server.url(path)).send().await.unwrap();
         assert_eq!(error_code(r, StatusCode::NOT_FOUND).await, "not_found", "{path}");
     }
+    // Query strings that do not parse are refused in the API's error format.
+    for path in [
+        "/api/v1/replays?limit=abc",
+        "/api/v1/replays?channel_id=1e9",
+        "/api/v1/replays?bogus=1",
+        "/api/v1/products?limit=99999999999999999999999",
+        "/api/v1/products?offset=%ff",
+    ] {
+        let r = server.client.get(server.url(path)).send().await.unwrap();
+        assert_eq!(error_code(r, StatusCode::BAD_REQUEST).await, "invalid_query", "{path}");
+    }
+    let listed: serde_json::Value = server
+        .client
+        .get(server.url("/api/v1/replays?limit=100000&offset=-5"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"], serde_json::json!([]), "out-of-range paging is clamped");
     let r = server.client.delete(server.url("/api/v1/channels")).send().await.unwrap();
     assert_eq!(error_code(r, StatusCode::METHOD_NOT_ALLOWED).await, "method_not_allowed");
 }

@@ -7,9 +7,10 @@
 use crate::helpers::*;
 use crate::live::{channel_with_key, have_ffmpeg};
 use crate::s3::S3Server;
+use crate::webhooks::{receiver, verify};
+use olive_objects::{Objects, S3Settings};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use olive_objects::{Objects, S3Settings};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -150,7 +151,16 @@ async fn a_live_becomes_a_replay_with_thumbnails_on_s3() {
 /// server's object store.
 async fn live_becomes_replay(server: &Server, bucket: &Objects) {
     let host = server.create_user("replay-host@example.com", "host").await;
+    let admin = server.create_user("replay-admin@example.com", "admin").await;
+    let (hook, hits) = receiver(0).await;
+    let created = admin.post("/api/v1/webhooks").json(&json!({ "url": hook, "events": ["replay.ready"] })).send();
+    let created: Value = created.await.unwrap().json().await.unwrap();
+    let secret = created["secret"].as_str().unwrap().to_owned();
     let (channel, key) = channel_with_key(&host, "Blue hour").await;
+    for bad in [0, 301] {
+        let r = host.patch(&format!("/api/v1/channels/{channel}")).json(&json!({ "thumbnail_interval_s": bad })).send();
+        assert_eq!(error_code(r.await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY).await, "invalid_field");
+    }
     let r = host.patch(&format!("/api/v1/channels/{channel}")).json(&json!({ "thumbnail_interval_s": 5 })).send();
     assert_eq!(r.await.unwrap().status(), StatusCode::OK);
 
@@ -228,8 +238,32 @@ async fn live_becomes_replay(server: &Server, bucket: &Objects) {
     assert_eq!(poster.status(), StatusCode::OK);
     assert_colour(&poster.bytes().await.unwrap());
 
+    // Ranges that may be ignored get the whole file.
+    for ignored in ["bytes=abc", "items=0-5", "bytes=0-1,5-6", "bytes=5-2"] {
+        let r = server.client.get(&segment_url).header("range", ignored).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{ignored}");
+        assert_eq!(r.bytes().await.unwrap().len(), whole.len(), "{ignored}");
+    }
+    for missing in ["seg-1.m4s", "init-9.mp4", "seg-1.m4s.bak", "..%2Findex.m3u8", "%00"] {
+        let r = server.client.get(server.url(&format!("/vod/{id}/{missing}"))).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{missing}");
+    }
+
+    // Integrators hear of it, signed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let hit = loop {
+        if let Some(hit) = hits.lock().unwrap().iter().find(|h| h.event == "replay.ready").cloned() {
+            break hit;
+        }
+        assert!(Instant::now() < deadline, "no replay.ready webhook within 10 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(verify(&secret, &hit.signature, &hit.body));
+    let event: Value = serde_json::from_str(&hit.body).unwrap();
+    assert_eq!(event["data"]["replay_id"], id);
+    assert_eq!(event["data"]["playback_url"], format!("/vod/{id}/index.m3u8"));
+
     // Finalisation and registration ran as jobs.
-    let admin = server.create_user("replay-admin@example.com", "admin").await;
     let jobs: Value = admin.get("/api/v1/jobs?status=done").send().await.unwrap().json().await.unwrap();
     let kinds: Vec<&str> = jobs["items"].as_array().unwrap().iter().filter_map(|j| j["kind"].as_str()).collect();
     assert!(kinds.contains(&"recording.finalise") && kinds.contains(&"replay.register"), "{kinds:?}");

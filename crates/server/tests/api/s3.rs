@@ -30,7 +30,9 @@ impl S3Server {
         let child = match spawned {
             Ok(child) => child,
             Err(e) if !demanded => {
-                eprintln!("moto_server is not installed ({e}): skipping the S3 test (pip install 'moto[server]==5.2.5')");
+                eprintln!(
+                    "moto_server is not installed ({e}): skipping the S3 test (pip install 'moto[server]==5.2.5')"
+                );
                 return None;
             }
             Err(e) => panic!("OLIVE_TEST_S3=moto but moto_server cannot start: {e}"),

@@ -11,16 +11,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug)]
-struct Hit {
-    at: Instant,
-    signature: String,
-    event: String,
-    body: String,
-    answered: u16,
+pub struct Hit {
+    pub at: Instant,
+    pub signature: String,
+    pub event: String,
+    pub body: String,
+    pub answered: u16,
 }
 
 /// A receiver on loopback that fails its first `failures` requests with 500.
-async fn receiver(failures: usize) -> (String, Arc<Mutex<Vec<Hit>>>) {
+pub async fn receiver(failures: usize) -> (String, Arc<Mutex<Vec<Hit>>>) {
     receiver_with(failures, false).await
 }
 
@@ -66,7 +66,7 @@ async fn receiver_with(failures: usize, hang_first: bool) -> (String, Arc<Mutex<
     (format!("http://{addr}/hook"), hits)
 }
 
-fn verify(secret: &str, signature: &str, body: &str) -> bool {
+pub fn verify(secret: &str, signature: &str, body: &str) -> bool {
     let Some((t, v1)) = signature.strip_prefix("t=").and_then(|s| s.split_once(",v1=")) else { return false };
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{t}.{body}").as_bytes());
