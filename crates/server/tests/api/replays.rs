@@ -184,7 +184,7 @@ async fn live_becomes_replay(server: &Server, bucket: &Objects) {
     eprintln!("published for {:.1} s", (ended - started).as_secs_f64());
 
     // Within 10 s of the end, the replay is listed.
-    let replay = wait_for_replay(&server, channel, Duration::from_secs(10)).await;
+    let replay = wait_for_replay(server, channel, Duration::from_secs(10)).await;
     eprintln!("replay listed {:.1} s after the end: {replay}", ended.elapsed().as_secs_f64());
     let id = replay["id"].as_i64().unwrap();
     assert_eq!(replay["status"], "ready");
