@@ -121,6 +121,15 @@ fn to_rgb(yuv: &openh264::decoder::DecodedYUV<'_>) -> Result<RgbImage, Thumbnail
     RgbImage::from_raw(w as u32, h as u32, buf).ok_or(ThumbnailError::NoPicture)
 }
 
+/// CPU time this thread has used: what a thumbnail costs, apart from waiting for a core.
+fn thread_cpu_time() -> std::time::Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer; CLOCK_THREAD_CPUTIME_ID
+    // exists on every Linux we run on, and on failure the zeroed value is returned.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    std::time::Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32)
+}
+
 /// A channel's newest thumbnail.
 #[derive(Debug, Clone)]
 pub struct Thumbnail {
@@ -154,14 +163,20 @@ impl Pacer {
         }
     }
 
-    /// Whether the keyframe at stream time `dts_ms` should become a thumbnail; if so, the next one
-    /// is due an interval later.
-    fn due(&mut self, dts_ms: i64) -> bool {
-        if self.next_ms.is_some_and(|next| dts_ms < next) || self.busy.load(Ordering::Acquire) {
-            return false;
-        }
-        self.next_ms = Some(dts_ms + self.interval_ms);
-        true
+    /// Whether the keyframe at stream time `dts_ms` should become a thumbnail.
+    fn due(&self, dts_ms: i64) -> bool {
+        !self.next_ms.is_some_and(|next| dts_ms < next) && !self.busy.load(Ordering::Acquire)
+    }
+
+    /// A thumbnail is being made from the keyframe at `dts_ms`. The next is due on a fixed grid of
+    /// intervals, so keyframes that do not fall on it still average one thumbnail per interval
+    /// (with a 2 s GOP and a 5 s interval: 6 s, 4 s, 6 s, …), unless the stream fell behind it.
+    fn taken(&mut self, dts_ms: i64) {
+        self.next_ms = Some(match self.next_ms {
+            Some(next) if dts_ms < next + self.interval_ms => next + self.interval_ms,
+            _ => dts_ms + self.interval_ms,
+        });
+        self.busy.store(true, Ordering::Release);
     }
 }
 
@@ -188,23 +203,30 @@ impl Thumbnails {
         if !pacer.due(dts_ms) {
             return;
         }
+        // Every core busy with other channels' thumbnails: try again at the next keyframe.
         let Ok(slot) = self.slots.clone().try_acquire_owned() else {
-            metrics::counter!("olive_thumbnails_total", "result" => "skipped").increment(1);
+            metrics::counter!("olive_thumbnails_total", "result" => "deferred").increment(1);
             return;
         };
-        pacer.busy.store(true, Ordering::Release);
+        pacer.taken(dts_ms);
         let (this, busy, config) = (self.clone(), pacer.busy.clone(), config.clone());
         tokio::spawn(async move {
             let started = Instant::now();
-            let made = tokio::task::spawn_blocking(move || render(&config, &frame)).await;
+            let made = tokio::task::spawn_blocking(move || {
+                let cpu = thread_cpu_time();
+                let jpeg = render(&config, &frame);
+                (jpeg, thread_cpu_time().saturating_sub(cpu))
+            })
+            .await;
             drop(slot);
             let seconds = started.elapsed().as_secs_f64();
             match made {
-                Ok(Ok(jpeg)) => {
+                Ok((Ok(jpeg), cpu)) => {
                     metrics::histogram!("olive_thumbnail_seconds").record(seconds);
+                    metrics::histogram!("olive_thumbnail_cpu_seconds").record(cpu.as_secs_f64());
                     this.keep(channel, replay, Bytes::from(jpeg)).await;
                 }
-                Ok(Err(e)) => {
+                Ok((Err(e), _)) => {
                     metrics::counter!("olive_thumbnails_total", "result" => "failed").increment(1);
                     tracing::warn!(channel_id = %channel, error = %e, "no thumbnail from this keyframe");
                 }
@@ -320,16 +342,43 @@ mod tests {
         assert_eq!((small.width(), small.height()), (320, 240));
     }
 
+    /// Feeds keyframes every `gop_ms` for `until_ms`; returns the stream times thumbnails were
+    /// taken at (each one made at once).
+    fn taken_at(interval_s: i32, gop_ms: i64, until_ms: i64) -> Vec<i64> {
+        let mut pacer = Pacer::new(interval_s);
+        let mut taken = Vec::new();
+        for dts in (0..until_ms).step_by(gop_ms as usize) {
+            if pacer.due(dts) {
+                pacer.taken(dts);
+                pacer.busy.store(false, Ordering::Release);
+                taken.push(dts);
+            }
+        }
+        taken
+    }
+
     #[test]
-    fn one_keyframe_per_interval_and_none_while_busy() {
+    fn one_thumbnail_per_interval_on_average_whatever_the_gop() {
+        assert_eq!(taken_at(5, 1000, 30_000), [0, 5000, 10_000, 15_000, 20_000, 25_000]);
+        assert_eq!(taken_at(5, 2000, 30_000), [0, 6000, 10_000, 16_000, 20_000, 26_000]);
+        // A GOP longer than the interval: every keyframe, and the grid starts again from there.
+        assert_eq!(taken_at(5, 8000, 30_000), [0, 8000, 16_000, 24_000]);
+    }
+
+    #[test]
+    fn none_while_the_last_one_is_being_made_and_deferred_keyframes_are_retried() {
         let mut pacer = Pacer::new(5);
         assert!(pacer.due(0));
-        assert!(!pacer.due(2000));
-        assert!(pacer.due(5000));
-        pacer.busy.store(true, Ordering::Release);
-        assert!(!pacer.due(10_000), "the previous thumbnail is still being made");
+        pacer.taken(0);
+        assert!(!pacer.due(5000), "the previous thumbnail is still being made");
         pacer.busy.store(false, Ordering::Release);
-        assert!(pacer.due(10_033));
-        assert!(!pacer.due(15_000));
+        assert!(!pacer.due(2000));
+        // Due at 5 s; no slot then (not taken), so the keyframe at 7 s is.
+        assert!(pacer.due(5000));
+        assert!(pacer.due(7000));
+        pacer.taken(7000);
+        pacer.busy.store(false, Ordering::Release);
+        assert!(!pacer.due(9000));
+        assert!(pacer.due(10_000), "still on the 5 s grid");
     }
 }

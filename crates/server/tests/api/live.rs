@@ -146,14 +146,15 @@ fn check_ll_hls(text: &str) -> (u64, u32) {
     hinted
 }
 
-async fn probe(url: &str) -> String {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "stream=codec_name,width,height", "-of", "compact", url])
-        .output()
-        .await
-        .unwrap();
-    assert!(out.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&out.stderr));
+/// What `ffprobe -v error ARGS URL` prints, asserting it succeeds.
+pub async fn ffprobe(args: &[&str], url: &str) -> String {
+    let out = Command::new("ffprobe").args(["-v", "error"]).args(args).arg(url).output().await.unwrap();
+    assert!(out.status.success(), "ffprobe failed on {url}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn probe(url: &str) -> String {
+    ffprobe(&["-show_entries", "stream=codec_name,width,height", "-of", "compact"], url).await
 }
 
 async fn copy_ten_seconds(url: &str, to: &Path) {

@@ -5,7 +5,7 @@
 //! not installed.
 
 use crate::helpers::*;
-use crate::live::{channel_with_key, have_ffmpeg};
+use crate::live::{channel_with_key, ffprobe, have_ffmpeg};
 use crate::s3::S3Server;
 use crate::webhooks::{receiver, verify};
 use olive_objects::{Objects, S3Settings};
@@ -57,24 +57,14 @@ async fn wait_for_replay(server: &Server, channel: i64, within: Duration) -> Val
 }
 
 async fn duration_of(url: &str) -> f64 {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", url])
-        .output()
-        .await
-        .unwrap();
-    assert!(out.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().parse().expect("a duration")
+    let out = ffprobe(&["-show_entries", "format=duration", "-of", "csv=p=0"], url).await;
+    out.trim().parse().expect("a duration")
 }
 
 /// The decode-time steps between consecutive video frames, in milliseconds.
 async fn frame_steps_ms(url: &str) -> Vec<i64> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v", "-show_entries", "packet=dts_time", "-of", "csv=p=0", url])
-        .output()
-        .await
-        .unwrap();
-    assert!(out.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&out.stderr));
-    let times: Vec<f64> = String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect();
+    let out = ffprobe(&["-select_streams", "v", "-show_entries", "packet=dts_time", "-of", "csv=p=0"], url).await;
+    let times: Vec<f64> = out.lines().filter_map(|l| l.trim().parse().ok()).collect();
     times.windows(2).map(|w| ((w[1] - w[0]) * 1000.0).round() as i64).collect()
 }
 
