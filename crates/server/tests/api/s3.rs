@@ -1,6 +1,6 @@
 //! A local S3-compatible server for tests: moto (PyPI `moto[server]==5.2.5`, which `.ci/run`
-//! installs) on a loopback port, one per test, with a fresh bucket. Where `moto_server` is not
-//! installed the S3 tests are skipped with a notice, unless `OLIVE_TEST_S3=moto` demands it (CI).
+//! installs) on a loopback port, one per test, with a fresh bucket. Where moto is not installed the
+//! S3 tests are skipped with a notice, unless `OLIVE_TEST_S3=moto` demands it (CI).
 
 use olive_objects::S3Settings;
 use std::process::Stdio;
@@ -19,24 +19,25 @@ const SECRET_KEY: &str = "olive-test-secret";
 impl S3Server {
     pub async fn start() -> Option<S3Server> {
         let demanded = std::env::var("OLIVE_TEST_S3").is_ok_and(|v| v == "moto");
+        let installed = std::process::Command::new("python3")
+            .args(["-c", "import moto.server"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed {
+            assert!(!demanded, "OLIVE_TEST_S3=moto but moto is not installed (pip install 'moto[server]==5.2.5')");
+            eprintln!("moto is not installed: skipping the S3 test (pip install 'moto[server]==5.2.5')");
+            return None;
+        }
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let spawned = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let child = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
-            .spawn();
-        let child = match spawned {
-            Ok(child) => child,
-            Err(e) if !demanded => {
-                eprintln!(
-                    "moto_server is not installed ({e}): skipping the S3 test (pip install 'moto[server]==5.2.5')"
-                );
-                return None;
-            }
-            Err(e) => panic!("OLIVE_TEST_S3=moto but moto_server cannot start: {e}"),
-        };
+            .spawn()
+            .expect("start moto");
         let endpoint = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
