@@ -165,7 +165,7 @@ impl Pacer {
 
     /// Whether the keyframe at stream time `dts_ms` should become a thumbnail.
     fn due(&self, dts_ms: i64) -> bool {
-        !self.next_ms.is_some_and(|next| dts_ms < next) && !self.busy.load(Ordering::Acquire)
+        self.next_ms.is_none_or(|next| dts_ms >= next) && !self.busy.load(Ordering::Acquire)
     }
 
     /// A thumbnail is being made from the keyframe at `dts_ms`. The next is due on a fixed grid of
