@@ -1,0 +1,10 @@
+//! The real-time core of a channel's room, without sockets, tasks or clocks: what a WebSocket
+//! client may send and what it is sent ([`protocol`]), whether a chat message is let in
+//! ([`chat`]: its text, the channel's banned words, the sender's rate limit, slow mode, mutes and
+//! bans), and hearts counted between ticks ([`hearts`]). Time is an argument everywhere, so every
+//! rule is a unit test with a made-up clock. The driver that owns sockets, the bus and the store
+//! lives elsewhere; this crate never performs I/O.
+
+pub mod chat;
+pub mod hearts;
+pub mod protocol;

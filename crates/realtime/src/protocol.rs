@@ -1,0 +1,178 @@
+//! The WebSocket messages of `GET /api/v1/channels/{id}/ws`, as CONTRACT.md fixes them: JSON text
+//! frames, one object each, `type` first. Client frames are parsed strictly: an unknown type, an
+//! unknown field or a frame over [`MAX_CLIENT_FRAME`] bytes is an error the client is told about,
+//! and the connection stays open.
+
+use chrono::{DateTime, Utc};
+use olive_core::{ProductId, UserId};
+use serde::{Deserialize, Serialize};
+
+/// The largest text frame a client may send. A chat message is at most 300 characters (1,200
+/// bytes of UTF-8) plus its envelope; anything larger is refused without being parsed.
+pub const MAX_CLIENT_FRAME: usize = 4096;
+
+/// What a client sends.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    Chat {
+        text: String,
+    },
+    /// A struct variant so that unknown fields are refused here too (serde ignores them on unit
+    /// variants of an internally tagged enum).
+    Heart {},
+}
+
+/// Why a client frame was not understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("frames are JSON text, not binary")]
+    Binary,
+    #[error("frame of {0} bytes is larger than {MAX_CLIENT_FRAME}")]
+    TooLarge(usize),
+    #[error("not a message: {0}")]
+    Malformed(String),
+}
+
+impl ProtocolError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProtocolError::Binary => "binary_frame",
+            ProtocolError::TooLarge(_) => "frame_too_large",
+            ProtocolError::Malformed(_) => "invalid_message",
+        }
+    }
+}
+
+/// Parses one client text frame.
+pub fn parse_client(frame: &str) -> Result<ClientMessage, ProtocolError> {
+    if frame.len() > MAX_CLIENT_FRAME {
+        return Err(ProtocolError::TooLarge(frame.len()));
+    }
+    serde_json::from_str(frame).map_err(|e| ProtocolError::Malformed(e.to_string()))
+}
+
+/// Who wrote a chat message, as viewers see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatAuthor {
+    pub id: UserId,
+    pub name: String,
+}
+
+/// The product card a pin shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinnedProduct {
+    pub id: ProductId,
+    pub name: String,
+    pub price_minor: i64,
+    pub currency: String,
+    pub image_url: Option<String>,
+}
+
+/// What the server sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    Chat {
+        id: i64,
+        user: ChatAuthor,
+        text: String,
+        ts: DateTime<Utc>,
+    },
+    /// A message removed by a moderator: clients drop it from view.
+    ChatDeleted {
+        id: i64,
+    },
+    Viewers {
+        count: u64,
+    },
+    /// `pts`: the moment on the stream's media timeline (the `EXT-X-PROGRAM-DATE-TIME` clock)
+    /// the product was pinned at, so the card appears when the picture reaches it.
+    Pin {
+        product: PinnedProduct,
+        pts: DateTime<Utc>,
+    },
+    Hearts {
+        count: u64,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
+}
+
+impl ServerMessage {
+    pub fn error(code: &str, message: impl Into<String>) -> Self {
+        ServerMessage::Error { code: code.to_owned(), message: message.into() }
+    }
+
+    /// The frame's text; serialised once and shared by every viewer it goes to.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server messages serialise")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn client_messages_parse_strictly() {
+        assert_eq!(
+            parse_client(r#"{"type":"chat","text":"안녕하세요"}"#),
+            Ok(ClientMessage::Chat { text: "안녕하세요".into() })
+        );
+        assert_eq!(parse_client(r#"{"type":"heart"}"#), Ok(ClientMessage::Heart {}));
+        for bad in [
+            "",
+            "not json",
+            "[]",
+            r#"{"text":"no type"}"#,
+            r#"{"type":"shout","text":"x"}"#,
+            r#"{"type":"chat"}"#,
+            r#"{"type":"chat","text":5}"#,
+            r#"{"type":"chat","text":"x","admin":true}"#,
+            r#"{"type":"heart","count":1000}"#,
+        ] {
+            assert!(matches!(parse_client(bad), Err(ProtocolError::Malformed(_))), "{bad:?}");
+        }
+        let huge = format!(r#"{{"type":"chat","text":"{}"}}"#, "a".repeat(1 << 20));
+        assert_eq!(parse_client(&huge).unwrap_err().code(), "frame_too_large");
+    }
+
+    #[test]
+    fn server_messages_put_type_first() {
+        let ts = DateTime::parse_from_rfc3339("2026-11-26T01:02:03Z").unwrap().with_timezone(&Utc);
+        let chat = ServerMessage::Chat {
+            id: 7,
+            user: ChatAuthor { id: UserId(3), name: "민지".into() },
+            text: "<script>alert(1)</script>".into(),
+            ts,
+        };
+        assert_eq!(
+            chat.to_json(),
+            r#"{"type":"chat","id":7,"user":{"id":3,"name":"민지"},"text":"<script>alert(1)</script>","ts":"2026-11-26T01:02:03Z"}"#
+        );
+        assert_eq!(ServerMessage::Viewers { count: 12 }.to_json(), r#"{"type":"viewers","count":12}"#);
+        assert_eq!(ServerMessage::Hearts { count: 3 }.to_json(), r#"{"type":"hearts","count":3}"#);
+        assert_eq!(
+            ServerMessage::error("rate_limited", "slow down").to_json(),
+            r#"{"type":"error","code":"rate_limited","message":"slow down"}"#
+        );
+        assert!(ServerMessage::ChatDeleted { id: 9 }.to_json().starts_with(r#"{"type":"chat_deleted""#));
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_frame_parses_or_errors_without_panicking(frame in ".{0,600}") {
+            let _ = parse_client(&frame);
+        }
+
+        #[test]
+        fn chat_text_round_trips_whatever_it_holds(text in ".{0,300}") {
+            let frame = serde_json::json!({"type": "chat", "text": text}).to_string();
+            prop_assert_eq!(parse_client(&frame), Ok(ClientMessage::Chat { text }));
+        }
+    }
+}
