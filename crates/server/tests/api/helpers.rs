@@ -129,6 +129,13 @@ impl Server {
         self.stop_child().await
     }
 
+    /// As [`Server::stop`], keeping the data directory to look at.
+    pub async fn stop_keeping_data(mut self) -> (std::process::ExitStatus, tempfile::TempDir) {
+        let status = self.stop_child().await;
+        let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap());
+        (status, data_dir)
+    }
+
     async fn stop_child(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().unwrap();
         let pid = child.id().expect("running").to_string();

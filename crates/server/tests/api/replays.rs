@@ -321,3 +321,30 @@ async fn a_crash_mid_live_leaves_a_replay_of_what_was_stored() {
     assert_eq!(host.get(&format!("/api/v1/replays/{id}")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
     assert_eq!(host.get(&format!("/vod/{id}/index.m3u8")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_live_stopped_by_sigterm_is_finalised_before_exit() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let server = Server::start().await;
+    let host = server.create_user("sigterm-host@example.com", "host").await;
+    let (_, key) = channel_with_key(&host, "Closing time").await;
+    let _publisher = publish_colour(&format!("{}/{key}", server.rtmp), 120);
+    let bucket = file_bucket(&server);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while bucket.list("recordings").await.unwrap_or_default().len() < 4 {
+        assert!(Instant::now() < deadline, "nothing recorded within 30 s");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // SIGTERM mid-live: the process exits 0 with the recording closed and finalised.
+    let (status, data_dir) = server.stop_keeping_data().await;
+    assert!(status.success(), "olive exited with {status}");
+    let url = format!("file://{}/objects", data_dir.path().display());
+    let bucket = Objects::from_url(&url, &S3Settings::default()).unwrap();
+    let keys = bucket.list("recordings").await.unwrap();
+    let playlist = keys.iter().find(|k| k.ends_with("/index.m3u8"));
+    let playlist = playlist.unwrap_or_else(|| panic!("no final playlist written before exit: {keys:?}"));
+    let text = bucket.get(playlist).await.unwrap().bytes;
+    assert!(String::from_utf8_lossy(&text).trim_end().ends_with("#EXT-X-ENDLIST"));
+}
