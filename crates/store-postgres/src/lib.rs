@@ -840,6 +840,81 @@ impl Store for PostgresStore {
         }
         tx.commit().await.map_err(backend)
     }
+    async fn add_chat_message(&self, new: NewChatMessage) -> Result<ChatMessage> {
+        let row: ChatMessageRow = sqlx::query_as(&format!(
+            "INSERT INTO chat_messages (channel_id, user_id, author, text, created_at) VALUES ($1, $2, $3, $4, $5)
+             RETURNING {CHAT_COLUMNS}"
+        ))
+        .bind(new.channel_id.0)
+        .bind(new.user_id.0)
+        .bind(&new.author)
+        .bind(&new.text)
+        .bind(new.created_at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| foreign_key_as(e, "channel or user"))?;
+        Ok(row.into())
+    }
+
+    async fn recent_chat(&self, channel: ChannelId, limit: i64) -> Result<Vec<ChatMessage>> {
+        let mut rows: Vec<ChatMessageRow> = sqlx::query_as(&format!(
+            "SELECT {CHAT_COLUMNS} FROM chat_messages WHERE channel_id = $1 AND deleted_at IS NULL
+             ORDER BY id DESC LIMIT $2"
+        ))
+        .bind(channel.0)
+        .bind(limit.clamp(0, Page::MAX_LIMIT))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.reverse();
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn chat_between(
+        &self,
+        channel: ChannelId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<ChatMessage>> {
+        let rows: Vec<ChatMessageRow> = sqlx::query_as(&format!(
+            "SELECT {CHAT_COLUMNS} FROM chat_messages
+             WHERE channel_id = $1 AND created_at >= $2 AND created_at < $3 AND id > $4 AND deleted_at IS NULL
+             ORDER BY id LIMIT $5"
+        ))
+        .bind(channel.0)
+        .bind(from)
+        .bind(to)
+        .bind(after)
+        .bind(limit.clamp(0, Page::MAX_LIMIT))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn delete_chat_message(&self, channel: ChannelId, id: i64, now: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE chat_messages SET deleted_at = $1 WHERE id = $2 AND channel_id = $3 AND deleted_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(channel.0)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() == 1 {
+            return Ok(true);
+        }
+        let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM chat_messages WHERE id = $1 AND channel_id = $2")
+            .bind(id)
+            .bind(channel.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        exists.map(|_| false).ok_or(StoreError::NotFound("chat message"))
+    }
 }
 
 #[cfg(test)]

@@ -411,3 +411,30 @@ impl From<ReplaySegmentRow> for ReplaySegment {
         }
     }
 }
+
+pub const CHAT_COLUMNS: &str = "id, channel_id, user_id, author, text, created_at, deleted_at";
+
+#[derive(sqlx::FromRow)]
+pub struct ChatMessageRow {
+    pub id: i64,
+    pub channel_id: i64,
+    pub user_id: i64,
+    pub author: String,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl From<ChatMessageRow> for ChatMessage {
+    fn from(r: ChatMessageRow) -> ChatMessage {
+        ChatMessage {
+            id: r.id,
+            channel_id: ChannelId(r.channel_id),
+            user_id: UserId(r.user_id),
+            author: r.author,
+            text: r.text,
+            created_at: r.created_at,
+            deleted_at: r.deleted_at,
+        }
+    }
+}

@@ -141,4 +141,21 @@ pub trait Store: Send + Sync + 'static {
     async fn set_replay_hidden(&self, id: ReplayId, hidden: bool) -> Result<Replay>;
     /// Deletes the replay and its segment list.
     async fn delete_replay(&self, id: ReplayId) -> Result<()>;
+
+    // Chat.
+    async fn add_chat_message(&self, new: NewChatMessage) -> Result<ChatMessage>;
+    /// The channel's last `limit` messages that are not deleted, oldest first.
+    async fn recent_chat(&self, channel: ChannelId, limit: i64) -> Result<Vec<ChatMessage>>;
+    /// Messages sent in `[from, to)`, not deleted, oldest first, at most `limit` after id `after`
+    /// (for a replay's chat, page by page).
+    async fn chat_between(
+        &self,
+        channel: ChannelId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<ChatMessage>>;
+    /// Marks a message deleted; `false` if it was already. `NotFound` if it is not the channel's.
+    async fn delete_chat_message(&self, channel: ChannelId, id: i64, now: DateTime<Utc>) -> Result<bool>;
 }

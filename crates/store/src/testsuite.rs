@@ -38,6 +38,7 @@ macro_rules! store_tests {
             webhooks_are_stored_listed_and_deleted,
             replays_record_segments_once_and_finish_once,
             replays_are_listed_hidden_and_deleted,
+            chat_is_kept_in_order_and_deleted_softly,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
@@ -729,4 +730,60 @@ pub async fn replays_are_listed_hidden_and_deleted(store: Arc<dyn Store>) {
     assert!(store.replay_segments(ids[0]).await.unwrap().is_empty());
     assert!(matches!(store.delete_replay(ids[0]).await, Err(StoreError::NotFound(_))));
     assert!(matches!(store.set_replay_hidden(ids[0], false).await, Err(StoreError::NotFound(_))));
+}
+
+pub async fn chat_is_kept_in_order_and_deleted_softly(store: Arc<dyn Store>) {
+    let ch = channel_for_replays(&store).await;
+    let viewer = store.create_user(new_user("chatter@example.com", Role::Viewer)).await.unwrap();
+    let t0 = Utc::now() - Duration::minutes(10);
+    let mut sent = Vec::new();
+    for i in 0..60 {
+        let text = if i == 7 { "<b>안녕</b> 'quoted' \"double\"".to_owned() } else { format!("message {i}") };
+        let new = NewChatMessage {
+            channel_id: ch.id,
+            user_id: viewer.id,
+            author: "민지".into(),
+            text,
+            created_at: t0 + Duration::seconds(i),
+        };
+        sent.push(store.add_chat_message(new).await.unwrap());
+    }
+    assert!(sent.windows(2).all(|w| w[0].id < w[1].id), "ids increase in the order messages were accepted");
+    assert_eq!(sent[7].text, "<b>안녕</b> 'quoted' \"double\"");
+
+    let recent = store.recent_chat(ch.id, 50).await.unwrap();
+    assert_eq!(recent.len(), 50);
+    assert_eq!(recent.first().map(|m| m.id), Some(sent[10].id), "the last 50, oldest first");
+    assert_eq!(recent.last(), sent.last());
+
+    assert!(store.delete_chat_message(ch.id, sent[59].id, Utc::now()).await.unwrap());
+    assert!(!store.delete_chat_message(ch.id, sent[59].id, Utc::now()).await.unwrap(), "already deleted");
+    assert!(matches!(
+        store.delete_chat_message(ChannelId(987_654), sent[1].id, Utc::now()).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let recent = store.recent_chat(ch.id, 50).await.unwrap();
+    assert_eq!(recent.last().map(|m| m.id), Some(sent[58].id), "deleted messages are left out");
+    assert_eq!(recent.first().map(|m| m.id), Some(sent[9].id));
+
+    // A replay's chat: the messages sent while it was live, page by page.
+    let from = t0 + Duration::seconds(20);
+    let to = t0 + Duration::seconds(30);
+    let page = store.chat_between(ch.id, from, to, 0, 4).await.unwrap();
+    assert_eq!(
+        page.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        ["message 20", "message 21", "message 22", "message 23"]
+    );
+    let rest = store.chat_between(ch.id, from, to, page[3].id, 100).await.unwrap();
+    assert_eq!(rest.len(), 6);
+    assert_eq!(rest.last().unwrap().text, "message 29");
+
+    let stranger = NewChatMessage {
+        channel_id: ChannelId(987_654),
+        user_id: viewer.id,
+        author: "x".into(),
+        text: "x".into(),
+        created_at: t0,
+    };
+    assert!(matches!(store.add_chat_message(stranger).await, Err(StoreError::NotFound(_))));
 }

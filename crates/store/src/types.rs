@@ -451,3 +451,26 @@ pub struct ReplayQuery {
     pub include_hidden: bool,
     pub page: Page,
 }
+
+/// A chat message as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatMessage {
+    /// Increases in the order messages were accepted, across every node.
+    pub id: i64,
+    pub channel_id: ChannelId,
+    pub user_id: UserId,
+    /// The author's display name when it was sent.
+    pub author: String,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewChatMessage {
+    pub channel_id: ChannelId,
+    pub user_id: UserId,
+    pub author: String,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+}
