@@ -14,7 +14,7 @@ pub mod openapi;
 mod routes;
 pub mod state;
 
-pub use state::{ApiSettings, AppState};
+pub use state::{ApiSettings, AppState, Live};
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
@@ -41,6 +41,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/channels", get(routes::channels::list).post(routes::channels::create))
         .route("/api/v1/channels/{id}", get(routes::channels::detail).patch(routes::channels::update))
         .route("/api/v1/channels/{id}/stream-key", post(routes::channels::rotate_key))
+        .route("/api/v1/channels/{id}/ws", get(routes::room::socket))
         .route("/api/v1/channels/{id}/lineup", put(routes::channels::set_lineup).get(routes::channels::lineup))
         .route("/api/v1/orders", post(routes::orders::place).get(routes::orders::mine))
         .route("/api/v1/orders/{id}", get(routes::orders::detail))

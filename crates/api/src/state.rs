@@ -8,6 +8,7 @@ use olive_commerce::accounts::{LoginLimits, LoginThrottle};
 use olive_media::thumbnail::Thumbnails;
 use olive_media::LiveMedia;
 use olive_objects::Objects;
+use olive_realtime::hub::Hub;
 use olive_store::Store;
 use std::sync::Arc;
 
@@ -38,6 +39,13 @@ impl ApiSettings {
     }
 }
 
+/// What serves live channels: video windows, thumbnails, rooms.
+pub struct Live {
+    pub media: Arc<LiveMedia>,
+    pub thumbnails: Arc<Thumbnails>,
+    pub hub: Arc<Hub>,
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
@@ -50,6 +58,8 @@ pub struct AppState {
     pub media: Arc<LiveMedia>,
     /// Every live channel's newest thumbnail.
     pub thumbnails: Arc<Thumbnails>,
+    /// This node's live rooms (chat, hearts, viewers).
+    pub hub: Arc<Hub>,
     /// Renders `/metrics`; absent when no recorder was installed (unit tests).
     pub metrics: Option<PrometheusHandle>,
 }
@@ -60,10 +70,10 @@ impl AppState {
         objects: Objects,
         bus: Arc<dyn Bus>,
         settings: ApiSettings,
-        media: Arc<LiveMedia>,
-        thumbnails: Arc<Thumbnails>,
+        live: Live,
         metrics: Option<PrometheusHandle>,
     ) -> Self {
+        let Live { media, thumbnails, hub } = live;
         let cache = Arc::new(ReadCache::new(store.clone(), bus.clone()));
         AppState {
             throttle: Arc::new(LoginThrottle::new(settings.login_limits)),
@@ -74,6 +84,7 @@ impl AppState {
             settings: Arc::new(settings),
             media,
             thumbnails,
+            hub,
             metrics,
         }
     }

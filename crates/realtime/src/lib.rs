@@ -2,9 +2,10 @@
 //! client may send and what it is sent ([`protocol`]), whether a chat message is let in
 //! ([`chat`]: its text, the channel's banned words, the sender's rate limit, slow mode, mutes and
 //! bans), and hearts counted between ticks ([`hearts`]). Time is an argument everywhere, so every
-//! rule is a unit test with a made-up clock. The driver that owns sockets, the bus and the store
-//! lives elsewhere; this crate never performs I/O.
+//! rule is a unit test with a made-up clock. [`hub`] is the thin async driver: the rooms of this
+//! node, fed from the bus and the store; the WebSocket itself is served by `olive-api`.
 
 pub mod chat;
 pub mod hearts;
+pub mod hub;
 pub mod protocol;

@@ -5,11 +5,12 @@ use crate::config::{ServeArgs, ServeConfig};
 use crate::{demo, engines, telemetry};
 use anyhow::Context;
 use chrono::Utc;
-use olive_api::{app, ApiSettings, AppState};
+use olive_api::{app, ApiSettings, AppState, Live};
 use olive_media::ingest::Ingest;
 use olive_media::record::{self, Recordings};
 use olive_media::thumbnail::Thumbnails;
 use olive_media::{LiveMedia, MediaSettings};
+use olive_realtime::hub::Hub;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,13 +57,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ingest_url: format!("rtmp://{rtmp_addr}/live"),
         ..Default::default()
     };
+    let hub = Hub::new(engines.store.clone(), bus.clone(), config.node_id.clone());
     let state = AppState::new(
         engines.store.clone(),
         engines.objects.clone(),
         bus,
         settings,
-        media,
-        thumbnails,
+        Live { media, thumbnails, hub: hub.clone() },
         Some(metrics.clone()),
     );
     // Background jobs: webhook deliveries, recording finalisation, replay registration.
@@ -74,6 +75,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .register(Arc::new(record::Register { store: engines.store.clone() }));
     let jobs = tokio::spawn(worker.run(wait_for_stop(jobs_stopped)));
     let background = [
+        tokio::spawn(hub.clone().deliver()),
+        tokio::spawn(hub.tick()),
         tokio::spawn(recording_sweeper(recordings)),
         tokio::spawn(stream_events_to_webhooks(state.bus.clone(), engines.store.clone())),
         state.cache.spawn_listener(),

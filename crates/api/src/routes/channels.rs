@@ -26,6 +26,7 @@ pub async fn detail(State(state): State<AppState>, IdPath(id): IdPath<ChannelId>
     let channel = state.store.channel(id).await.map_err(CommerceError::from)?;
     let mut view = ChannelView::from(&channel);
     view.health = state.media.health(id);
+    view.viewers = state.hub.viewers(id);
     Ok(ApiJson(view))
 }
 

@@ -8,6 +8,7 @@ pub mod live;
 pub mod orders;
 pub mod products;
 pub mod replays;
+pub mod room;
 pub mod users;
 pub mod vod;
 pub mod webhooks;

@@ -4,10 +4,11 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use olive_api::{app, ApiSettings, AppState};
+use olive_api::{app, ApiSettings, AppState, Live};
 use olive_bus::{Bus, MemoryBus};
 use olive_media::thumbnail::Thumbnails;
 use olive_objects::Objects;
+use olive_realtime::hub::Hub;
 use olive_store::Store;
 use olive_store_sqlite::SqliteStore;
 use serde_json::Value;
@@ -29,7 +30,9 @@ fn node(store: &Arc<dyn Store>, bus: &Arc<dyn Bus>) -> AppState {
     let media = Arc::new(olive_media::LiveMedia::new(Default::default()));
     let objects = Objects::in_memory();
     let thumbnails = Arc::new(Thumbnails::new(objects.clone(), store.clone()));
-    let state = AppState::new(store.clone(), objects, bus.clone(), ApiSettings::default(), media, thumbnails, None);
+    let hub = Hub::new(store.clone(), bus.clone(), "test".into());
+    let live = Live { media, thumbnails, hub };
+    let state = AppState::new(store.clone(), objects, bus.clone(), ApiSettings::default(), live, None);
     state.cache.spawn_listener();
     state
 }

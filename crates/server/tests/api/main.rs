@@ -10,5 +10,6 @@ mod ops;
 mod orders;
 mod replays;
 mod roles;
+mod room;
 mod s3;
 mod webhooks;

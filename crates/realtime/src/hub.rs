@@ -1,0 +1,296 @@
+//! The driver of the live rooms on this node: who is watching which channel here, what they are
+//! sent, and how a room's events reach every node.
+//!
+//! Every event of a room goes through the bus topic [`ROOM_EVENTS`] — also on one node, where the
+//! memory bus hands it straight back — so a viewer sees the same stream of events whichever node
+//! they are connected to. Each node turns an event into a frame once (`Arc<str>`) and offers it to
+//! its local viewers through a bounded broadcast channel: a viewer that falls behind skips ahead to
+//! the newest frames, never slowing the others.
+//!
+//! - Chat is admitted by the room's [`ChatGate`] on the node the sender is connected to, stored
+//!   (its id orders it), then published.
+//! - Hearts are counted per node and published as one count per tick.
+//! - Viewer counts: each node publishes its own count per room every [`VIEWER_TICK`]; each node sums
+//!   the counts it heard from every node in the last three ticks.
+
+use crate::chat::{BannedWords, ChatGate, ChatQuota, Rejection, Sender};
+use crate::hearts::HeartCounter;
+use crate::protocol::{ChatAuthor, ServerMessage};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use olive_bus::Bus;
+use olive_core::ChannelId;
+use olive_store::{NewChatMessage, Store, StoreError, User};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+/// The bus topic every room event travels on.
+pub const ROOM_EVENTS: &str = "room-events";
+/// Chat messages a joining viewer is sent.
+pub const HISTORY: i64 = 50;
+/// How often hearts are announced.
+pub const HEART_TICK: Duration = Duration::from_millis(250);
+/// How often viewer counts are exchanged and announced.
+pub const VIEWER_TICK: Duration = Duration::from_secs(2);
+/// Frames a viewer may be behind before it skips ahead.
+pub const VIEWER_QUEUE: usize = 1024;
+
+/// A frame's JSON text (always UTF-8), serialised once and shared by every viewer it goes to.
+pub type Frame = Bytes;
+
+/// What travels between nodes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RoomEvent {
+    channel: ChannelId,
+    node: String,
+    #[serde(flatten)]
+    kind: EventKind,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+enum EventKind {
+    /// A message to show as it is (chat, a deleted message, a pin).
+    Message { message: ServerMessage },
+    /// Hearts counted on `node` since its last tick.
+    Hearts { count: u64 },
+    /// How many viewers `node` has in the room now.
+    Viewers { count: u64 },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    #[error("the channel does not exist")]
+    NoSuchChannel,
+    #[error("storage is unavailable")]
+    Storage(#[source] StoreError),
+}
+
+impl HubError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            HubError::Rejected(r) => r.code(),
+            HubError::NoSuchChannel => "not_found",
+            HubError::Storage(_) => "unavailable",
+        }
+    }
+}
+
+struct Room {
+    frames: broadcast::Sender<Frame>,
+    gate: Mutex<ChatGate>,
+    hearts: Mutex<HeartCounter>,
+    /// Viewers connected to this node.
+    here: AtomicU64,
+    /// Each node's last reported count, and when it was heard.
+    counts: Mutex<HashMap<String, (u64, Instant)>>,
+}
+
+impl Room {
+    fn new() -> Self {
+        Room {
+            frames: broadcast::channel(VIEWER_QUEUE).0,
+            gate: Mutex::new(ChatGate::new(ChatQuota::default(), BannedWords::default())),
+            hearts: Mutex::new(HeartCounter::default()),
+            here: AtomicU64::new(0),
+            counts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn send(&self, message: &ServerMessage) {
+        let _ = self.frames.send(Frame::from(message.to_json()));
+    }
+
+    fn viewers(&self, now: Instant) -> u64 {
+        let stale = VIEWER_TICK * 3;
+        self.counts.lock().expect("counts poisoned").values().filter(|(_, at)| now - *at < stale).map(|(n, _)| n).sum()
+    }
+}
+
+/// A viewer's place in a room; leaving the room is dropping it.
+pub struct Seat {
+    room: Arc<Room>,
+    /// Frames for this viewer, from the moment it joined.
+    pub frames: broadcast::Receiver<Frame>,
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        self.room.here.fetch_sub(1, Ordering::Relaxed);
+        metrics::gauge!("olive_ws_connections").decrement(1.0);
+    }
+}
+
+pub struct Hub {
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    node: String,
+    rooms: Mutex<HashMap<ChannelId, Arc<Room>>>,
+}
+
+impl Hub {
+    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, node: String) -> Arc<Self> {
+        Arc::new(Hub { store, bus, node, rooms: Mutex::new(HashMap::new()) })
+    }
+
+    fn room(&self, channel: ChannelId) -> Arc<Room> {
+        self.rooms.lock().expect("rooms poisoned").entry(channel).or_insert_with(|| Arc::new(Room::new())).clone()
+    }
+
+    /// Joins a room: the frames to send first (recent chat, the viewer count) and the seat that
+    /// receives everything after.
+    pub async fn join(&self, channel: ChannelId) -> Result<(Vec<Frame>, Seat), HubError> {
+        match self.store.channel(channel).await {
+            Ok(_) => {}
+            Err(StoreError::NotFound(_)) => return Err(HubError::NoSuchChannel),
+            Err(e) => return Err(HubError::Storage(e)),
+        }
+        let room = self.room(channel);
+        // Subscribe before reading the history, so nothing falls between the two.
+        let frames = room.frames.subscribe();
+        room.here.fetch_add(1, Ordering::Relaxed);
+        metrics::gauge!("olive_ws_connections").increment(1.0);
+        let seat = Seat { room: room.clone(), frames };
+        let history = self.store.recent_chat(channel, HISTORY).await.map_err(HubError::Storage)?;
+        let mut first: Vec<Frame> = history
+            .into_iter()
+            .map(|m| {
+                let message = ServerMessage::Chat {
+                    id: m.id,
+                    user: ChatAuthor { id: m.user_id, name: m.author },
+                    text: m.text,
+                    ts: m.created_at,
+                };
+                Frame::from(message.to_json())
+            })
+            .collect();
+        let count = room.viewers(Instant::now()).max(1);
+        first.push(Frame::from(ServerMessage::Viewers { count }.to_json()));
+        Ok((first, seat))
+    }
+
+    /// A chat message from `user` (anonymous viewers may not chat): admitted, stored, announced.
+    pub async fn chat(
+        &self,
+        channel: ChannelId,
+        user: Option<&User>,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), HubError> {
+        let room = self.room(channel);
+        let sender = match user {
+            None => None,
+            Some(u) => {
+                let ch = self.store.channel(channel).await.map_err(|e| match e {
+                    StoreError::NotFound(_) => HubError::NoSuchChannel,
+                    e => HubError::Storage(e),
+                })?;
+                Some(Sender { user: u.id, moderator: olive_commerce::channels::can_manage(u, &ch) })
+            }
+        };
+        let text = room.gate.lock().expect("gate poisoned").admit(sender, text, now)?;
+        let user = user.expect("admitted messages have a sender");
+        let stored = self
+            .store
+            .add_chat_message(NewChatMessage {
+                channel_id: channel,
+                user_id: user.id,
+                author: user.display_name.clone(),
+                text,
+                created_at: now,
+            })
+            .await
+            .map_err(HubError::Storage)?;
+        metrics::counter!("olive_chat_messages_total").increment(1);
+        let message = ServerMessage::Chat {
+            id: stored.id,
+            user: ChatAuthor { id: user.id, name: stored.author },
+            text: stored.text,
+            ts: stored.created_at,
+        };
+        self.publish(channel, EventKind::Message { message }).await;
+        Ok(())
+    }
+
+    /// A heart from a viewer here; announced with the others at the next tick.
+    pub fn heart(&self, channel: ChannelId) {
+        self.room(channel).hearts.lock().expect("hearts poisoned").add(1);
+    }
+
+    async fn publish(&self, channel: ChannelId, kind: EventKind) {
+        let event = RoomEvent { channel, node: self.node.clone(), kind };
+        let bytes = Bytes::from(serde_json::to_vec(&event).expect("room events serialise"));
+        if let Err(e) = self.bus.publish(ROOM_EVENTS, bytes).await {
+            tracing::warn!(channel_id = %channel, error = %e, "could not publish a room event");
+        }
+    }
+
+    /// Delivers room events from the bus to this node's viewers, until the bus closes.
+    pub async fn deliver(self: Arc<Self>) {
+        let mut events = self.bus.subscribe(ROOM_EVENTS);
+        while let Some(event) = events.recv().await {
+            let Ok(bytes) = event else {
+                tracing::warn!("room events were lost: this node fell behind the bus");
+                continue;
+            };
+            let Ok(event) = serde_json::from_slice::<RoomEvent>(&bytes) else { continue };
+            let room = self.room(event.channel);
+            match event.kind {
+                EventKind::Message { message } => room.send(&message),
+                EventKind::Hearts { count } => room.send(&ServerMessage::Hearts { count }),
+                EventKind::Viewers { count } => {
+                    room.counts.lock().expect("counts poisoned").insert(event.node, (count, Instant::now()));
+                }
+            }
+        }
+    }
+
+    /// Announces this node's hearts every [`HEART_TICK`] and exchanges and announces viewer
+    /// counts every [`VIEWER_TICK`], forever.
+    pub async fn tick(self: Arc<Self>) {
+        let mut hearts = tokio::time::interval(HEART_TICK);
+        let mut viewers = tokio::time::interval(VIEWER_TICK);
+        loop {
+            tokio::select! {
+                _ = hearts.tick() => {
+                    let due: Vec<(ChannelId, u64)> = self.rooms.lock().expect("rooms poisoned").iter()
+                        .filter_map(|(c, r)| r.hearts.lock().expect("hearts poisoned").take().map(|n| (*c, n)))
+                        .collect();
+                    for (channel, count) in due {
+                        self.publish(channel, EventKind::Hearts { count }).await;
+                    }
+                }
+                _ = viewers.tick() => self.exchange_viewers().await,
+            }
+        }
+    }
+
+    async fn exchange_viewers(&self) {
+        let now = Instant::now();
+        let rooms: Vec<(ChannelId, Arc<Room>)> =
+            self.rooms.lock().expect("rooms poisoned").iter().map(|(c, r)| (*c, r.clone())).collect();
+        for (channel, room) in rooms {
+            let here = room.here.load(Ordering::Relaxed);
+            let total = room.viewers(now);
+            if here == 0 && total == 0 {
+                continue;
+            }
+            self.publish(channel, EventKind::Viewers { count: here }).await;
+            metrics::gauge!("olive_viewers", "channel" => channel.to_string()).set(total as f64);
+            if room.here.load(Ordering::Relaxed) > 0 {
+                room.send(&ServerMessage::Viewers { count: total });
+            }
+        }
+    }
+
+    /// Live viewers of a channel on every node, as last exchanged.
+    pub fn viewers(&self, channel: ChannelId) -> u64 {
+        self.rooms.lock().expect("rooms poisoned").get(&channel).map_or(0, |r| r.viewers(Instant::now()))
+    }
+}

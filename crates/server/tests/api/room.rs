@@ -1,0 +1,158 @@
+//! The live room over real WebSockets: what anonymous and signed-in viewers receive, chat as text,
+//! hearts counted per tick, viewer counts, history on join, and hostile frames answered with an
+//! error while the connection and everyone else carry on.
+
+use crate::helpers::*;
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(server: &Server, channel: i64, token: Option<&str>) -> Socket {
+    let url = server.url(&format!("/api/v1/channels/{channel}/ws")).replace("http://", "ws://");
+    let mut request = url.into_client_request().unwrap();
+    if let Some(token) = token {
+        request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    tokio_tungstenite::connect_async(request).await.expect("websocket upgrade").0
+}
+
+/// The next JSON frame, waiting at most `within`.
+async fn next(socket: &mut Socket, within: Duration) -> Option<Value> {
+    loop {
+        match tokio::time::timeout(within, socket.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return Some(serde_json::from_str(&t).expect("frames are JSON")),
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            Ok(other) => panic!("unexpected frame or end: {other:?}"),
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Frames until one of `kind` arrives (within `within`), skipping others.
+async fn next_of(socket: &mut Socket, kind: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let frame = next(socket, left).await.unwrap_or_else(|| panic!("no {kind} frame within {within:?}"));
+        if frame["type"] == kind {
+            return frame;
+        }
+    }
+}
+
+async fn send(socket: &mut Socket, frame: Value) {
+    socket.send(Message::Text(frame.to_string().into())).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn chat_hearts_and_viewers_over_websockets() {
+    let server = Server::start().await;
+    let host = server.create_user("room-host@example.com", "host").await;
+    let channel = host.post("/api/v1/channels").json(&json!({ "title": "Room" })).send().await.unwrap();
+    let channel = channel.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let shopper = server.signup("room-shopper@example.com").await;
+
+    // An anonymous viewer gets the viewer count on join, and may not chat.
+    let mut anonymous = connect(&server, channel, None).await;
+    let first = next(&mut anonymous, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(first["type"], "viewers");
+    send(&mut anonymous, json!({"type": "chat", "text": "hello"})).await;
+    let refused = next_of(&mut anonymous, "error", Duration::from_secs(5)).await;
+    assert_eq!(refused["code"], "sign_in_required");
+
+    // A signed-in shopper chats; both see it, as text.
+    let mut chatter = connect(&server, channel, Some(&shopper.token)).await;
+    let text = "<script>alert('x')</script> 안녕하세요 👋";
+    send(&mut chatter, json!({"type": "chat", "text": text})).await;
+    for socket in [&mut anonymous, &mut chatter] {
+        let chat = next_of(socket, "chat", Duration::from_secs(5)).await;
+        assert_eq!(chat["text"], text);
+        assert_eq!(chat["user"]["id"], shopper.id());
+        assert!(chat["id"].as_i64().unwrap() > 0 && chat["ts"].is_string());
+    }
+
+    // Hearts arrive as counts per tick, not one frame per heart.
+    for _ in 0..10 {
+        send(&mut chatter, json!({"type": "heart"})).await;
+    }
+    let mut hearts = 0;
+    let mut frames = 0;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while hearts < 10 && Instant::now() < deadline {
+        if let Some(frame) = next(&mut anonymous, Duration::from_secs(1)).await {
+            if frame["type"] == "hearts" {
+                hearts += frame["count"].as_u64().unwrap();
+                frames += 1;
+            }
+        }
+    }
+    assert_eq!(hearts, 10);
+    assert!(frames < 10, "{frames} frames for 10 hearts");
+
+    // The viewer count covers both sockets.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let viewers = next_of(&mut anonymous, "viewers", Duration::from_secs(5)).await;
+        if viewers["count"] == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "viewer count never reached 2: {viewers}");
+    }
+
+    let detail: Value = server
+        .client
+        .get(server.url(&format!("/api/v1/channels/{channel}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["viewers"], 2, "the channel API counts them too");
+
+    // Hostile frames get an error; the connection and the room carry on.
+    let huge = json!({"type": "chat", "text": "x".repeat(1 << 20)}).to_string();
+    let cases: Vec<(Message, &str)> = vec![
+        (Message::Binary(vec![0u8, 159, 146, 150].into()), "binary_frame"),
+        (Message::Text("{not json".into()), "invalid_message"),
+        (Message::Text(r#"{"type":"chat","text":"x","admin":true}"#.into()), "invalid_message"),
+        (Message::Text(r#"{"type":"shout"}"#.into()), "invalid_message"),
+        (Message::Text(huge.into()), "frame_too_large"),
+        (Message::Text(json!({"type": "chat", "text": "가".repeat(301)}).to_string().into()), "message_too_long"),
+        (Message::Text(json!({"type": "chat", "text": " \n\t "}).to_string().into()), "empty_message"),
+    ];
+    for (frame, code) in cases {
+        chatter.send(frame).await.unwrap();
+        let error = next_of(&mut chatter, "error", Duration::from_secs(5)).await;
+        assert_eq!(error["code"], code);
+    }
+
+    // A thousand messages in a burst from one user: a few get through, the rest are refused.
+    tokio::time::sleep(Duration::from_secs(3)).await; // let the earlier messages' quota refill
+    for i in 0..1000 {
+        send(&mut chatter, json!({"type": "chat", "text": format!("flood {i}")})).await;
+    }
+    send(&mut anonymous, json!({"type": "heart"})).await; // still answered
+    let mut flood = 0;
+    let until = Instant::now() + Duration::from_secs(3);
+    while let Some(frame) = next(&mut anonymous, until.saturating_duration_since(Instant::now())).await {
+        if frame["type"] == "chat" {
+            flood += 1;
+        }
+    }
+    assert!((3..=5).contains(&flood), "{flood} flood messages got through");
+
+    // A late joiner gets the recent chat first, oldest first.
+    let mut late = connect(&server, channel, None).await;
+    let history = next(&mut late, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(history["type"], "chat");
+    assert_eq!(history["text"], text);
+
+    // No room for channels that do not exist.
+    let url = server.url("/api/v1/channels/99999/ws").replace("http://", "ws://");
+    assert!(tokio_tungstenite::connect_async(url).await.is_err());
+}
