@@ -197,6 +197,10 @@ pub struct ChannelView {
     pub status: ChannelStatus,
     pub viewers: u64,
     pub thumbnail_interval_s: i32,
+    pub chat_slow_mode_s: i32,
+    /// The chat's banned words: shown to the host and admins only (in the answer to their PATCH).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat_banned_words: Option<Vec<String>>,
     pub thumbnail_url: String,
     pub playback_url: String,
     pub created_at: DateTime<Utc>,
@@ -216,6 +220,8 @@ impl From<&Channel> for ChannelView {
             status: c.status,
             viewers: 0,
             thumbnail_interval_s: c.thumbnail_interval_s,
+            chat_slow_mode_s: c.chat_slow_mode_s,
+            chat_banned_words: None,
             thumbnail_url: format!("/live/{}/thumbnail.jpg", c.id),
             playback_url: format!("/live/{}/index.m3u8", c.id),
             created_at: c.created_at,
@@ -260,6 +266,19 @@ pub struct ChannelUpdate {
     pub scheduled_at: Option<Option<DateTime<Utc>>>,
     /// Seconds between live thumbnails (1 to 300).
     pub thumbnail_interval_s: Option<i64>,
+    /// Chat slow mode: seconds between one user's messages, 0 (off) to 300.
+    pub chat_slow_mode_s: Option<i64>,
+    /// Words the chat refuses (at most 200, each 1 to 50 characters); replaces the list.
+    pub chat_banned_words: Option<Vec<String>>,
+}
+
+/// A mute (`{"mute_minutes": N}`, 1 minute to a week) or a ban (`{"ban": true}`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChatRestrictionRequest {
+    pub mute_minutes: Option<i64>,
+    #[serde(default)]
+    pub ban: bool,
 }
 
 fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>

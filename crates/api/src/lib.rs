@@ -42,6 +42,11 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/channels/{id}", get(routes::channels::detail).patch(routes::channels::update))
         .route("/api/v1/channels/{id}/stream-key", post(routes::channels::rotate_key))
         .route("/api/v1/channels/{id}/ws", get(routes::room::socket))
+        .route("/api/v1/channels/{id}/chat/{message_id}", axum::routing::delete(routes::moderation::delete_message))
+        .route(
+            "/api/v1/channels/{id}/chat/restrictions/{user_id}",
+            put(routes::moderation::restrict).delete(routes::moderation::lift),
+        )
         .route("/api/v1/channels/{id}/lineup", put(routes::channels::set_lineup).get(routes::channels::lineup))
         .route("/api/v1/orders", post(routes::orders::place).get(routes::orders::mine))
         .route("/api/v1/orders/{id}", get(routes::orders::detail))

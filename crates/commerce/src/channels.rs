@@ -60,6 +60,10 @@ pub struct ChannelChanges {
     pub scheduled_at: Option<Option<DateTime<Utc>>>,
     /// Seconds between live thumbnails, 1 to 300.
     pub thumbnail_interval_s: Option<i64>,
+    /// Chat slow mode, seconds between one user's messages: 0 (off) to 300.
+    pub chat_slow_mode_s: Option<i64>,
+    /// Words the chat refuses: at most 200, each 1 to 50 characters.
+    pub chat_banned_words: Option<Vec<String>>,
 }
 
 /// Creates a channel owned by `actor` (a host or admin) and returns it with its first stream key.
@@ -112,9 +116,28 @@ pub async fn update_channel(
             .thumbnail_interval_s
             .map(|s| validate::range("thumbnail_interval_s", s, 1, 300).map(|s| s as i32))
             .transpose()?,
+        chat_slow_mode_s: changes
+            .chat_slow_mode_s
+            .map(|s| validate::range("chat_slow_mode_s", s, 0, 300).map(|s| s as i32))
+            .transpose()?,
+        chat_banned_words: changes.chat_banned_words.map(banned_words).transpose()?,
         updated_at: Some(now),
     };
     Ok(store.update_channel(id, patch).await?)
+}
+
+fn banned_words(words: Vec<String>) -> Result<Vec<String>> {
+    if words.len() > 200 {
+        return Err(CommerceError::invalid("chat_banned_words", "at most 200 words"));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    for word in words {
+        let word = validate::line("chat_banned_words", &word, 1, 50)?;
+        if !out.contains(&word) {
+            out.push(word);
+        }
+    }
+    Ok(out)
 }
 
 /// Replaces the channel's stream key; the old one stops working at once.

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod catalogue;
 pub mod channels;
 mod error;
+pub mod moderation;
 pub mod orders;
 pub mod replays;
 pub mod validate;

@@ -127,6 +127,26 @@ impl ChatGate {
         ChatGate { quota, banned_words, ..Default::default() }
     }
 
+    /// Takes the channel's rules as stored: banned words, slow mode, and the mutes and bans in
+    /// force (replacing those held). Rate-limit state is kept.
+    pub fn configure(
+        &mut self,
+        banned_words: BannedWords,
+        slow_mode: Option<Duration>,
+        restrictions: impl IntoIterator<Item = (UserId, Option<DateTime<Utc>>)>,
+    ) {
+        self.banned_words = banned_words;
+        self.set_slow_mode(slow_mode);
+        self.muted_until.clear();
+        self.banned.clear();
+        for (user, until) in restrictions {
+            match until {
+                Some(until) => self.mute(user, until),
+                None => self.ban(user),
+            }
+        }
+    }
+
     pub fn set_banned_words(&mut self, words: BannedWords) {
         self.banned_words = words;
     }
@@ -293,6 +313,26 @@ mod tests {
         gate.mute(UserId(3), at(60_000));
         gate.unmute(UserId(3));
         assert!(gate.admit(viewer(3), "hi", at(0)).is_ok());
+    }
+
+    #[test]
+    fn configuring_replaces_the_rules_and_keeps_the_rate() {
+        let mut gate = ChatGate::default();
+        gate.ban(UserId(5));
+        for _ in 0..3 {
+            assert!(gate.admit(viewer(1), "a", at(0)).is_ok());
+        }
+        gate.configure(
+            BannedWords::new(["nope"]),
+            Some(Duration::seconds(30)),
+            [(UserId(2), None), (UserId(3), Some(at(9000)))],
+        );
+        assert!(gate.admit(viewer(5), "unbanned", at(0)).is_ok(), "the old ban was replaced");
+        assert_eq!(gate.admit(viewer(2), "x", at(0)), Err(Rejection::Banned));
+        assert_eq!(gate.admit(viewer(3), "x", at(0)), Err(Rejection::Muted(9)));
+        assert_eq!(gate.admit(viewer(4), "nope", at(0)), Err(Rejection::BannedWord));
+        assert!(matches!(gate.admit(viewer(1), "b", at(0)), Err(Rejection::SlowMode(_) | Rejection::RateLimited(_))));
+        assert_eq!(gate.slow_mode(), Some(Duration::seconds(30)));
     }
 
     #[test]

@@ -60,6 +60,8 @@ enum EventKind {
     Hearts { count: u64 },
     /// How many viewers `node` has in the room now.
     Viewers { count: u64 },
+    /// The room's moderation changed in the store: read it again.
+    Moderation,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +87,8 @@ impl HubError {
 struct Room {
     frames: broadcast::Sender<Frame>,
     gate: Mutex<ChatGate>,
+    /// The gate's rules must be (re)read from the store before the next message.
+    stale: std::sync::atomic::AtomicBool,
     hearts: Mutex<HeartCounter>,
     /// Viewers connected to this node.
     here: AtomicU64,
@@ -97,6 +101,7 @@ impl Room {
         Room {
             frames: broadcast::channel(VIEWER_QUEUE).0,
             gate: Mutex::new(ChatGate::new(ChatQuota::default(), BannedWords::default())),
+            stale: std::sync::atomic::AtomicBool::new(true),
             hearts: Mutex::new(HeartCounter::default()),
             here: AtomicU64::new(0),
             counts: Mutex::new(HashMap::new()),
@@ -184,16 +189,26 @@ impl Hub {
         now: DateTime<Utc>,
     ) -> Result<(), HubError> {
         let room = self.room(channel);
-        let sender = match user {
-            None => None,
-            Some(u) => {
-                let ch = self.store.channel(channel).await.map_err(|e| match e {
-                    StoreError::NotFound(_) => HubError::NoSuchChannel,
-                    e => HubError::Storage(e),
-                })?;
-                Some(Sender { user: u.id, moderator: olive_commerce::channels::can_manage(u, &ch) })
-            }
-        };
+        let ch = self.store.channel(channel).await.map_err(|e| match e {
+            StoreError::NotFound(_) => HubError::NoSuchChannel,
+            e => HubError::Storage(e),
+        })?;
+        if room.stale.swap(false, Ordering::AcqRel) {
+            let restrictions = match self.store.chat_restrictions(channel, now).await {
+                Ok(r) => r,
+                Err(e) => {
+                    room.stale.store(true, Ordering::Release);
+                    return Err(HubError::Storage(e));
+                }
+            };
+            let slow = (ch.chat_slow_mode_s > 0).then(|| chrono::Duration::seconds(i64::from(ch.chat_slow_mode_s)));
+            room.gate.lock().expect("gate poisoned").configure(
+                BannedWords::new(&ch.chat_banned_words),
+                slow,
+                restrictions.into_iter().map(|r| (r.user_id, r.until)),
+            );
+        }
+        let sender = user.map(|u| Sender { user: u.id, moderator: olive_commerce::channels::can_manage(u, &ch) });
         let text = room.gate.lock().expect("gate poisoned").admit(sender, text, now)?;
         let user = user.expect("admitted messages have a sender");
         let stored = self
@@ -216,6 +231,19 @@ impl Hub {
         };
         self.publish(channel, EventKind::Message { message }).await;
         Ok(())
+    }
+
+    /// A moderator deleted a message: every viewer drops it.
+    pub async fn message_deleted(&self, channel: ChannelId, id: i64) {
+        self.publish(channel, EventKind::Message { message: ServerMessage::ChatDeleted { id } }).await;
+    }
+
+    /// The channel's chat rules changed in the store (settings, a mute, a ban): every node reads
+    /// them again before its next message.
+    pub async fn moderation_changed(&self, channel: ChannelId) {
+        // This node at once (the moderator's next request may race the bus), the others by bus.
+        self.room(channel).stale.store(true, Ordering::Release);
+        self.publish(channel, EventKind::Moderation).await;
     }
 
     /// A heart from a viewer here; announced with the others at the next tick.
@@ -247,6 +275,7 @@ impl Hub {
                 EventKind::Viewers { count } => {
                     room.counts.lock().expect("counts poisoned").insert(event.node, (count, Instant::now()));
                 }
+                EventKind::Moderation => room.stale.store(true, Ordering::Release),
             }
         }
     }

@@ -333,8 +333,9 @@ impl Store for PostgresStore {
                 title = COALESCE($1, title), description = COALESCE($2, description),
                 scheduled_at = CASE WHEN $3 THEN $4 ELSE scheduled_at END,
                 status = COALESCE($5, status), thumbnail_interval_s = COALESCE($6, thumbnail_interval_s),
-                updated_at = COALESCE($7, updated_at)
-             WHERE id = $8 RETURNING *",
+                chat_slow_mode_s = COALESCE($7, chat_slow_mode_s), chat_banned_words = COALESCE($8, chat_banned_words),
+                updated_at = COALESCE($9, updated_at)
+             WHERE id = $10 RETURNING *",
         )
         .bind(patch.title)
         .bind(patch.description)
@@ -342,6 +343,8 @@ impl Store for PostgresStore {
         .bind(patch.scheduled_at.flatten())
         .bind(patch.status.map(|s| s.as_str()))
         .bind(patch.thumbnail_interval_s)
+        .bind(patch.chat_slow_mode_s)
+        .bind(patch.chat_banned_words.as_deref().map(word_list))
         .bind(patch.updated_at)
         .bind(id.0)
         .fetch_optional(&self.pool)
@@ -914,6 +917,49 @@ impl Store for PostgresStore {
             .await
             .map_err(backend)?;
         exists.map(|_| false).ok_or(StoreError::NotFound("chat message"))
+    }
+    async fn restrict_chat(
+        &self,
+        channel: ChannelId,
+        user: UserId,
+        until: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO chat_restrictions (channel_id, user_id, until, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (channel_id, user_id) DO UPDATE SET until = excluded.until, created_at = excluded.created_at",
+        )
+        .bind(channel.0)
+        .bind(user.0)
+        .bind(until)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| foreign_key_as(e, "channel or user"))?;
+        Ok(())
+    }
+
+    async fn lift_chat_restriction(&self, channel: ChannelId, user: UserId) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM chat_restrictions WHERE channel_id = $1 AND user_id = $2")
+            .bind(channel.0)
+            .bind(user.0)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn chat_restrictions(&self, channel: ChannelId, now: DateTime<Utc>) -> Result<Vec<ChatRestriction>> {
+        let rows: Vec<ChatRestrictionRow> = sqlx::query_as(
+            "SELECT user_id, until FROM chat_restrictions
+             WHERE channel_id = $1 AND (until IS NULL OR until > $2) ORDER BY user_id",
+        )
+        .bind(channel.0)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 }
 

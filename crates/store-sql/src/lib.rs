@@ -100,6 +100,8 @@ pub struct ChannelRow {
     pub scheduled_at: Option<DateTime<Utc>>,
     pub status: String,
     pub thumbnail_interval_s: i32,
+    pub chat_slow_mode_s: i32,
+    pub chat_banned_words: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -115,6 +117,8 @@ impl TryFrom<ChannelRow> for Channel {
             scheduled_at: r.scheduled_at,
             status: r.status.parse().map_err(corrupt)?,
             thumbnail_interval_s: r.thumbnail_interval_s,
+            chat_slow_mode_s: r.chat_slow_mode_s,
+            chat_banned_words: serde_json::from_str(&r.chat_banned_words).map_err(corrupt)?,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -436,5 +440,22 @@ impl From<ChatMessageRow> for ChatMessage {
             created_at: r.created_at,
             deleted_at: r.deleted_at,
         }
+    }
+}
+
+/// Banned words as stored in `channels.chat_banned_words`.
+pub fn word_list(words: &[String]) -> String {
+    serde_json::to_string(words).expect("strings serialise")
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ChatRestrictionRow {
+    pub user_id: i64,
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl From<ChatRestrictionRow> for ChatRestriction {
+    fn from(r: ChatRestrictionRow) -> ChatRestriction {
+        ChatRestriction { user_id: UserId(r.user_id), until: r.until }
     }
 }

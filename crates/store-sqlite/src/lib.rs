@@ -335,6 +335,7 @@ impl Store for SqliteStore {
                 title = COALESCE(?, title), description = COALESCE(?, description),
                 scheduled_at = CASE WHEN ? THEN ? ELSE scheduled_at END,
                 status = COALESCE(?, status), thumbnail_interval_s = COALESCE(?, thumbnail_interval_s),
+                chat_slow_mode_s = COALESCE(?, chat_slow_mode_s), chat_banned_words = COALESCE(?, chat_banned_words),
                 updated_at = COALESCE(?, updated_at)
              WHERE id = ? RETURNING *",
         )
@@ -344,6 +345,8 @@ impl Store for SqliteStore {
         .bind(patch.scheduled_at.flatten())
         .bind(patch.status.map(|s| s.as_str()))
         .bind(patch.thumbnail_interval_s)
+        .bind(patch.chat_slow_mode_s)
+        .bind(patch.chat_banned_words.as_deref().map(word_list))
         .bind(patch.updated_at)
         .bind(id.0)
         .fetch_optional(&self.write)
@@ -914,6 +917,49 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
         exists.map(|_| false).ok_or(StoreError::NotFound("chat message"))
+    }
+    async fn restrict_chat(
+        &self,
+        channel: ChannelId,
+        user: UserId,
+        until: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO chat_restrictions (channel_id, user_id, until, created_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (channel_id, user_id) DO UPDATE SET until = excluded.until, created_at = excluded.created_at",
+        )
+        .bind(channel.0)
+        .bind(user.0)
+        .bind(until)
+        .bind(now)
+        .execute(&self.write)
+        .await
+        .map_err(|e| foreign_key_as(e, "channel or user"))?;
+        Ok(())
+    }
+
+    async fn lift_chat_restriction(&self, channel: ChannelId, user: UserId) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM chat_restrictions WHERE channel_id = ? AND user_id = ?")
+            .bind(channel.0)
+            .bind(user.0)
+            .execute(&self.write)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn chat_restrictions(&self, channel: ChannelId, now: DateTime<Utc>) -> Result<Vec<ChatRestriction>> {
+        let rows: Vec<ChatRestrictionRow> = sqlx::query_as(
+            "SELECT user_id, until FROM chat_restrictions
+             WHERE channel_id = ? AND (until IS NULL OR until > ?) ORDER BY user_id",
+        )
+        .bind(channel.0)
+        .bind(now)
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend)?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 }
 

@@ -158,4 +158,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<ChatMessage>>;
     /// Marks a message deleted; `false` if it was already. `NotFound` if it is not the channel's.
     async fn delete_chat_message(&self, channel: ChannelId, id: i64, now: DateTime<Utc>) -> Result<bool>;
+    /// Mutes (`until` a time) or bans (`None`) a user in a channel's chat, replacing what was set.
+    async fn restrict_chat(
+        &self,
+        channel: ChannelId,
+        user: UserId,
+        until: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Lifts a mute or ban; `false` if there was none.
+    async fn lift_chat_restriction(&self, channel: ChannelId, user: UserId) -> Result<bool>;
+    /// Bans, and mutes that end after `now`.
+    async fn chat_restrictions(&self, channel: ChannelId, now: DateTime<Utc>) -> Result<Vec<ChatRestriction>>;
 }

@@ -39,6 +39,7 @@ macro_rules! store_tests {
             replays_record_segments_once_and_finish_once,
             replays_are_listed_hidden_and_deleted,
             chat_is_kept_in_order_and_deleted_softly,
+            chat_moderation_is_kept_per_channel,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
@@ -786,4 +787,37 @@ pub async fn chat_is_kept_in_order_and_deleted_softly(store: Arc<dyn Store>) {
         created_at: t0,
     };
     assert!(matches!(store.add_chat_message(stranger).await, Err(StoreError::NotFound(_))));
+}
+
+pub async fn chat_moderation_is_kept_per_channel(store: Arc<dyn Store>) {
+    let ch = channel_for_replays(&store).await;
+    assert_eq!((ch.chat_slow_mode_s, ch.chat_banned_words.clone()), (0, Vec::<String>::new()));
+    let words = vec!["스팸".to_owned(), "spam \"quoted\"".to_owned()];
+    let patch =
+        ChannelPatch { chat_slow_mode_s: Some(10), chat_banned_words: Some(words.clone()), ..Default::default() };
+    let updated = store.update_channel(ch.id, patch).await.unwrap();
+    assert_eq!((updated.chat_slow_mode_s, updated.chat_banned_words.clone()), (10, words.clone()));
+    let untouched =
+        store.update_channel(ch.id, ChannelPatch { title: Some("t".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(untouched.chat_banned_words, words);
+
+    let a = store.create_user(new_user("muted@example.com", Role::Viewer)).await.unwrap();
+    let b = store.create_user(new_user("banned@example.com", Role::Viewer)).await.unwrap();
+    let now = Utc::now();
+    store.restrict_chat(ch.id, a.id, Some(now + Duration::minutes(5)), now).await.unwrap();
+    store.restrict_chat(ch.id, b.id, None, now).await.unwrap();
+    let listed = store.chat_restrictions(ch.id, now).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed.iter().find(|r| r.user_id == b.id).unwrap().until, None);
+    // A mute that has ended is not listed; a new restriction replaces the old one.
+    assert_eq!(store.chat_restrictions(ch.id, now + Duration::minutes(6)).await.unwrap().len(), 1);
+    store.restrict_chat(ch.id, a.id, None, now).await.unwrap();
+    assert_eq!(store.chat_restrictions(ch.id, now + Duration::minutes(6)).await.unwrap().len(), 2);
+    assert!(store.lift_chat_restriction(ch.id, a.id).await.unwrap());
+    assert!(!store.lift_chat_restriction(ch.id, a.id).await.unwrap());
+    assert_eq!(
+        store.chat_restrictions(ch.id, now).await.unwrap(),
+        vec![ChatRestriction { user_id: b.id, until: None }]
+    );
+    assert!(matches!(store.restrict_chat(ChannelId(987_654), a.id, None, now).await, Err(StoreError::NotFound(_))));
 }

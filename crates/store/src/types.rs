@@ -223,6 +223,10 @@ pub struct Channel {
     pub status: ChannelStatus,
     /// Seconds between thumbnails while live.
     pub thumbnail_interval_s: i32,
+    /// Chat slow mode: seconds between one user's messages (0: off).
+    pub chat_slow_mode_s: i32,
+    /// Words the channel's chat refuses.
+    pub chat_banned_words: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -245,6 +249,8 @@ pub struct ChannelPatch {
     pub scheduled_at: Option<Option<DateTime<Utc>>>,
     pub status: Option<ChannelStatus>,
     pub thumbnail_interval_s: Option<i32>,
+    pub chat_slow_mode_s: Option<i32>,
+    pub chat_banned_words: Option<Vec<String>>,
     pub updated_at: Option<DateTime<Utc>>,
 }
 
@@ -473,4 +479,12 @@ pub struct NewChatMessage {
     pub author: String,
     pub text: String,
     pub created_at: DateTime<Utc>,
+}
+
+/// A user's restriction in one channel's chat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatRestriction {
+    pub user_id: UserId,
+    /// Muted until then; `None` is a ban.
+    pub until: Option<DateTime<Utc>>,
 }

@@ -61,10 +61,18 @@ pub async fn update(
         description: req.description,
         scheduled_at: req.scheduled_at,
         thumbnail_interval_s: req.thumbnail_interval_s,
+        chat_slow_mode_s: req.chat_slow_mode_s,
+        chat_banned_words: req.chat_banned_words,
     };
+    let chat_rules = changes.chat_slow_mode_s.is_some() || changes.chat_banned_words.is_some();
     let channel = channels::update_channel(state.store.as_ref(), signed_in.user(), id, changes, Utc::now()).await?;
     state.cache.invalidate_channels().await;
-    Ok(ApiJson(ChannelView::from(&channel)))
+    if chat_rules {
+        state.hub.moderation_changed(id).await;
+    }
+    let mut view = ChannelView::from(&channel);
+    view.chat_banned_words = Some(channel.chat_banned_words.clone());
+    Ok(ApiJson(view))
 }
 
 #[utoipa::path(post, path = "/api/v1/channels/{id}/stream-key", tag = "channels",

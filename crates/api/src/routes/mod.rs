@@ -5,6 +5,7 @@ pub mod channels;
 pub mod health;
 pub mod jobs;
 pub mod live;
+pub mod moderation;
 pub mod orders;
 pub mod products;
 pub mod replays;

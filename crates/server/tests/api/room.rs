@@ -156,3 +156,102 @@ async fn chat_hearts_and_viewers_over_websockets() {
     let url = server.url("/api/v1/channels/99999/ws").replace("http://", "ws://");
     assert!(tokio_tungstenite::connect_async(url).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hosts_moderate_the_chat() {
+    let server = Server::start().await;
+    let host = server.create_user("mod-host@example.com", "host").await;
+    let channel = host.post("/api/v1/channels").json(&json!({ "title": "Moderated" })).send().await.unwrap();
+    let channel = channel.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let shopper = server.signup("mod-shopper@example.com").await;
+    let troll = server.signup("mod-troll@example.com").await;
+    let mut watcher = connect(&server, channel, None).await;
+    let mut chatter = connect(&server, channel, Some(&shopper.token)).await;
+    let mut trolling = connect(&server, channel, Some(&troll.token)).await;
+    let mut hosting = connect(&server, channel, Some(&host.token)).await;
+    let chat = |text: &str| json!({"type": "chat", "text": text});
+
+    // A deleted message disappears for everyone, and from the history.
+    send(&mut trolling, chat("buy followers at example.com")).await;
+    let id = next_of(&mut watcher, "chat", Duration::from_secs(5)).await["id"].as_i64().unwrap();
+    let r = shopper.delete(&format!("/api/v1/channels/{channel}/chat/{id}")).send().await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::FORBIDDEN, "only the host and admins moderate");
+    let r = host.delete(&format!("/api/v1/channels/{channel}/chat/{id}")).send().await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::NO_CONTENT);
+    assert_eq!(next_of(&mut watcher, "chat_deleted", Duration::from_secs(5)).await["id"], id);
+    let r = host.delete(&format!("/api/v1/channels/{channel}/chat/999999")).send().await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::NOT_FOUND);
+
+    // Slow mode spaces a viewer's messages; the host is not slowed.
+    let r = host.patch(&format!("/api/v1/channels/{channel}")).json(&json!({"chat_slow_mode_s": 30})).send().await;
+    let view: Value = r.unwrap().json().await.unwrap();
+    assert_eq!(view["chat_slow_mode_s"], 30);
+    send(&mut chatter, chat("first")).await;
+    assert_eq!(next_of(&mut watcher, "chat", Duration::from_secs(5)).await["text"], "first");
+    send(&mut chatter, chat("second")).await;
+    assert_eq!(next_of(&mut chatter, "error", Duration::from_secs(5)).await["code"], "slow_mode");
+    send(&mut hosting, chat("welcome")).await;
+    send(&mut hosting, chat("everyone")).await;
+    assert_eq!(next_of(&mut watcher, "chat", Duration::from_secs(5)).await["text"], "welcome");
+    assert_eq!(next_of(&mut watcher, "chat", Duration::from_secs(5)).await["text"], "everyone");
+
+    // Banned words, in any case.
+    let words = json!({"chat_slow_mode_s": 0, "chat_banned_words": ["스팸", "Scam"]});
+    let view: Value =
+        host.patch(&format!("/api/v1/channels/{channel}")).json(&words).send().await.unwrap().json().await.unwrap();
+    assert_eq!(view["chat_banned_words"], json!(["스팸", "Scam"]));
+    let public: Value = server
+        .client
+        .get(server.url(&format!("/api/v1/channels/{channel}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(public.get("chat_banned_words").is_none(), "the list is not shown to everyone");
+    send(&mut chatter, chat("이건 스팸이에요")).await;
+    assert_eq!(next_of(&mut chatter, "error", Duration::from_secs(5)).await["code"], "banned_word");
+    send(&mut chatter, chat("total SCAM")).await;
+    assert_eq!(next_of(&mut chatter, "error", Duration::from_secs(5)).await["code"], "banned_word");
+
+    // Mutes end (or are lifted); bans hold.
+    let restrict = |user: i64| format!("/api/v1/channels/{channel}/chat/restrictions/{user}");
+    let r = host.put(&restrict(shopper.id())).json(&json!({"mute_minutes": 5})).send().await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::NO_CONTENT);
+    send(&mut chatter, chat("hello?")).await;
+    assert_eq!(next_of(&mut chatter, "error", Duration::from_secs(5)).await["code"], "muted");
+    assert_eq!(host.delete(&restrict(shopper.id())).send().await.unwrap().status(), reqwest::StatusCode::NO_CONTENT);
+    send(&mut chatter, chat("back again")).await;
+    assert_eq!(next_of(&mut watcher, "chat", Duration::from_secs(5)).await["text"], "back again");
+    let r = host.put(&restrict(troll.id())).json(&json!({"ban": true})).send().await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::NO_CONTENT);
+    send(&mut trolling, chat("let me in")).await;
+    assert_eq!(next_of(&mut trolling, "error", Duration::from_secs(5)).await["code"], "banned");
+
+    // Bad requests are refused with reasons.
+    for bad in [
+        json!({}),
+        json!({"ban": true, "mute_minutes": 5}),
+        json!({"mute_minutes": 0}),
+        json!({"mute_minutes": 99999999}),
+    ] {
+        let r = host.put(&restrict(shopper.id())).json(&bad).send().await.unwrap();
+        assert_eq!(error_code(r, reqwest::StatusCode::UNPROCESSABLE_ENTITY).await, "invalid_field", "{bad}");
+    }
+    let r = host.put(&restrict(host.id())).json(&json!({"ban": true})).send().await.unwrap();
+    assert_eq!(error_code(r, reqwest::StatusCode::UNPROCESSABLE_ENTITY).await, "invalid_field");
+    let r = shopper.put(&restrict(troll.id())).json(&json!({"ban": true})).send().await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::FORBIDDEN);
+    let r = host.put(&restrict(999_999)).json(&json!({"ban": true})).send().await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::NOT_FOUND);
+    let too_many: Vec<String> = (0..201).map(|i| format!("w{i}")).collect();
+    let r =
+        host.patch(&format!("/api/v1/channels/{channel}")).json(&json!({"chat_banned_words": too_many})).send().await;
+    assert_eq!(error_code(r.unwrap(), reqwest::StatusCode::UNPROCESSABLE_ENTITY).await, "invalid_field");
+
+    // A late joiner's history leaves out what was deleted.
+    let mut late = connect(&server, channel, None).await;
+    let first = next(&mut late, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(first["text"], "first");
+}
