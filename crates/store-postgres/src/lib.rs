@@ -961,6 +961,53 @@ impl Store for PostgresStore {
         .map_err(backend)?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
+
+    async fn add_pin(
+        &self,
+        channel: ChannelId,
+        product: ProductId,
+        pts: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Pin> {
+        let row: PinRow = sqlx::query_as(
+            "INSERT INTO pins (channel_id, product_id, pts, created_at) VALUES ($1, $2, $3, $4)
+             RETURNING id, channel_id, product_id, pts, created_at",
+        )
+        .bind(channel.0)
+        .bind(product.0)
+        .bind(pts)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| foreign_key_as(e, "channel or product"))?;
+        Ok(row.into())
+    }
+
+    async fn latest_pin(&self, channel: ChannelId) -> Result<Option<Pin>> {
+        let row: Option<PinRow> = sqlx::query_as(
+            "SELECT id, channel_id, product_id, pts, created_at FROM pins WHERE channel_id = $1
+             ORDER BY pts DESC, id DESC LIMIT 1",
+        )
+        .bind(channel.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn pins_between(&self, channel: ChannelId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Pin>> {
+        let rows: Vec<PinRow> = sqlx::query_as(
+            "SELECT id, channel_id, product_id, pts, created_at FROM pins
+             WHERE channel_id = $1 AND pts >= $2 AND pts < $3 ORDER BY pts, id LIMIT 1000",
+        )
+        .bind(channel.0)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
 }
 
 #[cfg(test)]

@@ -459,3 +459,24 @@ impl From<ChatRestrictionRow> for ChatRestriction {
         ChatRestriction { user_id: UserId(r.user_id), until: r.until }
     }
 }
+
+#[derive(sqlx::FromRow)]
+pub struct PinRow {
+    pub id: i64,
+    pub channel_id: i64,
+    pub product_id: i64,
+    pub pts: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<PinRow> for Pin {
+    fn from(r: PinRow) -> Pin {
+        Pin {
+            id: r.id,
+            channel_id: ChannelId(r.channel_id),
+            product_id: ProductId(r.product_id),
+            pts: r.pts,
+            created_at: r.created_at,
+        }
+    }
+}

@@ -170,4 +170,17 @@ pub trait Store: Send + Sync + 'static {
     async fn lift_chat_restriction(&self, channel: ChannelId, user: UserId) -> Result<bool>;
     /// Bans, and mutes that end after `now`.
     async fn chat_restrictions(&self, channel: ChannelId, now: DateTime<Utc>) -> Result<Vec<ChatRestriction>>;
+
+    // Product pins.
+    async fn add_pin(
+        &self,
+        channel: ChannelId,
+        product: ProductId,
+        pts: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Pin>;
+    /// The channel's most recent pin.
+    async fn latest_pin(&self, channel: ChannelId) -> Result<Option<Pin>>;
+    /// Pins with `pts` in `[from, to)`, in order (a replay's product timeline; at most 1,000).
+    async fn pins_between(&self, channel: ChannelId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Pin>>;
 }

@@ -40,6 +40,7 @@ macro_rules! store_tests {
             replays_are_listed_hidden_and_deleted,
             chat_is_kept_in_order_and_deleted_softly,
             chat_moderation_is_kept_per_channel,
+            pins_make_a_timeline,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
@@ -820,4 +821,19 @@ pub async fn chat_moderation_is_kept_per_channel(store: Arc<dyn Store>) {
         vec![ChatRestriction { user_id: b.id, until: None }]
     );
     assert!(matches!(store.restrict_chat(ChannelId(987_654), a.id, None, now).await, Err(StoreError::NotFound(_))));
+}
+
+pub async fn pins_make_a_timeline(store: Arc<dyn Store>) {
+    let ch = channel_for_replays(&store).await;
+    let a = store.create_product(new_product("Lip tint", "lipstick", 5)).await.unwrap();
+    let b = store.create_product(new_product("Sun cream", "sunscreen", 5)).await.unwrap();
+    assert_eq!(store.latest_pin(ch.id).await.unwrap(), None);
+    let t0 = Utc::now() - Duration::minutes(30);
+    let first = store.add_pin(ch.id, a.id, t0 + Duration::seconds(10), t0).await.unwrap();
+    let second = store.add_pin(ch.id, b.id, t0 + Duration::seconds(70), t0).await.unwrap();
+    store.add_pin(ch.id, a.id, t0 + Duration::seconds(3600), t0).await.unwrap();
+    assert_eq!(store.latest_pin(ch.id).await.unwrap().map(|p| p.product_id), Some(a.id));
+    let timeline = store.pins_between(ch.id, t0, t0 + Duration::seconds(120)).await.unwrap();
+    assert_eq!(timeline, vec![first, second]);
+    assert!(matches!(store.add_pin(ch.id, ProductId(987_654), t0, t0).await, Err(StoreError::NotFound(_))));
 }

@@ -488,3 +488,14 @@ pub struct ChatRestriction {
     /// Muted until then; `None` is a ban.
     pub until: Option<DateTime<Utc>>,
 }
+
+/// A product pinned during a live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    pub id: i64,
+    pub channel_id: ChannelId,
+    pub product_id: ProductId,
+    /// The moment on the stream's media timeline (`EXT-X-PROGRAM-DATE-TIME`'s clock).
+    pub pts: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
