@@ -87,10 +87,7 @@ pub struct ProductView {
 }
 
 /// Where a product image is served.
-pub fn image_url(product: ProductId, object_key: &str) -> String {
-    let file = object_key.rsplit('/').next().unwrap_or(object_key);
-    format!("/media/products/{product}/{file}")
-}
+pub use olive_commerce::catalogue::image_url;
 
 impl From<&Product> for ProductView {
     fn from(p: &Product) -> Self {
@@ -289,6 +286,21 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PinRequest {
+    pub product_id: ProductId,
+}
+
+/// A pin as recorded: `pts` is the moment on the stream's media timeline (the clock of the
+/// playlist's `EXT-X-PROGRAM-DATE-TIME`).
+#[derive(Serialize, ToSchema)]
+pub struct PinCreated {
+    pub id: i64,
+    pub product_id: ProductId,
+    pub pts: DateTime<Utc>,
+}
+
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Lineup {
@@ -437,6 +449,21 @@ pub struct ReplayView {
     pub products: Vec<ProductId>,
     /// Which product was pinned when (offsets into the replay), in order.
     pub pins: Vec<PinView>,
+}
+
+impl ReplayView {
+    /// With its product timeline: each pin's offset from the start of the replay.
+    pub fn with_pins(replay: &Replay, pins: &[olive_store::Pin]) -> Self {
+        let mut view = ReplayView::from(replay);
+        view.pins = pins
+            .iter()
+            .map(|p| PinView {
+                product_id: p.product_id,
+                offset_ms: (p.pts - replay.started_at).num_milliseconds().max(0),
+            })
+            .collect();
+        view
+    }
 }
 
 impl From<&Replay> for ReplayView {

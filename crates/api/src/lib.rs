@@ -42,6 +42,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/channels/{id}", get(routes::channels::detail).patch(routes::channels::update))
         .route("/api/v1/channels/{id}/stream-key", post(routes::channels::rotate_key))
         .route("/api/v1/channels/{id}/ws", get(routes::room::socket))
+        .route("/api/v1/channels/{id}/pin", post(routes::channels::pin))
         .route("/api/v1/channels/{id}/chat/{message_id}", axum::routing::delete(routes::moderation::delete_message))
         .route(
             "/api/v1/channels/{id}/chat/restrictions/{user_id}",

@@ -19,7 +19,7 @@ use utoipa::{Modify, OpenApi};
         routes::products::list, routes::products::detail, routes::products::create, routes::products::update,
         routes::products::upload_image,
         routes::channels::list, routes::channels::detail, routes::channels::create, routes::channels::update,
-        routes::channels::rotate_key, routes::channels::set_lineup, routes::channels::lineup,
+        routes::channels::rotate_key, routes::channels::set_lineup, routes::channels::lineup, routes::channels::pin,
         routes::orders::place, routes::orders::mine, routes::orders::detail, routes::orders::cancel,
         routes::replays::list, routes::replays::detail, routes::replays::update, routes::replays::delete,
         routes::moderation::delete_message, routes::moderation::restrict, routes::moderation::lift,

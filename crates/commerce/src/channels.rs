@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use olive_core::{ChannelId, ProductId, Role};
-use olive_store::{Channel, ChannelPatch, NewChannel, Store, StreamKeyHash, User};
+use olive_store::{Channel, ChannelPatch, NewChannel, Store, StoreError, StreamKeyHash, User};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -192,4 +192,27 @@ mod tests {
         assert_eq!(StreamKey::from_secret(a.expose()).hash(), a.hash());
         assert_ne!(a.hash(), b.hash());
     }
+}
+
+/// Pins a product at `pts` on the channel's media timeline. The product must be on sale.
+pub async fn pin(
+    store: &dyn Store,
+    actor: &User,
+    id: ChannelId,
+    product: ProductId,
+    pts: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(olive_store::Pin, olive_store::Product)> {
+    managed(store, actor, id).await?;
+    let product = match store.product(product).await {
+        Ok(p) => p,
+        Err(StoreError::NotFound(_)) => return Err(CommerceError::invalid("product_id", "no such product")),
+        Err(e) => return Err(e.into()),
+    };
+    if product.status != olive_store::ProductStatus::Active {
+        return Err(CommerceError::ProductUnavailable(product.id));
+    }
+    let pin = store.add_pin(id, product.id, pts, now).await?;
+    tracing::info!(channel_id = %id, product_id = %product.id, %pts, "product pinned");
+    Ok((pin, product))
 }

@@ -79,3 +79,9 @@ pub async fn delete(store: &dyn Store, objects: &Objects, actor: &User, id: Repl
     tracing::info!(replay_id = %id, objects = removed, actor = %actor.id, "replay deleted");
     Ok(())
 }
+
+/// The replay's product timeline: the pins made while it was live.
+pub async fn pins(store: &dyn Store, replay: &Replay) -> Result<Vec<olive_store::Pin>> {
+    let end = replay.ended_at.unwrap_or(replay.heartbeat_at) + chrono::Duration::seconds(1);
+    Ok(store.pins_between(replay.channel_id, replay.started_at, end).await?)
+}

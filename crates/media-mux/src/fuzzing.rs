@@ -59,6 +59,7 @@ pub fn feed_tags(data: &[u8]) {
     packager.finish();
     let playlist = Playlist {
         segments: &segments,
+        pins: &[],
         target_duration_s: 1,
         part_target_ms: 300,
         discontinuity_sequence: 0,

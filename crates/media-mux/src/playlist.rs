@@ -28,10 +28,22 @@ pub struct PlaylistSegment {
     pub duration_ms: Option<i64>,
 }
 
+/// A moment of timed metadata (`EXT-X-DATERANGE`, RFC 8216bis §4.4.5.1): a product pinned at
+/// `start` on the media timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinRange {
+    pub id: i64,
+    pub product_id: i64,
+    pub start: DateTime<Utc>,
+}
+
 /// The live window and how to render it.
 #[derive(Debug, Clone)]
 pub struct Playlist<'a> {
     pub segments: &'a [PlaylistSegment],
+    /// Pins within the window. Delta updates keep them all: we do not offer
+    /// `CAN-SKIP-DATERANGES` (§4.4.3.8).
+    pub pins: &'a [PinRange],
     /// `EXT-X-TARGETDURATION`, whole seconds, fixed for the life of the stream.
     pub target_duration_s: u64,
     pub part_target_ms: i64,
@@ -76,6 +88,15 @@ impl Playlist<'_> {
         let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{first_msn}");
         if self.discontinuity_sequence > 0 {
             let _ = writeln!(out, "#EXT-X-DISCONTINUITY-SEQUENCE:{}", self.discontinuity_sequence);
+        }
+        for pin in self.pins {
+            let _ = writeln!(
+                out,
+                "#EXT-X-DATERANGE:ID=\"pin-{}\",CLASS=\"com.olive.pin\",START-DATE=\"{}\",X-PRODUCT-ID=\"{}\"",
+                pin.id,
+                pin.start.to_rfc3339_opts(SecondsFormat::Millis, true),
+                pin.product_id
+            );
         }
 
         // Time from each segment's start to the end of the playlist decides skipping and parts.
@@ -181,7 +202,14 @@ mod tests {
     }
 
     fn playlist(segments: &[PlaylistSegment]) -> Playlist<'_> {
-        Playlist { segments, target_duration_s: 2, part_target_ms: 500, discontinuity_sequence: 0, ended: false }
+        Playlist {
+            segments,
+            pins: &[],
+            target_duration_s: 2,
+            part_target_ms: 500,
+            discontinuity_sequence: 0,
+            ended: false,
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod thumbnail;
 
 pub use health::StreamHealth;
 pub use live::{LiveChannel, Wanted};
+pub use olive_media_mux::playlist::PinRange;
 
 use chrono::Utc;
 use olive_core::ChannelId;

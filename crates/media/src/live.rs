@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use olive_media_mux::playlist::{Playlist, PlaylistPart, PlaylistSegment};
+use olive_media_mux::playlist::{PinRange, Playlist, PlaylistPart, PlaylistSegment};
 use olive_media_mux::Part;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -47,7 +47,11 @@ struct Window {
     pending_discontinuity: bool,
     /// Wall-clock time at stream time 0 of the current session.
     origin: DateTime<Utc>,
+    /// Stream time where the last part published ends: the next part starts here.
+    media_end_ms: i64,
     next_msn: u64,
+    /// Pins whose moment is still in the window.
+    pins: Vec<PinRange>,
 }
 
 /// What a blocking request waits for.
@@ -77,7 +81,9 @@ impl LiveChannel {
                 ended: false,
                 pending_discontinuity: false,
                 origin: Utc::now(),
+                media_end_ms: 0,
                 next_msn: first_msn,
+                pins: Vec::new(),
             }),
             version: watch::channel(0).0,
         }
@@ -107,6 +113,7 @@ impl LiveChannel {
         w.pending_discontinuity = !w.segments.is_empty();
         w.ended = false;
         w.origin = origin;
+        w.media_end_ms = 0;
         drop(w);
         self.bump();
         v
@@ -127,6 +134,7 @@ impl LiveChannel {
             w.segments.push_back(segment);
             w.next_msn = part.segment + 1;
         }
+        w.media_end_ms = part.start_ms + part.duration_ms;
         let segment = w.segments.back_mut().expect("just ensured");
         segment.parts.push(LivePart {
             index: part.index,
@@ -148,6 +156,9 @@ impl LiveChannel {
             w.target_duration_s = w.target_duration_s.max(rounded);
         }
         while w.segments.iter().filter(|s| s.duration_ms.is_some()).count() > WINDOW_SEGMENTS {
+            if let Some(second) = w.segments.get(1).map(|s| s.program_date_time) {
+                w.pins.retain(|p| p.start >= second);
+            }
             if let Some(old) = w.segments.pop_front() {
                 if w.segments.front().is_some_and(|s| s.discontinuity) {
                     w.discontinuity_sequence += 1;
@@ -165,6 +176,22 @@ impl LiveChannel {
     /// No more media: the playlist gets `EXT-X-ENDLIST`.
     pub fn end_stream(&self) {
         self.lock().ended = true;
+        self.bump();
+    }
+
+    /// Where the media timeline is now: the program date-time at which the part being produced
+    /// begins. `None` before the first part and after the stream ended.
+    pub fn media_now(&self) -> Option<DateTime<Utc>> {
+        let w = self.lock();
+        if w.segments.is_empty() || w.ended {
+            return None;
+        }
+        Some(w.origin + ChronoDuration::milliseconds(w.media_end_ms))
+    }
+
+    /// Adds a pin to the playlist as `EXT-X-DATERANGE` timed metadata.
+    pub fn add_pin(&self, pin: PinRange) {
+        self.lock().pins.push(pin);
         self.bump();
     }
 
@@ -204,6 +231,7 @@ impl LiveChannel {
             .collect();
         let playlist = Playlist {
             segments: &segments,
+            pins: &w.pins,
             target_duration_s: w.target_duration_s,
             part_target_ms: w.part_target_ms,
             discontinuity_sequence: w.discontinuity_sequence,
@@ -331,6 +359,33 @@ mod tests {
         assert!(text.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-2.mp4\""), "{text}");
         assert!(text.contains("seg-41.m4s"));
         assert_eq!(live.init(2).unwrap(), "b");
+    }
+
+    #[test]
+    fn pins_are_timed_metadata_at_the_part_being_produced() {
+        let origin = DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z").unwrap().with_timezone(&Utc);
+        let live = LiveChannel::new(2000, 500, 0);
+        assert_eq!(live.media_now(), None);
+        live.begin_session(Bytes::new(), origin);
+        live.push_part(part(0, 0));
+        live.push_part(part(0, 1));
+        // Parts 0 and 1 cover 0–1 s; the next starts at 1 s.
+        let now = live.media_now().unwrap();
+        assert_eq!(now, origin + ChronoDuration::milliseconds(1000));
+        live.add_pin(PinRange { id: 7, product_id: 12, start: now });
+        let text = live.playlist(false).unwrap();
+        assert!(
+            text.contains("#EXT-X-DATERANGE:ID=\"pin-7\",CLASS=\"com.olive.pin\",START-DATE=\"2026-11-26T10:00:01.000Z\",X-PRODUCT-ID=\"12\"\n"),
+            "{text}"
+        );
+        assert!(live.playlist(true).unwrap().contains("pin-7"), "delta updates keep pins");
+        // Once its moment slides out of the window, the pin goes too.
+        for msn in 0..12 {
+            publish_segment(&live, msn);
+        }
+        assert!(!live.playlist(false).unwrap().contains("DATERANGE"));
+        live.end_stream();
+        assert_eq!(live.media_now(), None);
     }
 
     #[test]

@@ -15,7 +15,7 @@
 
 use crate::chat::{BannedWords, ChatGate, ChatQuota, Rejection, Sender};
 use crate::hearts::HeartCounter;
-use crate::protocol::{ChatAuthor, ServerMessage};
+use crate::protocol::{ChatAuthor, PinnedProduct, ServerMessage};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use olive_bus::Bus;
@@ -148,7 +148,8 @@ impl Hub {
         self.rooms.lock().expect("rooms poisoned").entry(channel).or_insert_with(|| Arc::new(Room::new())).clone()
     }
 
-    /// Joins a room: the frames to send first (recent chat, the viewer count) and the seat that
+    /// Joins a room: the frames to send first (recent chat, the viewer count, the pinned product)
+    /// and the seat that
     /// receives everything after.
     pub async fn join(&self, channel: ChannelId) -> Result<(Vec<Frame>, Seat), HubError> {
         match self.store.channel(channel).await {
@@ -177,6 +178,12 @@ impl Hub {
             .collect();
         let count = room.viewers(Instant::now()).max(1);
         first.push(Frame::from(ServerMessage::Viewers { count }.to_json()));
+        if let Some(pin) = self.store.latest_pin(channel).await.map_err(HubError::Storage)? {
+            if let Ok(product) = self.store.product(pin.product_id).await {
+                let message = ServerMessage::Pin { product: PinnedProduct::of(&product), pts: pin.pts };
+                first.push(Frame::from(message.to_json()));
+            }
+        }
         Ok((first, seat))
     }
 
@@ -231,6 +238,13 @@ impl Hub {
         };
         self.publish(channel, EventKind::Message { message }).await;
         Ok(())
+    }
+
+    /// A product was pinned at `pts` on the media timeline: every viewer shows its card when the
+    /// picture reaches that moment.
+    pub async fn pinned(&self, channel: ChannelId, product: &olive_store::Product, pts: DateTime<Utc>) {
+        let message = ServerMessage::Pin { product: PinnedProduct::of(product), pts };
+        self.publish(channel, EventKind::Message { message }).await;
     }
 
     /// A moderator deleted a message: every viewer drops it.

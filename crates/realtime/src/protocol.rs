@@ -69,6 +69,18 @@ pub struct PinnedProduct {
     pub image_url: Option<String>,
 }
 
+impl PinnedProduct {
+    pub fn of(product: &olive_store::Product) -> Self {
+        PinnedProduct {
+            id: product.id,
+            name: product.name.clone(),
+            price_minor: product.price_minor,
+            currency: product.currency.to_string(),
+            image_url: product.images.first().map(|i| olive_commerce::catalogue::image_url(product.id, &i.object_key)),
+        }
+    }
+}
+
 /// What the server sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

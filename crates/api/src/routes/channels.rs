@@ -1,7 +1,9 @@
 //! Channels: the public list (from the in-memory cache) and detail, and what a host does with
 //! their own channel — create, edit, rotate the stream key, set the line-up.
 
-use crate::dto::{ChannelCreate, ChannelUpdate, ChannelView, ChannelWithKey, Lineup, List, StreamKeyView};
+use crate::dto::{
+    ChannelCreate, ChannelUpdate, ChannelView, ChannelWithKey, Lineup, List, PinCreated, PinRequest, StreamKeyView,
+};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, IdPath, SignedIn};
 use crate::state::AppState;
@@ -12,6 +14,7 @@ use chrono::Utc;
 use olive_commerce::channels::{self, ChannelChanges, ChannelInput};
 use olive_commerce::CommerceError;
 use olive_core::ChannelId;
+use olive_media::PinRange;
 
 #[utoipa::path(get, path = "/api/v1/channels", tag = "channels",
     responses((status = 200, body = List<ChannelView>)))]
@@ -84,6 +87,29 @@ pub async fn rotate_key(
 ) -> ApiResult<ApiJson<StreamKeyView>> {
     let key = channels::rotate_stream_key(state.store.as_ref(), signed_in.user(), id).await?;
     Ok(ApiJson(StreamKeyView { stream_key: key.expose().to_owned(), ingest_url: state.settings.ingest_url.clone() }))
+}
+
+/// Pins a product now: viewers get `{"type":"pin","product","pts"}` and the live playlist an
+/// `EXT-X-DATERANGE` at `pts`, the media time of the part being produced.
+#[utoipa::path(post, path = "/api/v1/channels/{id}/pin", tag = "channels", request_body = PinRequest,
+    responses((status = 201, body = PinCreated), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn pin(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    IdPath(id): IdPath<ChannelId>,
+    ApiJson(req): ApiJson<PinRequest>,
+) -> ApiResult<(StatusCode, ApiJson<PinCreated>)> {
+    let now = Utc::now();
+    let live = state.media.channel(id);
+    // On the media timeline when live; the wall clock otherwise.
+    let pts = live.as_ref().and_then(|l| l.media_now()).unwrap_or(now);
+    let (pin, product) = channels::pin(state.store.as_ref(), signed_in.user(), id, req.product_id, pts, now).await?;
+    if let Some(live) = live {
+        live.add_pin(PinRange { id: pin.id, product_id: product.id.0, start: pts });
+    }
+    state.hub.pinned(id, &product, pts).await;
+    Ok((StatusCode::CREATED, ApiJson(PinCreated { id: pin.id, product_id: product.id, pts })))
 }
 
 #[utoipa::path(put, path = "/api/v1/channels/{id}/lineup", tag = "channels", request_body = Lineup,

@@ -28,7 +28,11 @@ pub async fn list(
 ) -> ApiResult<ApiJson<List<ReplayView>>> {
     let page = Page::new(q.limit.unwrap_or(50), q.offset.unwrap_or(0));
     let found = replays::list(state.store.as_ref(), q.channel_id, page).await?;
-    Ok(ApiJson(List::page(found.iter().map(ReplayView::from).collect(), page)))
+    let mut items = Vec::with_capacity(found.len());
+    for replay in &found {
+        items.push(ReplayView::with_pins(replay, &replays::pins(state.store.as_ref(), replay).await?));
+    }
+    Ok(ApiJson(List::page(items, page)))
 }
 
 /// One replay; hidden and unfinished ones only for their host and admins.
@@ -40,7 +44,8 @@ pub async fn detail(
     IdPath(id): IdPath<ReplayId>,
 ) -> ApiResult<ApiJson<ReplayView>> {
     let replay = replays::visible(state.store.as_ref(), viewer.user(), id).await?;
-    Ok(ApiJson(ReplayView::from(&replay)))
+    let pins = replays::pins(state.store.as_ref(), &replay).await?;
+    Ok(ApiJson(ReplayView::with_pins(&replay, &pins)))
 }
 
 /// Hides or shows a replay (its host, admins).

@@ -21,7 +21,7 @@ const COLOUR: [u8; 3] = [0x33, 0x66, 0xcc];
 
 /// Publishes `seconds` of a solid-colour 640x360 picture with a tone (encoded on the fly, 1 s
 /// GOP), at real time; ffmpeg ends the stream cleanly when the time is up.
-fn publish_colour(url: &str, seconds: u32) -> Child {
+pub fn publish_colour(url: &str, seconds: u32) -> Child {
     let colour = format!("color=c=0x{:02x}{:02x}{:02x}:size=640x360:rate=25", COLOUR[0], COLOUR[1], COLOUR[2]);
     Command::new("ffmpeg")
         .args(["-v", "error", "-re", "-f", "lavfi", "-i", &colour, "-f", "lavfi", "-i", "sine=frequency=440"])

@@ -255,3 +255,101 @@ async fn hosts_moderate_the_chat() {
     let first = next(&mut late, Duration::from_secs(5)).await.unwrap();
     assert_eq!(first["text"], "first");
 }
+
+/// Where the live playlist's media ends now: the program date-time of the last segment plus the
+/// parts listed after it.
+fn media_end(playlist: &str) -> chrono::DateTime<chrono::Utc> {
+    let mut end = None;
+    for line in playlist.lines() {
+        if let Some(pdt) = line.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
+            end = Some(chrono::DateTime::parse_from_rfc3339(pdt).unwrap().with_timezone(&chrono::Utc));
+        } else if let Some(rest) = line.strip_prefix("#EXT-X-PART:DURATION=") {
+            let seconds: f64 = rest.split(',').next().unwrap().parse().unwrap();
+            end = end.map(|e| e + chrono::Duration::milliseconds((seconds * 1000.0).round() as i64));
+        }
+    }
+    end.expect("a program date-time")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pin_lands_on_the_media_timeline_and_in_the_replay() {
+    if !crate::live::have_ffmpeg() {
+        return;
+    }
+    let server = Server::start().await;
+    let admin = server.create_user("pin-admin@example.com", "admin").await;
+    let host = server.create_user("pin-host@example.com", "host").await;
+    let product = server.product(&admin, "Cushion foundation", 10).await;
+    let (channel, key) = crate::live::channel_with_key(&host, "Pins").await;
+    let _publisher = crate::replays::publish_colour(&format!("{}/{key}", server.rtmp), 14);
+    let mut viewer = connect(&server, channel, None).await;
+    let playlist_url = server.url(&format!("/live/{channel}/index.m3u8"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = server.client.get(&playlist_url).send().await.unwrap();
+        if r.status() == reqwest::StatusCode::OK && r.text().await.unwrap().matches("#EXTINF").count() >= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the live never started");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Pin between two reads of the playlist: the pin's moment is where the media was.
+    let before = media_end(&server.client.get(&playlist_url).send().await.unwrap().text().await.unwrap());
+    let r = host.post(&format!("/api/v1/channels/{channel}/pin")).json(&json!({"product_id": product})).send().await;
+    let pinned: Value = r.unwrap().json().await.unwrap();
+    let text = server.client.get(&playlist_url).send().await.unwrap().text().await.unwrap();
+    let after = media_end(&text);
+    let pts =
+        chrono::DateTime::parse_from_rfc3339(pinned["pts"].as_str().unwrap()).unwrap().with_timezone(&chrono::Utc);
+    let slack = chrono::Duration::milliseconds(2);
+    assert!(
+        before - slack <= pts && pts <= after + slack,
+        "pts {pts} outside the media read around it: {before} .. {after}"
+    );
+    assert!(after - before <= chrono::Duration::milliseconds(1000), "the reads were more than two parts apart");
+
+    // Viewers get the card with that moment; the playlist carries it as timed metadata.
+    let pin = next_of(&mut viewer, "pin", Duration::from_secs(5)).await;
+    assert_eq!(pin["product"]["id"], product);
+    assert_eq!(pin["product"]["name"], "Cushion foundation");
+    assert_eq!(pin["pts"], pinned["pts"]);
+    let start = pts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let daterange =
+        format!("#EXT-X-DATERANGE:ID=\"pin-{}\",CLASS=\"com.olive.pin\",START-DATE=\"{start}\"", pinned["id"]);
+    assert!(text.contains(&daterange), "{text}");
+    // A viewer who joins later is shown the pinned product at once.
+    let mut late = connect(&server, channel, None).await;
+    assert_eq!(next_of(&mut late, "pin", Duration::from_secs(5)).await["product"]["id"], product);
+
+    // Bad pins are refused.
+    let stranger = server.create_user("pin-stranger@example.com", "host").await;
+    let r =
+        stranger.post(&format!("/api/v1/channels/{channel}/pin")).json(&json!({"product_id": product})).send().await;
+    assert_eq!(r.unwrap().status(), reqwest::StatusCode::FORBIDDEN);
+    let r = host.post(&format!("/api/v1/channels/{channel}/pin")).json(&json!({"product_id": 99999})).send().await;
+    assert_eq!(error_code(r.unwrap(), reqwest::StatusCode::UNPROCESSABLE_ENTITY).await, "invalid_field");
+
+    // The replay's product timeline has it, at its offset into the replay.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let replay = loop {
+        let list: Value = server
+            .client
+            .get(server.url(&format!("/api/v1/replays?channel_id={channel}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(r) = list["items"].as_array().and_then(|i| i.first()) {
+            break r.clone();
+        }
+        assert!(Instant::now() < deadline, "no replay");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let started = chrono::DateTime::parse_from_rfc3339(replay["started_at"].as_str().unwrap()).unwrap();
+    assert_eq!(replay["pins"][0]["product_id"], product);
+    let offset = replay["pins"][0]["offset_ms"].as_i64().unwrap();
+    assert_eq!(offset, (pts - started.with_timezone(&chrono::Utc)).num_milliseconds());
+}
