@@ -188,6 +188,12 @@ pub async fn add_image(
     Ok(image?)
 }
 
+/// Where a product image is served: `/media/products/{id}/{file}`.
+pub fn image_url(product: ProductId, object_key: &str) -> String {
+    let file = object_key.rsplit('/').next().unwrap_or(object_key);
+    format!("/media/products/{product}/{file}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,10 +223,4 @@ mod tests {
         // A GIF header is a real image but not one we serve.
         assert!(check_image(Bytes::from_static(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")).is_err());
     }
-}
-
-/// Where a product image is served: `/media/products/{id}/{file}`.
-pub fn image_url(product: ProductId, object_key: &str) -> String {
-    let file = object_key.rsplit('/').next().unwrap_or(object_key);
-    format!("/media/products/{product}/{file}")
 }

@@ -178,22 +178,6 @@ pub async fn set_lineup(
     Ok(unique)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stream_keys_are_long_random_and_hash_stably() {
-        let a = StreamKey::generate();
-        let b = StreamKey::generate();
-        assert!(a.expose().starts_with("live_"));
-        assert!(a.expose().len() >= 5 + 32, "at least 192 bits of base64");
-        assert_ne!(a.expose(), b.expose());
-        assert_eq!(StreamKey::from_secret(a.expose()).hash(), a.hash());
-        assert_ne!(a.hash(), b.hash());
-    }
-}
-
 /// Pins a product at `pts` on the channel's media timeline. The product must be on sale.
 pub async fn pin(
     store: &dyn Store,
@@ -215,4 +199,20 @@ pub async fn pin(
     let pin = store.add_pin(id, product.id, pts, now).await?;
     tracing::info!(channel_id = %id, product_id = %product.id, %pts, "product pinned");
     Ok((pin, product))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_keys_are_long_random_and_hash_stably() {
+        let a = StreamKey::generate();
+        let b = StreamKey::generate();
+        assert!(a.expose().starts_with("live_"));
+        assert!(a.expose().len() >= 5 + 32, "at least 192 bits of base64");
+        assert_ne!(a.expose(), b.expose());
+        assert_eq!(StreamKey::from_secret(a.expose()).hash(), a.hash());
+        assert_ne!(a.hash(), b.hash());
+    }
 }
