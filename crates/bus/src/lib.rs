@@ -1,8 +1,8 @@
 //! The event bus: topics carrying small byte messages, fire-and-forget, to every subscriber on every
-//! node. The in-process engine (`memory://`) is the default; a Redis engine (`redis://`) slots in
-//! behind the same trait for several nodes. Used now for cache invalidation, later for chat,
-//! counters and pins. It must never be the only copy of anything: lost messages cost freshness, not
-//! data.
+//! node. The in-process engine (`memory://`) is the default; the Redis engine (`redis://`, in
+//! [`redis_bus`]) carries the same topics between nodes over Redis pub/sub. Used for cache
+//! invalidation, stream events and live rooms (chat, hearts, viewer counts, pins). It must never be
+//! the only copy of anything: lost messages cost freshness, not data.
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -12,7 +12,7 @@ use tokio::sync::broadcast;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
-    #[error("unsupported bus URL {0:?}: expected memory://")]
+    #[error("unsupported bus URL {0:?}: expected memory:// or redis://host:port")]
     UnsupportedUrl(String),
     #[error("bus error: {0}")]
     Backend(String),
@@ -51,13 +51,19 @@ pub trait Bus: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), BusError>;
 }
 
-/// Opens the bus a URL names.
+/// Opens the bus a URL names. A Redis bus connects in the background (it must be called inside a
+/// Tokio runtime); `ping` tells whether it is reachable.
 pub fn from_url(url: &str) -> Result<Arc<dyn Bus>, BusError> {
     match url {
         "memory://" | "memory:" => Ok(Arc::new(MemoryBus::default())),
+        other if other.starts_with("redis://") || other.starts_with("rediss://") => {
+            Ok(Arc::new(redis_bus::RedisBus::open(other)?))
+        }
         other => Err(BusError::UnsupportedUrl(other.to_owned())),
     }
 }
+
+pub mod redis_bus;
 
 /// One process's bus: a bounded broadcast channel per topic.
 #[derive(Default)]

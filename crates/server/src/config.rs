@@ -50,7 +50,7 @@ pub struct ServeArgs {
     /// RTMP listen address [default: 127.0.0.1:1935].
     #[arg(long, env = "OLIVE_RTMP_ADDR", value_name = "ADDR")]
     pub rtmp: Option<String>,
-    /// memory:// [default: memory://].
+    /// memory:// or redis://host:port[#name] (nodes sharing a Redis and a name share events) [default: memory://].
     #[arg(long, env = "OLIVE_BUS_URL", value_name = "URL")]
     pub bus_url: Option<String>,
     /// The origin browsers use, e.g. https://shop.example.com (enables Secure cookies).
@@ -235,11 +235,8 @@ impl ServeConfig {
         let http = socket("http", args.http.as_deref().or(file.http.as_deref()).unwrap_or("127.0.0.1:8080"))?;
         let rtmp = socket("rtmp", args.rtmp.as_deref().or(file.rtmp.as_deref()).unwrap_or("127.0.0.1:1935"))?;
         let bus_url = args.bus_url.clone().or_else(|| file.bus_url.clone()).unwrap_or_else(|| "memory://".into());
-        if bus_url != "memory://" {
-            return Err(bad(
-                "bus_url",
-                format!("{bus_url:?} is not supported; use memory:// (redis:// arrives with scale-out)"),
-            ));
+        if !(bus_url == "memory://" || bus_url.starts_with("redis://") || bus_url.starts_with("rediss://")) {
+            return Err(bad("bus_url", format!("{bus_url:?} is not supported; use memory:// or redis://host:port")));
         }
         let public_url = args.public_url.clone().or_else(|| file.public_url.clone());
         if let Some(url) = &public_url {
@@ -314,6 +311,7 @@ mod tests {
             (ServeArgs::default(), "rtmp = \"1935\"", "rtmp"),
             (ServeArgs::default(), "database_url = \"mysql://x\"", "database_url"),
             (ServeArgs::default(), "bus_url = \"kafka://x\"", "bus_url"),
+            (ServeArgs::default(), "bus_url = \"redis:/x\"", "bus_url"),
             (ServeArgs::default(), "object_store_url = \"ftp://x\"", "object_store_url"),
             (ServeArgs::default(), "object_store_url = \"s3:bucket\"", "object_store_url"),
             (ServeArgs::default(), "s3_endpoint = \"minio:9000\"", "s3_endpoint"),

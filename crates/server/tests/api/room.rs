@@ -353,3 +353,57 @@ async fn a_pin_lands_on_the_media_timeline_and_in_the_replay() {
     let offset = replay["pins"][0]["offset_ms"].as_i64().unwrap();
     assert_eq!(offset, (pts - started.with_timezone(&chrono::Utc)).num_milliseconds());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_share_rooms_over_redis() {
+    let Some(db) = Db::postgres().await else { return };
+    let Ok(redis) = std::env::var("OLIVE_TEST_REDIS_URL") else {
+        eprintln!("OLIVE_TEST_REDIS_URL is not set: skipping the two-node test");
+        return;
+    };
+    // A bus name of its own, so that nothing else on this Redis joins in.
+    let bus = format!("{redis}#two-nodes-{}", std::process::id());
+    let a = Server::start_with(db.clone(), &["--bus-url", &bus, "--node-id", "node-a"]).await;
+    let b = Server::start_with(db, &["--bus-url", &bus, "--node-id", "node-b"]).await;
+    let host = a.create_user("two-nodes-host@example.com", "host").await;
+    let channel = host.post("/api/v1/channels").json(&json!({ "title": "Everywhere" })).send().await.unwrap();
+    let channel = channel.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let shopper = a.signup("two-nodes-shopper@example.com").await;
+
+    let mut on_a = connect(&a, channel, Some(&shopper.token)).await;
+    let mut on_b = connect(&b, channel, None).await;
+    // Chat sent on node A arrives on node B, in order.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for i in 0..3 {
+        send(&mut on_a, json!({"type": "chat", "text": format!("from a {i}")})).await;
+    }
+    for i in 0..3 {
+        let chat = next_of(&mut on_b, "chat", Duration::from_secs(10)).await;
+        assert_eq!(chat["text"], format!("from a {i}"));
+    }
+    // Hearts tapped on B reach A.
+    send(&mut on_b, json!({"type": "heart"})).await;
+    assert_eq!(next_of(&mut on_a, "hearts", Duration::from_secs(5)).await["count"], 1);
+    // Each node counts both viewers.
+    for socket in [&mut on_a, &mut on_b] {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if next_of(socket, "viewers", Duration::from_secs(10)).await["count"] == 2 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the viewer count never summed both nodes");
+        }
+    }
+    let detail: Value =
+        b.client.get(b.url(&format!("/api/v1/channels/{channel}"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(detail["viewers"], 2);
+    // A moderator on A bans; the ban holds on B too.
+    let troll = b.signup("two-nodes-troll@example.com").await;
+    let mut trolling = connect(&b, channel, Some(&troll.token)).await;
+    let r =
+        host.put(&format!("/api/v1/channels/{channel}/chat/restrictions/{}", troll.id())).json(&json!({"ban": true}));
+    assert_eq!(r.send().await.unwrap().status(), reqwest::StatusCode::NO_CONTENT);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    send(&mut trolling, json!({"type": "chat", "text": "hi"})).await;
+    assert_eq!(next_of(&mut trolling, "error", Duration::from_secs(5)).await["code"], "banned");
+}

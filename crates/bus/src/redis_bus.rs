@@ -1,0 +1,178 @@
+//! The bus between nodes: Redis pub/sub. Every topic is the Redis channel `olive:{topic}`, or
+//! `{name}:{topic}` with `redis://host:port#name`, so that several Olive deployments (or test runs)
+//! can share one Redis: pub/sub channels are global to the server, whatever the database number.
+//!
+//! Pub/sub rather than streams: what travels is live and disposable (a chat line already stored in
+//! the database, a heart count, an invalidation), each node needs every message once while it is
+//! up, and a node that was down has nothing to catch up on — it reads the database when it starts.
+//! Pub/sub delivers in publish order per publisher connection, which keeps one node's chat in
+//! order on every other node.
+//!
+//! One background task holds a pattern subscription (`olive:*`) and hands each message to this
+//! node's subscribers through the same bounded broadcast channels as the memory bus; if the
+//! connection drops it reconnects with backoff (messages published meanwhile are lost, which the
+//! rule above allows). Publishing goes through a `ConnectionManager`, which reconnects by itself.
+
+use crate::{Bus, BusError, MemoryBus, Subscription};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use redis::aio::ConnectionManager;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+pub struct RedisBus {
+    client: redis::Client,
+    prefix: String,
+    publisher: OnceCell<ConnectionManager>,
+    /// This node's subscribers, fed by the listener task.
+    local: Arc<MemoryBus>,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl RedisBus {
+    pub fn open(url: &str) -> Result<Self, BusError> {
+        let (url, name) = url.split_once('#').unwrap_or((url, "olive"));
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return Err(BusError::Backend(format!("redis bus name {name:?}: use letters, digits, '-', '_', '.'")));
+        }
+        let client = redis::Client::open(url).map_err(|e| BusError::Backend(format!("redis URL: {e}")))?;
+        let prefix = format!("{name}:");
+        let local = Arc::new(MemoryBus::default());
+        let listener = tokio::spawn(listen(client.clone(), prefix.clone(), local.clone()));
+        Ok(RedisBus { client, prefix, publisher: OnceCell::new(), local, listener })
+    }
+
+    async fn publisher(&self) -> Result<ConnectionManager, BusError> {
+        self.publisher
+            .get_or_try_init(|| self.client.get_connection_manager())
+            .await
+            .cloned()
+            .map_err(|e| BusError::Backend(e.to_string()))
+    }
+}
+
+impl Drop for RedisBus {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+/// Receives every `olive:*` message and hands it to local subscribers, reconnecting forever.
+async fn listen(client: redis::Client, prefix: String, local: Arc<MemoryBus>) {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match client.get_async_pubsub().await {
+            Ok(mut pubsub) => match pubsub.psubscribe(format!("{prefix}*")).await {
+                Ok(()) => {
+                    delay = Duration::from_millis(100);
+                    let mut messages = pubsub.into_on_message();
+                    while let Some(message) = messages.next().await {
+                        if let Some(topic) = message.get_channel_name().strip_prefix(prefix.as_str()) {
+                            let _ = local.publish(topic, Bytes::copy_from_slice(message.get_payload_bytes())).await;
+                        }
+                    }
+                    tracing::warn!("redis bus subscription ended; reconnecting");
+                }
+                Err(e) => tracing::warn!(error = %e, "redis bus could not subscribe; retrying"),
+            },
+            Err(e) => tracing::warn!(error = %e, "redis bus unreachable; retrying"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+#[async_trait]
+impl Bus for RedisBus {
+    fn engine(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn publish(&self, topic: &str, message: Bytes) -> Result<(), BusError> {
+        let mut conn = self.publisher().await?;
+        redis::cmd("PUBLISH")
+            .arg(format!("{}{topic}", self.prefix))
+            .arg(message.as_ref())
+            .query_async::<i64>(&mut conn)
+            .await
+            .map(drop)
+            .map_err(|e| BusError::Backend(e.to_string()))
+    }
+
+    fn subscribe(&self, topic: &str) -> Subscription {
+        self.local.subscribe(topic)
+    }
+
+    async fn ping(&self) -> Result<(), BusError> {
+        let mut conn = self.publisher().await?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(drop)
+            .map_err(|e| BusError::Backend(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redis_url() -> Option<String> {
+        let url = std::env::var("OLIVE_TEST_REDIS_URL").ok();
+        if url.is_none() {
+            eprintln!("OLIVE_TEST_REDIS_URL is not set: skipping the Redis bus test");
+        }
+        url
+    }
+
+    #[tokio::test]
+    async fn two_nodes_hear_each_other_in_order() {
+        let Some(url) = redis_url() else { return };
+        // A bus name of its own: other tests may share the server.
+        let url = format!("{url}#bus-test-{}", std::process::id());
+        let (a, b) = (RedisBus::open(&url).unwrap(), RedisBus::open(&url).unwrap());
+        let other = RedisBus::open(&format!("{}#another-deployment", url.split('#').next().unwrap())).unwrap();
+        let mut on_other = other.subscribe("t");
+        a.ping().await.unwrap();
+        let topic = "t";
+        let mut on_b = b.subscribe(topic);
+        let mut on_a = a.subscribe(topic);
+        // The listener subscribes in the background: publish until the first message is heard.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            a.publish(topic, Bytes::from_static(b"hello")).await.unwrap();
+            if let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_millis(100), on_b.recv()).await {
+                assert_eq!(m, "hello");
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "node b never heard node a");
+        }
+        while tokio::time::timeout(Duration::from_millis(200), on_b.recv()).await.is_ok() {}
+        for i in 0..200 {
+            a.publish(topic, Bytes::from(i.to_string())).await.unwrap();
+        }
+        for i in 0..200 {
+            let m = tokio::time::timeout(Duration::from_secs(5), on_b.recv()).await.unwrap().unwrap().unwrap();
+            assert_eq!(m, i.to_string().as_str(), "in publish order");
+        }
+        // The publisher hears itself too, as on the memory bus.
+        let heard = tokio::time::timeout(Duration::from_secs(5), on_a.recv()).await.unwrap().unwrap().unwrap();
+        assert_eq!(heard, "hello");
+        assert_eq!(a.engine(), "redis");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), on_other.recv()).await.is_err(),
+            "names keep deployments apart"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_an_error_not_a_hang() {
+        let bus = RedisBus::open("redis://127.0.0.1:1").unwrap();
+        let pinged = tokio::time::timeout(Duration::from_secs(30), bus.ping()).await.expect("ping gave up");
+        assert!(pinged.is_err());
+        assert!(matches!(RedisBus::open("redis://[::1"), Err(BusError::Backend(_))));
+        assert!(matches!(RedisBus::open("redis://127.0.0.1:6379#bad name"), Err(BusError::Backend(_))));
+    }
+}
