@@ -2,6 +2,7 @@
 //! over loopback and report throughput and latency. Each workload is a module; the command-line
 //! shapes live in the `olive` binary.
 
+pub mod chat;
 pub mod flv_file;
 pub mod publish;
 pub mod rtmp_client;

@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use olive_bench::chat::{self, ChatOptions};
 use olive_bench::publish::{self, PublishOptions};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,6 +11,42 @@ use std::time::Duration;
 pub enum BenchCommand {
     /// Publish N channels at real time from a local FLV file (looped) over RTMP.
     Publish(PublishArgs),
+    /// Load one channel's live room: N viewer sockets, M chatters (signed up for the run).
+    Chat(ChatArgs),
+}
+
+#[derive(Args)]
+pub struct ChatArgs {
+    /// The server's HTTP address.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The channel whose room to load.
+    #[arg(long)]
+    channel: i64,
+    /// Viewer sockets.
+    #[arg(long, default_value_t = 1000)]
+    viewers: usize,
+    /// Chatting accounts (signed up for the run; each may send one message a second).
+    #[arg(long, default_value_t = 20)]
+    chatters: usize,
+    /// Chat messages per second, all chatters together.
+    #[arg(long, default_value_t = 20.0)]
+    rate: f64,
+    /// How long the chatters send, in seconds.
+    #[arg(long, default_value_t = 30)]
+    duration: u64,
+    /// Spread viewers over 127.0.0.1 … 127.0.0.N.
+    #[arg(long, default_value_t = 16)]
+    sources: u8,
+    /// Sample these processes' CPU and RSS (the server under test), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
+    /// Load addresses other than loopback.
+    #[arg(long)]
+    allow_remote: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -96,6 +133,46 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 }
             }
             anyhow::ensure!(report.failed == 0, "{} publishers failed: {}", report.failed, report.errors.join("; "));
+            Ok(())
+        }
+        BenchCommand::Chat(args) => {
+            anyhow::ensure!(args.chatters > 0 && args.rate > 0.0, "--chatters and --rate must be positive");
+            let chatters = chat::sign_up_chatters(args.url.trim_end_matches('/'), args.chatters).await?;
+            let report = chat::run(ChatOptions {
+                base: args.url,
+                channel: args.channel,
+                viewers: args.viewers,
+                chatters,
+                rate: args.rate,
+                duration: Duration::from_secs(args.duration),
+                source_addresses: args.sources,
+                server_pids: args.server_pid,
+                allow_remote: args.allow_remote,
+            })
+            .await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                let l = report.latency;
+                println!(
+                    "viewers {} (failed {})  chatters {}  sent {} (refused {})  delivered {} ({:.0}/s)  lost {}",
+                    report.viewers,
+                    report.viewers_failed,
+                    report.chatters,
+                    report.sent,
+                    report.refused,
+                    report.delivered,
+                    report.delivered_per_second,
+                    report.lost
+                );
+                println!("delivery latency: p50 {:.0} ms  p99 {:.0} ms  max {:.0} ms", l.p50_ms, l.p99_ms, l.max_ms);
+                if let (Some(cpu), Some(rss)) = (report.server_cpu_percent, report.server_rss_mib) {
+                    let idle = report
+                        .rss_per_idle_viewer_kib
+                        .map_or(String::new(), |k| format!(", {k:.1} KiB per idle viewer"));
+                    println!("server: {cpu:.1} % of a core, RSS {rss:.1} MiB{idle}");
+                }
+            }
             Ok(())
         }
     }

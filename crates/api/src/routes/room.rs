@@ -27,6 +27,9 @@ use tokio::sync::{broadcast, mpsc};
 const MAX_WS_MESSAGE: usize = 2 * 1024 * 1024;
 /// Frames written before one flush, at most.
 const BATCH: usize = 64;
+/// Per-socket buffers (tungstenite's defaults are 128 KiB each).
+const READ_BUFFER: usize = 4 * 1024;
+const WRITE_BUFFER: usize = 16 * 1024;
 
 pub async fn socket(
     State(state): State<AppState>,
@@ -41,6 +44,9 @@ pub async fn socket(
     let user = viewer.user().cloned();
     let hub = state.hub.clone();
     Ok(upgrade
+        // Small buffers: most viewers only listen, and an idle socket should cost kilobytes.
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
         .max_message_size(MAX_WS_MESSAGE)
         .max_frame_size(MAX_WS_MESSAGE)
         .on_upgrade(move |socket| session(socket, hub, user, channel, first, seat)))

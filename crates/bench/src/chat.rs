@@ -1,0 +1,304 @@
+//! `olive bench chat`: one channel's live room under load. N viewer sockets (spread over several
+//! 127.0.0.x source addresses, so the client side does not run out of ports) listen, M signed-in
+//! chatters send at a total rate for a bounded time, and every viewer times every bench message
+//! from the moment it was sent (the send time rides in the text) to the moment it arrived.
+//! Reports delivery latency p50/p99/max, messages delivered per second, messages lost, and the
+//! server's CPU and RSS (per viewer too) when given its pid.
+
+use crate::stats::{sample_process, Percentiles};
+use anyhow::Context;
+use futures::{SinkExt, StreamExt};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Debug, Clone)]
+pub struct ChatOptions {
+    /// `http://127.0.0.1:8080`
+    pub base: String,
+    pub channel: i64,
+    pub viewers: usize,
+    /// Bearer tokens of the accounts that chat.
+    pub chatters: Vec<String>,
+    /// Messages per second, all chatters together.
+    pub rate: f64,
+    pub duration: Duration,
+    /// Viewers are spread over 127.0.0.1 … 127.0.0.N.
+    pub source_addresses: u8,
+    pub server_pids: Vec<u32>,
+    pub allow_remote: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChatReport {
+    pub viewers: usize,
+    pub viewers_failed: usize,
+    pub chatters: usize,
+    pub sent: u64,
+    pub refused: u64,
+    pub delivered: u64,
+    pub lost: u64,
+    pub delivered_per_second: f64,
+    pub latency: Percentiles,
+    pub server_cpu_percent: Option<f64>,
+    pub server_rss_mib: Option<f64>,
+    /// Server RSS growth per connected viewer, measured idle before chatting starts.
+    pub rss_per_idle_viewer_kib: Option<f64>,
+}
+
+/// Latencies in whole milliseconds, counted per millisecond up to a minute.
+struct Histogram {
+    buckets: Vec<AtomicU64>,
+}
+
+impl Histogram {
+    const MAX_MS: usize = 60_000;
+
+    fn new() -> Self {
+        Histogram { buckets: (0..=Self::MAX_MS).map(|_| AtomicU64::new(0)).collect() }
+    }
+
+    fn record(&self, ms: u64) {
+        self.buckets[(ms as usize).min(Self::MAX_MS)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn percentiles(&self) -> Percentiles {
+        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return Percentiles::default();
+        }
+        let at = |q: f64| {
+            let want = ((total as f64 * q).ceil() as u64).max(1);
+            let mut seen = 0;
+            for (ms, n) in counts.iter().enumerate() {
+                seen += n;
+                if seen >= want {
+                    return ms as f64;
+                }
+            }
+            Self::MAX_MS as f64
+        };
+        Percentiles { count: total as usize, p50_ms: at(0.5), p99_ms: at(0.99), max_ms: at(1.0) }
+    }
+}
+
+fn unix_micros() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
+/// The send time in microseconds, if `text` is a message of bench run `run` (a joining viewer is
+/// also sent the room's recent history, which may hold earlier runs' messages).
+fn sent_at(text: &str, run: &str) -> Option<u64> {
+    let frame: serde_json::Value = serde_json::from_str(text).ok()?;
+    if frame["type"] != "chat" {
+        return None;
+    }
+    let body = frame["text"].as_str()?.strip_prefix("bench:")?.strip_prefix(run)?.strip_prefix(':')?;
+    body.rsplit(':').next()?.parse().ok()
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+async fn connect(ws_url: &str, source: IpAddr, token: Option<&str>) -> anyhow::Result<Socket> {
+    let mut request = ws_url.into_client_request()?;
+    if let Some(token) = token {
+        request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
+    }
+    let host = request.uri().host().context("no host")?.to_owned();
+    let port = request.uri().port_u16().unwrap_or(80);
+    let target: SocketAddr = format!("{host}:{port}").parse().context("the target must be an IP address")?;
+    let socket = if target.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    if target.is_ipv4() && source.is_ipv4() && target.ip().is_loopback() {
+        socket.bind(SocketAddr::new(source, 0))?;
+    }
+    let stream = socket.connect(target).await?;
+    stream.set_nodelay(true)?;
+    Ok(tokio_tungstenite::client_async(request, stream).await?.0)
+}
+
+/// Signs up `count` chatters for this run and returns their bearer tokens.
+pub async fn sign_up_chatters(base: &str, count: usize) -> anyhow::Result<Vec<String>> {
+    let client = reqwest::Client::new();
+    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
+    let mut tokens = Vec::with_capacity(count);
+    for i in 0..count {
+        let body =
+            serde_json::json!({"email": format!("chat-{run}-{i}@bench.olive.test"), "password": "bench password 1234"});
+        let r = client.post(format!("{base}/api/v1/auth/signup")).json(&body).send().await?;
+        anyhow::ensure!(r.status().is_success(), "signing up a chatter: {}", r.status());
+        let session: serde_json::Value = r.json().await?;
+        tokens.push(session["token"].as_str().context("no token in the signup answer")?.to_owned());
+    }
+    Ok(tokens)
+}
+
+pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {
+    let url = url::Url::parse(&opts.base).context("--url")?;
+    let host: IpAddr = url.host_str().context("--url has no host")?.parse().context("--url must name an IP address")?;
+    anyhow::ensure!(opts.allow_remote || host.is_loopback(), "refusing a non-loopback target without --allow-remote");
+    anyhow::ensure!(!opts.chatters.is_empty(), "no chatters");
+    let ws_url = format!("ws://{}/api/v1/channels/{}/ws", url.authority(), opts.channel);
+    let run = unix_micros().to_string();
+
+    let histogram = Arc::new(Histogram::new());
+    let delivered = Arc::new(AtomicU64::new(0));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let rss_before = opts.server_pids.first().and_then(|p| sample_process(*p).ok()).map(|s| s.rss_bytes);
+
+    // Viewers, connected a few at a time.
+    let mut viewers = tokio::task::JoinSet::new();
+    let mut failed = 0;
+    let limit = Arc::new(tokio::sync::Semaphore::new(256));
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<bool>(1024);
+    for i in 0..opts.viewers {
+        let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (i % opts.source_addresses.max(1) as usize) as u8));
+        let (ws_url, histogram, delivered, mut stop) =
+            (ws_url.clone(), histogram.clone(), delivered.clone(), stop_rx.clone());
+        let (ready, limit, run) = (ready_tx.clone(), limit.clone(), run.clone());
+        viewers.spawn(async move {
+            let permit = limit.acquire_owned().await;
+            let socket = connect(&ws_url, source, None).await;
+            drop(permit);
+            let Ok(mut socket) = socket else {
+                let _ = ready.send(false).await;
+                return;
+            };
+            let _ = ready.send(true).await;
+            drop(ready);
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => break,
+                    frame = socket.next() => match frame {
+                        Some(Ok(Message::Text(text))) => {
+                            if let Some(sent) = sent_at(&text, &run) {
+                                histogram.record(unix_micros().saturating_sub(sent) / 1000);
+                                delivered.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        Some(Ok(_)) => {}
+                        _ => break,
+                    },
+                }
+            }
+            let _ = socket.close(None).await;
+        });
+    }
+    drop(ready_tx);
+    let mut connected = 0;
+    for _ in 0..opts.viewers {
+        match ready_rx.recv().await {
+            Some(true) => connected += 1,
+            Some(false) | None => failed += 1,
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_idle = opts.server_pids.first().and_then(|p| sample_process(*p).ok()).map(|s| s.rss_bytes);
+
+    // Chatters, each at its share of the rate.
+    let cpu_before = opts.server_pids.iter().filter_map(|p| sample_process(*p).ok()).map(|s| s.cpu).sum::<Duration>();
+    let started = std::time::Instant::now();
+    let sent = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
+    let period = Duration::from_secs_f64(opts.chatters.len() as f64 / opts.rate.max(0.001));
+    let mut chatters = tokio::task::JoinSet::new();
+    let count = opts.chatters.len();
+    for (n, token) in opts.chatters.iter().enumerate() {
+        let (ws_url, token, sent, refused, duration) =
+            (ws_url.clone(), token.clone(), sent.clone(), refused.clone(), opts.duration);
+        let run = run.clone();
+        chatters.spawn(async move {
+            let mut socket = connect(&ws_url, IpAddr::V4(Ipv4Addr::LOCALHOST), Some(&token)).await?;
+            // Spread the chatters' sends evenly over one period.
+            tokio::time::sleep(period.mul_f64(n as f64 / count as f64)).await;
+            let mut tick = tokio::time::interval(period);
+            let end = tokio::time::Instant::now() + duration;
+            let mut seq = 0u64;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if tokio::time::Instant::now() >= end {
+                            break;
+                        }
+                        seq += 1;
+                        let text = format!("bench:{run}:{n}:{seq}:{}", unix_micros());
+                        let frame = serde_json::json!({"type": "chat", "text": text}).to_string();
+                        socket.send(Message::Text(frame.into())).await?;
+                        sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                    frame = socket.next() => match frame {
+                        Some(Ok(Message::Text(t))) if t.contains("\"type\":\"error\"") => {
+                            refused.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Some(Ok(_)) => {}
+                        _ => anyhow::bail!("a chatter's connection closed"),
+                    },
+                }
+            }
+            Ok::<(), anyhow::Error>(())
+        });
+    }
+    while let Some(done) = chatters.join_next().await {
+        done??;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu_after = opts.server_pids.iter().filter_map(|p| sample_process(*p).ok()).map(|s| s.cpu).sum::<Duration>();
+    let rss_end = opts.server_pids.first().and_then(|p| sample_process(*p).ok()).map(|s| s.rss_bytes);
+    // Let the last messages arrive.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _ = stop_tx.send(true);
+    while viewers.join_next().await.is_some() {}
+
+    let sent = sent.load(Ordering::Relaxed);
+    let refused = refused.load(Ordering::Relaxed);
+    let delivered = delivered.load(Ordering::Relaxed);
+    let expected = (sent - refused) * connected as u64;
+    Ok(ChatReport {
+        viewers: connected,
+        viewers_failed: failed,
+        chatters: opts.chatters.len(),
+        sent,
+        refused,
+        delivered,
+        lost: expected.saturating_sub(delivered),
+        delivered_per_second: delivered as f64 / seconds.max(0.001),
+        latency: histogram.percentiles(),
+        server_cpu_percent: (!opts.server_pids.is_empty())
+            .then(|| (cpu_after - cpu_before).as_secs_f64() / seconds.max(0.001) * 100.0),
+        server_rss_mib: rss_end.map(|b| b as f64 / (1 << 20) as f64),
+        rss_per_idle_viewer_kib: match (rss_before, rss_idle) {
+            (Some(a), Some(b)) if connected > 0 => Some((b.saturating_sub(a)) as f64 / connected as f64 / 1024.0),
+            _ => None,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_messages_carry_their_send_time() {
+        let frame =
+            r#"{"type":"chat","id":1,"user":{"id":1,"name":"b"},"text":"bench:42:3:17:1800000000123456","ts":"x"}"#;
+        assert_eq!(sent_at(frame, "42"), Some(1_800_000_000_123_456));
+        assert_eq!(sent_at(frame, "41"), None, "another run's message");
+        assert_eq!(sent_at(r#"{"type":"chat","text":"hello"}"#, "42"), None);
+        assert_eq!(sent_at(r#"{"type":"viewers","count":3}"#, "42"), None);
+        assert_eq!(sent_at("not json", "42"), None);
+    }
+
+    #[test]
+    fn the_histogram_reads_percentiles_by_the_millisecond() {
+        let h = Histogram::new();
+        for ms in 1..=100 {
+            h.record(ms);
+        }
+        h.record(10_000_000);
+        let p = h.percentiles();
+        assert_eq!((p.count, p.p50_ms, p.max_ms), (101, 51.0, 60_000.0));
+    }
+}
