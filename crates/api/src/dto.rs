@@ -425,6 +425,29 @@ pub struct WebhookWithSecret {
     pub secret: String,
 }
 
+/// A chat message of a replay, at its offset into the replay.
+#[derive(Serialize, ToSchema)]
+pub struct ReplayChatView {
+    pub id: i64,
+    pub user: ChatUserView,
+    pub text: String,
+    pub ts: DateTime<Utc>,
+    pub offset_ms: i64,
+}
+
+/// A page of a replay's chat; `next_after` is the `after` of the next page, when there may be one.
+#[derive(Serialize, ToSchema)]
+pub struct ReplayChatPage {
+    pub items: Vec<ReplayChatView>,
+    pub next_after: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ChatUserView {
+    pub id: UserId,
+    pub name: String,
+}
+
 /// A product pinned during the live, at an offset into the replay.
 #[derive(Serialize, ToSchema)]
 pub struct PinView {

@@ -54,6 +54,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/orders/{id}/cancel", post(routes::orders::cancel))
         .route("/api/v1/products/{id}/images", post(routes::products::upload_image))
         .route("/api/v1/replays", get(routes::replays::list))
+        .route("/api/v1/replays/{id}/chat", get(routes::replays::chat))
         .route(
             "/api/v1/replays/{id}",
             get(routes::replays::detail).patch(routes::replays::update).delete(routes::replays::delete),

@@ -22,6 +22,7 @@ use utoipa::{Modify, OpenApi};
         routes::channels::rotate_key, routes::channels::set_lineup, routes::channels::lineup, routes::channels::pin,
         routes::orders::place, routes::orders::mine, routes::orders::detail, routes::orders::cancel,
         routes::replays::list, routes::replays::detail, routes::replays::update, routes::replays::delete,
+        routes::replays::chat,
         routes::moderation::delete_message, routes::moderation::restrict, routes::moderation::lift,
     ),
     components(schemas(ErrorBody, ErrorDetail, UserView, ProductView, ChannelView, OrderView, ReplayView)),

@@ -85,3 +85,9 @@ pub async fn pins(store: &dyn Store, replay: &Replay) -> Result<Vec<olive_store:
     let end = replay.ended_at.unwrap_or(replay.heartbeat_at) + chrono::Duration::seconds(1);
     Ok(store.pins_between(replay.channel_id, replay.started_at, end).await?)
 }
+
+/// The chat sent while the replay was live, oldest first: up to `limit` messages after id `after`.
+pub async fn chat(store: &dyn Store, replay: &Replay, after: i64, limit: i64) -> Result<Vec<olive_store::ChatMessage>> {
+    let end = replay.ended_at.unwrap_or(replay.heartbeat_at) + chrono::Duration::seconds(1);
+    Ok(store.chat_between(replay.channel_id, replay.started_at, end, after, limit.clamp(1, 200)).await?)
+}

@@ -1,6 +1,6 @@
 //! Replays: the JSON resource (list, detail, hide, delete). Playback lives in `vod`.
 
-use crate::dto::{List, ReplayUpdate, ReplayView};
+use crate::dto::{ChatUserView, List, ReplayChatPage, ReplayChatView, ReplayUpdate, ReplayView};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, IdPath, SignedIn, Viewer};
 use crate::state::AppState;
@@ -46,6 +46,40 @@ pub async fn detail(
     let replay = replays::visible(state.store.as_ref(), viewer.user(), id).await?;
     let pins = replays::pins(state.store.as_ref(), &replay).await?;
     Ok(ApiJson(ReplayView::with_pins(&replay, &pins)))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayChatQuery {
+    /// Messages after this id (the last one of the previous page).
+    pub after: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+/// The chat of a replay, oldest first, each message with its offset into the replay.
+#[utoipa::path(get, path = "/api/v1/replays/{id}/chat", tag = "replays", params(ReplayChatQuery),
+    responses((status = 200, body = ReplayChatPage), (status = 404, body = ErrorBody)))]
+pub async fn chat(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    IdPath(id): IdPath<ReplayId>,
+    ApiQuery(q): ApiQuery<ReplayChatQuery>,
+) -> ApiResult<ApiJson<ReplayChatPage>> {
+    let replay = replays::visible(state.store.as_ref(), viewer.user(), id).await?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 200);
+    let messages = replays::chat(state.store.as_ref(), &replay, q.after.unwrap_or(0), limit).await?;
+    let next = (messages.len() as i64 == limit).then(|| messages.last().map(|m| m.id)).flatten();
+    let items = messages
+        .into_iter()
+        .map(|m| ReplayChatView {
+            id: m.id,
+            user: ChatUserView { id: m.user_id, name: m.author },
+            offset_ms: (m.created_at - replay.started_at).num_milliseconds().max(0),
+            text: m.text,
+            ts: m.created_at,
+        })
+        .collect();
+    Ok(ApiJson(ReplayChatPage { items, next_after: next }))
 }
 
 /// Hides or shows a replay (its host, admins).

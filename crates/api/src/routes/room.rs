@@ -7,11 +7,13 @@
 //! busy room costs one write per viewer per burst, not one per message. A viewer that falls more
 //! than the hub's queue behind skips ahead to the newest frames.
 
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{IdPath, Viewer};
 use crate::state::AppState;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
 use futures::{SinkExt, StreamExt};
@@ -35,12 +37,14 @@ pub async fn socket(
     State(state): State<AppState>,
     viewer: Viewer,
     IdPath(channel): IdPath<ChannelId>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let (first, seat) = state.hub.join(channel).await.map_err(|e| match e {
-        HubError::NoSuchChannel => crate::error::ApiError::not_found("channel"),
-        e => crate::error::ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string()),
+        HubError::NoSuchChannel => ApiError::not_found("channel"),
+        e => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string()),
     })?;
+    let upgrade =
+        upgrade.map_err(|e| ApiError::new(StatusCode::UPGRADE_REQUIRED, "websocket_required", e.body_text()))?;
     let user = viewer.user().cloned();
     let hub = state.hub.clone();
     Ok(upgrade

@@ -85,6 +85,8 @@ async fn unknown_routes_and_ids() {
         "/api/v1/replays/abc",
         "/api/v1/replays/99999999999999999999999",
         "/api/v1/replays/1",
+        "/api/v1/replays/1/chat",
+        "/api/v1/channels/999/ws",
         "/vod/1/index.m3u8",
         "/vod/abc/seg-1.m4s",
         "/vod/1/..%2f..%2fetc%2fpasswd",
@@ -100,12 +102,26 @@ async fn unknown_routes_and_ids() {
         "/api/v1/replays?limit=abc",
         "/api/v1/replays?channel_id=1e9",
         "/api/v1/replays?bogus=1",
+        "/api/v1/replays/1/chat?after=x",
         "/api/v1/products?limit=99999999999999999999999",
         "/api/v1/products?offset=%ff",
     ] {
         let r = server.client.get(server.url(path)).send().await.unwrap();
         assert_eq!(error_code(r, StatusCode::BAD_REQUEST).await, "invalid_query", "{path}");
     }
+    // The room socket: no such channel, or not a WebSocket request.
+    let host = server.create_user("ws-host@example.com", "host").await;
+    let channel: serde_json::Value = host
+        .post("/api/v1/channels")
+        .json(&serde_json::json!({"title": "x"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = server.client.get(server.url(&format!("/api/v1/channels/{}/ws", channel["id"]))).send().await.unwrap();
+    assert_eq!(error_code(r, StatusCode::UPGRADE_REQUIRED).await, "websocket_required");
     let listed: serde_json::Value = server
         .client
         .get(server.url("/api/v1/replays?limit=100000&offset=-5"))

@@ -283,6 +283,8 @@ async fn a_pin_lands_on_the_media_timeline_and_in_the_replay() {
     let (channel, key) = crate::live::channel_with_key(&host, "Pins").await;
     let _publisher = crate::replays::publish_colour(&format!("{}/{key}", server.rtmp), 14);
     let mut viewer = connect(&server, channel, None).await;
+    let shopper = server.signup("pin-shopper@example.com").await;
+    let mut chatter = connect(&server, channel, Some(&shopper.token)).await;
     let playlist_url = server.url(&format!("/live/{channel}/index.m3u8"));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -293,6 +295,9 @@ async fn a_pin_lands_on_the_media_timeline_and_in_the_replay() {
         assert!(Instant::now() < deadline, "the live never started");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    send(&mut chatter, json!({"type": "chat", "text": "what a colour"})).await;
+    next_of(&mut viewer, "chat", Duration::from_secs(5)).await;
 
     // Pin between two reads of the playlist: the pin's moment is where the media was.
     let before = media_end(&server.client.get(&playlist_url).send().await.unwrap().text().await.unwrap());
@@ -349,6 +354,20 @@ async fn a_pin_lands_on_the_media_timeline_and_in_the_replay() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     let started = chrono::DateTime::parse_from_rfc3339(replay["started_at"].as_str().unwrap()).unwrap();
+    // The chat sent during the live is kept with the replay.
+    let id = replay["id"].as_i64().unwrap();
+    let chat: Value = server
+        .client
+        .get(server.url(&format!("/api/v1/replays/{id}/chat")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(chat["items"][0]["text"], "what a colour");
+    assert!(chat["items"][0]["offset_ms"].as_i64().unwrap() > 0);
+    assert_eq!(chat["next_after"], Value::Null);
     assert_eq!(replay["pins"][0]["product_id"], product);
     let offset = replay["pins"][0]["offset_ms"].as_i64().unwrap();
     assert_eq!(offset, (pts - started.with_timezone(&chrono::Utc)).num_milliseconds());
