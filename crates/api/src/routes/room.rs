@@ -3,8 +3,9 @@
 //! the upgrade). A frame the room refuses is answered with `{"type":"error",…}` on this socket only,
 //! and the connection stays open.
 //!
-//! Writing coalesces: every frame that is ready goes into the socket's buffer before one flush, so a
-//! busy room costs one write per viewer per burst, not one per message. A viewer that falls more
+//! Writing coalesces: after a frame arrives the writer waits a short tick (25 ms) and then puts every
+//! frame that is ready into the socket's buffer before one flush, so a busy room costs one wake-up
+//! and one write per viewer per tick, not one per message. A viewer that falls more
 //! than the hub's queue behind skips ahead to the newest frames.
 
 use crate::error::{ApiError, ApiResult};
@@ -28,7 +29,9 @@ use tokio::sync::{broadcast, mpsc};
 /// still too large for a message get an error frame.
 const MAX_WS_MESSAGE: usize = 2 * 1024 * 1024;
 /// Frames written before one flush, at most.
-const BATCH: usize = 64;
+const BATCH: usize = 256;
+/// How long a viewer's writer waits after a frame for more to write with it.
+const COALESCE: std::time::Duration = std::time::Duration::from_millis(25);
 /// Per-socket buffers (tungstenite's defaults are 128 KiB each).
 const READ_BUFFER: usize = 4 * 1024;
 const WRITE_BUFFER: usize = 16 * 1024;
@@ -91,6 +94,9 @@ async fn session(
                 frame = room.recv() => match frame {
                     Ok(frame) => {
                         sink.feed(text(frame)).await?;
+                        // Let what else is due in the next moment gather, so a busy room costs one
+                        // wake-up and one write per viewer per tick rather than per message.
+                        tokio::time::sleep(COALESCE).await;
                         for _ in 1..BATCH {
                             match room.try_recv() {
                                 Ok(frame) => sink.feed(text(frame)).await?,
