@@ -36,7 +36,7 @@ pub fn publish_colour(url: &str, seconds: u32) -> Child {
 }
 
 /// Waits until the channel has a listed replay, and returns it.
-async fn wait_for_replay(server: &Server, channel: i64, within: Duration) -> Value {
+pub async fn wait_for_replay(server: &Server, channel: i64, within: Duration) -> Value {
     let deadline = Instant::now() + within;
     loop {
         let list: Value = server

@@ -336,23 +336,7 @@ async fn a_pin_lands_on_the_media_timeline_and_in_the_replay() {
     assert_eq!(error_code(r.unwrap(), reqwest::StatusCode::UNPROCESSABLE_ENTITY).await, "invalid_field");
 
     // The replay's product timeline has it, at its offset into the replay.
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let replay = loop {
-        let list: Value = server
-            .client
-            .get(server.url(&format!("/api/v1/replays?channel_id={channel}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if let Some(r) = list["items"].as_array().and_then(|i| i.first()) {
-            break r.clone();
-        }
-        assert!(Instant::now() < deadline, "no replay");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let replay = crate::replays::wait_for_replay(&server, channel, Duration::from_secs(40)).await;
     let started = chrono::DateTime::parse_from_rfc3339(replay["started_at"].as_str().unwrap()).unwrap();
     // The chat sent during the live is kept with the replay.
     let id = replay["id"].as_i64().unwrap();
