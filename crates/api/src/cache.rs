@@ -12,6 +12,7 @@ use bytes::Bytes;
 use olive_bus::Bus;
 use olive_commerce::CommerceError;
 use olive_core::ProductId;
+use olive_realtime::hub::Hub;
 use olive_store::{ProductStatus, Store};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,17 +32,21 @@ pub struct CachedProduct {
 pub struct ReadCache {
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
-    channels: ArcSwapOption<Bytes>,
+    /// Viewer counts shown in the channel list.
+    hub: Arc<Hub>,
+    /// The list, and the hub's viewer-count version it was built with.
+    channels: ArcSwapOption<(u64, Bytes)>,
     channels_generation: AtomicU64,
     products: RwLock<HashMap<ProductId, CachedProduct>>,
     products_generation: AtomicU64,
 }
 
 impl ReadCache {
-    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>) -> Self {
+    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, hub: Arc<Hub>) -> Self {
         ReadCache {
             store,
             bus,
+            hub,
             channels: ArcSwapOption::empty(),
             channels_generation: AtomicU64::new(0),
             products: RwLock::new(HashMap::new()),
@@ -49,17 +54,29 @@ impl ReadCache {
         }
     }
 
-    /// `GET /api/v1/channels` as JSON bytes.
+    /// `GET /api/v1/channels` as JSON bytes, with live viewer counts (rebuilt when they change,
+    /// at most once per viewer-count exchange).
     pub async fn channel_list(&self) -> Result<Bytes, CommerceError> {
-        if let Some(body) = self.channels.load_full() {
-            return Ok((*body).clone());
+        let counts = self.hub.counts_version();
+        if let Some(cached) = self.channels.load_full() {
+            if cached.0 == counts {
+                return Ok(cached.1.clone());
+            }
         }
         let generation = self.channels_generation.load(Ordering::Acquire);
         let channels = self.store.list_channels().await?;
-        let list = List { items: channels.iter().map(ChannelView::from).collect(), next_offset: None };
-        let body = Bytes::from(serde_json::to_vec(&list).expect("channel views serialise"));
+        let items = channels
+            .iter()
+            .map(|c| {
+                let mut view = ChannelView::from(c);
+                view.viewers = self.hub.viewers(c.id);
+                view
+            })
+            .collect();
+        let body =
+            Bytes::from(serde_json::to_vec(&List { items, next_offset: None }).expect("channel views serialise"));
         if self.channels_generation.load(Ordering::Acquire) == generation {
-            self.channels.store(Some(Arc::new(body.clone())));
+            self.channels.store(Some(Arc::new((counts, body.clone()))));
         }
         Ok(body)
     }

@@ -74,7 +74,7 @@ impl AppState {
         metrics: Option<PrometheusHandle>,
     ) -> Self {
         let Live { media, thumbnails, hub } = live;
-        let cache = Arc::new(ReadCache::new(store.clone(), bus.clone()));
+        let cache = Arc::new(ReadCache::new(store.clone(), bus.clone(), hub.clone()));
         AppState {
             throttle: Arc::new(LoginThrottle::new(settings.login_limits)),
             store,

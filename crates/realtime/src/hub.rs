@@ -94,6 +94,8 @@ struct Room {
     here: AtomicU64,
     /// Each node's last reported count, and when it was heard.
     counts: Mutex<HashMap<String, (u64, Instant)>>,
+    /// The total announced at the last exchange.
+    announced: AtomicU64,
 }
 
 impl Room {
@@ -105,6 +107,7 @@ impl Room {
             hearts: Mutex::new(HeartCounter::default()),
             here: AtomicU64::new(0),
             counts: Mutex::new(HashMap::new()),
+            announced: AtomicU64::new(0),
         }
     }
 
@@ -137,11 +140,13 @@ pub struct Hub {
     bus: Arc<dyn Bus>,
     node: String,
     rooms: Mutex<HashMap<ChannelId, Arc<Room>>>,
+    /// Bumped whenever a room's viewer total changes, so caches that show counts know to refresh.
+    counts_version: AtomicU64,
 }
 
 impl Hub {
     pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, node: String) -> Arc<Self> {
-        Arc::new(Hub { store, bus, node, rooms: Mutex::new(HashMap::new()) })
+        Arc::new(Hub { store, bus, node, rooms: Mutex::new(HashMap::new()), counts_version: AtomicU64::new(0) })
     }
 
     fn room(&self, channel: ChannelId) -> Arc<Room> {
@@ -326,10 +331,18 @@ impl Hub {
             }
             self.publish(channel, EventKind::Viewers { count: here }).await;
             metrics::gauge!("olive_viewers", "channel" => channel.to_string()).set(total as f64);
+            if room.announced.swap(total, Ordering::Relaxed) != total {
+                self.counts_version.fetch_add(1, Ordering::Release);
+            }
             if room.here.load(Ordering::Relaxed) > 0 {
                 room.send(&ServerMessage::Viewers { count: total });
             }
         }
+    }
+
+    /// Changes whenever any room's viewer total does.
+    pub fn counts_version(&self) -> u64 {
+        self.counts_version.load(Ordering::Acquire)
     }
 
     /// Live viewers of a channel on every node, as last exchanged.

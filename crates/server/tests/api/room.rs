@@ -113,6 +113,9 @@ async fn chat_hearts_and_viewers_over_websockets() {
         .await
         .unwrap();
     assert_eq!(detail["viewers"], 2, "the channel API counts them too");
+    let list: Value = server.client.get(server.url("/api/v1/channels")).send().await.unwrap().json().await.unwrap();
+    let listed = list["items"].as_array().unwrap().iter().find(|c| c["id"] == channel).unwrap().clone();
+    assert_eq!(listed["viewers"], 2, "and so does the (cached) channel list");
 
     // Hostile frames get an error; the connection and the room carry on.
     let huge = json!({"type": "chat", "text": "x".repeat(1 << 20)}).to_string();
