@@ -11,10 +11,12 @@ pub mod boxes;
 pub mod flv;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod names;
 pub mod packager;
 pub mod playlist;
 pub mod timeline;
 pub mod vod;
 
 pub use flv::{AudioConfig, AudioFrame, DemuxError, FlvEvent, VideoConfig, VideoFrame};
+pub use names::MediaFile;
 pub use packager::{Output, Packager, PackagerSettings, Part};

@@ -4,6 +4,7 @@
 //!
 //! URIs are relative to the playlist: `init-{v}.mp4`, `seg-{msn}.m4s`, `part-{msn}-{i}.m4s`.
 
+use crate::MediaFile;
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::fmt::Write;
 
@@ -117,14 +118,14 @@ impl Playlist<'_> {
         if skipped > 0 {
             let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
             init_version = Some(self.segments[skipped - 1].init_version);
-            let _ = writeln!(out, "#EXT-X-MAP:URI=\"init-{}.mp4\"", self.segments[skipped - 1].init_version);
+            let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", MediaFile::Init(self.segments[skipped - 1].init_version));
         }
         for s in &self.segments[skipped..] {
             if s.discontinuity && Some(s.msn) != self.segments.first().map(|f| f.msn) {
                 let _ = writeln!(out, "#EXT-X-DISCONTINUITY");
             }
             if init_version != Some(s.init_version) {
-                let _ = writeln!(out, "#EXT-X-MAP:URI=\"init-{}.mp4\"", s.init_version);
+                let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", MediaFile::Init(s.init_version));
                 init_version = Some(s.init_version);
             }
             let _ = writeln!(
@@ -137,24 +138,23 @@ impl Playlist<'_> {
                 for p in &s.parts {
                     let _ = writeln!(
                         out,
-                        "#EXT-X-PART:DURATION={},URI=\"part-{}-{}.m4s\"{}",
+                        "#EXT-X-PART:DURATION={},URI=\"{}\"{}",
                         secs(p.duration_ms),
-                        s.msn,
-                        p.index,
+                        MediaFile::Part(s.msn, p.index),
                         if p.independent { ",INDEPENDENT=YES" } else { "" }
                     );
                 }
             }
             if let Some(d) = s.duration_ms {
                 let _ = writeln!(out, "#EXTINF:{},", secs(d));
-                let _ = writeln!(out, "seg-{}.m4s", s.msn);
+                let _ = writeln!(out, "{}", MediaFile::Segment(s.msn));
             }
             elapsed += segment_ms(s);
         }
         if self.ended {
             let _ = writeln!(out, "#EXT-X-ENDLIST");
         } else if let Some((msn, index)) = self.next_part() {
-            let _ = writeln!(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-{msn}-{index}.m4s\"");
+            let _ = writeln!(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"", MediaFile::Part(msn, index));
         }
         out
     }

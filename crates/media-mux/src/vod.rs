@@ -7,6 +7,7 @@
 //! could not be stored; that jump, like a reconnect (which also brings a new init segment), is
 //! marked `#EXT-X-DISCONTINUITY`.
 
+use crate::MediaFile;
 use std::fmt::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,11 +38,11 @@ pub fn render(segments: &[VodSegment], complete: bool) -> String {
             let _ = writeln!(out, "#EXT-X-DISCONTINUITY");
         }
         if init_version != Some(s.init_version) {
-            let _ = writeln!(out, "#EXT-X-MAP:URI=\"init-{}.mp4\"", s.init_version);
+            let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", MediaFile::Init(s.init_version));
             init_version = Some(s.init_version);
         }
         let _ = writeln!(out, "#EXTINF:{}.{:03},", s.duration_ms / 1000, s.duration_ms % 1000);
-        let _ = writeln!(out, "seg-{}.m4s", s.msn);
+        let _ = writeln!(out, "{}", MediaFile::Segment(s.msn));
         previous_msn = Some(s.msn);
     }
     if complete {

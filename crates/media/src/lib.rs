@@ -15,6 +15,7 @@ pub mod thumbnail;
 pub use health::StreamHealth;
 pub use live::{LiveChannel, Wanted};
 pub use olive_media_mux::playlist::PinRange;
+pub use olive_media_mux::MediaFile;
 
 use chrono::Utc;
 use olive_core::ChannelId;

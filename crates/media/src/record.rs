@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 use olive_core::{ChannelId, ReplayId};
 use olive_jobs::{Handler, JobError, JobQueue};
 use olive_media_mux::vod::{self, VodSegment};
+use olive_media_mux::MediaFile;
 use olive_objects::Objects;
 use olive_store::{Channel, Job, NewReplay, Page, ReplayQuery, ReplaySegment, ReplayStatus, Store, StoreError};
 use std::collections::HashMap;
@@ -40,16 +41,13 @@ pub const QUEUE_SEGMENTS: usize = 32;
 /// Writes to object storage are tried this many times before the segment is given up.
 const WRITE_ATTEMPTS: u32 = 3;
 
-pub fn init_key(replay: ReplayId, version: u32) -> String {
-    format!("recordings/{replay}/init-{version}.mp4")
-}
-
-pub fn segment_key(replay: ReplayId, msn: u64) -> String {
-    format!("recordings/{replay}/seg-{msn}.m4s")
+/// The object key of a recording's media file (`init-{v}.mp4`, `seg-{msn}.m4s`).
+pub fn media_key(replay: ReplayId, file: MediaFile) -> String {
+    format!("{}/{file}", prefix(replay))
 }
 
 pub fn playlist_key(replay: ReplayId) -> String {
-    format!("recordings/{replay}/index.m3u8")
+    format!("{}/index.m3u8", prefix(replay))
 }
 
 pub use olive_commerce::replays::object_prefix as prefix;
@@ -258,13 +256,13 @@ impl Writer {
             match write {
                 Write::Init { version, bytes } => {
                     let size = bytes.len() as i64;
-                    if self.put(&init_key(self.replay, version), vec![bytes]).await {
+                    if self.put(&media_key(self.replay, MediaFile::Init(version)), vec![bytes]).await {
                         self.record(self.store.add_replay_bytes(self.replay, size, Utc::now()).await);
                     }
                 }
                 Write::Segment(s) => {
                     let size = s.parts.iter().map(Bytes::len).sum::<usize>() as i64;
-                    if self.put(&segment_key(self.replay, s.msn), s.parts).await {
+                    if self.put(&media_key(self.replay, MediaFile::Segment(s.msn)), s.parts).await {
                         let row = ReplaySegment {
                             msn: s.msn as i64,
                             init_version: s.init_version as i32,

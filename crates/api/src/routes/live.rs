@@ -11,7 +11,7 @@ use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use olive_core::ChannelId;
-use olive_media::{LiveChannel, Wanted};
+use olive_media::{LiveChannel, MediaFile, Wanted};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,24 +87,6 @@ pub async fn playlist(
     Ok(with_headers(text.into_response(), "application/vnd.apple.mpegurl", "no-cache, no-store"))
 }
 
-enum MediaFile {
-    Init(u32),
-    Segment(u64),
-    Part(u64, u32),
-}
-
-fn parse_file(name: &str) -> Option<MediaFile> {
-    if let Some(v) = name.strip_prefix("init-").and_then(|r| r.strip_suffix(".mp4")) {
-        return v.parse().ok().map(MediaFile::Init);
-    }
-    if let Some(msn) = name.strip_prefix("seg-").and_then(|r| r.strip_suffix(".m4s")) {
-        return msn.parse().ok().map(MediaFile::Segment);
-    }
-    let rest = name.strip_prefix("part-")?.strip_suffix(".m4s")?;
-    let (msn, index) = rest.split_once('-')?;
-    Some(MediaFile::Part(msn.parse().ok()?, index.parse().ok()?))
-}
-
 /// `GET /live/{channel_id}/{file}` — init segments, segments and parts. A part that is announced
 /// (the preload hint) but not yet cut is waited for, as LL-HLS clients expect.
 pub async fn media_file(
@@ -113,7 +95,7 @@ pub async fn media_file(
 ) -> Result<Response, ApiError> {
     let live = live_channel(&state, &id)?;
     let not_found = || ApiError::not_found("media file");
-    let bytes: Bytes = match parse_file(&file).ok_or_else(not_found)? {
+    let bytes: Bytes = match MediaFile::parse(&file).ok_or_else(not_found)? {
         MediaFile::Init(v) => live.init(v).ok_or_else(not_found)?,
         MediaFile::Segment(msn) => {
             let parts = live.segment(msn).ok_or_else(not_found)?;
@@ -158,21 +140,4 @@ pub async fn thumbnail(State(state): State<AppState>, Path(id): Path<String>) ->
         }
     };
     Ok(with_headers(jpeg.into_response(), "image/jpeg", "public, max-age=2"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn media_file_names_parse_strictly() {
-        assert!(matches!(parse_file("init-3.mp4"), Some(MediaFile::Init(3))));
-        assert!(matches!(parse_file("seg-884400.m4s"), Some(MediaFile::Segment(884_400))));
-        assert!(matches!(parse_file("part-12-3.m4s"), Some(MediaFile::Part(12, 3))));
-        for bad in
-            ["init-.mp4", "seg--1.m4s", "part-1.m4s", "part-a-b.m4s", "index.m3u8", "../seg-1.m4s", "seg-1.m4s.bak", ""]
-        {
-            assert!(parse_file(bad).is_none(), "{bad}");
-        }
-    }
 }

@@ -17,7 +17,8 @@ use axum::response::{IntoResponse, Response};
 use http_range_header::RangeUnsatisfiableError;
 use olive_commerce::replays;
 use olive_core::ReplayId;
-use olive_media::record::{init_key, playlist, segment_key};
+use olive_media::record::{media_key, playlist};
+use olive_media::MediaFile;
 use olive_store::{Replay, ReplayStatus};
 
 fn not_found() -> ApiError {
@@ -51,28 +52,6 @@ pub async fn playlist_file(
     Ok(response)
 }
 
-enum VodFile {
-    Init(u32),
-    Segment(u64),
-    Thumbnail,
-}
-
-/// Plain decimal digits only: no sign, no leading `+`, nothing `parse` would otherwise forgive.
-fn number(s: &str) -> Option<&str> {
-    (!s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit())).then_some(s)
-}
-
-fn parse_file(file: &str) -> Option<VodFile> {
-    if file == "thumbnail.jpg" {
-        return Some(VodFile::Thumbnail);
-    }
-    if let Some(v) = file.strip_prefix("init-").and_then(|f| f.strip_suffix(".mp4")) {
-        return number(v)?.parse().ok().map(VodFile::Init);
-    }
-    let msn = file.strip_prefix("seg-").and_then(|f| f.strip_suffix(".m4s"))?;
-    number(msn)?.parse().ok().map(VodFile::Segment)
-}
-
 /// `GET /vod/{replay_id}/{file}`: `init-{v}.mp4`, `seg-{msn}.m4s`, `thumbnail.jpg`.
 pub async fn media_file(
     State(state): State<AppState>,
@@ -80,14 +59,18 @@ pub async fn media_file(
     Path((id, file)): Path<(String, String)>,
     request: HeaderMap,
 ) -> ApiResult<Response> {
-    let file = parse_file(&file).ok_or_else(|| ApiError::not_found("media file"))?;
+    // A recording has init segments and segments (no parts), and a thumbnail.
+    let file = match file.as_str() {
+        "thumbnail.jpg" => None,
+        name => match MediaFile::parse(name) {
+            Some(f @ (MediaFile::Init(_) | MediaFile::Segment(_))) => Some(f),
+            _ => return Err(ApiError::not_found("media file")),
+        },
+    };
     let replay = replay(&state, &viewer, &id).await?;
     let (key, content_type) = match file {
-        VodFile::Init(v) => (init_key(replay.id, v), "video/mp4"),
-        VodFile::Segment(msn) => (segment_key(replay.id, msn), "video/mp4"),
-        VodFile::Thumbnail => {
-            (replay.thumbnail_key.clone().ok_or_else(|| ApiError::not_found("thumbnail"))?, "image/jpeg")
-        }
+        Some(f) => (media_key(replay.id, f), "video/mp4"),
+        None => (replay.thumbnail_key.clone().ok_or_else(|| ApiError::not_found("thumbnail"))?, "image/jpeg"),
     };
     let gone = |e: olive_objects::ObjectError| match e {
         olive_objects::ObjectError::NotFound(_) => ApiError::not_found("media file"),
@@ -127,29 +110,4 @@ pub async fn media_file(
     };
     headers(&mut response, content_type, cache);
     Ok(response)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_names_parse_strictly() {
-        assert!(matches!(parse_file("init-2.mp4"), Some(VodFile::Init(2))));
-        assert!(matches!(parse_file("seg-884400.m4s"), Some(VodFile::Segment(884_400))));
-        assert!(matches!(parse_file("thumbnail.jpg"), Some(VodFile::Thumbnail)));
-        for bad in [
-            "init-.mp4",
-            "seg--1.m4s",
-            "seg-+1.m4s",
-            "seg-99999999999999999999999.m4s",
-            "index.m3u8",
-            "../seg-1.m4s",
-            "seg-1.m4s.bak",
-            "part-1-0.m4s",
-            "",
-        ] {
-            assert!(parse_file(bad).is_none(), "{bad}");
-        }
-    }
 }

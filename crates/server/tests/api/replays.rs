@@ -234,7 +234,8 @@ async fn live_becomes_replay(server: &Server, bucket: &Objects) {
         assert_eq!(r.status(), StatusCode::OK, "{ignored}");
         assert_eq!(r.bytes().await.unwrap().len(), whole.len(), "{ignored}");
     }
-    for missing in ["seg-1.m4s", "init-9.mp4", "seg-1.m4s.bak", "..%2Findex.m3u8", "%00"] {
+    for missing in ["seg-1.m4s", "init-9.mp4", "part-1-0.m4s", "seg-+1.m4s", "seg-1.m4s.bak", "..%2Findex.m3u8", "%00"]
+    {
         let r = server.client.get(server.url(&format!("/vod/{id}/{missing}"))).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{missing}");
     }
