@@ -20,7 +20,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use olive_bus::Bus;
 use olive_core::ChannelId;
-use olive_store::{NewChatMessage, Store, StoreError, User};
+use olive_store::{Channel, NewChatMessage, Store, StoreError, User};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -89,6 +89,8 @@ struct Room {
     gate: Mutex<ChatGate>,
     /// The gate's rules must be (re)read from the store before the next message.
     stale: std::sync::atomic::AtomicBool,
+    /// The channel as read with the rules (its host moderates).
+    channel: Mutex<Option<Arc<Channel>>>,
     hearts: Mutex<HeartCounter>,
     /// Viewers connected to this node.
     here: AtomicU64,
@@ -104,6 +106,7 @@ impl Room {
             frames: broadcast::channel(VIEWER_QUEUE).0,
             gate: Mutex::new(ChatGate::new(ChatQuota::default(), BannedWords::default())),
             stale: std::sync::atomic::AtomicBool::new(true),
+            channel: Mutex::new(None),
             hearts: Mutex::new(HeartCounter::default()),
             here: AtomicU64::new(0),
             counts: Mutex::new(HashMap::new()),
@@ -201,25 +204,7 @@ impl Hub {
         now: DateTime<Utc>,
     ) -> Result<(), HubError> {
         let room = self.room(channel);
-        let ch = self.store.channel(channel).await.map_err(|e| match e {
-            StoreError::NotFound(_) => HubError::NoSuchChannel,
-            e => HubError::Storage(e),
-        })?;
-        if room.stale.swap(false, Ordering::AcqRel) {
-            let restrictions = match self.store.chat_restrictions(channel, now).await {
-                Ok(r) => r,
-                Err(e) => {
-                    room.stale.store(true, Ordering::Release);
-                    return Err(HubError::Storage(e));
-                }
-            };
-            let slow = (ch.chat_slow_mode_s > 0).then(|| chrono::Duration::seconds(i64::from(ch.chat_slow_mode_s)));
-            room.gate.lock().expect("gate poisoned").configure(
-                BannedWords::new(&ch.chat_banned_words),
-                slow,
-                restrictions.into_iter().map(|r| (r.user_id, r.until)),
-            );
-        }
+        let ch = self.rules(channel, &room, now).await?;
         let sender = user.map(|u| Sender { user: u.id, moderator: olive_commerce::channels::can_manage(u, &ch) });
         let text = room.gate.lock().expect("gate poisoned").admit(sender, text, now)?;
         let user = user.expect("admitted messages have a sender");
@@ -243,6 +228,40 @@ impl Hub {
         };
         self.publish(channel, EventKind::Message { message }).await;
         Ok(())
+    }
+
+    /// The channel as the room's rules were last read from the store: read again (with its mutes
+    /// and bans) only when a moderation event marked them stale, not for every message.
+    async fn rules(&self, channel: ChannelId, room: &Room, now: DateTime<Utc>) -> Result<Arc<Channel>, HubError> {
+        if !room.stale.swap(false, Ordering::AcqRel) {
+            if let Some(ch) = room.channel.lock().expect("channel poisoned").clone() {
+                return Ok(ch);
+            }
+        }
+        let loaded = async {
+            let ch = self.store.channel(channel).await.map_err(|e| match e {
+                StoreError::NotFound(_) => HubError::NoSuchChannel,
+                e => HubError::Storage(e),
+            })?;
+            let restrictions = self.store.chat_restrictions(channel, now).await.map_err(HubError::Storage)?;
+            Ok::<_, HubError>((ch, restrictions))
+        };
+        let (ch, restrictions) = match loaded.await {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                room.stale.store(true, Ordering::Release);
+                return Err(e);
+            }
+        };
+        let slow = (ch.chat_slow_mode_s > 0).then(|| chrono::Duration::seconds(i64::from(ch.chat_slow_mode_s)));
+        room.gate.lock().expect("gate poisoned").configure(
+            BannedWords::new(&ch.chat_banned_words),
+            slow,
+            restrictions.into_iter().map(|r| (r.user_id, r.until)),
+        );
+        let ch = Arc::new(ch);
+        *room.channel.lock().expect("channel poisoned") = Some(ch.clone());
+        Ok(ch)
     }
 
     /// A product was pinned at `pts` on the media timeline: every viewer shows its card when the
