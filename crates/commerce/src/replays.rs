@@ -6,7 +6,8 @@
 
 use crate::channels::can_manage;
 use crate::{CommerceError, Result};
-use olive_core::ReplayId;
+use chrono::{DateTime, Utc};
+use olive_core::{ChannelId, ReplayId};
 use olive_objects::Objects;
 use olive_store::{Page, Replay, ReplayQuery, ReplayStatus, Store, User};
 
@@ -65,12 +66,10 @@ pub async fn delete(store: &dyn Store, objects: &Objects, actor: &User, id: Repl
     store.set_replay_hidden(id, true).await?;
     let mut removed = objects.delete_prefix(&object_prefix(id)).await?;
     // The thumbnails taken while it was live (named by their time) go too.
-    let taken =
-        replay.started_at.timestamp_millis()..=replay.ended_at.unwrap_or(replay.heartbeat_at).timestamp_millis();
+    let (from, to) = live_span(&replay);
     let thumbnails = objects.list(&format!("thumbnails/{}", replay.channel_id)).await?;
     for key in thumbnails {
-        let at = key.rsplit('/').next().and_then(|f| f.strip_suffix(".jpg")).and_then(|t| t.parse::<i64>().ok());
-        if at.is_some_and(|at| taken.contains(&at)) {
+        if thumbnail_taken_at(&key).is_some_and(|at| from <= at && at < to) {
             objects.delete(&key).await?;
             removed += 1;
         }
@@ -80,14 +79,31 @@ pub async fn delete(store: &dyn Store, objects: &Objects, actor: &User, id: Repl
     Ok(())
 }
 
+/// When the replay was live, `[from, to)`: until its end (or its last stored segment, while it is
+/// being recorded), with a second's margin for what was under way as it ended.
+fn live_span(replay: &Replay) -> (DateTime<Utc>, DateTime<Utc>) {
+    (replay.started_at, replay.ended_at.unwrap_or(replay.heartbeat_at) + chrono::Duration::seconds(1))
+}
+
+/// Where a live thumbnail is stored: `thumbnails/{channel}/{unix_ms}.jpg`.
+pub fn thumbnail_key(channel: ChannelId, taken_at: DateTime<Utc>) -> String {
+    format!("thumbnails/{channel}/{}.jpg", taken_at.timestamp_millis())
+}
+
+/// When the thumbnail stored under `key` was taken.
+fn thumbnail_taken_at(key: &str) -> Option<DateTime<Utc>> {
+    let ms = key.rsplit('/').next()?.strip_suffix(".jpg")?.parse().ok()?;
+    DateTime::from_timestamp_millis(ms)
+}
+
 /// The replay's product timeline: the pins made while it was live.
 pub async fn pins(store: &dyn Store, replay: &Replay) -> Result<Vec<olive_store::Pin>> {
-    let end = replay.ended_at.unwrap_or(replay.heartbeat_at) + chrono::Duration::seconds(1);
-    Ok(store.pins_between(replay.channel_id, replay.started_at, end).await?)
+    let (from, to) = live_span(replay);
+    Ok(store.pins_between(replay.channel_id, from, to).await?)
 }
 
 /// The chat sent while the replay was live, oldest first: up to `limit` messages after id `after`.
 pub async fn chat(store: &dyn Store, replay: &Replay, after: i64, limit: i64) -> Result<Vec<olive_store::ChatMessage>> {
-    let end = replay.ended_at.unwrap_or(replay.heartbeat_at) + chrono::Duration::seconds(1);
-    Ok(store.chat_between(replay.channel_id, replay.started_at, end, after, limit.clamp(1, 200)).await?)
+    let (from, to) = live_span(replay);
+    Ok(store.chat_between(replay.channel_id, from, to, after, limit.clamp(1, 200)).await?)
 }

@@ -238,7 +238,7 @@ impl Thumbnails {
 
     async fn keep(&self, channel: ChannelId, replay: Option<ReplayId>, jpeg: Bytes) {
         let taken_at = Utc::now();
-        let key = format!("thumbnails/{channel}/{}.jpg", taken_at.timestamp_millis());
+        let key = olive_commerce::replays::thumbnail_key(channel, taken_at);
         if let Err(e) = self.objects.put(&key, jpeg.clone()).await {
             metrics::counter!("olive_thumbnails_total", "result" => "failed").increment(1);
             tracing::warn!(channel_id = %channel, error = %e, "could not store a thumbnail");
