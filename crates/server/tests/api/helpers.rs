@@ -124,6 +124,11 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// An anonymous GET whose answer is JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.client.get(self.url(path)).send().await.unwrap().json().await.expect("a JSON answer")
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub async fn stop(mut self) -> std::process::ExitStatus {
         self.stop_child().await

@@ -37,7 +37,7 @@ async fn malformed_and_mistyped_json() {
         .await
         .unwrap();
     assert_eq!(error_code(unknown_field, StatusCode::UNPROCESSABLE_ENTITY).await, "invalid_field");
-    let listed: Value = server.client.get(server.url("/api/v1/products")).send().await.unwrap().json().await.unwrap();
+    let listed: Value = server.get_json("/api/v1/products").await;
     assert!(listed["items"].as_array().unwrap().is_empty(), "nothing was created");
 }
 
@@ -122,15 +122,7 @@ async fn unknown_routes_and_ids() {
         .unwrap();
     let r = server.client.get(server.url(&format!("/api/v1/channels/{}/ws", channel["id"]))).send().await.unwrap();
     assert_eq!(error_code(r, StatusCode::UPGRADE_REQUIRED).await, "websocket_required");
-    let listed: serde_json::Value = server
-        .client
-        .get(server.url("/api/v1/replays?limit=100000&offset=-5"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: serde_json::Value = server.get_json("/api/v1/replays?limit=100000&offset=-5").await;
     assert_eq!(listed["items"], serde_json::json!([]), "out-of-range paging is clamped");
     let r = server.client.delete(server.url("/api/v1/channels")).send().await.unwrap();
     assert_eq!(error_code(r, StatusCode::METHOD_NOT_ALLOWED).await, "method_not_allowed");
@@ -156,15 +148,7 @@ async fn injection_shaped_strings_are_stored_verbatim() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::CREATED, "{name}");
         let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
-        let back: Value = server
-            .client
-            .get(server.url(&format!("/api/v1/products/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let back: Value = server.get_json(&format!("/api/v1/products/{id}")).await;
         for field in ["name", "brand", "category", "description"] {
             assert_eq!(back[field], name, "{field}");
         }
@@ -180,7 +164,7 @@ async fn injection_shaped_strings_are_stored_verbatim() {
             .unwrap();
         assert_eq!(by_category["items"].as_array().unwrap().len(), 1, "{name}");
     }
-    let all: Value = server.client.get(server.url("/api/v1/products")).send().await.unwrap().json().await.unwrap();
+    let all: Value = server.get_json("/api/v1/products").await;
     assert_eq!(all["items"].as_array().unwrap().len(), nasty.len(), "the tables are all still there");
     // The home page shows the script tag as text.
     let home = server.client.get(server.url("/")).send().await.unwrap().text().await.unwrap();
@@ -227,15 +211,7 @@ async fn junk_images_are_refused_and_real_ones_served() {
     assert_eq!(served.status(), StatusCode::OK);
     assert_eq!(served.headers().get("content-type").unwrap(), "image/png");
     assert_eq!(served.bytes().await.unwrap().to_vec(), png);
-    let detail: Value = server
-        .client
-        .get(server.url(&format!("/api/v1/products/{product}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail: Value = server.get_json(&format!("/api/v1/products/{product}")).await;
     assert_eq!(detail["images"][0]["url"], url.as_str());
 }
 

@@ -197,17 +197,9 @@ async fn three_channels_publish_and_play_back_as_ll_hls() {
     }
 
     // Status, health and the channel list reflect the lives.
-    let list: Value = server.client.get(server.url("/api/v1/channels")).send().await.unwrap().json().await.unwrap();
+    let list: Value = server.get_json("/api/v1/channels").await;
     assert!(list["items"].as_array().unwrap().iter().all(|c| c["status"] == "live"), "{list}");
-    let detail: Value = server
-        .client
-        .get(server.url(&format!("/api/v1/channels/{}", channels[0])))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail: Value = server.get_json(&format!("/api/v1/channels/{}", channels[0])).await;
     assert_eq!(detail["health"]["width"], 1280);
     assert!(detail["health"]["video_codec"].as_str().unwrap().starts_with("avc1.64"), "High profile H.264");
     assert_eq!(detail["health"]["audio_codec"], "mp4a.40.2");
@@ -324,8 +316,7 @@ async fn a_reconnecting_broadcaster_continues_the_playlist() {
     assert_eq!(msn, first_msn, "the same playlist goes on");
     assert!(after.contains("#EXT-X-MAP:URI=\"init-2.mp4\""), "the new session brings its own init segment");
     check_ll_hls(&after);
-    let status: Value =
-        server.client.get(server.url(&format!("/api/v1/channels/{id}"))).send().await.unwrap().json().await.unwrap();
+    let status: Value = server.get_json(&format!("/api/v1/channels/{id}")).await;
     assert_eq!(status["status"], "live");
 }
 

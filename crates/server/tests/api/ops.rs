@@ -54,7 +54,7 @@ async fn json_logs_carry_the_request_id() {
 #[tokio::test]
 async fn openapi_document_describes_the_api() {
     let server = Server::start().await;
-    let doc: Value = server.client.get(server.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let doc: Value = server.get_json("/api/v1/openapi.json").await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     for path in ["/api/v1/auth/login", "/api/v1/orders", "/api/v1/products/{id}", "/api/v1/channels/{id}/stream-key"] {
         assert!(doc["paths"].get(path).is_some(), "{path} missing");
@@ -65,9 +65,9 @@ async fn openapi_document_describes_the_api() {
 #[tokio::test]
 async fn demo_content_is_created_once_and_usable() {
     let server = Server::start_with(Db::Sqlite, &["--demo"]).await;
-    let channels: Value = server.client.get(server.url("/api/v1/channels")).send().await.unwrap().json().await.unwrap();
+    let channels: Value = server.get_json("/api/v1/channels").await;
     assert_eq!(channels["items"].as_array().unwrap().len(), 3);
-    let products: Value = server.client.get(server.url("/api/v1/products")).send().await.unwrap().json().await.unwrap();
+    let products: Value = server.get_json("/api/v1/products").await;
     let products = products["items"].as_array().unwrap();
     assert!(products.len() >= 12);
     let categories: std::collections::HashSet<_> = products.iter().map(|p| p["category"].as_str().unwrap()).collect();
@@ -75,8 +75,7 @@ async fn demo_content_is_created_once_and_usable() {
     let image = products[0]["images"][0]["url"].as_str().unwrap();
     let png = server.client.get(server.url(image)).send().await.unwrap().bytes().await.unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    let lineup: Value =
-        server.client.get(server.url("/api/v1/channels/1/lineup")).send().await.unwrap().json().await.unwrap();
+    let lineup: Value = server.get_json("/api/v1/channels/1/lineup").await;
     assert!(!lineup["product_ids"].as_array().unwrap().is_empty());
 
     // The printed accounts work.
@@ -94,7 +93,7 @@ async fn demo_content_is_created_once_and_usable() {
 
     // A restart on the same data dir keeps the content and adds nothing.
     let server = server.restart(&["--demo"]).await;
-    let channels: Value = server.client.get(server.url("/api/v1/channels")).send().await.unwrap().json().await.unwrap();
+    let channels: Value = server.get_json("/api/v1/channels").await;
     assert_eq!(channels["items"].as_array().unwrap().len(), 3);
     assert!(server.output.lock().unwrap().iter().any(|l| l.contains("already has content")));
 }

@@ -39,15 +39,7 @@ pub fn publish_colour(url: &str, seconds: u32) -> Child {
 pub async fn wait_for_replay(server: &Server, channel: i64, within: Duration) -> Value {
     let deadline = Instant::now() + within;
     loop {
-        let list: Value = server
-            .client
-            .get(server.url(&format!("/api/v1/replays?channel_id={channel}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list: Value = server.get_json(&format!("/api/v1/replays?channel_id={channel}")).await;
         if let Some(replay) = list["items"].as_array().and_then(|items| items.first()) {
             return replay.clone();
         }
@@ -292,7 +284,7 @@ async fn a_crash_mid_live_leaves_a_replay_of_what_was_stored() {
     // Its host hides it: gone from the listing and from strangers, still there for the host.
     let hidden = host.patch(&format!("/api/v1/replays/{id}")).json(&json!({ "hidden": true })).send().await.unwrap();
     assert_eq!(hidden.status(), StatusCode::OK);
-    let list: Value = server.client.get(server.url("/api/v1/replays")).send().await.unwrap().json().await.unwrap();
+    let list: Value = server.get_json("/api/v1/replays").await;
     assert!(list["items"].as_array().unwrap().is_empty(), "{list}");
     let anonymous = server.client.get(server.url(&format!("/api/v1/replays/{id}"))).send().await.unwrap();
     assert_eq!(anonymous.status(), StatusCode::NOT_FOUND);

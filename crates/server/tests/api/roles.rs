@@ -36,7 +36,7 @@ async fn only_admins_edit_the_catalogue() {
     let hidden = server.client.get(server.url(&format!("/api/v1/products/{id}"))).send().await.unwrap();
     assert_eq!(hidden.status(), StatusCode::NOT_FOUND);
     assert_eq!(admin.get(&format!("/api/v1/products/{id}")).send().await.unwrap().status(), StatusCode::OK);
-    let listed: Value = server.client.get(server.url("/api/v1/products")).send().await.unwrap().json().await.unwrap();
+    let listed: Value = server.get_json("/api/v1/products").await;
     assert!(listed["items"].as_array().unwrap().is_empty());
 
     // Admin-only user management and job queue.
@@ -90,8 +90,7 @@ async fn hosts_manage_only_their_own_channels() {
         let r = request.json(&body).send().await.unwrap();
         assert_eq!(error_code(r, StatusCode::FORBIDDEN).await, "forbidden", "{method} {path}");
     }
-    let title: Value =
-        server.client.get(server.url(&format!("/api/v1/channels/{id}"))).send().await.unwrap().json().await.unwrap();
+    let title: Value = server.get_json(&format!("/api/v1/channels/{id}")).await;
     assert_eq!(title["title"], "A's show");
 
     // The owner and admins may.
@@ -102,20 +101,12 @@ async fn hosts_manage_only_their_own_channels() {
         .await
         .unwrap();
     assert_eq!(own.status(), StatusCode::OK);
-    let lineup: Value = server
-        .client
-        .get(server.url(&format!("/api/v1/channels/{id}/lineup")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let lineup: Value = server.get_json(&format!("/api/v1/channels/{id}/lineup")).await;
     assert_eq!(lineup["product_ids"], json!([product]));
     let by_admin =
         admin.patch(&format!("/api/v1/channels/{id}")).json(&json!({"title": "Renamed"})).send().await.unwrap();
     assert_eq!(by_admin.status(), StatusCode::OK);
-    let list: Value = server.client.get(server.url("/api/v1/channels")).send().await.unwrap().json().await.unwrap();
+    let list: Value = server.get_json("/api/v1/channels").await;
     assert_eq!(list["items"][0]["title"], "Renamed", "the cached channel list was invalidated");
     let unknown_product = host_a
         .put(&format!("/api/v1/channels/{id}/lineup"))

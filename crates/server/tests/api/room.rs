@@ -103,17 +103,9 @@ async fn chat_hearts_and_viewers_over_websockets() {
         assert!(Instant::now() < deadline, "viewer count never reached 2: {viewers}");
     }
 
-    let detail: Value = server
-        .client
-        .get(server.url(&format!("/api/v1/channels/{channel}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail: Value = server.get_json(&format!("/api/v1/channels/{channel}")).await;
     assert_eq!(detail["viewers"], 2, "the channel API counts them too");
-    let list: Value = server.client.get(server.url("/api/v1/channels")).send().await.unwrap().json().await.unwrap();
+    let list: Value = server.get_json("/api/v1/channels").await;
     let listed = list["items"].as_array().unwrap().iter().find(|c| c["id"] == channel).unwrap().clone();
     assert_eq!(listed["viewers"], 2, "and so does the (cached) channel list");
 
@@ -203,15 +195,7 @@ async fn hosts_moderate_the_chat() {
     let view: Value =
         host.patch(&format!("/api/v1/channels/{channel}")).json(&words).send().await.unwrap().json().await.unwrap();
     assert_eq!(view["chat_banned_words"], json!(["스팸", "Scam"]));
-    let public: Value = server
-        .client
-        .get(server.url(&format!("/api/v1/channels/{channel}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let public: Value = server.get_json(&format!("/api/v1/channels/{channel}")).await;
     assert!(public.get("chat_banned_words").is_none(), "the list is not shown to everyone");
     send(&mut chatter, chat("이건 스팸이에요")).await;
     assert_eq!(next_of(&mut chatter, "error", Duration::from_secs(5)).await["code"], "banned_word");
@@ -343,15 +327,7 @@ async fn a_pin_lands_on_the_media_timeline_and_in_the_replay() {
     let started = chrono::DateTime::parse_from_rfc3339(replay["started_at"].as_str().unwrap()).unwrap();
     // The chat sent during the live is kept with the replay.
     let id = replay["id"].as_i64().unwrap();
-    let chat: Value = server
-        .client
-        .get(server.url(&format!("/api/v1/replays/{id}/chat")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let chat: Value = server.get_json(&format!("/api/v1/replays/{id}/chat")).await;
     assert_eq!(chat["items"][0]["text"], "what a colour");
     assert!(chat["items"][0]["offset_ms"].as_i64().unwrap() > 0);
     assert_eq!(chat["next_after"], Value::Null);
@@ -400,8 +376,7 @@ async fn two_nodes_share_rooms_over_redis() {
             assert!(Instant::now() < deadline, "the viewer count never summed both nodes");
         }
     }
-    let detail: Value =
-        b.client.get(b.url(&format!("/api/v1/channels/{channel}"))).send().await.unwrap().json().await.unwrap();
+    let detail: Value = b.get_json(&format!("/api/v1/channels/{channel}")).await;
     assert_eq!(detail["viewers"], 2);
     // A moderator on A bans; the ban holds on B too.
     let troll = b.signup("two-nodes-troll@example.com").await;
