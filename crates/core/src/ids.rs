@@ -51,3 +51,7 @@ id_type!(
     /// A recorded live session: a recording while it runs, a replay once it ended.
     ReplayId
 );
+id_type!(
+    /// A live deal: a time-limited price on a line-up product, with its own stock.
+    DealId
+);

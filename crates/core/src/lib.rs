@@ -7,6 +7,6 @@ pub mod money;
 pub mod ratelimit;
 pub mod role;
 
-pub use ids::{ChannelId, OrderId, ProductId, ReplayId, UserId};
+pub use ids::{ChannelId, DealId, OrderId, ProductId, ReplayId, UserId};
 pub use money::{Currency, Money};
 pub use role::Role;

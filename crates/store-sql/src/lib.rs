@@ -4,7 +4,7 @@
 //! connection.
 
 use chrono::{DateTime, Utc};
-use olive_core::{ChannelId, Currency, OrderId, ProductId, ReplayId, UserId};
+use olive_core::{ChannelId, Currency, DealId, OrderId, ProductId, ReplayId, UserId};
 use olive_store::*;
 
 #[derive(sqlx::FromRow)]
@@ -479,4 +479,89 @@ impl From<PinRow> for Pin {
             created_at: r.created_at,
         }
     }
+}
+
+/// Columns of `deals`, in [`DealRow`]'s order.
+pub const DEAL_COLUMNS: &str =
+    "id, channel_id, product_id, price_minor, currency, listed, sold, per_customer, starts_at, ends_at, status, ended_at";
+
+#[derive(sqlx::FromRow)]
+pub struct DealRow {
+    pub id: i64,
+    pub channel_id: i64,
+    pub product_id: i64,
+    pub price_minor: i64,
+    pub currency: String,
+    pub listed: i64,
+    pub sold: i64,
+    pub per_customer: i64,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub status: String,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<DealRow> for Deal {
+    type Error = StoreError;
+    fn try_from(r: DealRow) -> Result<Deal> {
+        Ok(Deal {
+            id: DealId(r.id),
+            channel_id: ChannelId(r.channel_id),
+            product_id: ProductId(r.product_id),
+            price_minor: r.price_minor,
+            currency: r.currency.parse().map_err(corrupt)?,
+            listed: r.listed,
+            sold: r.sold,
+            per_customer: r.per_customer,
+            starts_at: r.starts_at,
+            ends_at: r.ends_at,
+            status: r.status.parse().map_err(corrupt)?,
+            ended_at: r.ended_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct DealSaleRow {
+    pub order_id: i64,
+    pub user_id: i64,
+    pub idempotency_key: String,
+    pub request_hash: String,
+    pub quantity: i64,
+}
+
+impl From<DealSaleRow> for DealSale {
+    fn from(r: DealSaleRow) -> DealSale {
+        DealSale {
+            order_id: OrderId(r.order_id),
+            user_id: UserId(r.user_id),
+            idempotency_key: r.idempotency_key,
+            request_hash: r.request_hash,
+            quantity: r.quantity,
+        }
+    }
+}
+
+/// The order a deal sale creates, as it was written (so the batch need not read it back);
+/// `created_at` as the database returned it (PostgreSQL keeps microseconds).
+pub fn deal_order(id: i64, deal: &Deal, name: String, new: &NewDealOrder, created_at: DateTime<Utc>) -> Result<Order> {
+    let total = deal
+        .price_minor
+        .checked_mul(new.quantity)
+        .ok_or_else(|| StoreError::Backend("order total overflows".into()))?;
+    Ok(Order {
+        id: OrderId(id),
+        user_id: new.user_id,
+        status: OrderStatus::Placed,
+        items: vec![OrderItem {
+            product_id: deal.product_id,
+            name,
+            quantity: new.quantity,
+            unit_price_minor: deal.price_minor,
+        }],
+        total_minor: total,
+        currency: deal.currency,
+        created_at,
+        updated_at: created_at,
+    })
 }

@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use olive_core::{ChannelId, OrderId, ProductId, ReplayId, Role, UserId};
+use olive_core::{ChannelId, DealId, OrderId, ProductId, ReplayId, Role, UserId};
 use olive_store::*;
 use olive_store_sql::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -1007,6 +1007,186 @@ impl Store for SqliteStore {
         .await
         .map_err(backend)?;
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+    async fn start_deal(&self, new: NewDeal) -> Result<Deal> {
+        let mut tx = self.begin_write().await?;
+        let currency: Option<String> = sqlx::query_scalar(
+            "UPDATE products SET stock = stock - ? WHERE id = ? AND status = 'active' AND stock >= ? RETURNING currency",
+        )
+        .bind(new.listed)
+        .bind(new.product_id.0)
+        .bind(new.listed)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some(currency) = currency else { return Err(Self::why_not_taken(&mut tx, new.product_id).await) };
+        let row: DealRow = sqlx::query_as(&format!(
+            "INSERT INTO deals (channel_id, product_id, price_minor, currency, listed, sold, per_customer,
+                                starts_at, ends_at, status)
+             VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, 'running') RETURNING {DEAL_COLUMNS}"
+        ))
+        .bind(new.channel_id.0)
+        .bind(new.product_id.0)
+        .bind(new.price_minor)
+        .bind(currency)
+        .bind(new.listed)
+        .bind(new.per_customer)
+        .bind(new.starts_at)
+        .bind(new.ends_at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| match e.as_database_error() {
+            Some(db) if db.is_foreign_key_violation() => StoreError::NotFound("channel"),
+            _ => unique_as(e, "running deal"),
+        })?;
+        tx.commit().await.map_err(backend)?;
+        row.try_into()
+    }
+
+    async fn deal(&self, id: DealId) -> Result<Deal> {
+        let row: Option<DealRow> = sqlx::query_as(&format!("SELECT {DEAL_COLUMNS} FROM deals WHERE id = ?"))
+            .bind(id.0)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(backend)?;
+        row.ok_or(StoreError::NotFound("deal"))?.try_into()
+    }
+
+    async fn running_deals(&self) -> Result<Vec<Deal>> {
+        let rows: Vec<DealRow> =
+            sqlx::query_as(&format!("SELECT {DEAL_COLUMNS} FROM deals WHERE status = 'running' ORDER BY id"))
+                .fetch_all(&self.read)
+                .await
+                .map_err(backend)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn running_deal(&self, channel: ChannelId) -> Result<Option<Deal>> {
+        let row: Option<DealRow> =
+            sqlx::query_as(&format!("SELECT {DEAL_COLUMNS} FROM deals WHERE channel_id = ? AND status = 'running'"))
+                .bind(channel.0)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(backend)?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn deal_sales(&self, id: DealId) -> Result<Vec<DealSale>> {
+        let rows: Vec<DealSaleRow> = sqlx::query_as(
+            "SELECT o.id AS order_id, o.user_id, o.idempotency_key, o.request_hash, i.quantity
+             FROM order_items i JOIN orders o ON o.id = i.order_id
+             WHERE i.deal_id = ? ORDER BY o.id",
+        )
+        .bind(id.0)
+        .fetch_all(&self.write)
+        .await
+        .map_err(backend)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn record_deal_orders(&self, id: DealId, orders: &[NewDealOrder]) -> Result<Vec<DealOrderOutcome>> {
+        let mut tx = self.begin_write().await?;
+        let deal: Option<DealRow> =
+            sqlx::query_as(&format!("SELECT {DEAL_COLUMNS} FROM deals WHERE id = ? AND status = 'running'"))
+                .bind(id.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+        let deal: Deal = deal.ok_or(StoreError::DealNotRunning(id))?.try_into()?;
+        let name: String = sqlx::query_scalar("SELECT name FROM products WHERE id = ?")
+            .bind(deal.product_id.0)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let mut outcomes = Vec::with_capacity(orders.len());
+        let mut units = 0i64;
+        for new in orders {
+            let inserted: Option<(i64, DateTime<Utc>)> = sqlx::query_as(
+                "INSERT INTO orders
+                   (user_id, idempotency_key, request_hash, status, total_minor, currency, created_at, updated_at)
+                 VALUES (?, ?, ?, 'placed', ?, ?, ?, ?)
+                 ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id, created_at",
+            )
+            .bind(new.user_id.0)
+            .bind(&new.idempotency_key)
+            .bind(&new.request_hash)
+            .bind(deal.price_minor.saturating_mul(new.quantity))
+            .bind(deal.currency.code())
+            .bind(new.created_at)
+            .bind(new.created_at)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+            let Some((order_id, created_at)) = inserted else {
+                let (order_id, request_hash): (i64, String) =
+                    sqlx::query_as("SELECT id, request_hash FROM orders WHERE user_id = ? AND idempotency_key = ?")
+                        .bind(new.user_id.0)
+                        .bind(&new.idempotency_key)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                outcomes.push(DealOrderOutcome::Existing { order_id: OrderId(order_id), request_hash });
+                continue;
+            };
+            sqlx::query(
+                "INSERT INTO order_items (order_id, product_id, name, quantity, unit_price_minor, deal_id)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(order_id)
+            .bind(deal.product_id.0)
+            .bind(&name)
+            .bind(new.quantity)
+            .bind(deal.price_minor)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            units += new.quantity;
+            outcomes.push(DealOrderOutcome::Created(deal_order(order_id, &deal, name.clone(), new, created_at)?));
+        }
+        // The SELECT above ran in this write transaction (SQLite's single writer), so the deal is
+        // still running; only the CHECK on `sold` can refuse now.
+        let counted = sqlx::query("UPDATE deals SET sold = sold + ? WHERE id = ? AND sold + ? <= listed")
+            .bind(units)
+            .bind(id.0)
+            .bind(units)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if counted.rows_affected() != 1 {
+            return Err(StoreError::OutOfStock(deal.product_id));
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(outcomes)
+    }
+
+    async fn end_deal(&self, id: DealId, now: DateTime<Utc>) -> Result<Deal> {
+        let mut tx = self.begin_write().await?;
+        let ended: Option<(i64, i64)> = sqlx::query_as(
+            "UPDATE deals SET status = 'ended', ended_at = ? WHERE id = ? AND status = 'running'
+             RETURNING product_id, listed - sold",
+        )
+        .bind(now)
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if let Some((product, unsold)) = ended {
+            sqlx::query("UPDATE products SET stock = stock + ? WHERE id = ?")
+                .bind(unsold)
+                .bind(product)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        let row: Option<DealRow> = sqlx::query_as(&format!("SELECT {DEAL_COLUMNS} FROM deals WHERE id = ?"))
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let deal = row.ok_or(StoreError::NotFound("deal"))?.try_into()?;
+        tx.commit().await.map_err(backend)?;
+        Ok(deal)
     }
 }
 

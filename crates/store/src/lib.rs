@@ -16,7 +16,7 @@ pub use types::*;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use olive_core::{ChannelId, OrderId, ProductId, ReplayId, Role, UserId};
+use olive_core::{ChannelId, DealId, OrderId, ProductId, ReplayId, Role, UserId};
 
 /// Errors a store reports. Domain outcomes (`OutOfStock`, `IdempotencyMismatch`…) are variants so
 /// callers can map them; `Backend` carries the engine's own failure for logs.
@@ -38,6 +38,8 @@ pub enum StoreError {
     IdempotencyMismatch,
     #[error("order is {0} and can no longer be cancelled")]
     NotCancellable(OrderStatus),
+    #[error("deal {0} is not running")]
+    DealNotRunning(DealId),
     #[error("database error: {0}")]
     Backend(String),
 }
@@ -183,4 +185,24 @@ pub trait Store: Send + Sync + 'static {
     async fn latest_pin(&self, channel: ChannelId) -> Result<Option<Pin>>;
     /// Pins with `pts` in `[from, to)`, in order (a replay's product timeline; at most 1,000).
     async fn pins_between(&self, channel: ChannelId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Pin>>;
+
+    // Live deals.
+    /// Starts a deal: takes `listed` units from the product's stock and records the deal, in one
+    /// transaction. `OutOfStock`/`ProductUnavailable`/`UnknownProduct` for the product,
+    /// `AlreadyExists("running deal")` when the channel or the product already has one.
+    async fn start_deal(&self, new: NewDeal) -> Result<Deal>;
+    async fn deal(&self, id: DealId) -> Result<Deal>;
+    /// Every running deal (an owner resumes them after a restart).
+    async fn running_deals(&self) -> Result<Vec<Deal>>;
+    /// The channel's running deal, if any.
+    async fn running_deal(&self, channel: ChannelId) -> Result<Option<Deal>>;
+    /// The deal's confirmed orders.
+    async fn deal_sales(&self, id: DealId) -> Result<Vec<DealSale>>;
+    /// Writes a batch of deal orders in one transaction and adds their units to the deal's
+    /// `sold`. All or nothing: `DealNotRunning` if the deal ended, `OutOfStock` if the batch
+    /// would sell more than listed. An order whose idempotency key was used before is not written.
+    async fn record_deal_orders(&self, id: DealId, orders: &[NewDealOrder]) -> Result<Vec<DealOrderOutcome>>;
+    /// Ends a deal and puts its unsold units back in the product's stock. Ending an ended deal
+    /// changes nothing.
+    async fn end_deal(&self, id: DealId, now: DateTime<Utc>) -> Result<Deal>;
 }

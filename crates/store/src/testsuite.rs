@@ -41,6 +41,9 @@ macro_rules! store_tests {
             chat_is_kept_in_order_and_deleted_softly,
             chat_moderation_is_kept_per_channel,
             pins_make_a_timeline,
+            deals_take_stock_and_give_back_the_unsold,
+            deal_orders_are_batched_idempotent_and_never_oversold,
+            concurrent_deal_batches_never_oversell,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
@@ -836,4 +839,139 @@ pub async fn pins_make_a_timeline(store: Arc<dyn Store>) {
     let timeline = store.pins_between(ch.id, t0, t0 + Duration::seconds(120)).await.unwrap();
     assert_eq!(timeline, vec![first, second]);
     assert!(matches!(store.add_pin(ch.id, ProductId(987_654), t0, t0).await, Err(StoreError::NotFound(_))));
+}
+
+fn new_deal(channel: ChannelId, product: ProductId, listed: i64) -> NewDeal {
+    let now = Utc::now();
+    NewDeal {
+        channel_id: channel,
+        product_id: product,
+        price_minor: 9_000,
+        listed,
+        per_customer: 2,
+        starts_at: now,
+        ends_at: now + Duration::minutes(5),
+    }
+}
+
+fn deal_order(user: UserId, key: &str, quantity: i64) -> NewDealOrder {
+    NewDealOrder {
+        user_id: user,
+        idempotency_key: key.to_owned(),
+        request_hash: format!("deal x{quantity}"),
+        quantity,
+        created_at: Utc::now(),
+    }
+}
+
+pub async fn deals_take_stock_and_give_back_the_unsold(store: Arc<dyn Store>) {
+    let ch = channel_for_replays(&store).await;
+    let p = store.create_product(new_product("Cushion", "foundation", 10)).await.unwrap();
+    let other = store.create_product(new_product("Mist", "toner", 1)).await.unwrap();
+    assert!(matches!(store.start_deal(new_deal(ch.id, p.id, 11)).await, Err(StoreError::OutOfStock(_))));
+    assert!(matches!(
+        store.start_deal(new_deal(ch.id, ProductId(987_654), 1)).await,
+        Err(StoreError::UnknownProduct(_))
+    ));
+    let deal = store.start_deal(new_deal(ch.id, p.id, 8)).await.unwrap();
+    assert_eq!((deal.status, deal.sold, deal.listed, deal.currency), (DealStatus::Running, 0, 8, Currency::Krw));
+    assert_eq!(store.product(p.id).await.unwrap().stock, 2, "the deal's units leave the product's stock");
+    // One running deal per channel and per product.
+    assert!(matches!(store.start_deal(new_deal(ch.id, other.id, 1)).await, Err(StoreError::AlreadyExists(_))));
+    assert_eq!(store.product(other.id).await.unwrap().stock, 1, "a refused deal takes nothing");
+    assert_eq!(store.running_deal(ch.id).await.unwrap(), Some(deal.clone()));
+    assert_eq!(store.running_deals().await.unwrap(), vec![deal.clone()]);
+
+    let buyer = store.create_user(new_user("deal-buyer@example.com", Role::Viewer)).await.unwrap();
+    store.record_deal_orders(deal.id, &[deal_order(buyer.id, "k1", 3)]).await.unwrap();
+    let ended = store.end_deal(deal.id, Utc::now()).await.unwrap();
+    assert_eq!((ended.status, ended.sold), (DealStatus::Ended, 3));
+    assert!(ended.ended_at.is_some());
+    assert_eq!(store.product(p.id).await.unwrap().stock, 7, "the 5 unsold units come back");
+    // Ending twice gives nothing back twice; an ended deal sells nothing.
+    assert_eq!(store.end_deal(deal.id, Utc::now()).await.unwrap(), ended);
+    assert_eq!(store.product(p.id).await.unwrap().stock, 7);
+    assert!(matches!(
+        store.record_deal_orders(deal.id, &[deal_order(buyer.id, "k2", 1)]).await,
+        Err(StoreError::DealNotRunning(_))
+    ));
+    assert_eq!(store.running_deal(ch.id).await.unwrap(), None);
+    // The channel may run another now.
+    store.start_deal(new_deal(ch.id, other.id, 1)).await.unwrap();
+    assert!(matches!(store.deal(DealId(987_654)).await, Err(StoreError::NotFound(_))));
+}
+
+pub async fn deal_orders_are_batched_idempotent_and_never_oversold(store: Arc<dyn Store>) {
+    let ch = channel_for_replays(&store).await;
+    let p = store.create_product(new_product("Serum", "serum", 10)).await.unwrap();
+    let deal = store.start_deal(new_deal(ch.id, p.id, 5)).await.unwrap();
+    let a = store.create_user(new_user("deal-a@example.com", Role::Viewer)).await.unwrap();
+    let b = store.create_user(new_user("deal-b@example.com", Role::Viewer)).await.unwrap();
+    // A key `a` used for an ordinary order before: the deal batch names that order, writes nothing.
+    let earlier = match store.place_order(order(a.id, "used", &[(p.id, 1)])).await.unwrap() {
+        PlacedOrder::Created(o) => o,
+        other => panic!("{other:?}"),
+    };
+    let outcomes = store
+        .record_deal_orders(
+            deal.id,
+            &[deal_order(a.id, "a1", 2), deal_order(b.id, "b1", 1), deal_order(a.id, "used", 1)],
+        )
+        .await
+        .unwrap();
+    let DealOrderOutcome::Created(first) = &outcomes[0] else { panic!("{outcomes:?}") };
+    assert_eq!(first.items[0].unit_price_minor, 9_000, "the deal's price, not the product's");
+    assert_eq!(first.total_minor, 18_000);
+    assert_eq!(store.order(first.id).await.unwrap(), *first, "the returned order is the stored one");
+    assert!(matches!(&outcomes[1], DealOrderOutcome::Created(o) if o.user_id == b.id));
+    assert!(matches!(&outcomes[2], DealOrderOutcome::Existing { order_id, .. } if *order_id == earlier.id));
+    assert_eq!(store.deal(deal.id).await.unwrap().sold, 3);
+    let sales = store.deal_sales(deal.id).await.unwrap();
+    assert_eq!(sales.iter().map(|s| (s.user_id, s.quantity)).collect::<Vec<_>>(), vec![(a.id, 2), (b.id, 1)]);
+    assert_eq!(sales[0].idempotency_key, "a1");
+
+    // A batch that would sell 6 of 5 is refused whole: nothing of it is written.
+    let refused = store.record_deal_orders(deal.id, &[deal_order(b.id, "b2", 1), deal_order(b.id, "b3", 2)]).await;
+    assert!(matches!(refused, Err(StoreError::OutOfStock(_))), "{refused:?}");
+    assert_eq!(store.deal(deal.id).await.unwrap().sold, 3);
+    assert_eq!(store.orders_for_user(b.id, Page::default()).await.unwrap().len(), 1);
+    store.record_deal_orders(deal.id, &[deal_order(b.id, "b2", 2)]).await.unwrap();
+    assert_eq!(store.deal(deal.id).await.unwrap().sold, 5);
+}
+
+/// Two writers that both believe they own the deal (a split brain after a failover) cannot sell
+/// more than listed between them: the durable count refuses.
+pub async fn concurrent_deal_batches_never_oversell(store: Arc<dyn Store>) {
+    let ch = channel_for_replays(&store).await;
+    let p = store.create_product(new_product("Toner pad", "toner", 40)).await.unwrap();
+    let deal = store.start_deal(new_deal(ch.id, p.id, 30)).await.unwrap();
+    let mut buyers = Vec::new();
+    for i in 0..8 {
+        buyers.push(store.create_user(new_user(&format!("flash-{i}@example.com"), Role::Viewer)).await.unwrap().id);
+    }
+    let mut tasks = Vec::new();
+    for (i, buyer) in buyers.into_iter().enumerate() {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut sold = 0;
+            for round in 0..6 {
+                let batch =
+                    [deal_order(buyer, &format!("{i}-{round}-a"), 1), deal_order(buyer, &format!("{i}-{round}-b"), 1)];
+                if store.record_deal_orders(deal.id, &batch).await.is_ok() {
+                    sold += 2;
+                }
+            }
+            sold
+        }));
+    }
+    let mut sold = 0;
+    for t in tasks {
+        sold += t.await.unwrap();
+    }
+    assert_eq!(sold, 30, "96 units were asked for; exactly the 30 listed were sold");
+    assert_eq!(store.deal(deal.id).await.unwrap().sold, 30);
+    assert_eq!(store.deal_sales(deal.id).await.unwrap().iter().map(|s| s.quantity).sum::<i64>(), 30);
+    let ended = store.end_deal(deal.id, Utc::now()).await.unwrap();
+    assert_eq!(ended.sold, 30);
+    assert_eq!(store.product(p.id).await.unwrap().stock, 10);
 }

@@ -1,7 +1,7 @@
 //! The rows a store reads and writes, as plain data.
 
 use chrono::{DateTime, Utc};
-use olive_core::{ChannelId, Currency, OrderId, ProductId, ReplayId, Role, UserId};
+use olive_core::{ChannelId, Currency, DealId, OrderId, ProductId, ReplayId, Role, UserId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -498,4 +498,73 @@ pub struct Pin {
     /// The moment on the stream's media timeline (`EXT-X-PROGRAM-DATE-TIME`'s clock).
     pub pts: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+}
+
+text_enum!(
+/// Whether a deal is selling.
+DealStatus {
+    Running => "running",
+    Ended => "ended",
+});
+
+/// A live deal: `listed` units of a line-up product at `price_minor` until `ends_at`. The units
+/// are taken out of the product's stock when the deal starts; what is unsold goes back when it
+/// ends. `sold` is the durable count (the database refuses `sold > listed`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deal {
+    pub id: DealId,
+    pub channel_id: ChannelId,
+    pub product_id: ProductId,
+    pub price_minor: i64,
+    pub currency: Currency,
+    pub listed: i64,
+    pub sold: i64,
+    pub per_customer: i64,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub status: DealStatus,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDeal {
+    pub channel_id: ChannelId,
+    pub product_id: ProductId,
+    pub price_minor: i64,
+    pub listed: i64,
+    pub per_customer: i64,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+/// One confirmed deal order, as the deal's owner rebuilds its count from them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DealSale {
+    pub order_id: OrderId,
+    pub user_id: UserId,
+    pub idempotency_key: String,
+    pub request_hash: String,
+    pub quantity: i64,
+}
+
+/// A deal order to write: one line, the deal's product at the deal's price.
+#[derive(Debug, Clone)]
+pub struct NewDealOrder {
+    pub user_id: UserId,
+    pub idempotency_key: String,
+    pub request_hash: String,
+    pub quantity: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What `record_deal_orders` did with one order of the batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DealOrderOutcome {
+    Created(Order),
+    /// The buyer's idempotency key already named this order (placed before, perhaps not as a
+    /// deal order); nothing was written for it.
+    Existing {
+        order_id: OrderId,
+        request_hash: String,
+    },
 }

@@ -1,0 +1,23 @@
+-- Live deals. A deal's units are taken out of the product's stock when it starts and the unsold
+-- ones put back when it ends. `sold` is the durable count of its confirmed orders; the CHECK is
+-- the last line against overselling, whatever the deal's owner believes.
+CREATE TABLE deals (
+    id           INTEGER PRIMARY KEY,
+    channel_id   INTEGER NOT NULL REFERENCES channels (id),
+    product_id   INTEGER NOT NULL REFERENCES products (id),
+    price_minor  INTEGER NOT NULL CHECK (price_minor >= 0),
+    currency     TEXT    NOT NULL,
+    listed       INTEGER NOT NULL CHECK (listed > 0),
+    sold         INTEGER NOT NULL DEFAULT 0 CHECK (sold >= 0 AND sold <= listed),
+    per_customer INTEGER NOT NULL CHECK (per_customer > 0),
+    starts_at    TEXT    NOT NULL,
+    ends_at      TEXT    NOT NULL,
+    status       TEXT    NOT NULL CHECK (status IN ('running', 'ended')),
+    ended_at     TEXT
+);
+CREATE UNIQUE INDEX deals_running_channel ON deals (channel_id) WHERE status = 'running';
+CREATE UNIQUE INDEX deals_running_product ON deals (product_id) WHERE status = 'running';
+
+-- The deal an order line was sold under (its price is the deal's).
+ALTER TABLE order_items ADD COLUMN deal_id INTEGER REFERENCES deals (id);
+CREATE INDEX order_items_deal ON order_items (deal_id) WHERE deal_id IS NOT NULL;
