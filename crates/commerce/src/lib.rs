@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod catalogue;
 pub mod channels;
+pub mod deal_book;
 mod error;
 pub mod moderation;
 pub mod orders;

@@ -13,6 +13,8 @@ CREATE TABLE deals (
     starts_at    TIMESTAMPTZ NOT NULL,
     ends_at      TIMESTAMPTZ NOT NULL,
     status       TEXT        NOT NULL CHECK (status IN ('running', 'ended')),
+    -- The node whose memory owns the running deal's count (`--node-id`).
+    node         TEXT        NOT NULL,
     ended_at     TIMESTAMPTZ
 );
 CREATE UNIQUE INDEX deals_running_channel ON deals (channel_id) WHERE status = 'running';

@@ -1023,8 +1023,8 @@ impl Store for PostgresStore {
         let Some(currency) = currency else { return Err(Self::why_not_taken(&mut tx, new.product_id).await) };
         let row: DealRow = sqlx::query_as(&format!(
             "INSERT INTO deals (channel_id, product_id, price_minor, currency, listed, sold, per_customer,
-                                starts_at, ends_at, status)
-             VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, 'running') RETURNING {DEAL_COLUMNS}"
+                                starts_at, ends_at, status, node)
+             VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, 'running', $9) RETURNING {DEAL_COLUMNS}"
         ))
         .bind(new.channel_id.0)
         .bind(new.product_id.0)
@@ -1034,6 +1034,7 @@ impl Store for PostgresStore {
         .bind(new.per_customer)
         .bind(new.starts_at)
         .bind(new.ends_at)
+        .bind(&new.node)
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| match e.as_database_error() {
@@ -1053,12 +1054,14 @@ impl Store for PostgresStore {
         row.ok_or(StoreError::NotFound("deal"))?.try_into()
     }
 
-    async fn running_deals(&self) -> Result<Vec<Deal>> {
-        let rows: Vec<DealRow> =
-            sqlx::query_as(&format!("SELECT {DEAL_COLUMNS} FROM deals WHERE status = 'running' ORDER BY id"))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(backend)?;
+    async fn running_deals(&self, node: &str) -> Result<Vec<Deal>> {
+        let rows: Vec<DealRow> = sqlx::query_as(&format!(
+            "SELECT {DEAL_COLUMNS} FROM deals WHERE status = 'running' AND node = $1 ORDER BY id"
+        ))
+        .bind(node)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 

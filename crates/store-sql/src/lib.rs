@@ -483,7 +483,7 @@ impl From<PinRow> for Pin {
 
 /// Columns of `deals`, in [`DealRow`]'s order.
 pub const DEAL_COLUMNS: &str =
-    "id, channel_id, product_id, price_minor, currency, listed, sold, per_customer, starts_at, ends_at, status, ended_at";
+    "id, channel_id, product_id, price_minor, currency, listed, sold, per_customer, starts_at, ends_at, status, node, ended_at";
 
 #[derive(sqlx::FromRow)]
 pub struct DealRow {
@@ -498,6 +498,7 @@ pub struct DealRow {
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub status: String,
+    pub node: String,
     pub ended_at: Option<DateTime<Utc>>,
 }
 
@@ -516,6 +517,7 @@ impl TryFrom<DealRow> for Deal {
             starts_at: r.starts_at,
             ends_at: r.ends_at,
             status: r.status.parse().map_err(corrupt)?,
+            node: r.node,
             ended_at: r.ended_at,
         })
     }

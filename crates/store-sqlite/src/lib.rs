@@ -1022,8 +1022,8 @@ impl Store for SqliteStore {
         let Some(currency) = currency else { return Err(Self::why_not_taken(&mut tx, new.product_id).await) };
         let row: DealRow = sqlx::query_as(&format!(
             "INSERT INTO deals (channel_id, product_id, price_minor, currency, listed, sold, per_customer,
-                                starts_at, ends_at, status)
-             VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, 'running') RETURNING {DEAL_COLUMNS}"
+                                starts_at, ends_at, status, node)
+             VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, 'running', ?) RETURNING {DEAL_COLUMNS}"
         ))
         .bind(new.channel_id.0)
         .bind(new.product_id.0)
@@ -1033,6 +1033,7 @@ impl Store for SqliteStore {
         .bind(new.per_customer)
         .bind(new.starts_at)
         .bind(new.ends_at)
+        .bind(&new.node)
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| match e.as_database_error() {
@@ -1052,12 +1053,14 @@ impl Store for SqliteStore {
         row.ok_or(StoreError::NotFound("deal"))?.try_into()
     }
 
-    async fn running_deals(&self) -> Result<Vec<Deal>> {
-        let rows: Vec<DealRow> =
-            sqlx::query_as(&format!("SELECT {DEAL_COLUMNS} FROM deals WHERE status = 'running' ORDER BY id"))
-                .fetch_all(&self.read)
-                .await
-                .map_err(backend)?;
+    async fn running_deals(&self, node: &str) -> Result<Vec<Deal>> {
+        let rows: Vec<DealRow> = sqlx::query_as(&format!(
+            "SELECT {DEAL_COLUMNS} FROM deals WHERE status = 'running' AND node = ? ORDER BY id"
+        ))
+        .bind(node)
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend)?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 

@@ -523,6 +523,8 @@ pub struct Deal {
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub status: DealStatus,
+    /// The node that owns the running deal's count.
+    pub node: String,
     pub ended_at: Option<DateTime<Utc>>,
 }
 
@@ -535,6 +537,7 @@ pub struct NewDeal {
     pub per_customer: i64,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
+    pub node: String,
 }
 
 /// One confirmed deal order, as the deal's owner rebuilds its count from them.
