@@ -2,7 +2,7 @@
 //! a response by accident (no password hash, no stream-key digest).
 
 use chrono::{DateTime, Utc};
-use olive_core::{ChannelId, Currency, Money, OrderId, ProductId, ReplayId, Role, UserId};
+use olive_core::{ChannelId, Currency, DealId, Money, OrderId, ProductId, ReplayId, Role, UserId};
 use olive_store::{
     Channel, ChannelStatus, Job, JobStatus, Order, OrderStatus, Product, ProductStatus, Replay, ReplayStatus, User,
 };
@@ -513,4 +513,62 @@ impl From<&Replay> for ReplayView {
 pub struct ReplayUpdate {
     /// Hidden replays are listed and played only for their host and admins.
     pub hidden: bool,
+}
+
+/// A host's request to start a live deal on a line-up product.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DealRequestBody {
+    pub product_id: ProductId,
+    /// The deal price, at most the product's price.
+    pub price_minor: i64,
+    /// Units on sale in the deal (taken from the product's stock while it runs).
+    pub quantity: i64,
+    pub per_customer_limit: i64,
+    /// 10 s to 20 min.
+    pub duration_s: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DealView {
+    pub id: DealId,
+    pub channel_id: ChannelId,
+    pub product_id: ProductId,
+    pub price_minor: i64,
+    pub currency: String,
+    pub listed: i64,
+    pub sold: i64,
+    /// Units a buyer can still get.
+    pub remaining: i64,
+    pub per_customer_limit: i64,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub status: olive_store::DealStatus,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+impl DealView {
+    /// With the owner's live counts when it is owned here, else the store's durable count.
+    pub fn new(deal: &olive_store::Deal, counts: Option<olive_commerce::deal_book::DealCounts>) -> Self {
+        let (sold, remaining) = match counts {
+            Some(c) if deal.status == olive_store::DealStatus::Running => (c.sold, c.available),
+            _ if deal.status == olive_store::DealStatus::Running => (deal.sold, deal.listed - deal.sold),
+            _ => (deal.sold, 0),
+        };
+        DealView {
+            id: deal.id,
+            channel_id: deal.channel_id,
+            product_id: deal.product_id,
+            price_minor: deal.price_minor,
+            currency: deal.currency.to_string(),
+            listed: deal.listed,
+            sold,
+            remaining,
+            per_customer_limit: deal.per_customer,
+            starts_at: deal.starts_at,
+            ends_at: deal.ends_at,
+            status: deal.status,
+            ended_at: deal.ended_at,
+        }
+    }
 }

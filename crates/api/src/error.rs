@@ -67,6 +67,20 @@ impl From<CommerceError> for ApiError {
             E::IdempotencyKeyReused => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", msg),
             E::NotCancellable(_) => ApiError::new(StatusCode::CONFLICT, "not_cancellable", msg),
             E::StillRecording => ApiError::new(StatusCode::CONFLICT, "still_recording", msg),
+            E::Deal(refusal) => {
+                use olive_commerce::deal_book::Refusal as R;
+                match refusal {
+                    R::SoldOut | R::NotEnough { .. } => ApiError::new(StatusCode::CONFLICT, "out_of_stock", msg),
+                    R::Ended => ApiError::new(StatusCode::CONFLICT, "deal_ended", msg),
+                    R::LimitReached { .. } => ApiError::new(StatusCode::CONFLICT, "deal_limit_reached", msg),
+                    R::KeyReused => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", msg),
+                }
+            }
+            E::DealRunning => ApiError::new(StatusCode::CONFLICT, "deal_running", msg),
+            E::Busy => ApiError {
+                retry_after: Some(Duration::from_secs(1)),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", msg)
+            },
             E::RateLimited(after) => ApiError {
                 retry_after: Some(after),
                 ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", msg)

@@ -43,6 +43,10 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/channels/{id}/stream-key", post(routes::channels::rotate_key))
         .route("/api/v1/channels/{id}/ws", get(routes::room::socket))
         .route("/api/v1/channels/{id}/pin", post(routes::channels::pin))
+        .route("/api/v1/channels/{id}/deals", post(routes::deals::start))
+        .route("/api/v1/channels/{id}/deal", get(routes::deals::current))
+        .route("/api/v1/deals/{id}", get(routes::deals::detail))
+        .route("/api/v1/deals/{id}/end", post(routes::deals::end))
         .route("/api/v1/channels/{id}/chat/{message_id}", axum::routing::delete(routes::moderation::delete_message))
         .route(
             "/api/v1/channels/{id}/chat/restrictions/{user_id}",

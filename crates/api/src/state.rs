@@ -5,6 +5,7 @@ use crate::cache::ReadCache;
 use metrics_exporter_prometheus::PrometheusHandle;
 use olive_bus::Bus;
 use olive_commerce::accounts::{LoginLimits, LoginThrottle};
+use olive_commerce::deal_desk::DealDesk;
 use olive_media::thumbnail::Thumbnails;
 use olive_media::LiveMedia;
 use olive_objects::Objects;
@@ -39,11 +40,12 @@ impl ApiSettings {
     }
 }
 
-/// What serves live channels: video windows, thumbnails, rooms.
+/// What serves live channels: video windows, thumbnails, rooms, deals.
 pub struct Live {
     pub media: Arc<LiveMedia>,
     pub thumbnails: Arc<Thumbnails>,
     pub hub: Arc<Hub>,
+    pub deals: Arc<DealDesk>,
 }
 
 #[derive(Clone)]
@@ -60,6 +62,8 @@ pub struct AppState {
     pub thumbnails: Arc<Thumbnails>,
     /// This node's live rooms (chat, hearts, viewers).
     pub hub: Arc<Hub>,
+    /// The owners of the deals running on this node.
+    pub deals: Arc<DealDesk>,
     /// Renders `/metrics`; absent when no recorder was installed (unit tests).
     pub metrics: Option<PrometheusHandle>,
 }
@@ -73,7 +77,7 @@ impl AppState {
         live: Live,
         metrics: Option<PrometheusHandle>,
     ) -> Self {
-        let Live { media, thumbnails, hub } = live;
+        let Live { media, thumbnails, hub, deals } = live;
         let cache = Arc::new(ReadCache::new(store.clone(), bus.clone(), hub.clone()));
         AppState {
             throttle: Arc::new(LoginThrottle::new(settings.login_limits)),
@@ -85,6 +89,7 @@ impl AppState {
             media,
             thumbnails,
             hub,
+            deals,
             metrics,
         }
     }

@@ -31,6 +31,12 @@ pub enum CommerceError {
     StillRecording,
     #[error("too many attempts; try again in {} s", .0.as_secs().max(1))]
     RateLimited(Duration),
+    #[error(transparent)]
+    Deal(#[from] crate::deal_book::Refusal),
+    #[error("the channel or the product already has a running deal")]
+    DealRunning,
+    #[error("too many orders at once; try again")]
+    Busy,
     #[error("storage is unavailable")]
     Storage(#[source] StoreError),
     #[error("object storage is unavailable")]

@@ -8,6 +8,8 @@ pub mod accounts;
 pub mod catalogue;
 pub mod channels;
 pub mod deal_book;
+pub mod deal_desk;
+pub mod deals;
 mod error;
 pub mod moderation;
 pub mod orders;

@@ -12,13 +12,16 @@
 //! - Hearts are counted per node and published as one count per tick.
 //! - Viewer counts: each node publishes its own count per room every [`VIEWER_TICK`]; each node sums
 //!   the counts it heard from every node in the last three ticks.
+//! - Deals: the deal's owner (the node it was started on) publishes its start and end, and its
+//!   stock at most once per [`HEART_TICK`]; every node keeps the room's running deal for joiners.
 
 use crate::chat::{BannedWords, ChatGate, ChatQuota, Rejection, Sender};
 use crate::hearts::HeartCounter;
-use crate::protocol::{ChatAuthor, PinnedProduct, ServerMessage};
+use crate::protocol::{ChatAuthor, DealCard, PinnedProduct, ServerMessage};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use olive_bus::Bus;
+use olive_commerce::deal_desk::DealNews;
 use olive_core::ChannelId;
 use olive_store::{Channel, NewChatMessage, Store, StoreError, User};
 use serde::{Deserialize, Serialize};
@@ -98,6 +101,10 @@ struct Room {
     counts: Mutex<HashMap<String, (u64, Instant)>>,
     /// The total announced at the last exchange.
     announced: AtomicU64,
+    /// The running deal as last heard (`Some(None)`: none), or `None` before this node knows.
+    deal: Mutex<Option<Option<DealCard>>>,
+    /// The deal's stock as its owner here last counted it, announced at the next heart tick.
+    deal_stock: Mutex<Option<ServerMessage>>,
 }
 
 impl Room {
@@ -111,6 +118,30 @@ impl Room {
             here: AtomicU64::new(0),
             counts: Mutex::new(HashMap::new()),
             announced: AtomicU64::new(0),
+            deal: Mutex::new(None),
+            deal_stock: Mutex::new(None),
+        }
+    }
+
+    /// Keeps the room's deal in step with the deal messages it is sent.
+    fn note_deal(&self, message: &ServerMessage) {
+        let mut slot = self.deal.lock().expect("deal poisoned");
+        match message {
+            ServerMessage::Deal { deal, .. } => *slot = Some(Some(deal.clone())),
+            ServerMessage::DealStock { id, remaining, .. } => {
+                if let Some(Some(card)) = slot.as_mut() {
+                    if card.id == *id {
+                        card.remaining = *remaining;
+                    }
+                }
+            }
+            // Unless a newer deal was heard of first.
+            ServerMessage::DealEnded { id, .. }
+                if slot.as_ref().is_none_or(|c| c.as_ref().is_none_or(|c| c.id == *id)) =>
+            {
+                *slot = Some(None)
+            }
+            _ => {}
         }
     }
 
@@ -156,10 +187,9 @@ impl Hub {
         self.rooms.lock().expect("rooms poisoned").entry(channel).or_insert_with(|| Arc::new(Room::new())).clone()
     }
 
-    /// Joins a room: the frames to send first (recent chat, the viewer count, the pinned product)
-    /// and the seat that
-    /// receives everything after.
-    pub async fn join(&self, channel: ChannelId) -> Result<(Vec<Frame>, Seat), HubError> {
+    /// Joins a room: the frames to send first (recent chat, the viewer count, the pinned product,
+    /// the running deal) and the seat that receives everything after.
+    pub async fn join(&self, channel: ChannelId, now: DateTime<Utc>) -> Result<(Vec<Frame>, Seat), HubError> {
         match self.store.channel(channel).await {
             Ok(_) => {}
             Err(StoreError::NotFound(_)) => return Err(HubError::NoSuchChannel),
@@ -192,7 +222,61 @@ impl Hub {
                 first.push(Frame::from(message.to_json()));
             }
         }
+        if let Some(card) = self.running_deal(channel, &room).await? {
+            first.push(Frame::from(card.message(now).to_json()));
+        }
         Ok((first, seat))
+    }
+
+    /// The room's running deal: as last heard, or read from the store the first time (its
+    /// remaining stock is then the durable count's, until the owner's next announcement).
+    async fn running_deal(&self, channel: ChannelId, room: &Room) -> Result<Option<DealCard>, HubError> {
+        if let Some(known) = room.deal.lock().expect("deal poisoned").clone() {
+            return Ok(known);
+        }
+        let card = match self.store.running_deal(channel).await.map_err(HubError::Storage)? {
+            Some(deal) => {
+                let product = self.store.product(deal.product_id).await.map_err(HubError::Storage)?;
+                Some(DealCard::of(&deal, &product, deal.listed - deal.sold))
+            }
+            None => None,
+        };
+        room.deal.lock().expect("deal poisoned").get_or_insert(card.clone());
+        Ok(card)
+    }
+
+    /// Announces this node's deal news (from its `DealDesk`) to every node's viewers, until the
+    /// desk is gone. Stock is announced at the next heart tick, the newest count only.
+    pub async fn follow_deals(self: Arc<Self>, mut news: tokio::sync::broadcast::Receiver<DealNews>) {
+        loop {
+            let item = match news.recv().await {
+                Ok(item) => item,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            match item {
+                DealNews::Started(deal) => {
+                    let product = match self.store.product(deal.product_id).await {
+                        Ok(p) => p,
+                        Err(e) => {
+                            tracing::warn!(deal_id = %deal.id, error = %e, "could not read a deal's product");
+                            continue;
+                        }
+                    };
+                    let message = DealCard::of(&deal, &product, deal.listed - deal.sold).message(Utc::now());
+                    self.publish(deal.channel_id, EventKind::Message { message }).await;
+                }
+                DealNews::Stock { deal, channel, counts } => {
+                    let message = ServerMessage::DealStock { id: deal, remaining: counts.available, sold: counts.sold };
+                    *self.room(channel).deal_stock.lock().expect("deal stock poisoned") = Some(message);
+                }
+                DealNews::Ended(deal) => {
+                    self.room(deal.channel_id).deal_stock.lock().expect("deal stock poisoned").take();
+                    let message = ServerMessage::DealEnded { id: deal.id, sold: deal.sold };
+                    self.publish(deal.channel_id, EventKind::Message { message }).await;
+                }
+            }
+        }
     }
 
     /// A chat message from `user` (anonymous viewers may not chat): admitted, stored, announced.
@@ -308,7 +392,10 @@ impl Hub {
             let Ok(event) = serde_json::from_slice::<RoomEvent>(&bytes) else { continue };
             let room = self.room(event.channel);
             match event.kind {
-                EventKind::Message { message } => room.send(&message),
+                EventKind::Message { message } => {
+                    room.note_deal(&message);
+                    room.send(&message);
+                }
                 EventKind::Hearts { count } => room.send(&ServerMessage::Hearts { count }),
                 EventKind::Viewers { count } => {
                     room.counts.lock().expect("counts poisoned").insert(event.node, (count, Instant::now()));
@@ -326,11 +413,19 @@ impl Hub {
         loop {
             tokio::select! {
                 _ = hearts.tick() => {
-                    let due: Vec<(ChannelId, u64)> = self.rooms.lock().expect("rooms poisoned").iter()
+                    let rooms: Vec<(ChannelId, Arc<Room>)> =
+                        self.rooms.lock().expect("rooms poisoned").iter().map(|(c, r)| (*c, r.clone())).collect();
+                    let hearts: Vec<(ChannelId, u64)> = rooms.iter()
                         .filter_map(|(c, r)| r.hearts.lock().expect("hearts poisoned").take().map(|n| (*c, n)))
                         .collect();
-                    for (channel, count) in due {
+                    let stock: Vec<(ChannelId, ServerMessage)> = rooms.iter()
+                        .filter_map(|(c, r)| r.deal_stock.lock().expect("deal stock poisoned").take().map(|m| (*c, m)))
+                        .collect();
+                    for (channel, count) in hearts {
                         self.publish(channel, EventKind::Hearts { count }).await;
+                    }
+                    for (channel, message) in stock {
+                        self.publish(channel, EventKind::Message { message }).await;
                     }
                 }
                 _ = viewers.tick() => self.exchange_viewers().await,

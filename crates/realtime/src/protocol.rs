@@ -4,7 +4,7 @@
 //! and the connection stays open.
 
 use chrono::{DateTime, Utc};
-use olive_core::{ProductId, UserId};
+use olive_core::{DealId, ProductId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// The largest text frame a client may send. A chat message is at most 300 characters (1,200
@@ -81,6 +81,39 @@ impl PinnedProduct {
     }
 }
 
+/// A running deal as viewers are shown it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealCard {
+    pub id: DealId,
+    pub product: PinnedProduct,
+    pub price_minor: i64,
+    pub currency: String,
+    pub listed: i64,
+    pub remaining: i64,
+    pub per_customer_limit: i64,
+    pub ends_at: DateTime<Utc>,
+}
+
+impl DealCard {
+    pub fn of(deal: &olive_store::Deal, product: &olive_store::Product, remaining: i64) -> Self {
+        DealCard {
+            id: deal.id,
+            product: PinnedProduct::of(product),
+            price_minor: deal.price_minor,
+            currency: deal.currency.to_string(),
+            listed: deal.listed,
+            remaining,
+            per_customer_limit: deal.per_customer,
+            ends_at: deal.ends_at,
+        }
+    }
+
+    /// The `deal` message, counting down from `now`.
+    pub fn message(&self, now: DateTime<Utc>) -> ServerMessage {
+        ServerMessage::Deal { deal: self.clone(), ends_in_ms: (self.ends_at - now).num_milliseconds().max(0) }
+    }
+}
+
 /// What the server sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -106,6 +139,23 @@ pub enum ServerMessage {
     },
     Hearts {
         count: u64,
+    },
+    /// A running deal: its product card, price, stock and countdown (`ends_in_ms` from when the
+    /// frame was made, so a client with a wrong clock still counts down right).
+    Deal {
+        #[serde(flatten)]
+        deal: DealCard,
+        ends_in_ms: i64,
+    },
+    /// Units left in the running deal, pushed as orders land.
+    DealStock {
+        id: DealId,
+        remaining: i64,
+        sold: i64,
+    },
+    DealEnded {
+        id: DealId,
+        sold: i64,
     },
     Error {
         code: String,
@@ -173,6 +223,36 @@ mod tests {
             r#"{"type":"error","code":"rate_limited","message":"slow down"}"#
         );
         assert!(ServerMessage::ChatDeleted { id: 9 }.to_json().starts_with(r#"{"type":"chat_deleted""#));
+        assert_eq!(
+            ServerMessage::DealStock { id: DealId(4), remaining: 10, sold: 990 }.to_json(),
+            r#"{"type":"deal_stock","id":4,"remaining":10,"sold":990}"#
+        );
+        let card = DealCard {
+            id: DealId(4),
+            product: PinnedProduct {
+                id: ProductId(2),
+                name: "쿠션".into(),
+                price_minor: 20_000,
+                currency: "KRW".into(),
+                image_url: None,
+            },
+            price_minor: 15_000,
+            currency: "KRW".into(),
+            listed: 1000,
+            remaining: 1000,
+            per_customer_limit: 2,
+            ends_at: ts + chrono::Duration::seconds(90),
+        };
+        let deal = card.message(ts);
+        let json = deal.to_json();
+        assert!(json.starts_with(r#"{"type":"deal","id":4,"product":{"id":2,"#), "{json}");
+        assert!(json.ends_with(r#""ends_at":"2026-11-26T01:03:33Z","ends_in_ms":90000}"#), "{json}");
+        // It crosses the bus as JSON and comes back the same.
+        assert_eq!(serde_json::from_str::<ServerMessage>(&json).unwrap(), deal);
+        assert_eq!(
+            ServerMessage::DealEnded { id: DealId(4), sold: 1000 }.to_json(),
+            r#"{"type":"deal_ended","id":4,"sold":1000}"#
+        );
     }
 
     proptest! {

@@ -6,6 +6,7 @@ use crate::{demo, engines, telemetry};
 use anyhow::Context;
 use chrono::Utc;
 use olive_api::{app, ApiSettings, AppState, Live};
+use olive_commerce::deal_desk::DealDesk;
 use olive_media::ingest::Ingest;
 use olive_media::record::{self, Recordings};
 use olive_media::thumbnail::Thumbnails;
@@ -58,12 +59,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     let hub = Hub::new(engines.store.clone(), bus.clone(), config.node_id.clone());
+    let deals = DealDesk::new(engines.store.clone(), config.node_id.clone(), Arc::new(Utc::now));
+    let deal_news = deals.subscribe();
+    deals.resume().await.context("cannot resume this node's running deals")?;
     let state = AppState::new(
         engines.store.clone(),
         engines.objects.clone(),
         bus,
         settings,
-        Live { media, thumbnails, hub: hub.clone() },
+        Live { media, thumbnails, hub: hub.clone(), deals },
         Some(metrics.clone()),
     );
     // Background jobs: webhook deliveries, recording finalisation, replay registration.
@@ -76,6 +80,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let jobs = tokio::spawn(worker.run(wait_for_stop(jobs_stopped)));
     let background = [
         tokio::spawn(hub.clone().deliver()),
+        tokio::spawn(hub.clone().follow_deals(deal_news)),
         tokio::spawn(hub.tick()),
         tokio::spawn(recording_sweeper(recordings)),
         tokio::spawn(stream_events_to_webhooks(state.bus.clone(), engines.store.clone())),

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod channels;
+pub mod deals;
 pub mod health;
 pub mod jobs;
 pub mod live;

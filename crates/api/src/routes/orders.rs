@@ -8,6 +8,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use olive_commerce::deal_book::Refusal;
+use olive_commerce::deal_desk::DealPurchase;
 use olive_commerce::{orders, CommerceError};
 use olive_core::OrderId;
 use olive_store::{Order, Page, PlacedOrder};
@@ -40,37 +42,81 @@ pub async fn place(
     })?;
     let key = key.to_str().map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?;
     let items: Vec<_> = req.items.iter().map(|i| (i.product_id, i.quantity)).collect();
-    let placed = match orders::place_order(state.store.as_ref(), signed_in.user(), &items, key, Utc::now()).await {
-        Ok(placed) => placed,
+    let now = Utc::now();
+    match deal_purchase(&state, signed_in.user(), &items, key, now).await {
+        Ok(Some(DealPurchase::Created(order))) => return Ok(created(&state, order).await),
+        Ok(Some(DealPurchase::Replayed(order))) => return Ok(replayed(&order)),
+        Ok(None) => {}
         Err(e) => {
-            count(match e {
-                CommerceError::OutOfStock(_) => "out_of_stock",
-                CommerceError::Invalid { .. } | CommerceError::IdempotencyKeyReused => "invalid",
-                CommerceError::ProductUnavailable(_) => "unavailable",
-                _ => "error",
-            });
+            count(outcome(&e));
             return Err(e.into());
         }
-    };
-    match placed {
-        PlacedOrder::Created(order) => {
-            count("created");
+    }
+    match orders::place_order(state.store.as_ref(), signed_in.user(), &items, key, now).await {
+        Ok(PlacedOrder::Created(order)) => {
             stock_changed(&state, &order).await;
-            let view = serde_json::to_value(OrderView::from(&order)).expect("an order view serialises");
-            let event_id = format!("order.placed/{}", order.id);
-            if let Err(e) =
-                olive_jobs::webhooks::publish(state.store.as_ref(), "order.placed", &event_id, view, Utc::now()).await
-            {
-                // The order stands; only its notification is missing.
-                tracing::error!(order_id = %order.id, error = %e, "could not queue the order.placed webhook");
-            }
-            Ok((StatusCode::CREATED, ApiJson(OrderView::from(&order))).into_response())
+            Ok(created(&state, order).await)
         }
-        PlacedOrder::Replayed(order) => {
-            count("replayed");
-            Ok((StatusCode::OK, [("idempotent-replayed", "true")], ApiJson(OrderView::from(&order))).into_response())
+        Ok(PlacedOrder::Replayed(order)) => Ok(replayed(&order)),
+        Err(e) => {
+            count(outcome(&e));
+            Err(e.into())
         }
     }
+}
+
+/// An order for the product of a deal running on this node is the deal owner's to answer;
+/// `None` for any other order (and for a deal that has just ended: it is sold at the usual price).
+async fn deal_purchase(
+    state: &AppState,
+    buyer: &olive_store::User,
+    items: &[(olive_core::ProductId, i64)],
+    key: &str,
+    now: chrono::DateTime<Utc>,
+) -> Result<Option<DealPurchase>, CommerceError> {
+    if !items.iter().any(|(p, _)| state.deals.running_for(*p).is_some()) {
+        return Ok(None);
+    }
+    let key = orders::check_idempotency_key(key)?;
+    let lines = orders::normalise_lines(items)?;
+    let [line] = lines.as_slice() else {
+        return Err(CommerceError::invalid("items", "a deal's product is ordered on its own"));
+    };
+    match state.deals.buy(buyer, line, &key, now).await {
+        None | Some(Err(CommerceError::Deal(Refusal::Ended))) => Ok(None),
+        Some(result) => result.map(Some),
+    }
+}
+
+fn outcome(e: &CommerceError) -> &'static str {
+    match e {
+        CommerceError::OutOfStock(_) | CommerceError::Deal(Refusal::SoldOut | Refusal::NotEnough { .. }) => {
+            "out_of_stock"
+        }
+        CommerceError::Deal(Refusal::LimitReached { .. }) => "limit_reached",
+        CommerceError::Invalid { .. } | CommerceError::IdempotencyKeyReused | CommerceError::Deal(_) => "invalid",
+        CommerceError::ProductUnavailable(_) => "unavailable",
+        CommerceError::Busy => "busy",
+        _ => "error",
+    }
+}
+
+async fn created(state: &AppState, order: Order) -> Response {
+    count("created");
+    let view = serde_json::to_value(OrderView::from(&order)).expect("an order view serialises");
+    let event_id = format!("order.placed/{}", order.id);
+    if let Err(e) =
+        olive_jobs::webhooks::publish(state.store.as_ref(), "order.placed", &event_id, view, Utc::now()).await
+    {
+        // The order stands; only its notification is missing.
+        tracing::error!(order_id = %order.id, error = %e, "could not queue the order.placed webhook");
+    }
+    (StatusCode::CREATED, ApiJson(OrderView::from(&order))).into_response()
+}
+
+fn replayed(order: &Order) -> Response {
+    count("replayed");
+    (StatusCode::OK, [("idempotent-replayed", "true")], ApiJson(OrderView::from(order))).into_response()
 }
 
 #[utoipa::path(get, path = "/api/v1/orders", tag = "orders", params(PageQuery),

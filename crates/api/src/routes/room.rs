@@ -42,7 +42,7 @@ pub async fn socket(
     IdPath(channel): IdPath<ChannelId>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
-    let (first, seat) = state.hub.join(channel).await.map_err(|e| match e {
+    let (first, seat) = state.hub.join(channel, Utc::now()).await.map_err(|e| match e {
         HubError::NoSuchChannel => ApiError::not_found("channel"),
         e => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string()),
     })?;

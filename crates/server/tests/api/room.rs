@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(server: &Server, channel: i64, token: Option<&str>) -> Socket {
+pub async fn connect(server: &Server, channel: i64, token: Option<&str>) -> Socket {
     let url = server.url(&format!("/api/v1/channels/{channel}/ws")).replace("http://", "ws://");
     let mut request = url.into_client_request().unwrap();
     if let Some(token) = token {
@@ -21,7 +21,7 @@ async fn connect(server: &Server, channel: i64, token: Option<&str>) -> Socket {
 }
 
 /// The next JSON frame, waiting at most `within`.
-async fn next(socket: &mut Socket, within: Duration) -> Option<Value> {
+pub async fn next(socket: &mut Socket, within: Duration) -> Option<Value> {
     loop {
         match tokio::time::timeout(within, socket.next()).await {
             Ok(Some(Ok(Message::Text(t)))) => return Some(serde_json::from_str(&t).expect("frames are JSON")),
@@ -33,7 +33,7 @@ async fn next(socket: &mut Socket, within: Duration) -> Option<Value> {
 }
 
 /// Frames until one of `kind` arrives (within `within`), skipping others.
-async fn next_of(socket: &mut Socket, kind: &str, within: Duration) -> Value {
+pub async fn next_of(socket: &mut Socket, kind: &str, within: Duration) -> Value {
     let deadline = Instant::now() + within;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -44,7 +44,7 @@ async fn next_of(socket: &mut Socket, kind: &str, within: Duration) -> Value {
     }
 }
 
-async fn send(socket: &mut Socket, frame: Value) {
+pub async fn send(socket: &mut Socket, frame: Value) {
     socket.send(Message::Text(frame.to_string().into())).await.unwrap();
 }
 

@@ -1,0 +1,406 @@
+//! The owners of the running deals on this node: one task per deal holds its [`DealBook`] in
+//! memory, so a flash sale's thousands of attempts per second are answered without a database
+//! row per attempt. The task takes attempts from a bounded queue, answers refusals at once, and
+//! writes the held orders in batches (everything that arrived while the previous batch was
+//! written, group-commit style), one transaction each, then confirms or releases every hold.
+//! The store's confirmed deal orders are the durable log: a restarted node reopens each of its
+//! deals from them, and the store refuses a batch that would sell more than listed, so even two
+//! owners cannot oversell.
+//!
+//! It never reads a clock itself: the clock is given at construction and the time of each
+//! attempt comes with it.
+
+use crate::deal_book::{Admission, DealBook, DealCounts, DealTerms, Hold, Refusal};
+use crate::deals::{plan, DealRequest};
+use crate::orders::request_hash;
+use crate::{CommerceError, Result};
+use chrono::{DateTime, Utc};
+use olive_core::{ChannelId, DealId, ProductId};
+use olive_store::{Deal, DealOrderOutcome, NewDealOrder, Order, OrderLine, Store, StoreError, User};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// Attempts waiting for a deal's owner before new ones are turned away (503, try again).
+pub const QUEUE: usize = 8192;
+/// Orders written in one transaction at most.
+pub const MAX_BATCH: usize = 512;
+
+/// How the time is read (`Utc::now` in the server, a fixed clock in tests).
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// What a buyer got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DealPurchase {
+    Created(Order),
+    /// The same request was answered before: the same order again.
+    Replayed(Order),
+}
+
+/// What viewers are told about deals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DealNews {
+    Started(Deal),
+    /// Units left after orders landed.
+    Stock {
+        deal: DealId,
+        channel: ChannelId,
+        counts: DealCounts,
+    },
+    Ended(Deal),
+}
+
+enum Command {
+    Buy { buyer: olive_core::UserId, quantity: i64, key: String, now: DateTime<Utc>, reply: Reply },
+    End { reply: oneshot::Sender<()> },
+}
+
+type Reply = oneshot::Sender<Result<DealPurchase>>;
+
+/// A running deal owned here.
+#[derive(Clone)]
+struct Owned {
+    deal: Deal,
+    commands: mpsc::Sender<Command>,
+    counts: Arc<Mutex<DealCounts>>,
+}
+
+pub struct DealDesk {
+    store: Arc<dyn Store>,
+    node: String,
+    clock: Clock,
+    running: Mutex<HashMap<ProductId, Owned>>,
+    news: broadcast::Sender<DealNews>,
+}
+
+impl DealDesk {
+    pub fn new(store: Arc<dyn Store>, node: String, clock: Clock) -> Arc<Self> {
+        Arc::new(DealDesk { store, node, clock, running: Mutex::new(HashMap::new()), news: broadcast::channel(1024).0 })
+    }
+
+    /// Deal news from this node's owners.
+    pub fn subscribe(&self) -> broadcast::Receiver<DealNews> {
+        self.news.subscribe()
+    }
+
+    /// Starts a deal on a channel's line-up product and its owner here.
+    pub async fn start(self: &Arc<Self>, actor: &User, channel: ChannelId, req: &DealRequest) -> Result<Deal> {
+        let now = (self.clock)();
+        let new = plan(self.store.as_ref(), actor, channel, req, &self.node, now).await?;
+        let deal = self.store.start_deal(new).await.map_err(|e| match e {
+            StoreError::AlreadyExists(_) => CommerceError::DealRunning,
+            e => e.into(),
+        })?;
+        tracing::info!(deal_id = %deal.id, channel_id = %channel, product_id = %deal.product_id,
+            listed = deal.listed, price = deal.price_minor, ends_at = %deal.ends_at, "deal started");
+        self.own(deal.clone(), DealBook::open(terms(&deal), &[]));
+        let _ = self.news.send(DealNews::Started(deal.clone()));
+        Ok(deal)
+    }
+
+    /// Ends a deal before its time (its host or an admin). Orders already held are still sold.
+    pub async fn end(&self, actor: &User, id: DealId) -> Result<Deal> {
+        let deal = self.store.deal(id).await?;
+        let channel = self.store.channel(deal.channel_id).await?;
+        if !crate::channels::can_manage(actor, &channel) {
+            return Err(CommerceError::Forbidden);
+        }
+        let owned = self.running.lock().expect("deals poisoned").get(&deal.product_id).cloned();
+        match owned {
+            Some(owned) if owned.deal.id == id => {
+                let (reply, done) = oneshot::channel();
+                if owned.commands.send(Command::End { reply }).await.is_ok() {
+                    let _ = done.await;
+                }
+                Ok(self.store.deal(id).await?)
+            }
+            // Not owned here (its node is gone, or it already ended): end it in the store.
+            _ => {
+                let ended = self.store.end_deal(id, (self.clock)()).await?;
+                let _ = self.news.send(DealNews::Ended(ended.clone()));
+                Ok(ended)
+            }
+        }
+    }
+
+    /// Resumes this node's running deals from the store after a restart, ending those whose
+    /// time passed while it was down.
+    pub async fn resume(self: &Arc<Self>) -> Result<()> {
+        for deal in self.store.running_deals(&self.node).await? {
+            if (self.clock)() >= deal.ends_at {
+                let ended = self.store.end_deal(deal.id, (self.clock)()).await?;
+                tracing::info!(deal_id = %deal.id, sold = ended.sold, "deal ended while the node was down");
+                continue;
+            }
+            let sales = self.store.deal_sales(deal.id).await?;
+            let book = DealBook::open(terms(&deal), &sales);
+            tracing::info!(deal_id = %deal.id, sold = book.counts().sold, "deal resumed");
+            self.own(deal, book);
+        }
+        Ok(())
+    }
+
+    /// The deal running on a product here, with its counts now.
+    pub fn running_for(&self, product: ProductId) -> Option<(Deal, DealCounts)> {
+        let owned = self.running.lock().expect("deals poisoned").get(&product).cloned()?;
+        let counts = *owned.counts.lock().expect("counts poisoned");
+        Some((owned.deal, counts))
+    }
+
+    /// A deal's counts if it is owned here.
+    pub fn counts(&self, id: DealId) -> Option<DealCounts> {
+        let running = self.running.lock().expect("deals poisoned");
+        let owned = running.values().find(|o| o.deal.id == id)?;
+        let counts = *owned.counts.lock().expect("counts poisoned");
+        Some(counts)
+    }
+
+    /// Buys a running deal's product, if a deal for it runs here: `None` when none does (the
+    /// order is an ordinary one). `Refusal::Ended` comes back for a deal whose time is up.
+    pub async fn buy(
+        &self,
+        buyer: &User,
+        line: &OrderLine,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Option<Result<DealPurchase>> {
+        let owned = self.running.lock().expect("deals poisoned").get(&line.product_id).cloned()?;
+        let (reply, answer) = oneshot::channel();
+        let command = Command::Buy { buyer: buyer.id, quantity: line.quantity, key: key.to_owned(), now, reply };
+        match owned.commands.try_send(command) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => return Some(Err(CommerceError::Busy)),
+            Err(mpsc::error::TrySendError::Closed(_)) => return None,
+        }
+        match answer.await {
+            Ok(result) => Some(result),
+            // The owner stopped (the deal ended) before answering.
+            Err(_) => Some(Err(CommerceError::Deal(Refusal::Ended))),
+        }
+    }
+
+    fn own(self: &Arc<Self>, deal: Deal, book: DealBook) {
+        let (commands, queue) = mpsc::channel(QUEUE);
+        let counts = Arc::new(Mutex::new(book.counts()));
+        self.running
+            .lock()
+            .expect("deals poisoned")
+            .insert(deal.product_id, Owned { deal: deal.clone(), commands, counts: counts.clone() });
+        let owner = Owner { desk: self.clone(), deal, book, counts };
+        tokio::spawn(owner.run(queue));
+    }
+}
+
+fn terms(deal: &Deal) -> DealTerms {
+    DealTerms { listed: deal.listed, per_customer: deal.per_customer, ends_at: deal.ends_at }
+}
+
+/// A hold being written, and everyone waiting for its answer.
+struct Pending {
+    hold: Hold,
+    replies: Vec<Reply>,
+}
+
+struct Owner {
+    desk: Arc<DealDesk>,
+    deal: Deal,
+    book: DealBook,
+    counts: Arc<Mutex<DealCounts>>,
+}
+
+impl Owner {
+    async fn run(mut self, mut queue: mpsc::Receiver<Command>) {
+        let left = (self.deal.ends_at - (self.desk.clock)()).to_std().unwrap_or(Duration::ZERO);
+        let deadline = tokio::time::sleep(left);
+        tokio::pin!(deadline);
+        let mut enders: Vec<oneshot::Sender<()>> = Vec::new();
+        loop {
+            let mut batch: Vec<Pending> = Vec::new();
+            tokio::select! {
+                command = queue.recv() => match command {
+                    Some(command) => self.take(command, &mut batch, &mut enders),
+                    None => return,
+                },
+                _ = &mut deadline, if !self.book.is_over((self.desk.clock)()) => self.book.close(),
+            }
+            // Everything else already waiting joins this batch.
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(command) => self.take(command, &mut batch, &mut enders),
+                    Err(_) => break,
+                }
+            }
+            if !batch.is_empty() {
+                self.write(batch).await;
+            }
+            if self.book.is_over((self.desk.clock)()) && self.book.is_settled() {
+                self.finish(queue, enders).await;
+                return;
+            }
+        }
+    }
+
+    fn take(&mut self, command: Command, batch: &mut Vec<Pending>, enders: &mut Vec<oneshot::Sender<()>>) {
+        let (buyer, quantity, key, now, reply) = match command {
+            Command::Buy { buyer, quantity, key, now, reply } => (buyer, quantity, key, now, reply),
+            Command::End { reply } => {
+                self.book.close();
+                enders.push(reply);
+                return;
+            }
+        };
+        let hash = request_hash(&[OrderLine { product_id: self.deal.product_id, quantity }]);
+        match self.book.try_hold(buyer, quantity, &key, &hash, now) {
+            Ok(Admission::Held(hold)) => batch.push(Pending { hold, replies: vec![reply] }),
+            Ok(Admission::InFlight(id)) => match batch.iter_mut().find(|p| p.hold.id == id) {
+                Some(pending) => pending.replies.push(reply),
+                None => {
+                    let _ = reply.send(Err(CommerceError::Busy));
+                }
+            },
+            Ok(Admission::Sold(order)) => {
+                let store = self.desk.store.clone();
+                tokio::spawn(async move {
+                    let _ = reply.send(store.order(order).await.map(DealPurchase::Replayed).map_err(Into::into));
+                });
+            }
+            Err(refusal) => {
+                let _ = reply.send(Err(CommerceError::Deal(refusal)));
+            }
+        }
+    }
+
+    /// Writes a batch of held orders in one transaction, then answers each.
+    async fn write(&mut self, batch: Vec<Pending>) {
+        let orders: Vec<NewDealOrder> = batch
+            .iter()
+            .map(|p| NewDealOrder {
+                user_id: p.hold.user,
+                idempotency_key: p.hold.key.clone(),
+                request_hash: p.hold.request_hash.clone(),
+                quantity: p.hold.quantity,
+                created_at: (self.desk.clock)(),
+            })
+            .collect();
+        match self.desk.store.record_deal_orders(self.deal.id, &orders).await {
+            Ok(outcomes) => {
+                for (pending, outcome) in batch.into_iter().zip(outcomes) {
+                    self.answer(pending, outcome);
+                }
+            }
+            Err(e) => {
+                let refusal = match e {
+                    StoreError::DealNotRunning(_) => Some(Refusal::Ended),
+                    StoreError::OutOfStock(_) => Some(Refusal::SoldOut),
+                    _ => None,
+                };
+                tracing::warn!(deal_id = %self.deal.id, error = %e, orders = batch.len(), "a deal batch was not written");
+                for pending in batch {
+                    self.book.release(pending.hold.id);
+                    for reply in pending.replies {
+                        let answer = match refusal {
+                            Some(r) => CommerceError::Deal(r),
+                            None => CommerceError::Storage(StoreError::Backend(e.to_string())),
+                        };
+                        let _ = reply.send(Err(answer));
+                    }
+                }
+                match refusal {
+                    Some(Refusal::Ended) => self.book.close(),
+                    // The store sold more than this book knew (another owner): start again from it.
+                    Some(_) => self.reopen().await,
+                    None => {}
+                }
+            }
+        }
+        self.publish_counts();
+    }
+
+    fn answer(&mut self, pending: Pending, outcome: DealOrderOutcome) {
+        match outcome {
+            DealOrderOutcome::Created(order) => {
+                self.book.confirm(pending.hold.id, order.id);
+                for reply in pending.replies {
+                    let _ = reply.send(Ok(DealPurchase::Created(order.clone())));
+                }
+            }
+            DealOrderOutcome::Existing { order_id, request_hash } => {
+                // The key named an earlier order: this request takes nothing.
+                self.book.release(pending.hold.id);
+                let same = request_hash == pending.hold.request_hash;
+                let store = self.desk.store.clone();
+                tokio::spawn(async move {
+                    let earlier = if same { Some(store.order(order_id).await) } else { None };
+                    for reply in pending.replies {
+                        let _ = reply.send(match &earlier {
+                            Some(Ok(order)) => Ok(DealPurchase::Replayed(order.clone())),
+                            Some(Err(e)) => Err(CommerceError::Storage(StoreError::Backend(e.to_string()))),
+                            None => Err(CommerceError::IdempotencyKeyReused),
+                        });
+                    }
+                });
+            }
+        }
+    }
+
+    async fn reopen(&mut self) {
+        match self.desk.store.deal_sales(self.deal.id).await {
+            Ok(sales) => {
+                let closed = self.book.is_over((self.desk.clock)());
+                self.book = DealBook::open(terms(&self.deal), &sales);
+                if closed {
+                    self.book.close();
+                }
+            }
+            Err(e) => tracing::error!(deal_id = %self.deal.id, error = %e, "could not reread a deal's sales"),
+        }
+    }
+
+    fn publish_counts(&self) {
+        let counts = self.book.counts();
+        let mut shown = self.counts.lock().expect("counts poisoned");
+        if *shown != counts {
+            *shown = counts;
+            let _ = self.desk.news.send(DealNews::Stock { deal: self.deal.id, channel: self.deal.channel_id, counts });
+        }
+    }
+
+    /// The deal is over and every hold answered: end it in the store (its unsold units go back on
+    /// sale), stop owning it, and tell viewers.
+    async fn finish(self, mut queue: mpsc::Receiver<Command>, enders: Vec<oneshot::Sender<()>>) {
+        let mut wait = Duration::from_millis(100);
+        let ended = loop {
+            match self.desk.store.end_deal(self.deal.id, (self.desk.clock)()).await {
+                Ok(ended) => break ended,
+                Err(e) => {
+                    tracing::warn!(deal_id = %self.deal.id, error = %e, "could not end a deal; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(10));
+                }
+            }
+        };
+        {
+            let mut running = self.desk.running.lock().expect("deals poisoned");
+            if running.get(&self.deal.product_id).is_some_and(|o| o.deal.id == self.deal.id) {
+                running.remove(&self.deal.product_id);
+            }
+        }
+        queue.close();
+        while let Ok(command) = queue.try_recv() {
+            match command {
+                Command::Buy { reply, .. } => {
+                    let _ = reply.send(Err(CommerceError::Deal(Refusal::Ended)));
+                }
+                Command::End { reply } => {
+                    let _ = reply.send(());
+                }
+            }
+        }
+        tracing::info!(deal_id = %ended.id, sold = ended.sold, listed = ended.listed, "deal ended");
+        let _ = self.desk.news.send(DealNews::Ended(ended));
+        for ender in enders {
+            let _ = ender.send(());
+        }
+    }
+}
