@@ -1,5 +1,8 @@
 //! Hot reads served from memory: the channel list and product detail, kept as ready-to-send JSON
-//! bytes so a cache hit costs a map lookup and a reference-count increment.
+//! bytes so a cache hit costs a map lookup and a reference-count increment; and the user behind
+//! each session token, so a signed-in request (a flash sale's thousands of "buy" presses a second)
+//! does not ask the database who is calling. A session's user is kept for [`SESSION_TTL`] at most;
+//! logging out and role changes are announced and forgotten at once on every node.
 //!
 //! Correctness rule: every write that changes what these bodies show calls `invalidate_*`, which
 //! forgets the local copy and announces it on the bus topic [`TOPIC`] so every other node forgets
@@ -9,19 +12,31 @@
 use crate::dto::{ChannelView, List, ProductView};
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use olive_bus::Bus;
+use olive_commerce::accounts::{self, SessionToken};
 use olive_commerce::CommerceError;
-use olive_core::ProductId;
+use olive_core::{ProductId, UserId};
 use olive_realtime::hub::Hub;
-use olive_store::{ProductStatus, Store};
+use olive_store::{ProductStatus, Store, User};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// The bus topic carrying invalidations: `channels` or `product:<id>`.
 pub const TOPIC: &str = olive_bus::topics::CACHE_INVALIDATE;
 /// Above this many cached products the map is emptied rather than grown.
 const MAX_PRODUCTS: usize = 100_000;
+/// How long a session's user is served from memory before the store is asked again (and so how
+/// long past its expiry a session may still be honoured, at most).
+pub const SESSION_TTL: Duration = Duration::from_secs(10);
+/// Above this many cached sessions the map is emptied rather than grown.
+const MAX_SESSIONS: usize = 200_000;
 
 #[derive(Clone)]
 pub struct CachedProduct {
@@ -39,6 +54,9 @@ pub struct ReadCache {
     channels_generation: AtomicU64,
     products: RwLock<HashMap<ProductId, CachedProduct>>,
     products_generation: AtomicU64,
+    /// Session hash → its user, and when they were read.
+    sessions: RwLock<HashMap<[u8; 32], (User, Instant)>>,
+    sessions_generation: AtomicU64,
 }
 
 impl ReadCache {
@@ -51,6 +69,8 @@ impl ReadCache {
             channels_generation: AtomicU64::new(0),
             products: RwLock::new(HashMap::new()),
             products_generation: AtomicU64::new(0),
+            sessions: RwLock::new(HashMap::new()),
+            sessions_generation: AtomicU64::new(0),
         }
     }
 
@@ -100,6 +120,54 @@ impl ReadCache {
         Ok(entry)
     }
 
+    /// The user signed in with `token`, if the session is live.
+    pub async fn session_user(&self, token: &SessionToken, now: DateTime<Utc>) -> Result<Option<User>, CommerceError> {
+        let hash = token.hash();
+        if let Some((user, read_at)) = self.sessions.read().expect("session cache poisoned").get(&hash.0) {
+            if read_at.elapsed() < SESSION_TTL {
+                return Ok(Some(user.clone()));
+            }
+        }
+        let generation = self.sessions_generation.load(Ordering::Acquire);
+        let user = accounts::session_user(self.store.as_ref(), token, now).await?;
+        let mut map = self.sessions.write().expect("session cache poisoned");
+        match &user {
+            Some(user) if self.sessions_generation.load(Ordering::Acquire) == generation => {
+                if map.len() >= MAX_SESSIONS {
+                    map.clear();
+                }
+                map.insert(hash.0, (user.clone(), Instant::now()));
+            }
+            _ => {
+                map.remove(&hash.0);
+            }
+        }
+        Ok(user)
+    }
+
+    /// A session just started, for `user`.
+    pub fn remember_session(&self, token: &SessionToken, user: &User) {
+        let mut map = self.sessions.write().expect("session cache poisoned");
+        if map.len() >= MAX_SESSIONS {
+            map.clear();
+        }
+        map.insert(token.hash().0, (user.clone(), Instant::now()));
+    }
+
+    /// A session ended: no node may honour it from memory.
+    pub async fn invalidate_session(&self, token: &SessionToken) {
+        let message = format!("session:{}", hex(&token.hash().0));
+        self.apply(message.as_bytes());
+        self.announce(Bytes::from(message)).await;
+    }
+
+    /// A user changed (their role): every node reads their sessions again.
+    pub async fn invalidate_user(&self, id: UserId) {
+        let message = format!("user:{id}");
+        self.apply(message.as_bytes());
+        self.announce(Bytes::from(message)).await;
+    }
+
     pub async fn invalidate_channels(&self) {
         self.apply(b"channels");
         self.announce(Bytes::from_static(b"channels")).await;
@@ -127,6 +195,12 @@ impl ReadCache {
         } else if let Some(id) = text.strip_prefix("product:").and_then(|id| id.parse().ok()) {
             self.products_generation.fetch_add(1, Ordering::AcqRel);
             self.products.write().expect("product cache poisoned").remove(&ProductId(id));
+        } else if let Some(hash) = text.strip_prefix("session:") {
+            self.sessions_generation.fetch_add(1, Ordering::AcqRel);
+            self.sessions.write().expect("session cache poisoned").retain(|h, _| hex(h) != hash);
+        } else if let Some(id) = text.strip_prefix("user:").and_then(|id| id.parse().ok()) {
+            self.sessions_generation.fetch_add(1, Ordering::AcqRel);
+            self.sessions.write().expect("session cache poisoned").retain(|_, (u, _)| u.id != UserId(id));
         } else {
             self.forget_all();
         }
@@ -137,6 +211,8 @@ impl ReadCache {
         self.channels.store(None);
         self.products_generation.fetch_add(1, Ordering::AcqRel);
         self.products.write().expect("product cache poisoned").clear();
+        self.sessions_generation.fetch_add(1, Ordering::AcqRel);
+        self.sessions.write().expect("session cache poisoned").clear();
     }
 
     /// Applies invalidations announced by any node until the bus closes. A listener that fell

@@ -15,7 +15,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::Utc;
-use olive_commerce::accounts::{self, SessionToken};
+use olive_commerce::accounts::SessionToken;
 use olive_store::User;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -220,16 +220,17 @@ pub(crate) async fn authenticate(parts: &Parts, state: &AppState) -> Result<Opti
             .ok_or_else(|| {
                 ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "malformed or unknown bearer token")
             })?;
-        let user = accounts::session_user(state.store.as_ref(), &token, now)
-            .await?
-            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "session expired or unknown"))?;
+        let user =
+            state.cache.session_user(&token, now).await?.ok_or_else(|| {
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "session expired or unknown")
+            })?;
         return Ok(Some(AuthedUser { user, via: Via::Bearer, token }));
     }
     let Some(token) = session_cookie(&parts.headers, &state.settings).and_then(|raw| SessionToken::parse(&raw)) else {
         return Ok(None);
     };
     // A stale cookie is simply no session: the caller is anonymous.
-    let Some(user) = accounts::session_user(state.store.as_ref(), &token, now).await? else {
+    let Some(user) = state.cache.session_user(&token, now).await? else {
         return Ok(None);
     };
     if is_state_changing(&parts.method) && !origin_matches(&parts.headers, &state.settings) {

@@ -5,7 +5,7 @@
 //! Reports delivery latency p50/p99/max, messages delivered per second, messages lost, and the
 //! server's CPU and RSS (per viewer too) when given its pid.
 
-use crate::stats::{sample_process, Percentiles};
+use crate::stats::{sample_process, Histogram, Percentiles};
 use anyhow::Context;
 use futures::{SinkExt, StreamExt};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -49,43 +49,6 @@ pub struct ChatReport {
     pub rss_per_idle_viewer_kib: Option<f64>,
 }
 
-/// Latencies in whole milliseconds, counted per millisecond up to a minute.
-struct Histogram {
-    buckets: Vec<AtomicU64>,
-}
-
-impl Histogram {
-    const MAX_MS: usize = 60_000;
-
-    fn new() -> Self {
-        Histogram { buckets: (0..=Self::MAX_MS).map(|_| AtomicU64::new(0)).collect() }
-    }
-
-    fn record(&self, ms: u64) {
-        self.buckets[(ms as usize).min(Self::MAX_MS)].fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn percentiles(&self) -> Percentiles {
-        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect();
-        let total: u64 = counts.iter().sum();
-        if total == 0 {
-            return Percentiles::default();
-        }
-        let at = |q: f64| {
-            let want = ((total as f64 * q).ceil() as u64).max(1);
-            let mut seen = 0;
-            for (ms, n) in counts.iter().enumerate() {
-                seen += n;
-                if seen >= want {
-                    return ms as f64;
-                }
-            }
-            Self::MAX_MS as f64
-        };
-        Percentiles { count: total as usize, p50_ms: at(0.5), p99_ms: at(0.99), max_ms: at(1.0) }
-    }
-}
-
 fn unix_micros() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }
@@ -121,22 +84,6 @@ async fn connect(ws_url: &str, source: IpAddr, token: Option<&str>) -> anyhow::R
     let stream = socket.connect(target).await?;
     stream.set_nodelay(true)?;
     Ok(tokio_tungstenite::client_async(request, stream).await?.0)
-}
-
-/// Signs up `count` chatters for this run and returns their bearer tokens.
-pub async fn sign_up_chatters(base: &str, count: usize) -> anyhow::Result<Vec<String>> {
-    let client = reqwest::Client::new();
-    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
-    let mut tokens = Vec::with_capacity(count);
-    for i in 0..count {
-        let body =
-            serde_json::json!({"email": format!("chat-{run}-{i}@bench.olive.test"), "password": "bench password 1234"});
-        let r = client.post(format!("{base}/api/v1/auth/signup")).json(&body).send().await?;
-        anyhow::ensure!(r.status().is_success(), "signing up a chatter: {}", r.status());
-        let session: serde_json::Value = r.json().await?;
-        tokens.push(session["token"].as_str().context("no token in the signup answer")?.to_owned());
-    }
-    Ok(tokens)
 }
 
 pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {

@@ -2,7 +2,9 @@
 //! over loopback and report throughput and latency. Each workload is a module; the command-line
 //! shapes live in the `olive` binary.
 
+pub mod accounts;
 pub mod chat;
+pub mod checkout;
 pub mod flv_file;
 pub mod publish;
 pub mod rtmp_client;

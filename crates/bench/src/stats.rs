@@ -1,5 +1,6 @@
 //! Latency percentiles and process CPU/RSS readings for reports.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// p50, p99 and max of a set of durations (all zero when empty).
@@ -21,6 +22,43 @@ pub fn percentiles(samples: &mut [Duration]) -> Percentiles {
         samples[i].as_secs_f64() * 1e3
     };
     Percentiles { count: samples.len(), p50_ms: at(0.50), p99_ms: at(0.99), max_ms: at(1.0) }
+}
+
+/// Latencies in whole milliseconds, counted per millisecond up to a minute.
+pub struct Histogram {
+    buckets: Vec<AtomicU64>,
+}
+
+impl Histogram {
+    const MAX_MS: usize = 60_000;
+
+    pub fn new() -> Self {
+        Histogram { buckets: (0..=Self::MAX_MS).map(|_| AtomicU64::new(0)).collect() }
+    }
+
+    pub fn record(&self, ms: u64) {
+        self.buckets[(ms as usize).min(Self::MAX_MS)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn percentiles(&self) -> Percentiles {
+        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return Percentiles::default();
+        }
+        let at = |q: f64| {
+            let want = ((total as f64 * q).ceil() as u64).max(1);
+            let mut seen = 0;
+            for (ms, n) in counts.iter().enumerate() {
+                seen += n;
+                if seen >= want {
+                    return ms as f64;
+                }
+            }
+            Self::MAX_MS as f64
+        };
+        Percentiles { count: total as usize, p50_ms: at(0.5), p99_ms: at(0.99), max_ms: at(1.0) }
+    }
 }
 
 /// CPU time (user + system) and resident memory of a process, from `/proc`.

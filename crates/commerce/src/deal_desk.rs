@@ -283,7 +283,11 @@ impl Owner {
                 created_at: (self.desk.clock)(),
             })
             .collect();
-        match self.desk.store.record_deal_orders(self.deal.id, &orders).await {
+        let started = std::time::Instant::now();
+        let written = self.desk.store.record_deal_orders(self.deal.id, &orders).await;
+        tracing::debug!(deal_id = %self.deal.id, orders = orders.len(), took_ms = started.elapsed().as_secs_f64() * 1e3,
+            ok = written.is_ok(), "deal batch written");
+        match written {
             Ok(outcomes) => {
                 for (pending, outcome) in batch.into_iter().zip(outcomes) {
                     self.answer(pending, outcome);

@@ -3,6 +3,7 @@
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use olive_bench::chat::{self, ChatOptions};
+use olive_bench::checkout::{self, CheckoutOptions};
 use olive_bench::publish::{self, PublishOptions};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,6 +14,44 @@ pub enum BenchCommand {
     Publish(PublishArgs),
     /// Load one channel's live room: N viewer sockets, M chatters (signed up for the run).
     Chat(ChatArgs),
+    /// A flash sale: one deal of N units, many buyers ordering it as fast as the server answers.
+    Checkout(CheckoutArgs),
+}
+
+#[derive(Args)]
+pub struct CheckoutArgs {
+    /// The server's HTTP address.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// An admin account that sets up the product, the channel and the deal.
+    #[arg(long, env = "OLIVE_BENCH_ADMIN_EMAIL")]
+    admin_email: String,
+    #[arg(long, env = "OLIVE_BENCH_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: String,
+    /// Units in the deal.
+    #[arg(long, default_value_t = 1000)]
+    units: i64,
+    /// Buyers (signed up for the run).
+    #[arg(long, default_value_t = 2000)]
+    buyers: usize,
+    /// Units one buyer may get in the deal.
+    #[arg(long, default_value_t = 1)]
+    per_customer: i64,
+    /// Concurrent client connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// How long buyers keep ordering, in seconds.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Sample these processes' CPU and RSS (the server under test), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
+    /// Load addresses other than loopback.
+    #[arg(long)]
+    allow_remote: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -135,9 +174,71 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             anyhow::ensure!(report.failed == 0, "{} publishers failed: {}", report.failed, report.errors.join("; "));
             Ok(())
         }
+        BenchCommand::Checkout(args) => {
+            anyhow::ensure!(
+                args.units > 0 && args.buyers > 0 && args.connections > 0,
+                "--units, --buyers and --connections must be positive"
+            );
+            let base = args.url.trim_end_matches('/').to_owned();
+            let admin_token = olive_bench::accounts::log_in(&base, &args.admin_email, &args.admin_password).await?;
+            eprintln!("signing up {} buyers…", args.buyers);
+            let buyers = olive_bench::accounts::sign_up(&base, "buyer", args.buyers).await?;
+            let report = checkout::run(CheckoutOptions {
+                base,
+                admin_token,
+                buyers,
+                units: args.units,
+                per_customer: args.per_customer,
+                connections: args.connections,
+                duration: Duration::from_secs(args.duration),
+                server_pids: args.server_pid,
+                allow_remote: args.allow_remote,
+            })
+            .await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "units {}  buyers {}  connections {}  {:.1} s: attempts {} ({:.0}/s)  orders {}  sold (server) {}  oversold {}",
+                    report.units, report.buyers, report.connections, report.seconds, report.attempts,
+                    report.attempts_per_second, report.created, report.server_sold, report.oversold
+                );
+                println!(
+                    "refused: out of stock {}  limit reached {}  errors {}{}",
+                    report.refused_out_of_stock,
+                    report.refused_limit,
+                    report.errors,
+                    report.first_error.as_deref().map_or(String::new(), |e| format!(" (first: {e})"))
+                );
+                let (l, c) = (report.latency, report.latency_created);
+                println!(
+                    "latency, all attempts: p50 {:.2} ms  p99 {:.2} ms  max {:.1} ms",
+                    l.p50_ms, l.p99_ms, l.max_ms
+                );
+                println!(
+                    "latency, orders created: p50 {:.2} ms  p99 {:.2} ms  max {:.1} ms",
+                    c.p50_ms, c.p99_ms, c.max_ms
+                );
+                if let Some(ms) = report.sold_out_after_ms {
+                    println!("sold out after {ms:.0} ms");
+                }
+                if let (Some(cpu), Some(rss)) = (report.server_cpu_percent, report.server_rss_mib) {
+                    println!("server: {cpu:.1} % of a core, RSS {rss:.1} MiB");
+                }
+            }
+            anyhow::ensure!(report.oversold == 0, "OVERSOLD by {}", report.oversold);
+            anyhow::ensure!(
+                report.created as i64 == report.server_sold,
+                "{} orders created but the deal counts {}",
+                report.created,
+                report.server_sold
+            );
+            Ok(())
+        }
         BenchCommand::Chat(args) => {
             anyhow::ensure!(args.chatters > 0 && args.rate > 0.0, "--chatters and --rate must be positive");
-            let chatters = chat::sign_up_chatters(args.url.trim_end_matches('/'), args.chatters).await?;
+            let chatters =
+                olive_bench::accounts::sign_up(args.url.trim_end_matches('/'), "chat", args.chatters).await?;
             let report = chat::run(ChatOptions {
                 base: args.url,
                 channel: args.channel,

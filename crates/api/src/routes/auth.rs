@@ -33,6 +33,9 @@ async fn signed_in(state: &AppState, user: &User, status: StatusCode) -> ApiResu
     let now = Utc::now();
     let cookie = accounts::start_session(state.store.as_ref(), user.id, SessionKind::Cookie, now).await?;
     let bearer = accounts::start_session(state.store.as_ref(), user.id, SessionKind::Bearer, now).await?;
+    // The next requests of a user who just signed in need not ask the database who they are.
+    state.cache.remember_session(&cookie, user);
+    state.cache.remember_session(&bearer, user);
     let body = SessionView { token: bearer.expose().to_owned(), user: user.into() };
     Ok((status, [(header::SET_COOKIE, set_cookie(&state.settings, Some(&cookie)))], ApiJson(body)).into_response())
 }
@@ -73,6 +76,7 @@ pub async fn login(
     // Rotate: whatever session this browser held before logging in ends here.
     if let Some(old) = session_cookie(&headers, &state.settings).and_then(|raw| SessionToken::parse(&raw)) {
         accounts::end_session(state.store.as_ref(), &old).await?;
+        state.cache.invalidate_session(&old).await;
     }
     tracing::info!(user_id = %user.id, "logged in");
     signed_in(&state, &user, StatusCode::OK).await
@@ -82,6 +86,7 @@ pub async fn login(
     responses((status = 204), (status = 401, body = ErrorBody)))]
 pub async fn logout(State(state): State<AppState>, SignedIn(auth): SignedIn) -> ApiResult<Response> {
     accounts::end_session(state.store.as_ref(), &auth.token).await?;
+    state.cache.invalidate_session(&auth.token).await;
     let mut response = StatusCode::NO_CONTENT.into_response();
     if auth.via == Via::Cookie {
         response.headers_mut().insert(header::SET_COOKIE, set_cookie(&state.settings, None));

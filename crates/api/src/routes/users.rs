@@ -32,6 +32,7 @@ pub async fn update(
 ) -> ApiResult<ApiJson<UserView>> {
     require_role(signed_in.user(), Role::Admin)?;
     let user = state.store.set_user_role(id, change.role).await.map_err(olive_commerce::CommerceError::from)?;
+    state.cache.invalidate_user(id).await;
     tracing::info!(user_id = %id, role = %change.role, by = %signed_in.user().id, "role changed");
     Ok(ApiJson(UserView::from(&user)))
 }

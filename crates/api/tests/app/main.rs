@@ -154,3 +154,54 @@ async fn cached_reads_do_not_touch_the_database_twice() {
     // The same allocation is handed out: the second read was served from memory.
     assert_eq!(first.as_ptr(), second.as_ptr());
 }
+
+fn authed(method: &str, path: &str, token: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// Sessions are served from memory on every node, and a logout or a role change on one node is
+/// honoured at once by the others, not after the cache's time-to-live.
+#[tokio::test]
+async fn a_logout_or_role_change_on_one_node_reaches_the_others_session_cache() {
+    let store = shared_store().await;
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::default());
+    let (a, b) = (node(&store, &bus), node(&store, &bus));
+    let admin = admin_token(&store, &a).await;
+    let signup = Request::post("/api/v1/auth/signup")
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"email":"shopper@example.com","password":"correct horse battery"}"#))
+        .unwrap();
+    let (status, body) = send(&a, signup).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let token = body["token"].as_str().unwrap().to_owned();
+    let id = body["user"]["id"].as_i64().unwrap();
+
+    // Node B caches the session.
+    let (status, me) = send(&b, authed("GET", "/api/v1/me", &token)).await;
+    assert_eq!((status, me["role"].as_str()), (StatusCode::OK, Some("viewer")));
+
+    // A role change on A: B shows the new role.
+    let (status, _) =
+        send(&a, json("PATCH", &format!("/api/v1/users/{id}"), &admin, serde_json::json!({"role": "host"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    eventually(|| {
+        let (b, token) = (b.clone(), token.clone());
+        async move { send(&b, authed("GET", "/api/v1/me", &token)).await.1["role"] == "host" }
+    })
+    .await;
+
+    // A logout on A: B refuses the token.
+    let (status, _) = send(&a, authed("POST", "/api/v1/auth/logout", &token)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    eventually(|| {
+        let (b, token) = (b.clone(), token.clone());
+        async move { send(&b, authed("GET", "/api/v1/me", &token)).await.0 == StatusCode::UNAUTHORIZED }
+    })
+    .await;
+    assert_eq!(send(&a, authed("GET", "/api/v1/me", &token)).await.0, StatusCode::UNAUTHORIZED);
+}

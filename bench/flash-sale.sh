@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# A flash sale against the embedded mode: `olive serve` on a fresh data directory (SQLite, local
+# objects, memory bus), an admin made with `olive admin create-user`, then `olive bench checkout`:
+# one deal of UNITS units, BUYERS shoppers, CONNECTIONS clients ordering for DURATION seconds.
+# Usage: bench/flash-sale.sh   (env: UNITS=1000 BUYERS=2000 CONNECTIONS=64 DURATION=10 PORT=18480)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+UNITS=${UNITS:-1000}
+BUYERS=${BUYERS:-2000}
+CONNECTIONS=${CONNECTIONS:-64}
+DURATION=${DURATION:-10}
+PORT=${PORT:-18480}
+OLIVE=${OLIVE:-target/release/olive}
+[ -x "$OLIVE" ] || cargo build --release -p olive-server
+DATA=$(mktemp -d)
+trap 'kill $SERVER 2>/dev/null || true; wait 2>/dev/null || true; cp "$DATA/server.log" /tmp/flash-server.log; rm -rf "$DATA"' EXIT
+RUST_LOG=${RUST_LOG:-info,sqlx=warn} "$OLIVE" serve --data-dir "$DATA" --http "127.0.0.1:$PORT" --rtmp 127.0.0.1:0 >"$DATA/server.log" 2>&1 &
+SERVER=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+"$OLIVE" admin create-user --data-dir "$DATA" --email bench-admin@example.com --password 'bench admin password' --role admin >/dev/null
+OLIVE_BENCH_ADMIN_PASSWORD='bench admin password' "$OLIVE" bench checkout --url "http://127.0.0.1:$PORT" \
+  --admin-email bench-admin@example.com --units "$UNITS" --buyers "$BUYERS" --connections "$CONNECTIONS" \
+  --duration "$DURATION" --server-pid "$SERVER" "$@"
