@@ -29,6 +29,12 @@ pub struct Histogram {
     buckets: Vec<AtomicU64>,
 }
 
+impl Default for Histogram {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Histogram {
     const MAX_MS: usize = 60_000;
 
