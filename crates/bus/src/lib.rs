@@ -49,6 +49,24 @@ pub trait Bus: Send + Sync + 'static {
     async fn publish(&self, topic: &str, message: Bytes) -> Result<(), BusError>;
     fn subscribe(&self, topic: &str) -> Subscription;
     async fn ping(&self) -> Result<(), BusError>;
+    /// Rate limits every node shares, or `None` when this bus is one process's own (its callers
+    /// keep their limits in memory).
+    fn shared_limits(&self) -> Option<&dyn SharedLimits> {
+        None
+    }
+}
+
+/// A rate limit shared by every node (GCRA, the schedule kept with the bus).
+#[async_trait]
+pub trait SharedLimits: Send + Sync {
+    /// Takes one send from `key`'s allowance: `burst` at once, then one per `period`. `Ok(None)`
+    /// when allowed (and counted), `Ok(Some(wait))` when not.
+    async fn take(
+        &self,
+        key: &str,
+        period: std::time::Duration,
+        burst: u32,
+    ) -> Result<Option<std::time::Duration>, BusError>;
 }
 
 /// Opens the bus a URL names. A Redis bus connects in the background (it must be called inside a

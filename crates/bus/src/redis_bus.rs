@@ -12,8 +12,12 @@
 //! node's subscribers through the same bounded broadcast channels as the memory bus; if the
 //! connection drops it reconnects with backoff (messages published meanwhile are lost, which the
 //! rule above allows). Publishing goes through a `ConnectionManager`, which reconnects by itself.
+//!
+//! Shared rate limits ([`SharedLimits`]) are GCRA schedules kept in Redis keys
+//! `{name}:limit:{key}`, advanced by one Lua script on Redis's own clock, so every node counts
+//! against the same allowance and no two nodes' clocks need agree.
 
-use crate::{Bus, BusError, MemoryBus, Subscription};
+use crate::{Bus, BusError, MemoryBus, SharedLimits, Subscription};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -44,12 +48,47 @@ impl RedisBus {
         Ok(RedisBus { client, prefix, publisher: OnceCell::new(), local, listener })
     }
 
+    fn limits_script() -> &'static redis::Script {
+        static SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+        // KEYS[1]: the schedule; ARGV: period in ms, burst. Returns 0 (allowed) or the wait in ms.
+        SCRIPT.get_or_init(|| {
+            redis::Script::new(
+                r"
+                local t = redis.call('TIME')
+                local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+                local period = tonumber(ARGV[1])
+                local tolerance = period * (tonumber(ARGV[2]) - 1)
+                local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+                if tat < now then tat = now end
+                if tat - now > tolerance then return tat - now - tolerance end
+                redis.call('SET', KEYS[1], tat + period, 'PX', tat + period - now + 1000)
+                return 0
+                ",
+            )
+        })
+    }
+
     async fn publisher(&self) -> Result<ConnectionManager, BusError> {
         self.publisher
             .get_or_try_init(|| self.client.get_connection_manager())
             .await
             .cloned()
             .map_err(|e| BusError::Backend(e.to_string()))
+    }
+}
+
+#[async_trait]
+impl SharedLimits for RedisBus {
+    async fn take(&self, key: &str, period: Duration, burst: u32) -> Result<Option<Duration>, BusError> {
+        let mut conn = self.publisher().await?;
+        let wait_ms: i64 = Self::limits_script()
+            .key(format!("{}limit:{key}", self.prefix))
+            .arg(period.as_millis().max(1) as i64)
+            .arg(burst.max(1))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| BusError::Backend(e.to_string()))?;
+        Ok((wait_ms > 0).then(|| Duration::from_millis(wait_ms as u64)))
     }
 }
 
@@ -88,6 +127,10 @@ async fn listen(client: redis::Client, prefix: String, local: Arc<MemoryBus>) {
 impl Bus for RedisBus {
     fn engine(&self) -> &'static str {
         "redis"
+    }
+
+    fn shared_limits(&self) -> Option<&dyn SharedLimits> {
+        Some(self)
     }
 
     async fn publish(&self, topic: &str, message: Bytes) -> Result<(), BusError> {
@@ -165,6 +208,34 @@ mod tests {
             tokio::time::timeout(Duration::from_millis(300), on_other.recv()).await.is_err(),
             "names keep deployments apart"
         );
+    }
+
+    /// Two nodes draw on one allowance: a burst of 3 then one a second, whichever node asks.
+    #[tokio::test]
+    async fn nodes_share_one_rate_limit() {
+        let Some(url) = redis_url() else { return };
+        let url = format!(
+            "{url}#limit-test-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        );
+        let (a, b) = (RedisBus::open(&url).unwrap(), RedisBus::open(&url).unwrap());
+        let (la, lb) = (a.shared_limits().unwrap(), b.shared_limits().unwrap());
+        let period = Duration::from_secs(1);
+        assert_eq!(la.take("chat:1:7", period, 3).await.unwrap(), None);
+        assert_eq!(lb.take("chat:1:7", period, 3).await.unwrap(), None);
+        assert_eq!(la.take("chat:1:7", period, 3).await.unwrap(), None);
+        let wait = lb.take("chat:1:7", period, 3).await.unwrap().expect("the fourth at once is refused");
+        assert!(wait > Duration::from_millis(800) && wait <= period, "{wait:?}");
+        // A refusal takes nothing; another user and another deployment have their own allowance.
+        assert!(la.take("chat:1:7", period, 3).await.unwrap().is_some());
+        assert_eq!(la.take("chat:1:8", period, 3).await.unwrap(), None);
+        let other = RedisBus::open(&format!("{url}-other")).unwrap();
+        assert_eq!(other.shared_limits().unwrap().take("chat:1:7", period, 3).await.unwrap(), None);
+        // With a burst of 1 (slow mode) the second is refused at once.
+        assert_eq!(la.take("slow:1:7", Duration::from_secs(30), 1).await.unwrap(), None);
+        assert!(lb.take("slow:1:7", Duration::from_secs(30), 1).await.unwrap().unwrap() > Duration::from_secs(29));
+        assert!(MemoryBus::default().shared_limits().is_none(), "one process keeps its limits itself");
     }
 
     #[tokio::test]

@@ -183,6 +183,18 @@ impl ChatGate {
     /// Lets a message in (returning its cleaned text, and counting it against the sender's
     /// limits) or says why not. A refused message costs the sender nothing.
     pub fn admit(&mut self, sender: Option<Sender>, text: &str, now: DateTime<Utc>) -> Result<String, Rejection> {
+        let (sender, text) = self.check(sender, text, now)?;
+        self.pace(sender, now)?;
+        Ok(text)
+    }
+
+    /// Everything but timing: who may speak, and what. Returns the sender and the cleaned text.
+    pub fn check(
+        &mut self,
+        sender: Option<Sender>,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Sender, String), Rejection> {
         let sender = sender.ok_or(Rejection::SignInRequired)?;
         if self.banned.contains(&sender.user) {
             return Err(Rejection::Banned);
@@ -197,24 +209,37 @@ impl ChatGate {
         if self.banned_words.matches(&text) {
             return Err(Rejection::BannedWord);
         }
-        if !sender.moderator {
-            if let (Some(interval), Some(last)) = (self.slow_mode, self.last_sent.get(&sender.user)) {
-                let next = *last + interval;
-                if next > now {
-                    return Err(Rejection::SlowMode((next - now).num_milliseconds().max(1)));
-                }
-            }
-            // GCRA: the burst is the tolerance ahead of the theoretical arrival time.
-            let period = self.quota.period;
-            let tolerance = period * (self.quota.burst.max(1) as i32 - 1);
-            let tat = self.tat.get(&sender.user).copied().unwrap_or(now).max(now);
-            if tat - now > tolerance {
-                return Err(Rejection::RateLimited((tat - now - tolerance).num_milliseconds().max(1)));
-            }
-            self.tat.insert(sender.user, tat + period);
-            self.last_sent.insert(sender.user, now);
+        Ok((sender, text))
+    }
+
+    /// The rate limit and slow mode, kept here (one node's memory): counts the message against
+    /// them or says how long to wait. Moderators are not paced. Where limits are shared between
+    /// nodes the hub applies [`ChatGate::pacing`] to the shared schedule instead.
+    pub fn pace(&mut self, sender: Sender, now: DateTime<Utc>) -> Result<(), Rejection> {
+        if sender.moderator {
+            return Ok(());
         }
-        Ok(text)
+        if let (Some(interval), Some(last)) = (self.slow_mode, self.last_sent.get(&sender.user)) {
+            let next = *last + interval;
+            if next > now {
+                return Err(Rejection::SlowMode((next - now).num_milliseconds().max(1)));
+            }
+        }
+        // GCRA: the burst is the tolerance ahead of the theoretical arrival time.
+        let period = self.quota.period;
+        let tolerance = period * (self.quota.burst.max(1) as i32 - 1);
+        let tat = self.tat.get(&sender.user).copied().unwrap_or(now).max(now);
+        if tat - now > tolerance {
+            return Err(Rejection::RateLimited((tat - now - tolerance).num_milliseconds().max(1)));
+        }
+        self.tat.insert(sender.user, tat + period);
+        self.last_sent.insert(sender.user, now);
+        Ok(())
+    }
+
+    /// The rate limit and slow-mode interval that pace this room's chatters.
+    pub fn pacing(&self) -> (ChatQuota, Option<Duration>) {
+        (self.quota, self.slow_mode)
     }
 
     /// Forgets per-user timing that no longer limits anyone (call now and then).

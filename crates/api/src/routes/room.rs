@@ -3,10 +3,10 @@
 //! the upgrade). A frame the room refuses is answered with `{"type":"error",…}` on this socket only,
 //! and the connection stays open.
 //!
-//! Writing coalesces: after a frame arrives the writer waits a short tick (25 ms) and then puts every
-//! frame that is ready into the socket's buffer before one flush, so a busy room costs one wake-up
-//! and one write per viewer per tick, not one per message. A viewer that falls more
-//! than the hub's queue behind skips ahead to the newest frames.
+//! Writing coalesces: the hub's relays hand each viewer one batch of frames per tick, and the writer
+//! puts the whole batch into the socket's buffer before one flush, so a busy room costs one wake-up
+//! and one write per viewer per tick, not one per message. A viewer whose socket cannot keep up
+//! misses batches rather than slowing anyone else.
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{IdPath, Viewer};
@@ -23,15 +23,11 @@ use olive_realtime::hub::{Frame, Hub, HubError, Seat};
 use olive_realtime::protocol::{parse_client, ClientMessage, ServerMessage, MAX_CLIENT_FRAME};
 use olive_store::User;
 use std::sync::Arc;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 /// Frames larger than this close the connection (WebSocket status 1009); smaller ones that are
 /// still too large for a message get an error frame.
 const MAX_WS_MESSAGE: usize = 2 * 1024 * 1024;
-/// Frames written before one flush, at most.
-const BATCH: usize = 256;
-/// How long a viewer's writer waits after a frame for more to write with it.
-const COALESCE: std::time::Duration = std::time::Duration::from_millis(25);
 /// Per-socket buffers (tungstenite's defaults are 128 KiB each).
 const READ_BUFFER: usize = 4 * 1024;
 const WRITE_BUFFER: usize = 16 * 1024;
@@ -80,7 +76,6 @@ async fn session(
     let (direct, mut replies) = mpsc::channel::<Frame>(16);
     // The seat lives as long as the writer: leaving the room is the writer ending.
     let writer = async move {
-        let room = &mut seat.frames;
         for frame in first {
             sink.feed(text(frame)).await?;
         }
@@ -91,22 +86,13 @@ async fn session(
                     Some(frame) => sink.feed(text(frame)).await?,
                     None => return Ok(()),
                 },
-                frame = room.recv() => match frame {
-                    Ok(frame) => {
-                        sink.feed(text(frame)).await?;
-                        // Let what else is due in the next moment gather, so a busy room costs one
-                        // wake-up and one write per viewer per tick rather than per message.
-                        tokio::time::sleep(COALESCE).await;
-                        for _ in 1..BATCH {
-                            match room.try_recv() {
-                                Ok(frame) => sink.feed(text(frame)).await?,
-                                Err(broadcast::error::TryRecvError::Lagged(n)) => skipped(n),
-                                Err(_) => break,
-                            }
+                batch = seat.batches.recv() => match batch {
+                    Some(batch) => {
+                        for frame in batch.iter() {
+                            sink.feed(text(frame.clone())).await?;
                         }
                     }
-                    Err(broadcast::error::RecvError::Lagged(n)) => skipped(n),
-                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                    None => return Ok(()),
                 },
             }
             sink.flush().await?;
@@ -147,8 +133,4 @@ async fn session(
     if let Err(e) = outcome {
         tracing::debug!(channel_id = %channel, error = %e, "websocket ended");
     }
-}
-
-fn skipped(frames: u64) {
-    metrics::counter!("olive_ws_skipped_frames_total").increment(frames);
 }

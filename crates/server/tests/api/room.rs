@@ -387,4 +387,15 @@ async fn two_nodes_share_rooms_over_redis() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     send(&mut trolling, json!({"type": "chat", "text": "hi"})).await;
     assert_eq!(next_of(&mut trolling, "error", Duration::from_secs(5)).await["code"], "banned");
+    // One chatter on both nodes has one allowance: a burst of 3 on A leaves nothing for B.
+    let fast = a.signup("two-nodes-fast@example.com").await;
+    let (mut fast_a, mut fast_b) =
+        (connect(&a, channel, Some(&fast.token)).await, connect(&b, channel, Some(&fast.token)).await);
+    for i in 0..3 {
+        send(&mut fast_a, json!({"type": "chat", "text": format!("fast {i}")})).await;
+    }
+    // (A joiner is sent the recent history first.)
+    while next_of(&mut fast_b, "chat", Duration::from_secs(5)).await["text"] != "fast 2" {}
+    send(&mut fast_b, json!({"type": "chat", "text": "one more from b"})).await;
+    assert_eq!(next_of(&mut fast_b, "error", Duration::from_secs(5)).await["code"], "rate_limited");
 }
