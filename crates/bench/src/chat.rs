@@ -57,14 +57,104 @@ fn unix_micros() -> u64 {
 /// is also sent the room's recent history, which may hold earlier runs' messages). Found by
 /// searching the text rather than parsing the JSON: the load generator shares the machine with the
 /// server, and at a million frames a second a full parse per frame would be its bottleneck.
-fn sent_at(frame: &str, run: &str) -> Option<u64> {
+/// What precedes a bench message's fields in a chat frame of run `run`.
+fn marker(run: &str) -> String {
+    format!(r#""text":"bench:{run}:"#)
+}
+
+fn sent_after_marker(frame: &str, marker: &str) -> Option<u64> {
     if !frame.starts_with(r#"{"type":"chat""#) {
         return None;
     }
-    let marker = format!(r#""text":"bench:{run}:"#);
-    let rest = &frame[frame.find(&marker)? + marker.len()..];
+    let rest = &frame[frame.find(marker)? + marker.len()..];
     let body = &rest[..rest.find('"')?];
     body.rsplit(':').next()?.parse().ok()
+}
+
+/// A listening viewer's connection, read without a WebSocket library: the server's frames are
+/// unmasked and small, so each is a 2- or 4-byte header and a payload read straight out of one
+/// buffer. At two million frames a second on the machine the server runs on, a library's
+/// per-message allocation and checks would make the load generator the bottleneck.
+struct RawViewer {
+    stream: tokio::net::TcpStream,
+    buffer: Vec<u8>,
+    /// Where unread bytes start in `buffer`.
+    start: usize,
+}
+
+impl RawViewer {
+    async fn connect(target: SocketAddr, source: IpAddr, authority: &str, path: &str) -> anyhow::Result<Self> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let socket = if target.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        if target.is_ipv4() && source.is_ipv4() && target.ip().is_loopback() {
+            socket.bind(SocketAddr::new(source, 0))?;
+        }
+        let mut stream = socket.connect(target).await?;
+        stream.set_nodelay(true)?;
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: b2xpdmUtYmVuY2gtdmlld2Vy\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut buffer = vec![0u8; 16 * 1024];
+        let mut filled = 0;
+        let head_end = loop {
+            let n = stream.read(&mut buffer[filled..]).await?;
+            anyhow::ensure!(n > 0, "the server closed during the upgrade");
+            filled += n;
+            if let Some(i) = buffer[..filled].windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            anyhow::ensure!(filled < buffer.len(), "an upgrade answer larger than 16 KiB");
+        };
+        anyhow::ensure!(buffer.starts_with(b"HTTP/1.1 101"), "the upgrade was refused");
+        buffer.truncate(filled);
+        Ok(RawViewer { stream, buffer, start: head_end })
+    }
+
+    /// Calls `on_text` with every text frame until the connection ends.
+    async fn read_texts(&mut self, mut on_text: impl FnMut(&str)) -> anyhow::Result<()> {
+        use tokio::io::AsyncReadExt;
+        loop {
+            // Every whole frame in the buffer.
+            loop {
+                let unread = &self.buffer[self.start..];
+                if unread.len() < 2 {
+                    break;
+                }
+                let opcode = unread[0] & 0x0f;
+                let (len, header) = match unread[1] & 0x7f {
+                    126 if unread.len() >= 4 => (u16::from_be_bytes([unread[2], unread[3]]) as usize, 4),
+                    127 if unread.len() >= 10 => {
+                        (u64::from_be_bytes(unread[2..10].try_into().expect("8 bytes")) as usize, 10)
+                    }
+                    126 | 127 => break,
+                    n => (n as usize, 2),
+                };
+                anyhow::ensure!(len <= 16 << 20, "a frame of {len} bytes");
+                if unread.len() < header + len {
+                    break;
+                }
+                match opcode {
+                    0x1 => on_text(std::str::from_utf8(&unread[header..header + len])?),
+                    0x8 => return Ok(()),
+                    _ => {}
+                }
+                self.start += header + len;
+            }
+            // Keep the partial frame at the front, then read more after it.
+            self.buffer.drain(..self.start);
+            self.start = 0;
+            let filled = self.buffer.len();
+            let want = (filled + 16 * 1024).max(self.buffer.capacity());
+            self.buffer.resize(want, 0);
+            let n = self.stream.read(&mut self.buffer[filled..]).await?;
+            self.buffer.truncate(filled + n);
+            if n == 0 {
+                return Ok(());
+            }
+        }
+    }
 }
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
@@ -92,6 +182,8 @@ pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {
     anyhow::ensure!(opts.allow_remote || host.is_loopback(), "refusing a non-loopback target without --allow-remote");
     anyhow::ensure!(!opts.chatters.is_empty(), "no chatters");
     let ws_url = format!("ws://{}/api/v1/channels/{}/ws", url.authority(), opts.channel);
+    let ws_path = format!("/api/v1/channels/{}/ws", opts.channel);
+    let target: SocketAddr = SocketAddr::new(host, url.port().unwrap_or(80));
     let run = unix_micros().to_string();
 
     let histogram = Arc::new(Histogram::new());
@@ -106,35 +198,30 @@ pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<bool>(1024);
     for i in 0..opts.viewers {
         let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (i % opts.source_addresses.max(1) as usize) as u8));
-        let (ws_url, histogram, delivered, mut stop) =
-            (ws_url.clone(), histogram.clone(), delivered.clone(), stop_rx.clone());
+        let (histogram, delivered, mut stop) = (histogram.clone(), delivered.clone(), stop_rx.clone());
         let (ready, limit, run) = (ready_tx.clone(), limit.clone(), run.clone());
+        let (authority, path) = (url.authority().to_owned(), ws_path.clone());
         viewers.spawn(async move {
             let permit = limit.acquire_owned().await;
-            let socket = connect(&ws_url, source, None).await;
+            let viewer = RawViewer::connect(target, source, &authority, &path).await;
             drop(permit);
-            let Ok(mut socket) = socket else {
+            let Ok(mut viewer) = viewer else {
                 let _ = ready.send(false).await;
                 return;
             };
             let _ = ready.send(true).await;
             drop(ready);
-            loop {
-                tokio::select! {
-                    _ = stop.changed() => break,
-                    frame = socket.next() => match frame {
-                        Some(Ok(Message::Text(text))) => {
-                            if let Some(sent) = sent_at(&text, &run) {
-                                histogram.record(unix_micros().saturating_sub(sent) / 1000);
-                                delivered.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                        Some(Ok(_)) => {}
-                        _ => break,
-                    },
+            let marker = marker(&run);
+            let read = viewer.read_texts(|text| {
+                if let Some(sent) = sent_after_marker(text, &marker) {
+                    histogram.record(unix_micros().saturating_sub(sent) / 1000);
+                    delivered.fetch_add(1, Ordering::Relaxed);
                 }
+            });
+            tokio::select! {
+                _ = stop.changed() => {}
+                _ = read => {}
             }
-            let _ = socket.close(None).await;
         });
     }
     drop(ready_tx);
@@ -234,11 +321,11 @@ mod tests {
     fn bench_messages_carry_their_send_time() {
         let frame =
             r#"{"type":"chat","id":1,"user":{"id":1,"name":"b"},"text":"bench:42:3:17:1800000000123456","ts":"x"}"#;
-        assert_eq!(sent_at(frame, "42"), Some(1_800_000_000_123_456));
-        assert_eq!(sent_at(frame, "41"), None, "another run's message");
-        assert_eq!(sent_at(r#"{"type":"chat","text":"hello"}"#, "42"), None);
-        assert_eq!(sent_at(r#"{"type":"viewers","count":3}"#, "42"), None);
-        assert_eq!(sent_at("not json", "42"), None);
+        assert_eq!(sent_after_marker(frame, &marker("42")), Some(1_800_000_000_123_456));
+        assert_eq!(sent_after_marker(frame, &marker("41")), None, "another run's message");
+        assert_eq!(sent_after_marker(r#"{"type":"chat","text":"hello"}"#, &marker("42")), None);
+        assert_eq!(sent_after_marker(r#"{"type":"viewers","count":3}"#, &marker("42")), None);
+        assert_eq!(sent_after_marker("not json", &marker("42")), None);
     }
 
     #[test]

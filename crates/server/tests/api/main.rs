@@ -3,6 +3,7 @@
 //! everything links once.
 
 mod accounts;
+mod benches;
 mod deals;
 mod helpers;
 mod hostile;

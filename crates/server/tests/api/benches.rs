@@ -1,0 +1,83 @@
+//! The load generators against the real server, small: `olive bench chat` counts every message
+//! every viewer got, and `olive bench checkout` sells exactly the deal's units and checks the
+//! server's count. Their figures at scale are in bench/RESULTS.md; here they must simply be right.
+
+use crate::helpers::*;
+use serde_json::{json, Value};
+
+async fn bench(args: &[&str], env: &[(&str, &str)]) -> Value {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.arg("bench").args(args).arg("--json");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().await.unwrap();
+    assert!(out.status.success(), "olive bench {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("the report is JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bench_chat_counts_every_delivery() {
+    let server = Server::start().await;
+    let host = server.create_user("bench-chat-host@example.com", "host").await;
+    let channel = host.post("/api/v1/channels").json(&json!({ "title": "Bench" })).send().await.unwrap();
+    let channel = channel.json::<Value>().await.unwrap()["id"].as_i64().unwrap().to_string();
+    let report = bench(
+        &[
+            "chat",
+            "--url",
+            &server.base,
+            "--channel",
+            &channel,
+            "--viewers",
+            "20",
+            "--chatters",
+            "2",
+            "--rate",
+            "2",
+            "--duration",
+            "3",
+            "--sources",
+            "2",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(report["viewers"], 20);
+    let sent = report["sent"].as_u64().unwrap();
+    assert!(sent >= 4, "{report}");
+    assert_eq!(report["refused"], 0);
+    assert_eq!(report["delivered"].as_u64(), Some(sent * 20), "{report}");
+    assert_eq!(report["lost"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bench_checkout_sells_exactly_the_units() {
+    let server = Server::start().await;
+    server.create_user("bench-admin@example.com", "admin").await;
+    let report = bench(
+        &[
+            "checkout",
+            "--url",
+            &server.base,
+            "--admin-email",
+            "bench-admin@example.com",
+            "--units",
+            "30",
+            "--buyers",
+            "8",
+            "--per-customer",
+            "5",
+            "--connections",
+            "4",
+            "--duration",
+            "2",
+        ],
+        &[("OLIVE_BENCH_ADMIN_PASSWORD", PASSWORD)],
+    )
+    .await;
+    assert_eq!((report["created"].as_i64(), report["server_sold"].as_i64()), (Some(30), Some(30)), "{report}");
+    assert_eq!(report["oversold"], 0);
+    assert_eq!(report["errors"], 0, "{report}");
+    assert!(report["attempts"].as_u64().unwrap() > 30);
+}
