@@ -112,8 +112,10 @@ impl RawViewer {
         Ok(RawViewer { stream, buffer, start: head_end })
     }
 
-    /// Calls `on_text` with every text frame until the connection ends.
-    async fn read_texts(&mut self, mut on_text: impl FnMut(&str)) -> anyhow::Result<()> {
+    /// Calls `on_text` with every text frame and the time it was read (Unix microseconds) until
+    /// the connection ends.
+    async fn read_texts(&mut self, mut on_text: impl FnMut(&str, u64)) -> anyhow::Result<()> {
+        let mut now = unix_micros();
         use tokio::io::AsyncReadExt;
         loop {
             // Every whole frame in the buffer.
@@ -136,7 +138,7 @@ impl RawViewer {
                     break;
                 }
                 match opcode {
-                    0x1 => on_text(std::str::from_utf8(&unread[header..header + len])?),
+                    0x1 => on_text(std::str::from_utf8(&unread[header..header + len])?, now),
                     0x8 => return Ok(()),
                     _ => {}
                 }
@@ -153,6 +155,8 @@ impl RawViewer {
             if n == 0 {
                 return Ok(());
             }
+            // Everything one read brings arrived together.
+            now = unix_micros();
         }
     }
 }
@@ -212,16 +216,29 @@ pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {
             let _ = ready.send(true).await;
             drop(ready);
             let marker = marker(&run);
-            let read = viewer.read_texts(|text| {
+            // Latencies are gathered here and handed to the shared histogram in bulk, so the
+            // viewers on different threads do not fight over its counters frame by frame.
+            let mut latencies: Vec<u64> = Vec::with_capacity(256);
+            let flush = |latencies: &mut Vec<u64>| {
+                for ms in latencies.iter() {
+                    histogram.record(*ms);
+                }
+                delivered.fetch_add(latencies.len() as u64, Ordering::Relaxed);
+                latencies.clear();
+            };
+            let read = viewer.read_texts(|text, now_us| {
                 if let Some(sent) = sent_after_marker(text, &marker) {
-                    histogram.record(unix_micros().saturating_sub(sent) / 1000);
-                    delivered.fetch_add(1, Ordering::Relaxed);
+                    latencies.push(now_us.saturating_sub(sent) / 1000);
+                    if latencies.len() == latencies.capacity() {
+                        flush(&mut latencies);
+                    }
                 }
             });
             tokio::select! {
                 _ = stop.changed() => {}
                 _ = read => {}
             }
+            flush(&mut latencies);
         });
     }
     drop(ready_tx);
