@@ -30,6 +30,10 @@ pub struct ChatOptions {
     pub source_addresses: u8,
     pub server_pids: Vec<u32>,
     pub allow_remote: bool,
+    /// The run's name in the bench messages' text. Several bench processes given the same one
+    /// (one chatting, others only listening with no chatters) measure one room together, each
+    /// with its own viewers, when one process cannot hold them all.
+    pub run_id: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -40,7 +44,8 @@ pub struct ChatReport {
     pub sent: u64,
     pub refused: u64,
     pub delivered: u64,
-    pub lost: u64,
+    /// `None` when only listening (this process does not know how many were sent).
+    pub lost: Option<u64>,
     pub delivered_per_second: f64,
     pub latency: Percentiles,
     pub server_cpu_percent: Option<f64>,
@@ -184,11 +189,10 @@ pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {
     let url = url::Url::parse(&opts.base).context("--url")?;
     let host: IpAddr = url.host_str().context("--url has no host")?.parse().context("--url must name an IP address")?;
     anyhow::ensure!(opts.allow_remote || host.is_loopback(), "refusing a non-loopback target without --allow-remote");
-    anyhow::ensure!(!opts.chatters.is_empty(), "no chatters");
     let ws_url = format!("ws://{}/api/v1/channels/{}/ws", url.authority(), opts.channel);
     let ws_path = format!("/api/v1/channels/{}/ws", opts.channel);
     let target: SocketAddr = SocketAddr::new(host, url.port().unwrap_or(80));
-    let run = unix_micros().to_string();
+    let run = opts.run_id.clone().unwrap_or_else(|| unix_micros().to_string());
 
     let histogram = Arc::new(Histogram::new());
     let delivered = Arc::new(AtomicU64::new(0));
@@ -295,6 +299,10 @@ pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {
             Ok::<(), anyhow::Error>(())
         });
     }
+    if opts.chatters.is_empty() {
+        // Listening only: another process chats.
+        tokio::time::sleep(opts.duration).await;
+    }
     while let Some(done) = chatters.join_next().await {
         done??;
     }
@@ -317,7 +325,7 @@ pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {
         sent,
         refused,
         delivered,
-        lost: expected.saturating_sub(delivered),
+        lost: (!opts.chatters.is_empty()).then(|| expected.saturating_sub(delivered)),
         delivered_per_second: delivered as f64 / seconds.max(0.001),
         latency: histogram.percentiles(),
         server_cpu_percent: (!opts.server_pids.is_empty())

@@ -65,9 +65,13 @@ pub struct ChatArgs {
     /// Viewer sockets.
     #[arg(long, default_value_t = 1000)]
     viewers: usize,
-    /// Chatting accounts (signed up for the run; each may send one message a second).
+    /// Chatting accounts (signed up for the run; each may send one message a second). 0 only
+    /// listens, for messages sent by another bench process with the same --run-id.
     #[arg(long, default_value_t = 20)]
     chatters: usize,
+    /// Name the run (the bench messages carry it), to measure one room with several processes.
+    #[arg(long)]
+    run_id: Option<String>,
     /// Chat messages per second, all chatters together.
     #[arg(long, default_value_t = 20.0)]
     rate: f64,
@@ -236,7 +240,11 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             Ok(())
         }
         BenchCommand::Chat(args) => {
-            anyhow::ensure!(args.chatters > 0 && args.rate > 0.0, "--chatters and --rate must be positive");
+            anyhow::ensure!(args.rate > 0.0, "--rate must be positive");
+            anyhow::ensure!(
+                args.chatters > 0 || args.run_id.is_some(),
+                "listening only (--chatters 0) needs the chatting process's --run-id"
+            );
             let chatters =
                 olive_bench::accounts::sign_up(args.url.trim_end_matches('/'), "chat", args.chatters).await?;
             let report = chat::run(ChatOptions {
@@ -249,6 +257,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 source_addresses: args.sources,
                 server_pids: args.server_pid,
                 allow_remote: args.allow_remote,
+                run_id: args.run_id,
             })
             .await?;
             if args.json {
@@ -264,7 +273,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                     report.refused,
                     report.delivered,
                     report.delivered_per_second,
-                    report.lost
+                    report.lost.map_or_else(|| "unknown (listening only)".to_owned(), |n| n.to_string())
                 );
                 println!("delivery latency: p50 {:.0} ms  p99 {:.0} ms  max {:.0} ms", l.p50_ms, l.p99_ms, l.max_ms);
                 if let (Some(cpu), Some(rss)) = (report.server_cpu_percent, report.server_rss_mib) {
