@@ -55,7 +55,7 @@ pub enum Admission {
 }
 
 /// Why a request gets nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum Refusal {
     #[error("the deal has ended")]
     Ended,

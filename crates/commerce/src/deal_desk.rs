@@ -7,6 +7,12 @@
 //! deals from them, and the store refuses a batch that would sell more than listed, so even two
 //! owners cannot oversell.
 //!
+//! Across nodes, a deal is still owned by one node (the one it was started on). The others learn of
+//! it on the bus topic [`DEAL_NEWS`] (and from the store when they start) and forward an order for
+//! its product to the owner over [`DEAL_ORDERS`]; the owner answers on [`DEAL_ANSWERS`] with the
+//! order's id (read back from the shared store) or the refusal. The bus may lose a message: the
+//! buyer then gets `busy` after [`FORWARD_TIMEOUT`] and may retry with the same `Idempotency-Key`.
+//!
 //! It never reads a clock itself: the clock is given at construction and the time of each
 //! attempt comes with it.
 
@@ -15,7 +21,8 @@ use crate::deals::{plan, DealRequest};
 use crate::orders::request_hash;
 use crate::{CommerceError, Result};
 use chrono::{DateTime, Utc};
-use olive_core::{ChannelId, DealId, ProductId};
+use olive_bus::Bus;
+use olive_core::{ChannelId, DealId, OrderId, ProductId};
 use olive_store::{Deal, DealOrderOutcome, NewDealOrder, Order, OrderLine, Store, StoreError, User};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,6 +33,69 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 pub const QUEUE: usize = 8192;
 /// Orders written in one transaction at most.
 pub const MAX_BATCH: usize = 512;
+/// Deals starting and ending, for the nodes that do not own them.
+pub const DEAL_NEWS: &str = "deal-news";
+/// Orders forwarded to a deal's owner, and its answers.
+pub const DEAL_ORDERS: &str = "deal-orders";
+pub const DEAL_ANSWERS: &str = "deal-answers";
+/// How long a node waits for a deal's owner to answer a forwarded order.
+pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What nodes tell each other about deals.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Wire {
+    Started {
+        deal: DealId,
+        product: ProductId,
+        node: String,
+    },
+    Ended {
+        deal: DealId,
+        product: ProductId,
+    },
+    Order {
+        id: u64,
+        from: String,
+        to: String,
+        buyer: olive_core::UserId,
+        line: WireLine,
+        key: String,
+        now: DateTime<Utc>,
+    },
+    Answer {
+        id: u64,
+        to: String,
+        outcome: Outcome,
+    },
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct WireLine {
+    product: ProductId,
+    quantity: i64,
+}
+
+/// An owner's answer to a forwarded order.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Outcome {
+    Created(OrderId),
+    Replayed(OrderId),
+    Refused(Refusal),
+    KeyReused,
+    Busy,
+    /// The owner has no such deal (any more): sell it the ordinary way.
+    NotHere,
+    Unavailable,
+}
+
+/// A deal another node owns.
+#[derive(Debug, Clone)]
+struct Remote {
+    deal: DealId,
+    node: String,
+}
 
 /// How the time is read (`Utc::now` in the server, a fixed clock in tests).
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -68,15 +138,155 @@ struct Owned {
 
 pub struct DealDesk {
     store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
     node: String,
     clock: Clock,
     running: Mutex<HashMap<ProductId, Owned>>,
+    /// Deals other nodes own, by product.
+    remote: Mutex<HashMap<ProductId, Remote>>,
+    /// Forwarded orders waiting for their owner's answer.
+    waiting: Mutex<HashMap<u64, oneshot::Sender<Outcome>>>,
+    next_forward: std::sync::atomic::AtomicU64,
     news: broadcast::Sender<DealNews>,
 }
 
 impl DealDesk {
-    pub fn new(store: Arc<dyn Store>, node: String, clock: Clock) -> Arc<Self> {
-        Arc::new(DealDesk { store, node, clock, running: Mutex::new(HashMap::new()), news: broadcast::channel(1024).0 })
+    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, node: String, clock: Clock) -> Arc<Self> {
+        Arc::new(DealDesk {
+            store,
+            bus,
+            node,
+            clock,
+            running: Mutex::new(HashMap::new()),
+            remote: Mutex::new(HashMap::new()),
+            waiting: Mutex::new(HashMap::new()),
+            next_forward: std::sync::atomic::AtomicU64::new(0),
+            news: broadcast::channel(1024).0,
+        })
+    }
+
+    async fn tell(&self, wire: &Wire) {
+        let topic = match wire {
+            Wire::Started { .. } | Wire::Ended { .. } => DEAL_NEWS,
+            Wire::Order { .. } => DEAL_ORDERS,
+            Wire::Answer { .. } => DEAL_ANSWERS,
+        };
+        let bytes = bytes::Bytes::from(serde_json::to_vec(wire).expect("deal messages serialise"));
+        if let Err(e) = self.bus.publish(topic, bytes).await {
+            tracing::warn!(error = %e, topic, "could not publish a deal message");
+        }
+    }
+
+    /// Serves the other nodes until the bus closes: learns of their deals, answers the orders
+    /// they forward to deals owned here, and hands their answers to the orders forwarded from here.
+    pub async fn serve(self: Arc<Self>) {
+        let mut news = self.bus.subscribe(DEAL_NEWS);
+        let mut orders = self.bus.subscribe(DEAL_ORDERS);
+        let mut answers = self.bus.subscribe(DEAL_ANSWERS);
+        loop {
+            let message = tokio::select! {
+                m = news.recv() => m,
+                m = orders.recv() => m,
+                m = answers.recv() => m,
+            };
+            let Some(message) = message else { return };
+            let Ok(bytes) = message else {
+                tracing::warn!("deal messages were lost: this node fell behind the bus");
+                continue;
+            };
+            let Ok(wire) = serde_json::from_slice::<Wire>(&bytes) else { continue };
+            match wire {
+                Wire::Started { deal, product, node } if node != self.node => {
+                    self.remote.lock().expect("remote poisoned").insert(product, Remote { deal, node });
+                }
+                Wire::Ended { deal, product } => {
+                    let mut remote = self.remote.lock().expect("remote poisoned");
+                    if remote.get(&product).is_some_and(|r| r.deal == deal) {
+                        remote.remove(&product);
+                    }
+                    drop(remote);
+                    // Ended from another node (its host was served there): the owner here stops.
+                    let owned = self.running.lock().expect("deals poisoned").get(&product).cloned();
+                    if let Some(owned) = owned.filter(|o| o.deal.id == deal) {
+                        let (reply, _) = oneshot::channel();
+                        let _ = owned.commands.try_send(Command::End { reply });
+                    }
+                }
+                Wire::Order { id, from, to, buyer, line, key, now } if to == self.node => {
+                    let desk = self.clone();
+                    tokio::spawn(async move {
+                        let line = OrderLine { product_id: line.product, quantity: line.quantity };
+                        let outcome = match desk.buy_here(buyer, &line, &key, now).await {
+                            None => Outcome::NotHere,
+                            Some(Ok(DealPurchase::Created(order))) => Outcome::Created(order.id),
+                            Some(Ok(DealPurchase::Replayed(order))) => Outcome::Replayed(order.id),
+                            Some(Err(CommerceError::Deal(refusal))) => Outcome::Refused(refusal),
+                            Some(Err(CommerceError::IdempotencyKeyReused)) => Outcome::KeyReused,
+                            Some(Err(CommerceError::Busy)) => Outcome::Busy,
+                            Some(Err(_)) => Outcome::Unavailable,
+                        };
+                        desk.tell(&Wire::Answer { id, to: from, outcome }).await;
+                    });
+                }
+                Wire::Answer { id, to, outcome } if to == self.node => {
+                    if let Some(waiter) = self.waiting.lock().expect("waiting poisoned").remove(&id) {
+                        let _ = waiter.send(outcome);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Forwards an order to the node that owns the deal on its product, and waits for the answer.
+    async fn forward(
+        &self,
+        remote: Remote,
+        buyer: olive_core::UserId,
+        line: &OrderLine,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Option<Result<DealPurchase>> {
+        let id = self.next_forward.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.waiting.lock().expect("waiting poisoned").insert(id, tx);
+        let wire = Wire::Order {
+            id,
+            from: self.node.clone(),
+            to: remote.node.clone(),
+            buyer,
+            line: WireLine { product: line.product_id, quantity: line.quantity },
+            key: key.to_owned(),
+            now,
+        };
+        self.tell(&wire).await;
+        let outcome = tokio::time::timeout(FORWARD_TIMEOUT, rx).await;
+        self.waiting.lock().expect("waiting poisoned").remove(&id);
+        let outcome = match outcome {
+            Ok(Ok(outcome)) => outcome,
+            _ => {
+                tracing::warn!(deal_id = %remote.deal, owner = %remote.node, "a deal's owner did not answer a forwarded order");
+                return Some(Err(CommerceError::Busy));
+            }
+        };
+        let read = |id: OrderId| async move { self.store.order(id).await.map_err(CommerceError::from) };
+        Some(match outcome {
+            Outcome::Created(id) => read(id).await.map(DealPurchase::Created),
+            Outcome::Replayed(id) => read(id).await.map(DealPurchase::Replayed),
+            Outcome::Refused(refusal) => Err(CommerceError::Deal(refusal)),
+            Outcome::KeyReused => Err(CommerceError::IdempotencyKeyReused),
+            Outcome::Busy => Err(CommerceError::Busy),
+            Outcome::NotHere => {
+                let mut known = self.remote.lock().expect("remote poisoned");
+                if known.get(&line.product_id).is_some_and(|r| r.deal == remote.deal) {
+                    known.remove(&line.product_id);
+                }
+                return None;
+            }
+            Outcome::Unavailable => {
+                Err(CommerceError::Storage(StoreError::Backend("the deal's owner could not answer".into())))
+            }
+        })
     }
 
     /// Deal news from this node's owners.
@@ -96,6 +306,7 @@ impl DealDesk {
             listed = deal.listed, price = deal.price_minor, ends_at = %deal.ends_at, "deal started");
         self.own(deal.clone(), DealBook::open(terms(&deal), &[]));
         let _ = self.news.send(DealNews::Started(deal.clone()));
+        self.tell(&Wire::Started { deal: deal.id, product: deal.product_id, node: self.node.clone() }).await;
         Ok(deal)
     }
 
@@ -115,10 +326,11 @@ impl DealDesk {
                 }
                 Ok(self.store.deal(id).await?)
             }
-            // Not owned here (its node is gone, or it already ended): end it in the store.
+            // Not owned here (its owner's node is gone, or it already ended): end it in the store.
             _ => {
                 let ended = self.store.end_deal(id, (self.clock)()).await?;
                 let _ = self.news.send(DealNews::Ended(ended.clone()));
+                self.tell(&Wire::Ended { deal: ended.id, product: ended.product_id }).await;
                 Ok(ended)
             }
         }
@@ -127,7 +339,13 @@ impl DealDesk {
     /// Resumes this node's running deals from the store after a restart, ending those whose
     /// time passed while it was down.
     pub async fn resume(self: &Arc<Self>) -> Result<()> {
-        for deal in self.store.running_deals(&self.node).await? {
+        for deal in self.store.running_deals(None).await? {
+            if deal.node != self.node {
+                let remote = Remote { deal: deal.id, node: deal.node.clone() };
+                self.remote.lock().expect("remote poisoned").insert(deal.product_id, remote);
+            }
+        }
+        for deal in self.store.running_deals(Some(&self.node)).await? {
             if (self.clock)() >= deal.ends_at {
                 let ended = self.store.end_deal(deal.id, (self.clock)()).await?;
                 tracing::info!(deal_id = %deal.id, sold = ended.sold, "deal ended while the node was down");
@@ -141,13 +359,6 @@ impl DealDesk {
         Ok(())
     }
 
-    /// The deal running on a product here, with its counts now.
-    pub fn running_for(&self, product: ProductId) -> Option<(Deal, DealCounts)> {
-        let owned = self.running.lock().expect("deals poisoned").get(&product).cloned()?;
-        let counts = *owned.counts.lock().expect("counts poisoned");
-        Some((owned.deal, counts))
-    }
-
     /// A deal's counts if it is owned here.
     pub fn counts(&self, id: DealId) -> Option<DealCounts> {
         let running = self.running.lock().expect("deals poisoned");
@@ -156,8 +367,15 @@ impl DealDesk {
         Some(counts)
     }
 
-    /// Buys a running deal's product, if a deal for it runs here: `None` when none does (the
-    /// order is an ordinary one). `Refusal::Ended` comes back for a deal whose time is up.
+    /// Whether a deal on `product` runs anywhere this node knows of.
+    pub fn has_deal(&self, product: ProductId) -> bool {
+        self.running.lock().expect("deals poisoned").contains_key(&product)
+            || self.remote.lock().expect("remote poisoned").contains_key(&product)
+    }
+
+    /// Buys a running deal's product, from its owner here or on another node: `None` when no
+    /// deal runs on it (the order is an ordinary one). `Refusal::Ended` comes back for a deal whose
+    /// time is up.
     pub async fn buy(
         &self,
         buyer: &User,
@@ -165,9 +383,24 @@ impl DealDesk {
         key: &str,
         now: DateTime<Utc>,
     ) -> Option<Result<DealPurchase>> {
+        if let Some(result) = self.buy_here(buyer.id, line, key, now).await {
+            return Some(result);
+        }
+        let remote = self.remote.lock().expect("remote poisoned").get(&line.product_id).cloned()?;
+        self.forward(remote, buyer.id, line, key, now).await
+    }
+
+    /// Buys from a deal owned by this node; `None` when none runs here on the product.
+    async fn buy_here(
+        &self,
+        buyer: olive_core::UserId,
+        line: &OrderLine,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Option<Result<DealPurchase>> {
         let owned = self.running.lock().expect("deals poisoned").get(&line.product_id).cloned()?;
         let (reply, answer) = oneshot::channel();
-        let command = Command::Buy { buyer: buyer.id, quantity: line.quantity, key: key.to_owned(), now, reply };
+        let command = Command::Buy { buyer, quantity: line.quantity, key: key.to_owned(), now, reply };
         match owned.commands.try_send(command) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => return Some(Err(CommerceError::Busy)),
@@ -402,6 +635,7 @@ impl Owner {
             }
         }
         tracing::info!(deal_id = %ended.id, sold = ended.sold, listed = ended.listed, "deal ended");
+        self.desk.tell(&Wire::Ended { deal: ended.id, product: ended.product_id }).await;
         let _ = self.desk.news.send(DealNews::Ended(ended));
         for ender in enders {
             let _ = ender.send(());

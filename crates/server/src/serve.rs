@@ -59,9 +59,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     let hub = Hub::new(engines.store.clone(), bus.clone(), config.node_id.clone());
-    let deals = DealDesk::new(engines.store.clone(), config.node_id.clone(), Arc::new(Utc::now));
+    let deals = DealDesk::new(engines.store.clone(), bus.clone(), config.node_id.clone(), Arc::new(Utc::now));
     let deal_news = deals.subscribe();
     deals.resume().await.context("cannot resume this node's running deals")?;
+    let deals_desk = deals.clone();
     let state = AppState::new(
         engines.store.clone(),
         engines.objects.clone(),
@@ -81,6 +82,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let background = [
         tokio::spawn(hub.clone().deliver()),
         tokio::spawn(hub.clone().follow_deals(deal_news)),
+        tokio::spawn(deals_desk.serve()),
         tokio::spawn(hub.tick()),
         tokio::spawn(recording_sweeper(recordings)),
         tokio::spawn(stream_events_to_webhooks(state.bus.clone(), engines.store.clone())),

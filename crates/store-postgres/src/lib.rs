@@ -1054,9 +1054,9 @@ impl Store for PostgresStore {
         row.ok_or(StoreError::NotFound("deal"))?.try_into()
     }
 
-    async fn running_deals(&self, node: &str) -> Result<Vec<Deal>> {
+    async fn running_deals(&self, node: Option<&str>) -> Result<Vec<Deal>> {
         let rows: Vec<DealRow> = sqlx::query_as(&format!(
-            "SELECT {DEAL_COLUMNS} FROM deals WHERE status = 'running' AND node = $1 ORDER BY id"
+            "SELECT {DEAL_COLUMNS} FROM deals WHERE status = 'running' AND ($1::text IS NULL OR node = $1) ORDER BY id"
         ))
         .bind(node)
         .fetch_all(&self.pool)

@@ -192,8 +192,8 @@ pub trait Store: Send + Sync + 'static {
     /// `AlreadyExists("running deal")` when the channel or the product already has one.
     async fn start_deal(&self, new: NewDeal) -> Result<Deal>;
     async fn deal(&self, id: DealId) -> Result<Deal>;
-    /// The running deals `node` owns (it resumes them after a restart).
-    async fn running_deals(&self, node: &str) -> Result<Vec<Deal>>;
+    /// The running deals `node` owns (it resumes them after a restart), or every node's.
+    async fn running_deals(&self, node: Option<&str>) -> Result<Vec<Deal>>;
     /// The channel's running deal, if any.
     async fn running_deal(&self, channel: ChannelId) -> Result<Option<Deal>>;
     /// The deal's confirmed orders.

@@ -881,8 +881,9 @@ pub async fn deals_take_stock_and_give_back_the_unsold(store: Arc<dyn Store>) {
     assert!(matches!(store.start_deal(new_deal(ch.id, other.id, 1)).await, Err(StoreError::AlreadyExists(_))));
     assert_eq!(store.product(other.id).await.unwrap().stock, 1, "a refused deal takes nothing");
     assert_eq!(store.running_deal(ch.id).await.unwrap(), Some(deal.clone()));
-    assert_eq!(store.running_deals("node-a").await.unwrap(), vec![deal.clone()]);
-    assert_eq!(store.running_deals("node-b").await.unwrap(), vec![], "each node resumes its own");
+    assert_eq!(store.running_deals(Some("node-a")).await.unwrap(), vec![deal.clone()]);
+    assert_eq!(store.running_deals(Some("node-b")).await.unwrap(), vec![], "each node resumes its own");
+    assert_eq!(store.running_deals(None).await.unwrap(), vec![deal.clone()]);
 
     let buyer = store.create_user(new_user("deal-buyer@example.com", Role::Viewer)).await.unwrap();
     store.record_deal_orders(deal.id, &[deal_order(buyer.id, "k1", 3)]).await.unwrap();

@@ -74,7 +74,7 @@ async fn deal_purchase(
     key: &str,
     now: chrono::DateTime<Utc>,
 ) -> Result<Option<DealPurchase>, CommerceError> {
-    if !items.iter().any(|(p, _)| state.deals.running_for(*p).is_some()) {
+    if !items.iter().any(|(p, _)| state.deals.has_deal(*p)) {
         return Ok(None);
     }
     let key = orders::check_idempotency_key(key)?;

@@ -31,7 +31,8 @@ fn node(store: &Arc<dyn Store>, bus: &Arc<dyn Bus>) -> AppState {
     let objects = Objects::in_memory();
     let thumbnails = Arc::new(Thumbnails::new(objects.clone(), store.clone()));
     let hub = Hub::new(store.clone(), bus.clone(), "test".into());
-    let deals = olive_commerce::deal_desk::DealDesk::new(store.clone(), "test".into(), Arc::new(chrono::Utc::now));
+    let deals =
+        olive_commerce::deal_desk::DealDesk::new(store.clone(), bus.clone(), "test".into(), Arc::new(chrono::Utc::now));
     let live = Live { media, thumbnails, hub, deals };
     let state = AppState::new(store.clone(), objects, bus.clone(), ApiSettings::default(), live, None);
     state.cache.spawn_listener();

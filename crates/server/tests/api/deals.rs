@@ -278,3 +278,68 @@ async fn a_deal_survives_a_crash_without_overselling() {
     assert_eq!(ended["sold"].as_i64(), Some(60));
     assert_eq!(server.stock(product).await, 40);
 }
+
+/// Two nodes on one PostgreSQL and Redis: a deal started on node A is shown on node B, orders
+/// placed through B are sold by A's owner at the deal price, and the two nodes together sell
+/// exactly what was listed. Ending it through B stops A's owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deal_started_on_one_node_sells_on_every_node() {
+    let Some(db) = Db::postgres().await else { return };
+    let Ok(redis) = std::env::var("OLIVE_TEST_REDIS_URL") else {
+        eprintln!("OLIVE_TEST_REDIS_URL is not set: skipping the two-node deal test");
+        return;
+    };
+    let bus = format!("{redis}#deal-nodes-{}", std::process::id());
+    let a = Server::start_with(db.clone(), &["--bus-url", &bus, "--node-id", "node-a"]).await;
+    let b = Server::start_with(db, &["--bus-url", &bus, "--node-id", "node-b"]).await;
+    let admin = a.create_user("nodes-admin@example.com", "admin").await;
+    let host = a.create_user("nodes-host@example.com", "host").await;
+    let product = a.product(&admin, "Ampoule", 20).await;
+    let channel = show(&a, &host, product).await;
+    let mut viewer_b = connect(&b, channel, None).await;
+    let r = host.post(&format!("/api/v1/channels/{channel}/deals")).json(&deal(product, 6, 10, 60)).send().await;
+    let id = r.unwrap().json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    assert_eq!(next_of(&mut viewer_b, "deal", Duration::from_secs(5)).await["id"].as_i64(), Some(id));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let on_b = b.signup("nodes-buyer-b@example.com").await;
+    let on_a = a.signup("nodes-buyer-a@example.com").await;
+    let mut tasks = Vec::new();
+    for n in 0..10 {
+        let buyer = if n % 3 == 0 { on_a.clone() } else { on_b.clone() };
+        tasks.push(tokio::spawn(async move {
+            let r = buy(&buyer, product, 1, &format!("nodes-{n}")).await;
+            (r.status(), r.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            StatusCode::CREATED => {
+                created += 1;
+                assert_eq!(body["items"][0]["unit_price_minor"], 7_000, "the deal price on either node");
+            }
+            StatusCode::CONFLICT => assert_eq!(body["error"]["code"], "out_of_stock"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(created, 6, "exactly what was listed, over both nodes");
+    let mut remaining = -1;
+    while remaining != 0 {
+        remaining = next_of(&mut viewer_b, "deal_stock", Duration::from_secs(5)).await["remaining"].as_i64().unwrap();
+    }
+    // A retry through B is answered with the same order.
+    let first = buy(&on_b, product, 1, "nodes-1").await;
+    assert!(first.status() == StatusCode::OK || first.status() == StatusCode::CONFLICT);
+
+    // The host ends it through node B; node A's owner stops and viewers on B are told.
+    let host_b = b.login("nodes-host@example.com", PASSWORD).await;
+    let ended: Value = host_b.post(&format!("/api/v1/deals/{id}/end")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((ended["status"].as_str(), ended["sold"].as_i64()), (Some("ended"), Some(6)));
+    assert_eq!(next_of(&mut viewer_b, "deal_ended", Duration::from_secs(5)).await["id"].as_i64(), Some(id));
+    let r = buy(&on_a, product, 1, "nodes-after").await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.json::<Value>().await.unwrap()["items"][0]["unit_price_minor"], 10_000);
+    assert_eq!(b.stock(product).await, 13, "20 - 6 sold in the deal - 1 after");
+}
