@@ -18,6 +18,32 @@ pub enum BenchCommand {
     Checkout(CheckoutArgs),
 }
 
+/// What every workload takes: whom to watch, where it may go, how to report.
+#[derive(Args)]
+pub struct Common {
+    /// Sample these processes' CPU and RSS (the server under test), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
+    /// Load addresses other than loopback.
+    #[arg(long)]
+    allow_remote: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Common {
+    /// Prints the report as JSON, or as `human` lines.
+    fn print<R: serde::Serialize>(&self, report: &R, human: impl FnOnce(&R)) -> anyhow::Result<()> {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(report)?);
+        } else {
+            human(report);
+        }
+        Ok(())
+    }
+}
+
 #[derive(Args)]
 pub struct CheckoutArgs {
     /// The server's HTTP address.
@@ -43,15 +69,8 @@ pub struct CheckoutArgs {
     /// How long buyers keep ordering, in seconds.
     #[arg(long, default_value_t = 10)]
     duration: u64,
-    /// Sample these processes' CPU and RSS (the server under test), comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    server_pid: Vec<u32>,
-    /// Load addresses other than loopback.
-    #[arg(long)]
-    allow_remote: bool,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    common: Common,
 }
 
 #[derive(Args)]
@@ -81,15 +100,8 @@ pub struct ChatArgs {
     /// Spread viewers over 127.0.0.1 … 127.0.0.N.
     #[arg(long, default_value_t = 16)]
     sources: u8,
-    /// Sample these processes' CPU and RSS (the server under test), comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    server_pid: Vec<u32>,
-    /// Load addresses other than loopback.
-    #[arg(long)]
-    allow_remote: bool,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    common: Common,
 }
 
 #[derive(Args)]
@@ -118,15 +130,8 @@ pub struct PublishArgs {
     /// Follow this LL-HLS playlist URL to measure server-side latency.
     #[arg(long)]
     follow: Option<String>,
-    /// Sample these processes' CPU and RSS (the server under test), comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    server_pid: Vec<u32>,
-    /// Publish to addresses other than loopback.
-    #[arg(long)]
-    allow_remote: bool,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    common: Common,
 }
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
@@ -148,14 +153,12 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 input: args.input,
                 duration: Duration::from_secs(args.duration),
                 warmup: Duration::from_secs(args.warmup),
-                allow_remote: args.allow_remote,
+                allow_remote: args.common.allow_remote,
                 follow: args.follow,
-                server_pids: args.server_pid,
+                server_pids: args.common.server_pid.clone(),
             })
             .await?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
+            args.common.print(&report, |report| {
                 println!(
                     "channels {}  duration {:.1} s  sent {:.1} Mbit/s  tags {}  failed {}  max lag {:.0} ms",
                     report.channels,
@@ -174,7 +177,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                         s.cpu_percent, s.cpu_percent_per_channel, s.rss_mib
                     );
                 }
-            }
+            })?;
             anyhow::ensure!(report.failed == 0, "{} publishers failed: {}", report.failed, report.errors.join("; "));
             Ok(())
         }
@@ -195,13 +198,11 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 per_customer: args.per_customer,
                 connections: args.connections,
                 duration: Duration::from_secs(args.duration),
-                server_pids: args.server_pid,
-                allow_remote: args.allow_remote,
+                server_pids: args.common.server_pid.clone(),
+                allow_remote: args.common.allow_remote,
             })
             .await?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
+            args.common.print(&report, |report| {
                 println!(
                     "units {}  buyers {}  connections {}  {:.1} s: attempts {} ({:.0}/s)  orders {}  sold (server) {}  oversold {}",
                     report.units, report.buyers, report.connections, report.seconds, report.attempts,
@@ -229,7 +230,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 if let (Some(cpu), Some(rss)) = (report.server_cpu_percent, report.server_rss_mib) {
                     println!("server: {cpu:.1} % of a core, RSS {rss:.1} MiB");
                 }
-            }
+            })?;
             anyhow::ensure!(report.oversold == 0, "OVERSOLD by {}", report.oversold);
             anyhow::ensure!(
                 report.created as i64 == report.server_sold,
@@ -255,14 +256,12 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 rate: args.rate,
                 duration: Duration::from_secs(args.duration),
                 source_addresses: args.sources,
-                server_pids: args.server_pid,
-                allow_remote: args.allow_remote,
+                server_pids: args.common.server_pid.clone(),
+                allow_remote: args.common.allow_remote,
                 run_id: args.run_id,
             })
             .await?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
+            args.common.print(&report, |report| {
                 let l = report.latency;
                 println!(
                     "viewers {} (failed {})  chatters {}  sent {} (refused {})  delivered {} ({:.0}/s)  lost {}",
@@ -282,7 +281,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                         .map_or(String::new(), |k| format!(", {k:.1} KiB per idle viewer"));
                     println!("server: {cpu:.1} % of a core, RSS {rss:.1} MiB{idle}");
                 }
-            }
+            })?;
             Ok(())
         }
     }
