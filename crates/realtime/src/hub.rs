@@ -30,7 +30,7 @@ use olive_commerce::deal_desk::DealNews;
 use olive_core::ChannelId;
 use olive_store::{Channel, NewChatMessage, Store, StoreError, User};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -138,6 +138,8 @@ struct Room {
     deal: Mutex<Option<Option<DealCard>>>,
     /// The deal's stock as its owner here last counted it, announced at the next heart tick.
     deal_stock: Mutex<Option<ServerMessage>>,
+    /// The last [`HISTORY`] chat messages (id, frame), once a viewer here has joined.
+    history: Mutex<Option<VecDeque<(i64, Frame)>>>,
 }
 
 impl Room {
@@ -156,6 +158,7 @@ impl Room {
             announced: AtomicU64::new(0),
             deal: Mutex::new(None),
             deal_stock: Mutex::new(None),
+            history: Mutex::new(None),
         }
     }
 
@@ -182,7 +185,20 @@ impl Room {
     }
 
     fn send(&self, message: &ServerMessage) {
-        let _ = self.frames.send(Frame::from(message.to_json()));
+        let frame = Frame::from(message.to_json());
+        if let Some(kept) = self.history.lock().expect("history poisoned").as_mut() {
+            match message {
+                ServerMessage::Chat { id, .. } => {
+                    kept.push_back((*id, frame.clone()));
+                    while kept.len() > HISTORY as usize {
+                        kept.pop_front();
+                    }
+                }
+                ServerMessage::ChatDeleted { id } => kept.retain(|(kept_id, _)| kept_id != id),
+                _ => {}
+            }
+        }
+        let _ = self.frames.send(frame);
     }
 
     fn viewers(&self, now: Instant) -> u64 {
@@ -244,19 +260,7 @@ impl Hub {
         room.here.fetch_add(1, Ordering::Relaxed);
         metrics::gauge!("olive_ws_connections").increment(1.0);
         let seat = Seat { room: room.clone(), batches };
-        let history = self.store.recent_chat(channel, HISTORY).await.map_err(HubError::Storage)?;
-        let mut first: Vec<Frame> = history
-            .into_iter()
-            .map(|m| {
-                let message = ServerMessage::Chat {
-                    id: m.id,
-                    user: ChatAuthor { id: m.user_id, name: m.author },
-                    text: m.text,
-                    ts: m.created_at,
-                };
-                Frame::from(message.to_json())
-            })
-            .collect();
+        let mut first = self.history(channel, &room).await?;
         let count = room.viewers(Instant::now()).max(1);
         first.push(Frame::from(ServerMessage::Viewers { count }.to_json()));
         if let Some(pin) = self.store.latest_pin(channel).await.map_err(HubError::Storage)? {
@@ -269,6 +273,33 @@ impl Hub {
             first.push(Frame::from(card.message(now).to_json()));
         }
         Ok((first, seat))
+    }
+
+    /// The room's recent chat as frames: kept in memory from the messages the room is sent, read
+    /// from the store only by the first viewer to join on this node (so a crowd joining at once
+    /// costs one read, not one each).
+    async fn history(&self, channel: ChannelId, room: &Room) -> Result<Vec<Frame>, HubError> {
+        if let Some(kept) = room.history.lock().expect("history poisoned").as_ref() {
+            return Ok(kept.iter().map(|(_, frame)| frame.clone()).collect());
+        }
+        let stored = self.store.recent_chat(channel, HISTORY).await.map_err(HubError::Storage)?;
+        let kept: VecDeque<(i64, Frame)> = stored
+            .into_iter()
+            .map(|m| {
+                let message = ServerMessage::Chat {
+                    id: m.id,
+                    user: ChatAuthor { id: m.user_id, name: m.author },
+                    text: m.text,
+                    ts: m.created_at,
+                };
+                (m.id, Frame::from(message.to_json()))
+            })
+            .collect();
+        let frames = kept.iter().map(|(_, frame)| frame.clone()).collect();
+        // A message that arrived while the store was read is in one or the other; keep the first
+        // copy filled.
+        room.history.lock().expect("history poisoned").get_or_insert(kept);
+        Ok(frames)
     }
 
     /// The room's running deal: as last heard, or read from the store the first time (its
