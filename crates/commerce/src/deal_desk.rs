@@ -23,7 +23,7 @@ use crate::{CommerceError, Result};
 use chrono::{DateTime, Utc};
 use olive_bus::Bus;
 use olive_core::{ChannelId, DealId, OrderId, ProductId};
-use olive_store::{Deal, DealOrderOutcome, NewDealOrder, Order, OrderLine, Store, StoreError, User};
+use olive_store::{Deal, DealOrderOutcome, DealStatus, NewDealOrder, Order, OrderLine, Store, StoreError, User};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -606,6 +606,8 @@ impl Owner {
     /// The deal is over and every hold answered: end it in the store (its unsold units go back on
     /// sale), stop owning it, and tell viewers.
     async fn finish(self, mut queue: mpsc::Receiver<Command>, enders: Vec<oneshot::Sender<()>>) {
+        // Ended through another node already (which told everyone): end quietly.
+        let told = matches!(self.desk.store.deal(self.deal.id).await, Ok(d) if d.status == DealStatus::Ended);
         let mut wait = Duration::from_millis(100);
         let ended = loop {
             match self.desk.store.end_deal(self.deal.id, (self.desk.clock)()).await {
@@ -635,8 +637,10 @@ impl Owner {
             }
         }
         tracing::info!(deal_id = %ended.id, sold = ended.sold, listed = ended.listed, "deal ended");
-        self.desk.tell(&Wire::Ended { deal: ended.id, product: ended.product_id }).await;
-        let _ = self.desk.news.send(DealNews::Ended(ended));
+        if !told {
+            self.desk.tell(&Wire::Ended { deal: ended.id, product: ended.product_id }).await;
+            let _ = self.desk.news.send(DealNews::Ended(ended));
+        }
         for ender in enders {
             let _ = ender.send(());
         }
