@@ -47,7 +47,10 @@ pub struct ChatReport {
     /// `None` when only listening (this process does not know how many were sent).
     pub lost: Option<u64>,
     pub delivered_per_second: f64,
+    /// From send to the frame reaching the viewer's socket (the kernel's receive timestamp).
     pub latency: Percentiles,
+    /// From send to the load generator reading it (adds this process's own queueing).
+    pub latency_read: Percentiles,
     pub server_cpu_percent: Option<f64>,
     pub server_rss_mib: Option<f64>,
     /// Server RSS growth per connected viewer, measured idle before chatting starts.
@@ -76,6 +79,62 @@ fn sent_after_marker(frame: &str, marker: &str) -> Option<u64> {
     body.rsplit(':').next()?.parse().ok()
 }
 
+/// Asks the kernel to stamp received data with the time it arrived (`SO_TIMESTAMPNS`), so delivery
+/// is timed to the viewer's socket, not to when this process got round to reading it: one load
+/// generator reading 19,000 sockets after a burst is itself a queue real viewers do not have.
+fn receive_timestamps(stream: &tokio::net::TcpStream) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor, and an option value of the size given.
+    let done = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if done == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// One `recvmsg`: the bytes read, and the arrival time of the last of them (Unix microseconds)
+/// when the kernel stamped it.
+fn recv_stamped(stream: &tokio::net::TcpStream, buf: &mut [u8]) -> std::io::Result<(usize, Option<u64>)> {
+    use std::os::fd::AsRawFd;
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // Room for one control message holding a timespec, aligned as cmsghdr needs.
+    let mut control = [0u64; 8];
+    // SAFETY: msghdr is plain data; every pointer set below outlives the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: a valid socket descriptor and a msghdr whose buffers are live and sized.
+    let n = unsafe { libc::recvmsg(stream.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut stamp = None;
+    // SAFETY: walking the control messages the kernel wrote into `control`, with its macros.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                stamp = Some(ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000);
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    Ok((n as usize, stamp))
+}
+
 /// A listening viewer's connection, read without a WebSocket library: the server's frames are
 /// unmasked and small, so each is a 2- or 4-byte header and a payload read straight out of one
 /// buffer. At two million frames a second on the machine the server runs on, a library's
@@ -96,6 +155,7 @@ impl RawViewer {
         }
         let mut stream = socket.connect(target).await?;
         stream.set_nodelay(true)?;
+        receive_timestamps(&stream)?;
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: b2xpdmUtYmVuY2gtdmlld2Vy\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -117,11 +177,11 @@ impl RawViewer {
         Ok(RawViewer { stream, buffer, start: head_end })
     }
 
-    /// Calls `on_text` with every text frame and the time it was read (Unix microseconds) until
-    /// the connection ends.
-    async fn read_texts(&mut self, mut on_text: impl FnMut(&str, u64)) -> anyhow::Result<()> {
-        let mut now = unix_micros();
-        use tokio::io::AsyncReadExt;
+    /// Calls `on_text` with every text frame, the time its bytes reached this socket (the
+    /// kernel's receive timestamp, in Unix microseconds) and the time they were read, until the
+    /// connection ends.
+    async fn read_texts(&mut self, mut on_text: impl FnMut(&str, u64, u64)) -> anyhow::Result<()> {
+        let (mut arrived, mut read_at) = (unix_micros(), unix_micros());
         loop {
             // Every whole frame in the buffer.
             loop {
@@ -143,7 +203,7 @@ impl RawViewer {
                     break;
                 }
                 match opcode {
-                    0x1 => on_text(std::str::from_utf8(&unread[header..header + len])?, now),
+                    0x1 => on_text(std::str::from_utf8(&unread[header..header + len])?, arrived, read_at),
                     0x8 => return Ok(()),
                     _ => {}
                 }
@@ -155,13 +215,23 @@ impl RawViewer {
             let filled = self.buffer.len();
             let want = (filled + 16 * 1024).max(self.buffer.capacity());
             self.buffer.resize(want, 0);
-            let n = self.stream.read(&mut self.buffer[filled..]).await?;
+            let (n, stamp) = loop {
+                self.stream.readable().await?;
+                let stream = &self.stream;
+                let free = &mut self.buffer[filled..];
+                match stream.try_io(tokio::io::Interest::READABLE, || recv_stamped(stream, free)) {
+                    Ok(got) => break got,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            };
             self.buffer.truncate(filled + n);
             if n == 0 {
                 return Ok(());
             }
-            // Everything one read brings arrived together.
-            now = unix_micros();
+            // Everything one read brings is stamped with its last segment's arrival.
+            read_at = unix_micros();
+            arrived = stamp.unwrap_or(read_at);
         }
     }
 }
@@ -195,6 +265,7 @@ pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {
     let run = opts.run_id.clone().unwrap_or_else(|| unix_micros().to_string());
 
     let histogram = Arc::new(Histogram::new());
+    let read_histogram = Arc::new(Histogram::new());
     let delivered = Arc::new(AtomicU64::new(0));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let rss_before = opts.server_pids.first().and_then(|p| sample_process(*p).ok()).map(|s| s.rss_bytes);
@@ -206,7 +277,8 @@ pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<bool>(1024);
     for i in 0..opts.viewers {
         let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (i % opts.source_addresses.max(1) as usize) as u8));
-        let (histogram, delivered, mut stop) = (histogram.clone(), delivered.clone(), stop_rx.clone());
+        let (histogram, read_histogram, delivered, mut stop) =
+            (histogram.clone(), read_histogram.clone(), delivered.clone(), stop_rx.clone());
         let (ready, limit, run) = (ready_tx.clone(), limit.clone(), run.clone());
         let (authority, path) = (url.authority().to_owned(), ws_path.clone());
         viewers.spawn(async move {
@@ -222,17 +294,18 @@ pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {
             let marker = marker(&run);
             // Latencies are gathered here and handed to the shared histogram in bulk, so the
             // viewers on different threads do not fight over its counters frame by frame.
-            let mut latencies: Vec<u64> = Vec::with_capacity(256);
-            let flush = |latencies: &mut Vec<u64>| {
-                for ms in latencies.iter() {
-                    histogram.record(*ms);
+            let mut latencies: Vec<(u64, u64)> = Vec::with_capacity(256);
+            let flush = |latencies: &mut Vec<(u64, u64)>| {
+                for (arrived, read) in latencies.iter() {
+                    histogram.record(*arrived);
+                    read_histogram.record(*read);
                 }
                 delivered.fetch_add(latencies.len() as u64, Ordering::Relaxed);
                 latencies.clear();
             };
-            let read = viewer.read_texts(|text, now_us| {
+            let read = viewer.read_texts(|text, arrived_us, read_us| {
                 if let Some(sent) = sent_after_marker(text, &marker) {
-                    latencies.push(now_us.saturating_sub(sent) / 1000);
+                    latencies.push((arrived_us.saturating_sub(sent) / 1000, read_us.saturating_sub(sent) / 1000));
                     if latencies.len() == latencies.capacity() {
                         flush(&mut latencies);
                     }
@@ -328,6 +401,7 @@ pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {
         lost: (!opts.chatters.is_empty()).then(|| expected.saturating_sub(delivered)),
         delivered_per_second: delivered as f64 / seconds.max(0.001),
         latency: histogram.percentiles(),
+        latency_read: read_histogram.percentiles(),
         server_cpu_percent: (!opts.server_pids.is_empty())
             .then(|| (cpu_after - cpu_before).as_secs_f64() / seconds.max(0.001) * 100.0),
         server_rss_mib: rss_end.map(|b| b as f64 / (1 << 20) as f64),

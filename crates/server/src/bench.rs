@@ -274,7 +274,15 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                     report.delivered_per_second,
                     report.lost.map_or_else(|| "unknown (listening only)".to_owned(), |n| n.to_string())
                 );
-                println!("delivery latency: p50 {:.0} ms  p99 {:.0} ms  max {:.0} ms", l.p50_ms, l.p99_ms, l.max_ms);
+                println!(
+                    "delivery latency (to the viewer's socket): p50 {:.0} ms  p99 {:.0} ms  max {:.0} ms",
+                    l.p50_ms, l.p99_ms, l.max_ms
+                );
+                let r = report.latency_read;
+                println!(
+                    "read by the load generator: p50 {:.0} ms  p99 {:.0} ms  max {:.0} ms",
+                    r.p50_ms, r.p99_ms, r.max_ms
+                );
                 if let (Some(cpu), Some(rss)) = (report.server_cpu_percent, report.server_rss_mib) {
                     let idle = report
                         .rss_per_idle_viewer_kib
