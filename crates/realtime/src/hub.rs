@@ -6,11 +6,13 @@
 //! they are connected to. Each node turns an event into a frame once and shares the bytes.
 //!
 //! Fan-out: a room's viewers on this node are spread over [`RELAYS`] relay tasks. A relay gathers
-//! the frames that arrive during one tick (25 ms, longer when the room is big: about
-//! 100,000 viewer wake-ups a second per node, at most 200 ms) into one shared batch and hands it to
-//! each of its viewers, so a viewer's connection is woken and written once per tick, not once per
-//! message. A viewer more than [`VIEWER_BATCHES`] batches behind misses batches (skips ahead)
-//! instead of slowing the relay or anyone else.
+//! the frames that arrive during one tick (25 ms, longer when the room is big: about 200,000
+//! viewer writes a second per node, at most 200 ms) and writes them to each of its viewers'
+//! connections itself, through their [`Outlet`]s, without waiting. So a connection is written once
+//! per tick, not once per message, and no task is woken per viewer: a tick's thousands of writes
+//! do not queue the room's other work (the next chat message, the next tick) behind them. A
+//! connection that cannot take its frames keeps them for the next tick; past a bound it skips
+//! ahead instead of slowing the relay or anyone else (the transport decides the bound).
 //!
 //! - Chat is admitted by the room's [`ChatGate`] on the node the sender is connected to, stored
 //!   (its id orders it), then published.
@@ -34,7 +36,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 
 /// The bus topic every room event travels on.
 pub const ROOM_EVENTS: &str = "room-events";
@@ -46,31 +48,48 @@ pub const HEART_TICK: Duration = Duration::from_millis(250);
 pub const VIEWER_TICK: Duration = Duration::from_secs(2);
 /// Frames a relay may be behind the room before it skips ahead.
 pub const RELAY_QUEUE: usize = 4096;
-/// Batches a viewer may be behind before it misses one.
-pub const VIEWER_BATCHES: usize = 8;
+
 /// Relay tasks per room per node.
 pub const RELAYS: usize = 4;
+/// Connections a relay writes before letting other tasks run.
+const RELAY_SLICE: usize = 256;
 /// The shortest and longest tick a relay gathers frames over.
 pub const MIN_TICK: Duration = Duration::from_millis(25);
 pub const MAX_TICK: Duration = Duration::from_millis(200);
-/// Viewer wake-ups per second a node aims at, all relays together.
-const WAKEUPS_PER_SECOND: u64 = 100_000;
+/// Viewer writes per second a node aims at, all relays together.
+const WRITES_PER_SECOND: u64 = 200_000;
 
 /// A frame's JSON text (always UTF-8), serialised once and shared by every viewer it goes to.
 pub type Frame = Bytes;
-/// The frames of one relay tick, shared by every viewer of the relay.
-pub type Batch = Arc<[Frame]>;
+/// A frame and its place in the room's order (from 1), so a viewer given the same frame twice
+/// (when its connection is handed to a relay) writes it once.
+pub type Numbered = (u64, Frame);
 
 /// How long a relay gathers frames, given how many viewers this node has in the room.
 pub fn tick_for(viewers: u64) -> Duration {
-    let spread = Duration::from_micros(viewers.saturating_mul(1_000_000) / WAKEUPS_PER_SECOND);
+    let spread = Duration::from_micros(viewers.saturating_mul(1_000_000) / WRITES_PER_SECOND);
     spread.clamp(MIN_TICK, MAX_TICK)
 }
 
-/// One relay's viewers: where each one's batches go.
+/// What an outlet did with the frames offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offer {
+    /// Written, or kept to be written with the next ones.
+    Taken,
+    /// The connection is gone: forget it.
+    Closed,
+}
+
+/// A viewer's connection as a relay writes to it. `offer` must never wait; it writes each frame
+/// once, skipping any numbered at or below the last it took. The WebSocket route implements it.
+pub trait Outlet: Send {
+    fn offer(&mut self, frames: &[Numbered]) -> Offer;
+}
+
+/// One relay's viewers.
 #[derive(Default)]
 struct Relay {
-    seats: Mutex<Vec<mpsc::Sender<Batch>>>,
+    outlets: Mutex<Vec<Box<dyn Outlet>>>,
 }
 
 /// What travels between nodes.
@@ -118,7 +137,9 @@ impl HubError {
 }
 
 struct Room {
-    frames: broadcast::Sender<Frame>,
+    frames: broadcast::Sender<Numbered>,
+    /// The number of the last frame sent.
+    sequence: AtomicU64,
     relays: Vec<Arc<Relay>>,
     relays_started: std::sync::Once,
     next_relay: std::sync::atomic::AtomicUsize,
@@ -146,6 +167,7 @@ impl Room {
     fn new() -> Self {
         Room {
             frames: broadcast::channel(RELAY_QUEUE).0,
+            sequence: AtomicU64::new(0),
             relays: (0..RELAYS).map(|_| Arc::new(Relay::default())).collect(),
             relays_started: std::sync::Once::new(),
             next_relay: std::sync::atomic::AtomicUsize::new(0),
@@ -198,7 +220,8 @@ impl Room {
                 _ => {}
             }
         }
-        let _ = self.frames.send(frame);
+        let number = self.sequence.fetch_add(1, Ordering::AcqRel) + 1;
+        let _ = self.frames.send((number, frame));
     }
 
     fn viewers(&self, now: Instant) -> u64 {
@@ -210,8 +233,31 @@ impl Room {
 /// A viewer's place in a room; leaving the room is dropping it.
 pub struct Seat {
     room: Arc<Room>,
-    /// Batches of frames for this viewer, from the moment it joined.
-    pub batches: mpsc::Receiver<Batch>,
+    /// Frames sent to the room since the viewer joined, until its outlet is attached.
+    early: Option<broadcast::Receiver<Numbered>>,
+}
+
+impl Seat {
+    /// Hands the viewer's connection to a relay once the first frames are written to it: from now
+    /// on the relay writes the room's frames to it, starting with those sent since joining.
+    pub fn attach(&mut self, mut outlet: Box<dyn Outlet>) {
+        let Some(mut early) = self.early.take() else { return };
+        let relay = self.room.next_relay.fetch_add(1, Ordering::Relaxed) % RELAYS;
+        // Under the relay's lock, so that a frame is either among these or in a later batch of
+        // the relay's (or both, and the outlet writes it once).
+        let mut outlets = self.room.relays[relay].outlets.lock().expect("outlets poisoned");
+        let mut since = Vec::new();
+        loop {
+            match early.try_recv() {
+                Ok(frame) => since.push(frame),
+                Err(broadcast::error::TryRecvError::Lagged(n)) => skipped(n),
+                Err(_) => break,
+            }
+        }
+        if outlet.offer(&since) == Offer::Taken {
+            outlets.push(outlet);
+        }
+    }
 }
 
 impl Drop for Seat {
@@ -250,16 +296,17 @@ impl Hub {
         let room = self.room(channel);
         room.relays_started.call_once(|| {
             for relay in &room.relays {
-                tokio::spawn(run_relay(Arc::downgrade(&room), room.frames.subscribe(), relay.clone()));
+                // Unconstrained: a relay polls thousands of sockets per tick on purpose, and
+                // Tokio's per-task budget would otherwise turn most of those writes into "not now".
+                let relay = run_relay(Arc::downgrade(&room), room.frames.subscribe(), relay.clone());
+                tokio::spawn(tokio::task::unconstrained(relay));
             }
         });
         // Take the seat before reading the history, so nothing falls between the two.
-        let (to_seat, batches) = mpsc::channel(VIEWER_BATCHES);
-        let relay = room.next_relay.fetch_add(1, Ordering::Relaxed) % RELAYS;
-        room.relays[relay].seats.lock().expect("seats poisoned").push(to_seat);
+        let early = Some(room.frames.subscribe());
         room.here.fetch_add(1, Ordering::Relaxed);
         metrics::gauge!("olive_ws_connections").increment(1.0);
-        let seat = Seat { room: room.clone(), batches };
+        let seat = Seat { room: room.clone(), early };
         let mut first = self.history(channel, &room).await?;
         let count = room.viewers(Instant::now()).max(1);
         first.push(Frame::from(ServerMessage::Viewers { count }.to_json()));
@@ -566,9 +613,9 @@ impl Hub {
     }
 }
 
-/// One relay of a room: gathers the room's frames over a tick and hands each batch to its viewers.
-/// Ends when the room is gone.
-async fn run_relay(room: std::sync::Weak<Room>, mut frames: broadcast::Receiver<Frame>, relay: Arc<Relay>) {
+/// One relay of a room: gathers the room's frames over a tick and writes each batch to its
+/// viewers' connections. Ends when the room is gone.
+async fn run_relay(room: std::sync::Weak<Room>, mut frames: broadcast::Receiver<Numbered>, relay: Arc<Relay>) {
     loop {
         let first = match frames.recv().await {
             Ok(frame) => frame,
@@ -588,20 +635,34 @@ async fn run_relay(room: std::sync::Weak<Room>, mut frames: broadcast::Receiver<
                 Err(_) => break,
             }
         }
-        let batch: Batch = batch.into();
-        let mut seats = relay.seats.lock().expect("seats poisoned");
-        seats.retain(|seat| match seat.try_send(batch.clone()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                skipped(batch.len() as u64);
-                true
+        // In slices, letting the room's other work (the next message, the timers) run between
+        // them rather than behind one long stretch of writes.
+        let mut next = 0;
+        loop {
+            {
+                let mut outlets = relay.outlets.lock().expect("outlets poisoned");
+                let end = (next + RELAY_SLICE).min(outlets.len());
+                if next >= end {
+                    break;
+                }
+                let mut at = next;
+                while at < end.min(outlets.len()) {
+                    if outlets[at].offer(&batch) == Offer::Taken {
+                        at += 1;
+                    } else {
+                        // The last outlet moves here and is offered next, once.
+                        outlets.swap_remove(at);
+                    }
+                }
+                next = at;
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        });
+            tokio::task::yield_now().await;
+        }
     }
 }
 
-fn skipped(frames: u64) {
+/// Counts frames a viewer missed because it fell too far behind.
+pub fn skipped(frames: u64) {
     metrics::counter!("olive_ws_skipped_frames_total").increment(frames);
 }
 
@@ -613,9 +674,9 @@ mod tests {
     fn ticks_grow_with_the_room_within_bounds() {
         assert_eq!(tick_for(0), MIN_TICK);
         assert_eq!(tick_for(2_000), MIN_TICK);
-        assert_eq!(tick_for(5_000), Duration::from_millis(50));
-        assert_eq!(tick_for(10_000), Duration::from_millis(100));
-        assert_eq!(tick_for(19_000), Duration::from_millis(190));
+        assert_eq!(tick_for(10_000), Duration::from_millis(50));
+        assert_eq!(tick_for(19_000), Duration::from_millis(95));
+        assert_eq!(tick_for(40_000), MAX_TICK);
         assert_eq!(tick_for(1_000_000), MAX_TICK);
         assert_eq!(tick_for(u64::MAX), MAX_TICK);
     }

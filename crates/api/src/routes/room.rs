@@ -3,10 +3,10 @@
 //! the upgrade). A frame the room refuses is answered with `{"type":"error",…}` on this socket only,
 //! and the connection stays open.
 //!
-//! Writing coalesces: the hub's relays hand each viewer one batch of frames per tick, and the writer
-//! puts the whole batch into the socket's buffer before one flush, so a busy room costs one wake-up
-//! and one write per viewer per tick, not one per message. A viewer whose socket cannot keep up
-//! misses batches rather than slowing anyone else.
+//! Writing coalesces: after the first frames, the room's relay writes each tick's frames to the
+//! connection itself (one flush per tick, not per message, and without waking a task per viewer).
+//! What a slow socket cannot take waits for the next tick, up to 1,024 frames; past that the oldest
+//! are skipped, so nobody else is slowed.
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{IdPath, Viewer};
@@ -17,13 +17,17 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
+use futures::stream::SplitSink;
+use futures::Sink;
 use futures::{SinkExt, StreamExt};
 use olive_core::ChannelId;
-use olive_realtime::hub::{Frame, Hub, HubError, Seat};
+use olive_realtime::hub::{Frame, Hub, HubError, Numbered, Offer, Outlet, Seat};
 use olive_realtime::protocol::{parse_client, ClientMessage, ServerMessage, MAX_CLIENT_FRAME};
 use olive_store::User;
-use std::sync::Arc;
-use tokio::sync::mpsc;
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 
 /// Frames larger than this close the connection (WebSocket status 1009); smaller ones that are
 /// still too large for a message get an error frame.
@@ -64,6 +68,72 @@ fn error(code: &str, message: impl Into<String>) -> Frame {
     Frame::from(ServerMessage::error(code, message).to_json())
 }
 
+/// Frames a connection may hold back (it cannot take them yet) before it skips the oldest.
+const BACKLOG: usize = 1024;
+
+/// A viewer's connection, written by its room's relay and, for replies, by its own session; never
+/// with waiting: what the socket cannot take now stays in `backlog` for the next write.
+struct Connection {
+    sink: SplitSink<WebSocket, Message>,
+    backlog: VecDeque<Message>,
+    /// The room frame number last taken.
+    last: u64,
+    closed: bool,
+}
+
+impl Connection {
+    fn push(&mut self, message: Message) {
+        self.backlog.push_back(message);
+        if self.backlog.len() > BACKLOG {
+            let extra = self.backlog.len() - BACKLOG;
+            self.backlog.drain(..extra);
+            olive_realtime::hub::skipped(extra as u64);
+        }
+    }
+
+    /// Writes what the socket takes now; `false` once the connection is gone.
+    fn pump(&mut self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        while !self.backlog.is_empty() {
+            match Pin::new(&mut self.sink).poll_ready(&mut cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) => return false,
+                // Full for now: the rest goes with the next write.
+                Poll::Pending => return true,
+            }
+            let message = self.backlog.pop_front().expect("the backlog is not empty");
+            if Pin::new(&mut self.sink).start_send(message).is_err() {
+                return false;
+            }
+        }
+        !matches!(Pin::new(&mut self.sink).poll_flush(&mut cx), Poll::Ready(Err(_)))
+    }
+}
+
+/// The relay's handle on a connection.
+struct SocketOutlet(Arc<Mutex<Connection>>);
+
+impl Outlet for SocketOutlet {
+    fn offer(&mut self, frames: &[Numbered]) -> Offer {
+        let mut connection = self.0.lock().expect("connection poisoned");
+        if connection.closed {
+            return Offer::Closed;
+        }
+        for (number, frame) in frames {
+            if *number > connection.last {
+                connection.last = *number;
+                connection.push(text(frame.clone()));
+            }
+        }
+        if connection.pump() {
+            Offer::Taken
+        } else {
+            connection.closed = true;
+            Offer::Closed
+        }
+    }
+}
+
 async fn session(
     socket: WebSocket,
     hub: Arc<Hub>,
@@ -73,34 +143,29 @@ async fn session(
     mut seat: Seat,
 ) {
     let (mut sink, mut stream) = socket.split();
-    let (direct, mut replies) = mpsc::channel::<Frame>(16);
-    // The seat lives as long as the writer: leaving the room is the writer ending.
-    let writer = async move {
+    let written = async {
         for frame in first {
             sink.feed(text(frame)).await?;
         }
-        sink.flush().await?;
-        loop {
-            tokio::select! {
-                reply = replies.recv() => match reply {
-                    Some(frame) => sink.feed(text(frame)).await?,
-                    None => return Ok(()),
-                },
-                batch = seat.batches.recv() => match batch {
-                    Some(batch) => {
-                        for frame in batch.iter() {
-                            sink.feed(text(frame.clone())).await?;
-                        }
-                    }
-                    None => return Ok(()),
-                },
-            }
-            sink.flush().await?;
+        sink.flush().await
+    };
+    if let Err(e) = written.await {
+        tracing::debug!(channel_id = %channel, error = %e, "websocket ended");
+        return;
+    }
+    let connection = Arc::new(Mutex::new(Connection { sink, backlog: VecDeque::new(), last: 0, closed: false }));
+    seat.attach(Box::new(SocketOutlet(connection.clone())));
+    let reply = |frame: Frame| {
+        let mut connection = connection.lock().expect("connection poisoned");
+        // A client that sends faster than it reads loses replies, not the connection.
+        connection.push(text(frame));
+        if !connection.pump() {
+            connection.closed = true;
         }
     };
-    let reader = async move {
+    let reader = async {
         while let Some(Ok(message)) = stream.next().await {
-            let reply = match message {
+            let answer = match message {
                 Message::Text(t) => match parse_client(t.as_str()) {
                     Ok(ClientMessage::Chat { text }) => match hub.chat(channel, user.as_ref(), &text, Utc::now()).await
                     {
@@ -120,17 +185,13 @@ async fn session(
                 Message::Close(_) => break,
                 Message::Ping(_) | Message::Pong(_) => None,
             };
-            if let Some(reply) = reply {
-                // A client that sends faster than it reads loses replies, not the connection.
-                let _ = direct.try_send(reply);
+            if let Some(frame) = answer {
+                reply(frame);
             }
         }
     };
-    let outcome: Result<(), axum::Error> = tokio::select! {
-        done = writer => done,
-        () = reader => Ok(()),
-    };
-    if let Err(e) = outcome {
-        tracing::debug!(channel_id = %channel, error = %e, "websocket ended");
-    }
+    reader.await;
+    // The relay forgets the connection at its next write; the seat is left here.
+    connection.lock().expect("connection poisoned").closed = true;
+    drop(seat);
 }
