@@ -295,10 +295,11 @@ impl Hub {
         }
         let room = self.room(channel);
         room.relays_started.call_once(|| {
-            for relay in &room.relays {
+            let epoch = Instant::now();
+            for (index, relay) in room.relays.iter().enumerate() {
                 // Unconstrained: a relay polls thousands of sockets per tick on purpose, and
                 // Tokio's per-task budget would otherwise turn most of those writes into "not now".
-                let relay = run_relay(Arc::downgrade(&room), room.frames.subscribe(), relay.clone());
+                let relay = run_relay(Arc::downgrade(&room), room.frames.subscribe(), relay.clone(), (epoch, index));
                 tokio::spawn(tokio::task::unconstrained(relay));
             }
         });
@@ -615,7 +616,12 @@ impl Hub {
 
 /// One relay of a room: gathers the room's frames over a tick and writes each batch to its
 /// viewers' connections. Ends when the room is gone.
-async fn run_relay(room: std::sync::Weak<Room>, mut frames: broadcast::Receiver<Numbered>, relay: Arc<Relay>) {
+async fn run_relay(
+    room: std::sync::Weak<Room>,
+    mut frames: broadcast::Receiver<Numbered>,
+    relay: Arc<Relay>,
+    (epoch, index): (Instant, usize),
+) {
     loop {
         let first = match frames.recv().await {
             Ok(frame) => frame,
@@ -626,7 +632,7 @@ async fn run_relay(room: std::sync::Weak<Room>, mut frames: broadcast::Receiver<
             Err(broadcast::error::RecvError::Closed) => return,
         };
         let Some(viewers) = room.upgrade().map(|r| r.here.load(Ordering::Relaxed)) else { return };
-        tokio::time::sleep(tick_for(viewers)).await;
+        tokio::time::sleep(until_turn(tick_for(viewers), epoch.elapsed(), index)).await;
         let mut batch = vec![first];
         loop {
             match frames.try_recv() {
@@ -661,6 +667,17 @@ async fn run_relay(room: std::sync::Weak<Room>, mut frames: broadcast::Receiver<
     }
 }
 
+/// How long relay `index` waits, `elapsed` into the room's life, for its next turn to write: the
+/// relays of a room take turns spread evenly over each tick, so their writes do not all land at
+/// once, and a frame waits at most one tick.
+pub fn until_turn(tick: Duration, elapsed: Duration, index: usize) -> Duration {
+    let tick_us = tick.as_micros().max(1);
+    let phase = tick_us * (index % RELAYS) as u128 / RELAYS as u128;
+    let now = elapsed.as_micros();
+    let turn = if now < phase { phase } else { phase + ((now - phase) / tick_us + 1) * tick_us };
+    Duration::from_micros((turn - now) as u64)
+}
+
 /// Counts frames a viewer missed because it fell too far behind.
 pub fn skipped(frames: u64) {
     metrics::counter!("olive_ws_skipped_frames_total").increment(frames);
@@ -669,6 +686,23 @@ pub fn skipped(frames: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relays_take_turns_spread_over_the_tick() {
+        let tick = Duration::from_millis(100);
+        let ms = Duration::from_millis;
+        assert_eq!(until_turn(tick, ms(0), 0), ms(100));
+        assert_eq!(until_turn(tick, ms(0), 1), ms(25));
+        assert_eq!(until_turn(tick, ms(30), 1), ms(95));
+        assert_eq!(until_turn(tick, ms(30), 2), ms(20));
+        assert_eq!(until_turn(tick, ms(1_010), 3), ms(65));
+        for index in 0..RELAYS {
+            for at in (0..1_000).step_by(7) {
+                let wait = until_turn(tick, ms(at), index);
+                assert!(wait > Duration::ZERO && wait <= tick, "{index} at {at}: {wait:?}");
+            }
+        }
+    }
 
     #[test]
     fn ticks_grow_with_the_room_within_bounds() {
