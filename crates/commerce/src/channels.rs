@@ -91,7 +91,8 @@ pub async fn create_channel(
     Ok((channel, key))
 }
 
-async fn managed(store: &dyn Store, actor: &User, id: ChannelId) -> Result<Channel> {
+/// The channel, if `actor` may manage it (its host or an admin).
+pub(crate) async fn managed(store: &dyn Store, actor: &User, id: ChannelId) -> Result<Channel> {
     let channel = store.channel(id).await?;
     if !can_manage(actor, &channel) {
         return Err(CommerceError::Forbidden);

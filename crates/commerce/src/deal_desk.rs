@@ -200,11 +200,7 @@ impl DealDesk {
                     self.remote.lock().expect("remote poisoned").insert(product, Remote { deal, node });
                 }
                 Wire::Ended { deal, product } => {
-                    let mut remote = self.remote.lock().expect("remote poisoned");
-                    if remote.get(&product).is_some_and(|r| r.deal == deal) {
-                        remote.remove(&product);
-                    }
-                    drop(remote);
+                    self.forget_remote(product, deal);
                     // Ended from another node (its host was served there): the owner here stops.
                     let owned = self.running.lock().expect("deals poisoned").get(&product).cloned();
                     if let Some(owned) = owned.filter(|o| o.deal.id == deal) {
@@ -235,6 +231,14 @@ impl DealDesk {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// Forgets another node's deal on `product`, if it is still the one known.
+    fn forget_remote(&self, product: ProductId, deal: DealId) {
+        let mut remote = self.remote.lock().expect("remote poisoned");
+        if remote.get(&product).is_some_and(|r| r.deal == deal) {
+            remote.remove(&product);
         }
     }
 
@@ -277,10 +281,7 @@ impl DealDesk {
             Outcome::KeyReused => Err(CommerceError::IdempotencyKeyReused),
             Outcome::Busy => Err(CommerceError::Busy),
             Outcome::NotHere => {
-                let mut known = self.remote.lock().expect("remote poisoned");
-                if known.get(&line.product_id).is_some_and(|r| r.deal == remote.deal) {
-                    known.remove(&line.product_id);
-                }
+                self.forget_remote(line.product_id, remote.deal);
                 return None;
             }
             Outcome::Unavailable => {
@@ -313,10 +314,7 @@ impl DealDesk {
     /// Ends a deal before its time (its host or an admin). Orders already held are still sold.
     pub async fn end(&self, actor: &User, id: DealId) -> Result<Deal> {
         let deal = self.store.deal(id).await?;
-        let channel = self.store.channel(deal.channel_id).await?;
-        if !crate::channels::can_manage(actor, &channel) {
-            return Err(CommerceError::Forbidden);
-        }
+        crate::channels::managed(self.store.as_ref(), actor, deal.channel_id).await?;
         let owned = self.running.lock().expect("deals poisoned").get(&deal.product_id).cloned();
         match owned {
             Some(owned) if owned.deal.id == id => {
@@ -506,6 +504,7 @@ impl Owner {
 
     /// Writes a batch of held orders in one transaction, then answers each.
     async fn write(&mut self, batch: Vec<Pending>) {
+        let created_at = (self.desk.clock)();
         let orders: Vec<NewDealOrder> = batch
             .iter()
             .map(|p| NewDealOrder {
@@ -513,7 +512,7 @@ impl Owner {
                 idempotency_key: p.hold.key.clone(),
                 request_hash: p.hold.request_hash.clone(),
                 quantity: p.hold.quantity,
-                created_at: (self.desk.clock)(),
+                created_at,
             })
             .collect();
         let started = std::time::Instant::now();

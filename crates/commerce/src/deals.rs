@@ -2,7 +2,7 @@
 //! fixed quantity, at most so many per customer, for 10 s to 20 min. Selling is the
 //! [`crate::deal_desk`]'s job; this module checks requests and who may make them.
 
-use crate::channels::can_manage;
+use crate::channels::managed;
 use crate::{CommerceError, Result};
 use chrono::{DateTime, Duration, Utc};
 use olive_core::{ChannelId, ProductId};
@@ -31,10 +31,7 @@ pub async fn plan(
     node: &str,
     now: DateTime<Utc>,
 ) -> Result<NewDeal> {
-    let ch = store.channel(channel).await?;
-    if !can_manage(actor, &ch) {
-        return Err(CommerceError::Forbidden);
-    }
+    managed(store, actor, channel).await?;
     if !(MIN_DURATION_S..=MAX_DURATION_S).contains(&req.duration_s) {
         return Err(CommerceError::invalid(
             "duration_s",

@@ -3,7 +3,7 @@
 //! (`channels::update_channel`). The live rooms learn of every change through the caller, which
 //! announces it; this module only checks who may and records it.
 
-use crate::channels::can_manage;
+use crate::channels::managed;
 use crate::{CommerceError, Result};
 use chrono::{DateTime, Duration, Utc};
 use olive_core::{ChannelId, Role, UserId};
@@ -19,14 +19,6 @@ pub enum Restriction {
     Ban,
 }
 
-async fn moderated(store: &dyn Store, actor: &User, channel: ChannelId) -> Result<()> {
-    let ch = store.channel(channel).await?;
-    if !can_manage(actor, &ch) {
-        return Err(CommerceError::Forbidden);
-    }
-    Ok(())
-}
-
 /// Removes a message from the chat (kept, marked deleted). `false` if it was already.
 pub async fn delete_message(
     store: &dyn Store,
@@ -35,7 +27,7 @@ pub async fn delete_message(
     message: i64,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    moderated(store, actor, channel).await?;
+    managed(store, actor, channel).await?;
     let deleted = store.delete_chat_message(channel, message, now).await?;
     tracing::info!(channel_id = %channel, message, actor = %actor.id, "chat message deleted");
     Ok(deleted)
@@ -49,7 +41,7 @@ pub async fn restrict(
     restriction: Restriction,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    moderated(store, actor, channel).await?;
+    managed(store, actor, channel).await?;
     let target = store.user(user).await?;
     if target.role.at_least(Role::Admin) || target.id == actor.id {
         return Err(CommerceError::invalid("user_id", "admins and yourself cannot be muted or banned"));
@@ -68,6 +60,6 @@ pub async fn restrict(
 
 /// Lifts a mute or ban; `false` if there was none.
 pub async fn lift(store: &dyn Store, actor: &User, channel: ChannelId, user: UserId) -> Result<bool> {
-    moderated(store, actor, channel).await?;
+    managed(store, actor, channel).await?;
     Ok(store.lift_chat_restriction(channel, user).await?)
 }
