@@ -28,6 +28,18 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A session hash from its hex form; `None` for anything else (which then forgets everything).
+fn unhex(text: &str) -> Option<[u8; 32]> {
+    let mut hash = [0u8; 32];
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    for (byte, pair) in hash.iter_mut().zip(text.as_bytes().chunks(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(hash)
+}
+
 /// The bus topic carrying invalidations: `channels` or `product:<id>`.
 pub const TOPIC: &str = olive_bus::topics::CACHE_INVALIDATE;
 /// Above this many cached products the map is emptied rather than grown.
@@ -195,9 +207,9 @@ impl ReadCache {
         } else if let Some(id) = text.strip_prefix("product:").and_then(|id| id.parse().ok()) {
             self.products_generation.fetch_add(1, Ordering::AcqRel);
             self.products.write().expect("product cache poisoned").remove(&ProductId(id));
-        } else if let Some(hash) = text.strip_prefix("session:") {
+        } else if let Some(hash) = text.strip_prefix("session:").and_then(unhex) {
             self.sessions_generation.fetch_add(1, Ordering::AcqRel);
-            self.sessions.write().expect("session cache poisoned").retain(|h, _| hex(h) != hash);
+            self.sessions.write().expect("session cache poisoned").remove(&hash);
         } else if let Some(id) = text.strip_prefix("user:").and_then(|id| id.parse().ok()) {
             self.sessions_generation.fetch_add(1, Ordering::AcqRel);
             self.sessions.write().expect("session cache poisoned").retain(|_, (u, _)| u.id != UserId(id));
@@ -228,5 +240,19 @@ impl ReadCache {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_hashes_round_trip_through_hex() {
+        let hash: [u8; 32] = std::array::from_fn(|i| (i * 37) as u8);
+        assert_eq!(unhex(&hex(&hash)), Some(hash));
+        for bad in ["", "00", &"g".repeat(64), &"é".repeat(32), &"0".repeat(65)] {
+            assert_eq!(unhex(bad), None, "{bad:?}");
+        }
     }
 }
