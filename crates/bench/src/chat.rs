@@ -149,12 +149,7 @@ struct RawViewer {
 impl RawViewer {
     async fn connect(target: SocketAddr, source: IpAddr, authority: &str, path: &str) -> anyhow::Result<Self> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let socket = if target.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
-        if target.is_ipv4() && source.is_ipv4() && target.ip().is_loopback() {
-            socket.bind(SocketAddr::new(source, 0))?;
-        }
-        let mut stream = socket.connect(target).await?;
-        stream.set_nodelay(true)?;
+        let mut stream = tcp_from(source, target).await?;
         receive_timestamps(&stream)?;
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -238,20 +233,26 @@ impl RawViewer {
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
-async fn connect(ws_url: &str, source: IpAddr, token: Option<&str>) -> anyhow::Result<Socket> {
-    let mut request = ws_url.into_client_request()?;
-    if let Some(token) = token {
-        request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
-    }
-    let host = request.uri().host().context("no host")?.to_owned();
-    let port = request.uri().port_u16().unwrap_or(80);
-    let target: SocketAddr = format!("{host}:{port}").parse().context("the target must be an IP address")?;
+/// A TCP connection to `target`, from `source` when both are loopback (so that many viewers do not
+/// run out of one address's ports).
+async fn tcp_from(source: IpAddr, target: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
     let socket = if target.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
     if target.is_ipv4() && source.is_ipv4() && target.ip().is_loopback() {
         socket.bind(SocketAddr::new(source, 0))?;
     }
     let stream = socket.connect(target).await?;
     stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// A chatter's WebSocket.
+async fn connect(ws_url: &str, token: &str) -> anyhow::Result<Socket> {
+    let mut request = ws_url.into_client_request()?;
+    request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
+    let host = request.uri().host().context("no host")?.to_owned();
+    let port = request.uri().port_u16().unwrap_or(80);
+    let target: SocketAddr = format!("{host}:{port}").parse().context("the target must be an IP address")?;
+    let stream = tcp_from(IpAddr::V4(Ipv4Addr::LOCALHOST), target).await?;
     Ok(tokio_tungstenite::client_async(request, stream).await?.0)
 }
 
@@ -342,7 +343,7 @@ pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {
             (ws_url.clone(), token.clone(), sent.clone(), refused.clone(), opts.duration);
         let run = run.clone();
         chatters.spawn(async move {
-            let mut socket = connect(&ws_url, IpAddr::V4(Ipv4Addr::LOCALHOST), Some(&token)).await?;
+            let mut socket = connect(&ws_url, &token).await?;
             // Spread the chatters' sends evenly over one period.
             tokio::time::sleep(period.mul_f64(n as f64 / count as f64)).await;
             let mut tick = tokio::time::interval(period);

@@ -3,7 +3,7 @@
 //! server's count. Their figures at scale are in bench/RESULTS.md; here they must simply be right.
 
 use crate::helpers::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 async fn bench(args: &[&str], env: &[(&str, &str)]) -> Value {
     let mut cmd = tokio::process::Command::new(BIN);
@@ -20,8 +20,7 @@ async fn bench(args: &[&str], env: &[(&str, &str)]) -> Value {
 async fn bench_chat_counts_every_delivery() {
     let server = Server::start().await;
     let host = server.create_user("bench-chat-host@example.com", "host").await;
-    let channel = host.post("/api/v1/channels").json(&json!({ "title": "Bench" })).send().await.unwrap();
-    let channel = channel.json::<Value>().await.unwrap()["id"].as_i64().unwrap().to_string();
+    let channel = crate::live::channel_with_key(&host, "Bench").await.0.to_string();
     let report = bench(
         &[
             "chat",

@@ -9,9 +9,8 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 /// A host's channel with `product` in its line-up.
-async fn show(server: &Server, host: &Session, product: i64) -> i64 {
-    let r = host.post("/api/v1/channels").json(&json!({ "title": "Flash sale" })).send().await.unwrap();
-    let channel = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+async fn show(host: &Session, product: i64) -> i64 {
+    let (channel, _) = crate::live::channel_with_key(host, "Flash sale").await;
     let r = host
         .put(&format!("/api/v1/channels/{channel}/lineup"))
         .json(&json!({ "product_ids": [product] }))
@@ -19,7 +18,6 @@ async fn show(server: &Server, host: &Session, product: i64) -> i64 {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let _ = server;
     channel
 }
 
@@ -46,7 +44,7 @@ async fn a_flash_sale_sells_exactly_what_is_listed() {
     let other_host = server.create_user("deal-other@example.com", "host").await;
     let product = server.product(&admin, "Cushion", 30).await;
     let spare = server.product(&admin, "Mist", 5).await;
-    let channel = show(&server, &host, product).await;
+    let channel = show(&host, product).await;
     let mut viewer = connect(&server, channel, None).await;
 
     // Bad requests change nothing.
@@ -199,7 +197,7 @@ async fn a_deal_runs_out_of_time_and_gives_back_the_unsold() {
     let admin = server.create_user("timed-admin@example.com", "admin").await;
     let host = server.create_user("timed-host@example.com", "host").await;
     let product = server.product(&admin, "Serum", 12).await;
-    let channel = show(&server, &host, product).await;
+    let channel = show(&host, product).await;
     let buyer = server.signup("timed-buyer@example.com").await;
     let r =
         host.post(&format!("/api/v1/channels/{channel}/deals")).json(&deal(product, 5, 5, 10)).send().await.unwrap();
@@ -221,7 +219,7 @@ async fn a_deal_survives_a_crash_without_overselling() {
     let admin = server.create_user("crash-admin@example.com", "admin").await;
     let host = server.create_user("crash-host@example.com", "host").await;
     let product = server.product(&admin, "Toner", 100).await;
-    let channel = show(&server, &host, product).await;
+    let channel = show(&host, product).await;
     let buyer = server.signup("crash-buyer@example.com").await;
     let r = host
         .post(&format!("/api/v1/channels/{channel}/deals"))
@@ -295,7 +293,7 @@ async fn a_deal_started_on_one_node_sells_on_every_node() {
     let admin = a.create_user("nodes-admin@example.com", "admin").await;
     let host = a.create_user("nodes-host@example.com", "host").await;
     let product = a.product(&admin, "Ampoule", 20).await;
-    let channel = show(&a, &host, product).await;
+    let channel = show(&host, product).await;
     let mut viewer_b = connect(&b, channel, None).await;
     let r = host.post(&format!("/api/v1/channels/{channel}/deals")).json(&deal(product, 6, 10, 60)).send().await;
     let id = r.unwrap().json::<Value>().await.unwrap()["id"].as_i64().unwrap();

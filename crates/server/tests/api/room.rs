@@ -52,8 +52,7 @@ pub async fn send(socket: &mut Socket, frame: Value) {
 async fn chat_hearts_and_viewers_over_websockets() {
     let server = Server::start().await;
     let host = server.create_user("room-host@example.com", "host").await;
-    let channel = host.post("/api/v1/channels").json(&json!({ "title": "Room" })).send().await.unwrap();
-    let channel = channel.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let (channel, _) = crate::live::channel_with_key(&host, "Room").await;
     let shopper = server.signup("room-shopper@example.com").await;
 
     // An anonymous viewer gets the viewer count on join, and may not chat.
@@ -156,8 +155,7 @@ async fn chat_hearts_and_viewers_over_websockets() {
 async fn hosts_moderate_the_chat() {
     let server = Server::start().await;
     let host = server.create_user("mod-host@example.com", "host").await;
-    let channel = host.post("/api/v1/channels").json(&json!({ "title": "Moderated" })).send().await.unwrap();
-    let channel = channel.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let (channel, _) = crate::live::channel_with_key(&host, "Moderated").await;
     let shopper = server.signup("mod-shopper@example.com").await;
     let troll = server.signup("mod-troll@example.com").await;
     let mut watcher = connect(&server, channel, None).await;
@@ -348,8 +346,7 @@ async fn two_nodes_share_rooms_over_redis() {
     let a = Server::start_with(db.clone(), &["--bus-url", &bus, "--node-id", "node-a"]).await;
     let b = Server::start_with(db, &["--bus-url", &bus, "--node-id", "node-b"]).await;
     let host = a.create_user("two-nodes-host@example.com", "host").await;
-    let channel = host.post("/api/v1/channels").json(&json!({ "title": "Everywhere" })).send().await.unwrap();
-    let channel = channel.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let (channel, _) = crate::live::channel_with_key(&host, "Everywhere").await;
     let shopper = a.signup("two-nodes-shopper@example.com").await;
 
     let mut on_a = connect(&a, channel, Some(&shopper.token)).await;
