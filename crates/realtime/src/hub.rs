@@ -161,6 +161,10 @@ struct Room {
     deal_stock: Mutex<Option<ServerMessage>>,
     /// The last [`HISTORY`] chat messages (id, frame), once a viewer here has joined.
     history: Mutex<Option<VecDeque<(i64, Frame)>>>,
+    /// The latest pin's frame (`Some(None)`: none yet), once known on this node.
+    pinned: Mutex<Option<Option<Frame>>>,
+    /// The store confirmed the channel exists (a join need not ask again).
+    confirmed: std::sync::atomic::AtomicBool,
 }
 
 impl Room {
@@ -181,6 +185,8 @@ impl Room {
             deal: Mutex::new(None),
             deal_stock: Mutex::new(None),
             history: Mutex::new(None),
+            pinned: Mutex::new(None),
+            confirmed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -219,6 +225,9 @@ impl Room {
                 ServerMessage::ChatDeleted { id } => kept.retain(|(kept_id, _)| kept_id != id),
                 _ => {}
             }
+        }
+        if let ServerMessage::Pin { .. } = message {
+            *self.pinned.lock().expect("pin poisoned") = Some(Some(frame.clone()));
         }
         let number = self.sequence.fetch_add(1, Ordering::AcqRel) + 1;
         let _ = self.frames.send((number, frame));
@@ -288,12 +297,22 @@ impl Hub {
     /// Joins a room: the frames to send first (recent chat, the viewer count, the pinned product,
     /// the running deal) and the seat that receives everything after.
     pub async fn join(&self, channel: ChannelId, now: DateTime<Utc>) -> Result<(Vec<Frame>, Seat), HubError> {
-        match self.store.channel(channel).await {
-            Ok(_) => {}
-            Err(StoreError::NotFound(_)) => return Err(HubError::NoSuchChannel),
-            Err(e) => return Err(HubError::Storage(e)),
+        let known = self
+            .rooms
+            .lock()
+            .expect("rooms poisoned")
+            .get(&channel)
+            .is_some_and(|r| r.confirmed.load(Ordering::Acquire));
+        // Only a channel that exists gets a room (ids come from the URL).
+        if !known {
+            match self.store.channel(channel).await {
+                Ok(_) => {}
+                Err(StoreError::NotFound(_)) => return Err(HubError::NoSuchChannel),
+                Err(e) => return Err(HubError::Storage(e)),
+            }
         }
         let room = self.room(channel);
+        room.confirmed.store(true, Ordering::Release);
         room.relays_started.call_once(|| {
             let epoch = Instant::now();
             for (index, relay) in room.relays.iter().enumerate() {
@@ -311,16 +330,30 @@ impl Hub {
         let mut first = self.history(channel, &room).await?;
         let count = room.viewers(Instant::now()).max(1);
         first.push(Frame::from(ServerMessage::Viewers { count }.to_json()));
-        if let Some(pin) = self.store.latest_pin(channel).await.map_err(HubError::Storage)? {
-            if let Ok(product) = self.store.product(pin.product_id).await {
-                let message = ServerMessage::Pin { product: PinnedProduct::of(&product), pts: pin.pts };
-                first.push(Frame::from(message.to_json()));
-            }
+        if let Some(pin) = self.latest_pin(channel, &room).await? {
+            first.push(pin);
         }
         if let Some(card) = self.running_deal(channel, &room).await? {
             first.push(Frame::from(card.message(now).to_json()));
         }
         Ok((first, seat))
+    }
+
+    /// The room's latest pin as a frame: kept from the pins the room is sent, read from the store
+    /// by the first viewer to join on this node.
+    async fn latest_pin(&self, channel: ChannelId, room: &Room) -> Result<Option<Frame>, HubError> {
+        if let Some(known) = room.pinned.lock().expect("pin poisoned").clone() {
+            return Ok(known);
+        }
+        let mut frame = None;
+        if let Some(pin) = self.store.latest_pin(channel).await.map_err(HubError::Storage)? {
+            if let Ok(product) = self.store.product(pin.product_id).await {
+                let message = ServerMessage::Pin { product: PinnedProduct::of(&product), pts: pin.pts };
+                frame = Some(Frame::from(message.to_json()));
+            }
+        }
+        // A pin that arrived while the store was read is newer: keep it.
+        Ok(room.pinned.lock().expect("pin poisoned").get_or_insert(frame).clone())
     }
 
     /// The room's recent chat as frames: kept in memory from the messages the room is sent, read
