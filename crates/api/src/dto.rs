@@ -7,7 +7,7 @@ use olive_store::{
     Channel, ChannelStatus, Job, JobStatus, Order, OrderStatus, Product, ProductStatus, Replay, ReplayStatus, User,
 };
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 #[derive(Serialize, ToSchema)]
 pub struct UserView {
@@ -204,6 +204,9 @@ pub struct ChannelView {
     /// Ingest health while the channel is live (channel detail only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health: Option<olive_media::StreamHealth>,
+    /// The RTMP server URL to stream to (channel detail, for its host and admins).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingest_url: Option<String>,
 }
 
 impl From<&Channel> for ChannelView {
@@ -223,8 +226,35 @@ impl From<&Channel> for ChannelView {
             playback_url: format!("/live/{}/index.m3u8", c.id),
             created_at: c.created_at,
             health: None,
+            ingest_url: None,
         }
     }
+}
+
+/// A channel's live stats for its host: viewers now, and orders placed from it since `since`.
+#[derive(Serialize, ToSchema)]
+pub struct ChannelStats {
+    pub since: DateTime<Utc>,
+    pub viewers: u64,
+    pub orders: i64,
+    /// Totals per currency, largest first.
+    pub revenue: Vec<RevenueView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RevenueView {
+    pub currency: Currency,
+    pub total_minor: i64,
+    pub total_display: String,
+}
+
+/// `GET /api/v1/channels/{id}/stats?since=…`
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct StatsQuery {
+    /// Count orders from this moment (RFC 3339); by default from the start of the current live,
+    /// or the last 24 hours when the channel is offline.
+    pub since: Option<DateTime<Utc>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -311,6 +341,10 @@ pub struct Lineup {
 #[serde(deny_unknown_fields)]
 pub struct OrderRequest {
     pub items: Vec<OrderRequestItem>,
+    /// The live channel the order is placed from (its watch page), counted in its host's stats.
+    /// Orders of a running deal count for the deal's channel whatever is sent here.
+    #[serde(default)]
+    pub channel_id: Option<ChannelId>,
 }
 
 #[derive(Deserialize, ToSchema)]

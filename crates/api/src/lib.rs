@@ -8,11 +8,11 @@ pub mod cache;
 pub mod dto;
 pub mod error;
 pub mod extract;
-mod home;
 mod middleware;
 pub mod openapi;
 mod routes;
 pub mod state;
+mod web;
 
 pub use state::{ApiSettings, AppState, Live};
 
@@ -43,6 +43,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/channels/{id}/stream-key", post(routes::channels::rotate_key))
         .route("/api/v1/channels/{id}/ws", get(routes::room::socket))
         .route("/api/v1/channels/{id}/pin", post(routes::channels::pin))
+        .route("/api/v1/channels/{id}/stats", get(routes::channels::stats))
         .route("/api/v1/channels/{id}/deals", post(routes::deals::start))
         .route("/api/v1/channels/{id}/deal", get(routes::deals::current))
         .route("/api/v1/deals/{id}", get(routes::deals::detail))
@@ -67,9 +68,14 @@ pub fn app(state: AppState) -> Router {
         // Body limits are enforced by our extractors (see `extract::read_body`).
         .layer(DefaultBodyLimit::disable());
 
+    let mut pages = Router::new().route("/assets/{file}", get(web::asset));
+    for path in web::APP_PATHS {
+        pages = pages.route(path, get(web::shell));
+    }
+
     Router::new()
         .merge(api)
-        .route("/", get(home::page))
+        .merge(pages)
         .route("/media/products/{id}/{file}", get(routes::products::image))
         .route("/live/{id}/index.m3u8", get(routes::live::playlist))
         .route("/live/{id}/thumbnail.jpg", get(routes::live::thumbnail))

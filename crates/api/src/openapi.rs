@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
         routes::products::upload_image,
         routes::channels::list, routes::channels::detail, routes::channels::create, routes::channels::update,
         routes::channels::rotate_key, routes::channels::set_lineup, routes::channels::lineup, routes::channels::pin,
+        routes::channels::stats,
         routes::deals::start, routes::deals::current, routes::deals::detail, routes::deals::end,
         routes::orders::place, routes::orders::mine, routes::orders::detail, routes::orders::cancel,
         routes::replays::list, routes::replays::detail, routes::replays::update, routes::replays::delete,

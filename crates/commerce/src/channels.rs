@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use olive_core::{ChannelId, ProductId, Role};
-use olive_store::{Channel, ChannelPatch, NewChannel, Store, StoreError, StreamKeyHash, User};
+use olive_store::{Channel, ChannelPatch, ChannelSales, NewChannel, Store, StoreError, StreamKeyHash, User};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -148,6 +148,12 @@ pub async fn rotate_stream_key(store: &dyn Store, actor: &User, id: ChannelId) -
     store.set_stream_key_hash(id, key.hash()).await?;
     tracing::info!(channel_id = %id, "stream key rotated");
     Ok(key)
+}
+
+/// What the channel has sold since `since` (its host's live stats).
+pub async fn sales(store: &dyn Store, actor: &User, id: ChannelId, since: DateTime<Utc>) -> Result<ChannelSales> {
+    managed(store, actor, id).await?;
+    Ok(store.channel_sales(id, since).await?)
 }
 
 /// The channel a presented stream key publishes to, if any.

@@ -6,8 +6,8 @@
 
 use crate::{CommerceError, Result};
 use chrono::{DateTime, Utc};
-use olive_core::{OrderId, ProductId, Role};
-use olive_store::{NewOrder, Order, OrderLine, Page, PlacedOrder, Store, User};
+use olive_core::{ChannelId, OrderId, ProductId, Role};
+use olive_store::{NewOrder, Order, OrderLine, Page, PlacedOrder, Store, StoreError, User};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -62,16 +62,24 @@ pub async fn place_order(
     buyer: &User,
     items: &[(ProductId, i64)],
     idempotency_key: &str,
+    channel: Option<ChannelId>,
     now: DateTime<Utc>,
 ) -> Result<PlacedOrder> {
     let idempotency_key = check_idempotency_key(idempotency_key)?;
     let lines = normalise_lines(items)?;
+    if let Some(channel) = channel {
+        match store.channel(channel).await {
+            Err(StoreError::NotFound(_)) => return Err(CommerceError::invalid("channel_id", "no such channel")),
+            other => drop(other?),
+        }
+    }
     let placed = store
         .place_order(NewOrder {
             user_id: buyer.id,
             idempotency_key,
             request_hash: request_hash(&lines),
             lines,
+            channel_id: channel,
             created_at: now,
         })
         .await?;

@@ -422,13 +422,14 @@ impl Store for PostgresStore {
         // transaction ends, then finds the committed order (or the key free again on rollback).
         let claimed: Option<i64> = sqlx::query_scalar(
             "INSERT INTO orders
-               (user_id, idempotency_key, request_hash, status, total_minor, currency, created_at, updated_at)
-             VALUES ($1, $2, $3, 'placed', 0, 'KRW', $4, $4)
+               (user_id, idempotency_key, request_hash, status, total_minor, currency, channel_id, created_at, updated_at)
+             VALUES ($1, $2, $3, 'placed', 0, 'KRW', $4, $5, $5)
              ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id",
         )
         .bind(new.user_id.0)
         .bind(&new.idempotency_key)
         .bind(&new.request_hash)
+        .bind(new.channel_id.map(|c| c.0))
         .bind(new.created_at)
         .fetch_optional(&mut *tx)
         .await
@@ -505,6 +506,20 @@ impl Store for PostgresStore {
                 .await
                 .map_err(backend)?;
         self.orders_with_items(rows).await
+    }
+
+    async fn channel_sales(&self, channel: ChannelId, since: DateTime<Utc>) -> Result<ChannelSales> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT currency, COUNT(*), COALESCE(SUM(total_minor), 0)::BIGINT FROM orders
+             WHERE channel_id = $1 AND created_at >= $2 AND status <> 'cancelled'
+             GROUP BY currency ORDER BY currency",
+        )
+        .bind(channel.0)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        channel_sales(rows)
     }
 
     async fn cancel_order(&self, id: OrderId, user: UserId, now: DateTime<Utc>) -> Result<Order> {
@@ -1107,8 +1122,8 @@ impl Store for PostgresStore {
         for new in orders {
             let inserted: Option<(i64, DateTime<Utc>)> = sqlx::query_as(
                 "INSERT INTO orders
-                   (user_id, idempotency_key, request_hash, status, total_minor, currency, created_at, updated_at)
-                 VALUES ($1, $2, $3, 'placed', $4, $5, $6, $7)
+                   (user_id, idempotency_key, request_hash, status, total_minor, currency, channel_id, created_at, updated_at)
+                 VALUES ($1, $2, $3, 'placed', $4, $5, $6, $7, $8)
                  ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id, created_at",
             )
             .bind(new.user_id.0)
@@ -1116,6 +1131,7 @@ impl Store for PostgresStore {
             .bind(&new.request_hash)
             .bind(deal.price_minor.saturating_mul(new.quantity))
             .bind(deal.currency.code())
+            .bind(deal.channel_id.0)
             .bind(new.created_at)
             .bind(new.created_at)
             .fetch_optional(&mut *tx)

@@ -151,6 +151,16 @@ impl OrderRow {
     }
 }
 
+/// `channel_sales` from its `(currency, orders, total)` rows.
+pub fn channel_sales(rows: Vec<(String, i64, i64)>) -> Result<ChannelSales> {
+    let mut sales = ChannelSales::default();
+    for (currency, orders, total) in rows {
+        sales.orders += orders;
+        sales.revenue.push((currency.parse::<Currency>().map_err(corrupt)?, total));
+    }
+    Ok(sales)
+}
+
 #[derive(sqlx::FromRow)]
 pub struct OrderItemRow {
     pub order_id: i64,

@@ -452,14 +452,15 @@ impl Store for SqliteStore {
         let (total, currency) = priced.total()?;
         let order_id: i64 = sqlx::query_scalar(
             "INSERT INTO orders
-               (user_id, idempotency_key, request_hash, status, total_minor, currency, created_at, updated_at)
-             VALUES (?, ?, ?, 'placed', ?, ?, ?, ?) RETURNING id",
+               (user_id, idempotency_key, request_hash, status, total_minor, currency, channel_id, created_at, updated_at)
+             VALUES (?, ?, ?, 'placed', ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(new.user_id.0)
         .bind(&new.idempotency_key)
         .bind(&new.request_hash)
         .bind(total)
         .bind(currency.code())
+        .bind(new.channel_id.map(|c| c.0))
         .bind(new.created_at)
         .bind(new.created_at)
         .fetch_one(&mut *tx)
@@ -503,6 +504,20 @@ impl Store for SqliteStore {
                 .await
                 .map_err(backend)?;
         self.orders_with_items(rows).await
+    }
+
+    async fn channel_sales(&self, channel: ChannelId, since: DateTime<Utc>) -> Result<ChannelSales> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT currency, COUNT(*), COALESCE(SUM(total_minor), 0) FROM orders
+             WHERE channel_id = ? AND created_at >= ? AND status <> 'cancelled'
+             GROUP BY currency ORDER BY currency",
+        )
+        .bind(channel.0)
+        .bind(since)
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend)?;
+        channel_sales(rows)
     }
 
     async fn cancel_order(&self, id: OrderId, user: UserId, now: DateTime<Utc>) -> Result<Order> {
@@ -1106,8 +1121,8 @@ impl Store for SqliteStore {
         for new in orders {
             let inserted: Option<(i64, DateTime<Utc>)> = sqlx::query_as(
                 "INSERT INTO orders
-                   (user_id, idempotency_key, request_hash, status, total_minor, currency, created_at, updated_at)
-                 VALUES (?, ?, ?, 'placed', ?, ?, ?, ?)
+                   (user_id, idempotency_key, request_hash, status, total_minor, currency, channel_id, created_at, updated_at)
+                 VALUES (?, ?, ?, 'placed', ?, ?, ?, ?, ?)
                  ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id, created_at",
             )
             .bind(new.user_id.0)
@@ -1115,6 +1130,7 @@ impl Store for SqliteStore {
             .bind(&new.request_hash)
             .bind(deal.price_minor.saturating_mul(new.quantity))
             .bind(deal.currency.code())
+            .bind(deal.channel_id.0)
             .bind(new.created_at)
             .bind(new.created_at)
             .fetch_optional(&mut *tx)

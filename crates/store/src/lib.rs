@@ -97,6 +97,9 @@ pub trait Store: Send + Sync + 'static {
     async fn orders_for_user(&self, user: UserId, page: Page) -> Result<Vec<Order>>;
     /// Cancels an order of `user` that has not shipped and returns its stock.
     async fn cancel_order(&self, id: OrderId, user: UserId, now: DateTime<Utc>) -> Result<Order>;
+    /// The orders placed from `channel` (its watch page and its deals) at or after `since`,
+    /// cancelled ones left out.
+    async fn channel_sales(&self, channel: ChannelId, since: DateTime<Utc>) -> Result<ChannelSales>;
 
     // ---- jobs (the durable queue; see `olive-jobs`)
     /// Adds a job, or returns the existing one with the same dedupe key.

@@ -44,6 +44,7 @@ macro_rules! store_tests {
             deals_take_stock_and_give_back_the_unsold,
             deal_orders_are_batched_idempotent_and_never_oversold,
             concurrent_deal_batches_never_oversell,
+            channel_sales_count_the_channels_orders,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
@@ -90,6 +91,7 @@ fn order(user: UserId, key: &str, lines: &[(ProductId, i64)]) -> NewOrder {
         idempotency_key: key.to_owned(),
         request_hash: format!("{lines:?}"),
         lines,
+        channel_id: None,
         created_at: Utc::now(),
     }
 }
@@ -977,4 +979,44 @@ pub async fn concurrent_deal_batches_never_oversell(store: Arc<dyn Store>) {
     let ended = store.end_deal(deal.id, Utc::now()).await.unwrap();
     assert_eq!(ended.sold, 30);
     assert_eq!(store.product(p.id).await.unwrap().stock, 10);
+}
+
+/// A channel's sales: its watch page's orders and its deals' orders since a moment, cancelled ones
+/// and other channels' left out.
+pub async fn channel_sales_count_the_channels_orders(store: Arc<dyn Store>) {
+    let ch = channel_for_replays(&store).await;
+    let other = store
+        .create_channel(NewChannel {
+            host_id: ch.host_id,
+            title: "Other show".into(),
+            description: String::new(),
+            scheduled_at: None,
+            stream_key_hash: StreamKeyHash([7; 32]),
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    let p = store.create_product(new_product("Balm", "lip", 50)).await.unwrap();
+    let buyer = store.create_user(new_user("sales@example.com", Role::Viewer)).await.unwrap();
+    let start = Utc::now();
+    assert_eq!(store.channel_sales(ch.id, start).await.unwrap(), ChannelSales::default());
+
+    let from = |key: &str, channel: Option<ChannelId>, quantity: i64| NewOrder {
+        channel_id: channel,
+        ..order(buyer.id, key, &[(p.id, quantity)])
+    };
+    store.place_order(from("watch-1", Some(ch.id), 2)).await.unwrap();
+    let cancelled = store.place_order(from("watch-2", Some(ch.id), 1)).await.unwrap().into_order();
+    store.cancel_order(cancelled.id, buyer.id, Utc::now()).await.unwrap();
+    store.place_order(from("elsewhere", Some(other.id), 1)).await.unwrap();
+    store.place_order(from("catalogue", None, 1)).await.unwrap();
+    let deal = store.start_deal(new_deal(ch.id, p.id, 5)).await.unwrap();
+    store.record_deal_orders(deal.id, &[deal_order(buyer.id, "deal-1", 1)]).await.unwrap();
+
+    let sales = store.channel_sales(ch.id, start).await.unwrap();
+    assert_eq!(sales.orders, 2, "the watch order and the deal order");
+    assert_eq!(sales.revenue, vec![(Currency::Krw, 2 * 12_000 + 9_000)]);
+    let later = store.channel_sales(ch.id, Utc::now() + Duration::seconds(1)).await.unwrap();
+    assert_eq!(later, ChannelSales::default(), "nothing since a later moment");
+    assert_eq!(store.channel_sales(other.id, start).await.unwrap().orders, 1);
 }

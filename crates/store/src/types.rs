@@ -297,7 +297,17 @@ pub struct NewOrder {
     pub request_hash: String,
     /// One line per product, quantities positive, sorted by product id (the lock order).
     pub lines: Vec<OrderLine>,
+    /// The live channel it was placed from, if any (the host's sales figures count it).
+    pub channel_id: Option<ChannelId>,
     pub created_at: DateTime<Utc>,
+}
+
+/// A channel's orders (not cancelled) since some moment: how many, and their total per currency.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChannelSales {
+    pub orders: i64,
+    /// `(currency, total in minor units)`, by currency code.
+    pub revenue: Vec<(Currency, i64)>,
 }
 
 /// What `place_order` did.

@@ -2,10 +2,11 @@
 //! their own channel — create, edit, rotate the stream key, set the line-up.
 
 use crate::dto::{
-    ChannelCreate, ChannelUpdate, ChannelView, ChannelWithKey, Lineup, List, PinCreated, PinRequest, StreamKeyView,
+    ChannelCreate, ChannelStats, ChannelUpdate, ChannelView, ChannelWithKey, Lineup, List, PinCreated, PinRequest,
+    RevenueView, StatsQuery, StreamKeyView,
 };
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, IdPath, SignedIn};
+use crate::extract::{ApiJson, ApiQuery, IdPath, SignedIn, Viewer};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -13,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use olive_commerce::channels::{self, ChannelChanges, ChannelInput};
 use olive_commerce::CommerceError;
-use olive_core::ChannelId;
+use olive_core::{ChannelId, Money};
 use olive_media::PinRange;
 
 #[utoipa::path(get, path = "/api/v1/channels", tag = "channels",
@@ -25,11 +26,20 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Response> {
 
 #[utoipa::path(get, path = "/api/v1/channels/{id}", tag = "channels",
     responses((status = 200, body = ChannelView), (status = 404, body = ErrorBody)))]
-pub async fn detail(State(state): State<AppState>, IdPath(id): IdPath<ChannelId>) -> ApiResult<ApiJson<ChannelView>> {
+pub async fn detail(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    IdPath(id): IdPath<ChannelId>,
+) -> ApiResult<ApiJson<ChannelView>> {
     let channel = state.store.channel(id).await.map_err(CommerceError::from)?;
     let mut view = ChannelView::from(&channel);
     view.health = state.media.health(id);
     view.viewers = state.hub.viewers(id);
+    // Its host's studio shows the chat rules and where to stream to.
+    if viewer.user().is_some_and(|user| channels::can_manage(user, &channel)) {
+        view.chat_banned_words = Some(channel.chat_banned_words.clone());
+        view.ingest_url = Some(state.settings.ingest_url.clone());
+    }
     Ok(ApiJson(view))
 }
 
@@ -110,6 +120,33 @@ pub async fn pin(
     }
     state.hub.pinned(id, &product, pts).await;
     Ok((StatusCode::CREATED, ApiJson(PinCreated { id: pin.id, product_id: product.id, pts })))
+}
+
+/// The host's live stats: viewers now, orders and revenue since the live started (or `since`).
+#[utoipa::path(get, path = "/api/v1/channels/{id}/stats", tag = "channels", params(StatsQuery),
+    responses((status = 200, body = ChannelStats), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn stats(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    IdPath(id): IdPath<ChannelId>,
+    ApiQuery(q): ApiQuery<StatsQuery>,
+) -> ApiResult<ApiJson<ChannelStats>> {
+    let since = q
+        .since
+        .or_else(|| state.media.health(id).map(|h| h.started_at))
+        .unwrap_or_else(|| Utc::now() - chrono::Duration::hours(24));
+    let sales = channels::sales(state.store.as_ref(), signed_in.user(), id, since).await?;
+    let mut revenue: Vec<RevenueView> = sales
+        .revenue
+        .into_iter()
+        .map(|(currency, total_minor)| RevenueView {
+            currency,
+            total_minor,
+            total_display: Money::new(total_minor, currency).to_string(),
+        })
+        .collect();
+    revenue.sort_by_key(|r| std::cmp::Reverse(r.total_minor));
+    Ok(ApiJson(ChannelStats { since, viewers: state.hub.viewers(id), orders: sales.orders, revenue }))
 }
 
 #[utoipa::path(put, path = "/api/v1/channels/{id}/lineup", tag = "channels", request_body = Lineup,

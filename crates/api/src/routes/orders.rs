@@ -52,7 +52,7 @@ pub async fn place(
             return Err(e.into());
         }
     }
-    match orders::place_order(state.store.as_ref(), signed_in.user(), &items, key, now).await {
+    match orders::place_order(state.store.as_ref(), signed_in.user(), &items, key, req.channel_id, now).await {
         Ok(PlacedOrder::Created(order)) => {
             stock_changed(&state, &order).await;
             Ok(created(&state, order).await)

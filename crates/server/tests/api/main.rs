@@ -14,4 +14,5 @@ mod replays;
 mod roles;
 mod room;
 mod s3;
+mod web;
 mod webhooks;
