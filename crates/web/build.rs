@@ -34,10 +34,7 @@ fn install_packages(web: &Path) {
         _ => true,
     };
     if stale {
-        run(
-            Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(web),
-            "npm ci",
-        );
+        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(web), "npm ci");
     }
 }
 

@@ -2,11 +2,11 @@
 //! for a year, gzip when the client takes it) and the page shell for every app path, in the
 //! visitor's language. Everything else the app shows comes from the JSON API.
 
+use crate::dto::UserView;
+use crate::extract::Viewer;
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use crate::dto::UserView;
-use crate::extract::Viewer;
 use olive_web::Language;
 
 /// The cookie the app's language switch sets.
@@ -15,7 +15,7 @@ const LANGUAGE_COOKIE: &str = "olive_lang";
 /// What the shell may load: only our own scripts, styles, media and sockets. hls.js runs its
 /// transmuxer in a worker made from a blob, and feeds the video element from blob URLs.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-    img-src 'self' data: blob:; media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self' ws: wss:; \
+    img-src 'self' data: blob:; media-src 'self' blob: data:; worker-src 'self' blob:; connect-src 'self' ws: wss:; \
     object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
 /// The paths the app answers, as axum routes.

@@ -2,6 +2,7 @@
 
 import type { Channel, Product, Replay } from '../api';
 import { count, dateTime, price, t } from '../i18n';
+import { Icon } from './Icon';
 
 export function ChannelCard({ channel, freshness }: { channel: Channel; freshness: number }) {
   const live = channel.status === 'live';
@@ -21,7 +22,7 @@ export function ChannelCard({ channel, freshness }: { channel: Channel; freshnes
           </div>
         )}
         {live && <span class="badge live">{t('channel.live')}</span>}
-        {live && <span class="badge viewers">👁 {t('channel.viewers', { n: count(channel.viewers) })}</span>}
+        {live && <span class="badge viewers"><Icon name="eye" size={14} /> {t('channel.viewers', { n: count(channel.viewers) })}</span>}
       </div>
       <h3>{channel.title}</h3>
       {!live && channel.scheduled_at && <p class="muted">{t('channel.startsAt', { when: dateTime(channel.scheduled_at) })}</p>}

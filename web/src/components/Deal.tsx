@@ -4,6 +4,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { clock, count, price, t } from '../i18n';
 import type { DealFrame } from '../room';
+import { Icon } from './Icon';
 
 export interface RunningDeal extends DealFrame {
   sold: number;
@@ -26,7 +27,7 @@ export function DealBanner({ deal, onBuy }: { deal: RunningDeal; onBuy: () => vo
   return (
     <section class={`deal-banner${over ? ' over' : ''}`} aria-labelledby="deal-title" aria-live="polite">
       <div class="deal-head">
-        <h2 id="deal-title">⚡ {t('deal.title')}</h2>
+        <h2 id="deal-title"><Icon name="bolt" /> {t('deal.title')}</h2>
         <span class="countdown" role="timer">
           {over ? t('deal.ended') : t('deal.endsIn', { t: clock(left) })}
         </span>

@@ -6,6 +6,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type Hls from 'hls.js';
 import { t } from '../i18n';
+import { Icon } from './Icon';
 
 export interface PlayerHandle {
   video: HTMLVideoElement;
@@ -39,6 +40,11 @@ export function Player({ src, live, poster, label, onReady, onTime }: Props) {
     let latencyTimer: number | undefined;
 
     const play = () => video.play().catch(() => undefined);
+    // The box takes the stream's own shape, so a vertical (9:16) live fills a phone's screen.
+    const fit = () => {
+      if (video.videoWidth && video.videoHeight) video.style.aspectRatio = `${video.videoWidth} / ${video.videoHeight}`;
+    };
+    video.addEventListener('resize', fit);
 
     if (mediaSourceAvailable()) {
       import('hls.js/light').then(({ default: HlsClass }) => {
@@ -79,6 +85,7 @@ export function Player({ src, live, poster, label, onReady, onTime }: Props) {
     }
     return () => {
       cancelled = true;
+      video.removeEventListener('resize', fit);
       window.clearInterval(latencyTimer);
       hls?.destroy();
       video.removeAttribute('src');
@@ -99,9 +106,9 @@ export function Player({ src, live, poster, label, onReady, onTime }: Props) {
         onTimeUpdate={(e) => onTime?.((e.currentTarget as HTMLVideoElement).currentTime)}
       />
       {live && latency !== null && <span class="latency">{t('watch.latency', { s: latency.toFixed(1) })}</span>}
-      {muted && (
+      {live && muted && (
         <button class="unmute" type="button" onClick={() => setMuted(false)}>
-          🔇 {t('watch.unmute')}
+          <Icon name="mute" /> {t('watch.unmute')}
         </button>
       )}
     </div>

@@ -11,6 +11,7 @@ import { useLoad } from '../load';
 import { Room, type ChatFrame, type DealFrame } from '../room';
 import { useMe } from '../session';
 import { NeedsRole } from './NeedsRole';
+import { Icon } from '../components/Icon';
 
 interface Stats {
   viewers: number;
@@ -230,7 +231,7 @@ function LineupEditor({ channelId }: { channelId: number }) {
                 </span>
               </span>
               <button type="button" class={`small${pinned === pid ? ' primary' : ''}`} onClick={() => pin(pid)} aria-label={`${t('studio.pin')}: ${p?.name ?? pid}`}>
-                📌 {pinned === pid ? t('studio.pinned') : t('studio.pin')}
+                <Icon name="pin" /> {pinned === pid ? t('studio.pinned') : t('studio.pin')}
               </button>
               <button type="button" class="icon" disabled={i === 0} onClick={() => move(i, -1)} aria-label={`${t('studio.moveUp')}: ${p?.name ?? pid}`}>
                 ↑
@@ -315,7 +316,7 @@ function DealPanel({ channelId, deal }: { channelId: number; deal: (DealFrame & 
 
   return (
     <section class="panel" aria-labelledby="deal-title">
-      <h2 id="deal-title">⚡ {t('studio.deal')}</h2>
+      <h2 id="deal-title"><Icon name="bolt" /> {t('studio.deal')}</h2>
       {running ? (
         <div class="stack">
           <p>

@@ -14,6 +14,7 @@ import { count, price, t } from '../i18n';
 import { useLoad } from '../load';
 import { Room, type ChatFrame, type Frame, type PinnedProduct } from '../room';
 import { useMe } from '../session';
+import { Icon } from '../components/Icon';
 
 const MAX_MESSAGES = 200;
 
@@ -143,13 +144,13 @@ export function Watch({ id }: { id: number }) {
         <div class="overlay top">
           {live && <span class="badge live">{t('channel.live')}</span>}
           <span class="badge viewers" aria-live="off">
-            👁 {t('channel.viewers', { n: count(viewers ?? c.viewers) })}
+            <Icon name="eye" size={14} /> {t('channel.viewers', { n: count(viewers ?? c.viewers) })}
           </span>
         </div>
         <div class="hearts-layer" aria-hidden="true">
           {floating.map((h) => (
             <span key={h} class="floating-heart" style={{ left: `${20 + h * 60}%` }}>
-              ♥
+              <Icon name="heart" size={26} />
             </span>
           ))}
         </div>
@@ -181,7 +182,7 @@ export function Watch({ id }: { id: number }) {
         {deal && <DealBanner deal={deal} onBuy={() => setBuying(dealBuyable(deal, lineup.data?.find((p) => p.id === deal.product.id)))} />}
         <div class="heart-bar">
           <button type="button" class="heart-button" aria-label={t('watch.heart')} onClick={() => room.current?.send({ type: 'heart' }) && launchHearts(1)}>
-            ♥
+            <Icon name="heart" size={26} />
           </button>
           <span class="muted">{t('watch.hearts', { n: count(hearts) })}</span>
         </div>

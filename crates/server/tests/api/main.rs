@@ -15,4 +15,5 @@ mod roles;
 mod room;
 mod s3;
 mod web;
+mod web_app;
 mod webhooks;

@@ -149,3 +149,76 @@ async fn nobody_sees_anothers_orders() {
     assert_eq!(alice.get(&format!("/api/v1/orders/{alice_id}")).send().await.unwrap().status(), StatusCode::OK);
     assert_eq!(admin.get(&format!("/api/v1/orders/{alice_id}")).send().await.unwrap().status(), StatusCode::OK);
 }
+
+/// Orders placed from a live's watch page count in its host's stats; cancelled ones and other
+/// channels' do not, and nobody else may read them.
+#[tokio::test]
+async fn a_channels_orders_and_revenue_are_its_hosts_live_stats() {
+    let server = Server::start().await;
+    let admin = server.create_user("admin@example.com", "admin").await;
+    let host = server.create_user("host@example.com", "host").await;
+    let other_host = server.create_user("other-host@example.com", "host").await;
+    let buyer = server.signup("buyer@example.com").await;
+    let product = server.product(&admin, "Cushion", 10).await;
+    let channel = |session: &Session| {
+        let request = session.post("/api/v1/channels").json(&json!({"title": "Show"}));
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap()["id"].as_i64().unwrap() }
+    };
+    let show = channel(&host).await;
+    let elsewhere = channel(&other_host).await;
+    let from = |channel: Value, key: &str| {
+        buyer
+            .post("/api/v1/orders")
+            .header("idempotency-key", key)
+            .json(&json!({"items": [{"product_id": product, "quantity": 1}], "channel_id": channel}))
+    };
+    for key in ["a", "b"] {
+        assert_eq!(from(json!(show), key).send().await.unwrap().status(), StatusCode::CREATED);
+    }
+    let cancelled: Value = from(json!(show), "c").send().await.unwrap().json().await.unwrap();
+    let id = cancelled["id"].as_i64().unwrap();
+    assert_eq!(buyer.post(&format!("/api/v1/orders/{id}/cancel")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(from(json!(elsewhere), "d").send().await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(buy(&buyer, product, 1, "e").send().await.unwrap().status(), StatusCode::CREATED);
+
+    let stats: Value = host.get(&format!("/api/v1/channels/{show}/stats")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(stats["orders"], 2, "{stats}");
+    assert_eq!(stats["revenue"], json!([{"currency": "KRW", "total_minor": 20_000, "total_display": "₩20,000"}]));
+    assert_eq!(stats["viewers"], 0);
+    let admin_view: Value =
+        admin.get(&format!("/api/v1/channels/{elsewhere}/stats")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(admin_view["orders"], 1);
+    let later: Value = host
+        .get(&format!("/api/v1/channels/{show}/stats?since=2999-01-01T00:00:00Z"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((later["orders"].clone(), later["revenue"].clone()), (json!(0), json!([])));
+
+    // Only its host and admins read them; bad input is named.
+    let r = other_host.get(&format!("/api/v1/channels/{show}/stats")).send().await.unwrap();
+    assert_eq!(error_code(r, StatusCode::FORBIDDEN).await, "forbidden");
+    let r = buyer.get(&format!("/api/v1/channels/{show}/stats")).send().await.unwrap();
+    assert_eq!(error_code(r, StatusCode::FORBIDDEN).await, "forbidden");
+    let r = server.client.get(server.url(&format!("/api/v1/channels/{show}/stats"))).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    for query in ["since=yesterday", "since=", "until=2020-01-01T00:00:00Z", &format!("since={}", "9".repeat(5000))] {
+        let r = host.get(&format!("/api/v1/channels/{show}/stats?{query}")).send().await.unwrap();
+        assert_eq!(error_code(r, StatusCode::BAD_REQUEST).await, "invalid_query", "{query}");
+    }
+    let r = host.get("/api/v1/channels/999999/stats").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // An order from a channel that does not exist, or with a channel that is not an id, is refused
+    // and takes nothing.
+    let r = from(json!(999_999), "f").send().await.unwrap();
+    assert_eq!(error_code(r, StatusCode::UNPROCESSABLE_ENTITY).await, "invalid_field");
+    for bad in [json!("1"), json!(-1.5), json!({"id": 1}), json!(u64::MAX)] {
+        let r = from(bad.clone(), "g").send().await.unwrap();
+        assert!(r.status().is_client_error(), "{bad}: {}", r.status());
+    }
+    assert_eq!(server.stock(product).await, 10 - 2 - 1 - 1, "the cancelled unit came back; refusals took nothing");
+}

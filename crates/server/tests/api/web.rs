@@ -68,12 +68,14 @@ async fn bundled_files_are_cached_for_good_and_compressed_when_asked() {
         assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
         let plain_len = plain.bytes().await.unwrap().len();
         if path.ends_with(".js") {
-            let zipped = server.client.get(server.url(path)).header(header::ACCEPT_ENCODING, "br, gzip").send().await.unwrap();
+            let zipped =
+                server.client.get(server.url(path)).header(header::ACCEPT_ENCODING, "br, gzip").send().await.unwrap();
             assert_eq!(zipped.headers()[header::CONTENT_ENCODING], "gzip");
             assert_eq!(zipped.headers()[header::CONTENT_TYPE], "text/javascript; charset=utf-8");
             let bytes = zipped.bytes().await.unwrap();
             assert!(bytes.len() < plain_len && bytes[..2] == [0x1f, 0x8b], "{path}");
-            let refused = server.client.get(server.url(path)).header(header::ACCEPT_ENCODING, "gzip;q=0").send().await.unwrap();
+            let refused =
+                server.client.get(server.url(path)).header(header::ACCEPT_ENCODING, "gzip;q=0").send().await.unwrap();
             assert!(refused.headers().get(header::CONTENT_ENCODING).is_none());
         }
     }

@@ -1,0 +1,299 @@
+// The whole live-shopping path in a real browser (Debian's Chromium driven by playwright-core)
+// against the real olive binary while ffmpeg publishes a live. crates/server/tests/api/web_app.rs
+// starts the server with demo content and runs this file with:
+//   OLIVE_URL, OLIVE_RTMP (rtmp://host:port/live), OLIVE_HOST_EMAIL/PASSWORD,
+//   OLIVE_ADMIN_EMAIL/PASSWORD, OLIVE_SCREENSHOTS (directory), OLIVE_CHROMIUM (executable).
+// Every page's console errors and uncaught exceptions are collected; the last step asserts none.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set (see the header of this file)`);
+  return value;
+};
+const BASE = env('OLIVE_URL');
+const RTMP = env('OLIVE_RTMP');
+const SHOTS = env('OLIVE_SCREENSHOTS');
+const CHANNEL = 1;
+
+// As the machine needs them: no network beyond loopback, no GPU, no first-run or sync chatter.
+const CHROMIUM_FLAGS = [
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+const problems = [];
+let browser;
+let work;
+let publisher;
+let stamp = Date.now();
+
+function watch(page, name) {
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`${name}: console error: ${message.text()} (${message.location().url})`);
+  });
+  page.on('pageerror', (error) => problems.push(`${name}: uncaught: ${error.message}`));
+  page.on('dialog', (dialog) => {
+    if (dialog.type() === 'confirm') return dialog.accept();
+    problems.push(`${name}: unexpected ${dialog.type()} dialog: ${dialog.message()}`);
+    return dialog.dismiss();
+  });
+  return page;
+}
+
+async function newPage(name, options = {}) {
+  const context = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 860 }, ...options });
+  return watch(await context.newPage(), name);
+}
+
+async function api(path, init = {}) {
+  const response = await fetch(`${BASE}/api/v1${path}`, init);
+  if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`);
+  return response.status === 204 ? null : response.json();
+}
+
+async function token(email, password) {
+  const { token } = await api('/auth/login', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email, password }),
+  });
+  return { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' };
+}
+
+async function eventually(what, check, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+}
+
+async function shot(page, name, fullPage = false) {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage });
+}
+
+/** What the <video> on the page is doing. */
+const videoState = (page) =>
+  page.$eval('video', (v) => ({
+    engine: v.dataset.engine,
+    latency: v.dataset.latency ? Number(v.dataset.latency) : null,
+    time: v.currentTime,
+    frames: v.getVideoPlaybackQuality().totalVideoFrames,
+    paused: v.paused,
+  }));
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  work = mkdtempSync(join(tmpdir(), 'olive-e2e-'));
+  // A 10 s clip encoded once (small, with B-frames, 1 s GOP), then published in a loop without
+  // re-encoding, so ffmpeg costs little beside the browser.
+  const clip = join(work, 'clip.flv');
+  execFileSync('ffmpeg', [
+    '-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    '-t', '10', '-c:v', 'libx264', '-preset', 'veryfast', '-b:v', '800k', '-bf', '2', '-g', '30', '-keyint_min', '30', '-sc_threshold', '0',
+    '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-b:a', '64k', '-f', 'flv', clip,
+  ]);
+  const host = await token(env('OLIVE_HOST_EMAIL'), env('OLIVE_HOST_PASSWORD'));
+  const { stream_key } = await api(`/channels/${CHANNEL}/stream-key`, { method: 'POST', headers: host });
+  publisher = spawn('ffmpeg', ['-v', 'error', '-re', '-stream_loop', '-1', '-i', clip, '-c', 'copy', '-f', 'flv', `${RTMP}/${stream_key}`], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  await eventually('the channel to go live', async () => (await api(`/channels/${CHANNEL}`)).status === 'live', 30_000);
+  await eventually('the first thumbnail', async () => (await fetch(`${BASE}/live/${CHANNEL}/thumbnail.jpg`)).ok, 30_000);
+
+  // A product whose name is markup: every page must show it as text.
+  const admin = await token(env('OLIVE_ADMIN_EMAIL'), env('OLIVE_ADMIN_PASSWORD'));
+  const hostile = await api('/products', {
+    method: 'POST',
+    headers: admin,
+    body: JSON.stringify({ name: '<img src=x onerror=alert(1)>Glow', category: 'skincare', price_minor: 9900, stock: 5 }),
+  });
+  const { product_ids } = await api(`/channels/${CHANNEL}/lineup`);
+  await api(`/channels/${CHANNEL}/lineup`, { method: 'PUT', headers: host, body: JSON.stringify({ product_ids: [...product_ids, hostile.id] }) });
+
+  browser = await chromium.launch({ executablePath: env('OLIVE_CHROMIUM'), headless: true, chromiumSandbox: false, args: CHROMIUM_FLAGS });
+});
+
+after(async () => {
+  await browser?.close();
+  if (publisher && publisher.exitCode === null) publisher.kill('SIGKILL');
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+test('a shopper watches, chats and buys while the host pins; the replay seeks by chapter', async (t) => {
+  const shopper = await newPage('shopper');
+  const email = `shopper-${stamp}@olive.test`;
+
+  await t.test('signs up and sees the live on the home page', async () => {
+    await shopper.goto(`${BASE}/`);
+    await shopper.getByRole('link', { name: 'Sign up' }).click();
+    await shopper.getByLabel('Email').fill(email);
+    await shopper.getByLabel('Name shown in chat').fill('Minji');
+    await shopper.getByLabel('Password').fill('correct horse battery');
+    await shopper.getByRole('button', { name: 'Sign up' }).click();
+    await shopper.getByRole('link', { name: 'My orders' }).waitFor();
+    const card = shopper.locator(`a.channel-card[href="/watch/${CHANNEL}"]`);
+    await card.locator('.badge.live').waitFor();
+    await card.locator('img').evaluate((img) => img.decode());
+    await shot(shopper, 'home', true);
+  });
+
+  await t.test('opens the live: hls.js plays it near the live edge', async () => {
+    await shopper.locator(`a.channel-card[href="/watch/${CHANNEL}"]`).click();
+    await shopper.waitForURL(`**/watch/${CHANNEL}`);
+    const start = await eventually('the video to play', async () => {
+      const s = await videoState(shopper);
+      return s.time > 0.5 && s.frames > 0 ? s : null;
+    });
+    assert.equal(start.engine, 'hls.js', 'Media Source Extensions are there, so hls.js plays, not native HLS');
+    const later = await eventually('playback to advance', async () => {
+      const s = await videoState(shopper);
+      return s.time > start.time + 1.5 ? s : null;
+    });
+    assert.ok(later.frames > start.frames, `frames decoded: ${start.frames} then ${later.frames}`);
+    const latency = await eventually('hls.js to report a latency under 3 s', async () => {
+      const s = await videoState(shopper);
+      return s.latency !== null && s.latency < 3 ? s.latency : null;
+    });
+    t.diagnostic(`latency to the live edge: ${latency.toFixed(2)} s`);
+  });
+
+  const other = await newPage('second shopper');
+  await t.test('a chat message reaches a second browser as text', async () => {
+    const otherEmail = `other-${stamp}@olive.test`;
+    await other.goto(`${BASE}/signup?next=/watch/${CHANNEL}`);
+    await other.getByLabel('Email').fill(otherEmail);
+    await other.getByLabel('Password').fill('correct horse battery');
+    await other.getByRole('button', { name: 'Sign up' }).click();
+    await other.waitForURL(`**/watch/${CHANNEL}`);
+    await other.getByLabel('Say something nice').waitFor();
+
+    const text = `Hello <b>from</b> Minji ${stamp}`;
+    await shopper.getByLabel('Say something nice').fill(text);
+    await shopper.getByRole('button', { name: 'Send', exact: true }).click();
+    const received = other.locator('.messages li', { hasText: text });
+    await received.waitFor({ timeout: 10_000 });
+    assert.equal(await received.locator('.author').textContent(), 'Minji');
+    assert.equal(await received.locator('b').count(), 0, 'markup in chat is shown as text');
+    // The hostile product's name shows as text in the line-up, and no alert ran.
+    await shopper.locator('.lineup h3', { hasText: '<img src=x onerror=alert(1)>Glow' }).waitFor();
+  });
+
+  const host = await newPage('host');
+  let pinnedName;
+  await t.test('the host pins a product from the studio and the card appears in sync', async () => {
+    await host.goto(`${BASE}/login?next=/studio/${CHANNEL}`);
+    await host.getByLabel('Email').fill(env('OLIVE_HOST_EMAIL'));
+    await host.getByLabel('Password').fill(env('OLIVE_HOST_PASSWORD'));
+    await host.getByRole('button', { name: 'Log in' }).click();
+    await host.waitForURL(`**/studio/${CHANNEL}`);
+    await host.locator('[data-stat="bitrate"]').waitFor({ timeout: 15_000 });
+    const first = host.locator('.lineup-edit li').first();
+    pinnedName = (await first.locator('strong').textContent()).trim();
+    await first.getByRole('button', { name: /^Pin:/ }).click();
+    await first.getByRole('button', { name: /^Pin:/ }).filter({ hasText: 'Pinned' }).waitFor();
+    const card = shopper.locator('.pinned-card');
+    await card.locator('.name', { hasText: pinnedName }).waitFor({ timeout: 15_000 });
+    await shot(shopper, 'watch');
+  });
+
+  await t.test('the shopper buys the pinned product without leaving the stream and finds it in My orders', async () => {
+    await shopper.locator('.pinned-card').getByRole('button', { name: 'Buy now' }).click();
+    const sheet = shopper.getByRole('dialog');
+    await sheet.getByRole('button', { name: 'Place order' }).click();
+    await sheet.getByText('Ordered!').waitFor();
+    const s = await videoState(shopper);
+    assert.equal(s.paused, false, 'the live kept playing behind the sheet');
+    await sheet.getByRole('button', { name: 'Close' }).click();
+    await shopper.getByRole('link', { name: 'My orders' }).click();
+    await shopper.locator('.order', { hasText: pinnedName }).waitFor();
+    await shot(shopper, 'orders');
+    // The host's live stats count it.
+    await host.locator('[data-stat="orders"]', { hasText: '1' }).waitFor({ timeout: 15_000 });
+    await shot(host, 'studio', true);
+  });
+
+  await t.test('the watch page on a phone, in Korean', async () => {
+    const phone = await newPage('phone', {
+      locale: 'ko-KR',
+      viewport: { width: 390, height: 844 },
+      deviceScaleFactor: 2,
+      isMobile: true,
+      hasTouch: true,
+    });
+    await phone.goto(`${BASE}/watch/${CHANNEL}`);
+    assert.equal(await phone.getAttribute('html', 'lang'), 'ko');
+    await phone.getByText('지금 소개 중').waitFor({ timeout: 15_000 });
+    await eventually('the phone video to play', async () => (await videoState(phone)).time > 0.5);
+    await shot(phone, 'watch-phone');
+    await phone.context().close();
+  });
+
+  await t.test('the admin pages', async () => {
+    const admin = await newPage('admin');
+    await admin.goto(`${BASE}/login?next=/admin/products`);
+    await admin.getByLabel('Email').fill(env('OLIVE_ADMIN_EMAIL'));
+    await admin.getByLabel('Password').fill(env('OLIVE_ADMIN_PASSWORD'));
+    await admin.getByRole('button', { name: 'Log in' }).click();
+    await admin.waitForURL('**/admin/products');
+    await admin.locator('table tbody tr').first().waitFor();
+    await admin.locator('td', { hasText: '<img src=x onerror=alert(1)>Glow' }).waitFor();
+    await shot(admin, 'admin', true);
+    for (const section of ['users', 'channels', 'replays', 'webhooks', 'jobs']) {
+      await admin.getByRole('link', { name: { users: 'Users', channels: 'Channels', replays: 'Replays', webhooks: 'Webhooks', jobs: 'Failed jobs' }[section] }).click();
+      await admin.waitForURL(`**/admin/${section}`);
+    }
+    await admin.context().close();
+  });
+
+  let replayId;
+  await t.test('the live ends cleanly and becomes a replay', async () => {
+    // Leave the live pages first: their players would otherwise ask for a playlist that ends.
+    for (const page of [shopper, other, host]) await page.goto(`${BASE}/orders`);
+    publisher.kill('SIGINT');
+    replayId = await eventually(
+      'the replay to be ready',
+      async () => (await api(`/replays?channel_id=${CHANNEL}`)).items.find((r) => r.status === 'ready' && r.pins.length > 0)?.id,
+      60_000,
+    );
+  });
+
+  await t.test('the replay plays and a chapter click seeks to the pin', async () => {
+    const replay = await api(`/replays/${replayId}`);
+    await shopper.goto(`${BASE}/replays/${replayId}`);
+    await eventually('the replay to play', async () => (await videoState(shopper)).time > 0.3);
+    assert.equal((await videoState(shopper)).engine, 'hls.js');
+    const chapter = shopper.locator('.chapter').first();
+    await chapter.waitFor();
+    const target = replay.pins[0].offset_ms / 1000;
+    // Seek somewhere else first so the click has to move the picture.
+    await shopper.$eval('video', (v, to) => (v.currentTime = to), target > 3 ? 0 : target + 3);
+    await chapter.click();
+    await eventually(`the video to seek to ${target.toFixed(1)} s`, async () => Math.abs((await videoState(shopper)).time - target) < 1.5);
+    await shot(shopper, 'replay');
+  });
+
+  await t.test('no page logged an error', () => {
+    assert.deepEqual(problems, []);
+  });
+});
