@@ -233,6 +233,46 @@ test('a shopper watches, chats and buys while the host pins; the replay seeks by
     await shot(host, 'studio', true);
   });
 
+  await t.test('a live deal: countdown and stock on the watch page, deal price, sold out, ended by the host', async () => {
+    await shopper.goBack();
+    await shopper.waitForURL(`**/watch/${CHANNEL}`);
+    const form = host.locator('form', { has: host.getByRole('button', { name: 'Start deal' }) });
+    const select = form.getByLabel('Product');
+    const option = select.locator('option').nth(2);
+    const dealName = (await option.textContent()).split(' (')[0];
+    await select.selectOption({ index: 2 });
+    await form.getByLabel('Deal price (won)').fill('15000');
+    await form.getByLabel('Units').fill('2');
+    await form.getByLabel('Per customer').fill('2');
+    await form.getByLabel('Duration').fill('120');
+    await form.getByRole('button', { name: 'Start deal' }).click();
+
+    const banner = shopper.locator('.deal-banner');
+    await banner.getByText(dealName).waitFor({ timeout: 10_000 });
+    await banner.getByText('2 left').waitFor();
+    const countdown = await banner.getByRole('timer').textContent();
+    assert.match(countdown, /^Ends in [12]:\d\d$/, countdown);
+    await shot(shopper, 'watch-deal');
+    await banner.getByRole('button', { name: 'Buy now' }).click();
+    const sheet = shopper.getByRole('dialog');
+    await sheet.getByText('₩15,000').first().waitFor();
+    await sheet.getByLabel('Quantity').selectOption('2');
+    await sheet.getByText('₩30,000').waitFor();
+    await sheet.getByRole('button', { name: 'Place order' }).click();
+    await sheet.getByText('Ordered!').waitFor();
+    await sheet.getByRole('button', { name: 'Close' }).click();
+    // Everyone sees it sold out; the second shopper cannot buy it.
+    await other.locator('.deal-banner').getByRole('button', { name: 'Sold out' }).waitFor({ timeout: 10_000 });
+    assert.equal(await other.locator('.deal-banner').getByRole('button', { name: 'Sold out' }).isDisabled(), true);
+    await host.getByText('2 of 2 sold').waitFor({ timeout: 10_000 });
+    await host.getByRole('button', { name: 'End deal now' }).click();
+    await shopper.locator('.deal-banner').getByText('The deal has ended').waitFor({ timeout: 10_000 });
+    // The order was made at the deal price.
+    const orders = await shopper.evaluate(() => fetch('/api/v1/orders').then((r) => r.json()));
+    const dealOrder = orders.items.find((o) => o.items[0].name === dealName);
+    assert.equal(dealOrder.total_minor, 30_000);
+  });
+
   await t.test('the watch page on a phone, in Korean', async () => {
     const phone = await newPage('phone', {
       locale: 'ko-KR',

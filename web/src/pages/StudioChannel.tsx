@@ -217,7 +217,8 @@ function LineupEditor({ channelId }: { channelId: number }) {
       <h2 id="lineup-edit-title">{t('studio.lineup')}</h2>
       <p class="muted small">{t('studio.lineupHelp')}</p>
       {(saved.error || catalogue.error) && <ErrorNote message={(saved.error || catalogue.error)!} retry={saved.reload} />}
-      <ol class="lineup-edit">
+      {(!saved.data || !catalogue.data) && !saved.error && !catalogue.error && <Loading />}
+      <ol class="lineup-edit" hidden={!catalogue.data}>
         {lineup.map((pid, i) => {
           const p = byId.get(pid);
           return (
