@@ -88,7 +88,9 @@ async function eventually(what, check, timeoutMs = 20_000) {
   throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
 }
 
+/** A screenshot for docs/screenshots, once the page's images all have alt text. */
 async function shot(page, name, fullPage = false) {
+  assert.equal(await page.locator('img:not([alt])').count(), 0, `${name}: every image has alt text`);
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage });
 }
 
@@ -143,6 +145,22 @@ after(async () => {
 test('a shopper watches, chats and buys while the host pins; the replay seeks by chapter', async (t) => {
   const shopper = await newPage('shopper');
   const email = `shopper-${stamp}@olive.test`;
+
+  await t.test('a wrong password gets a sentence, not JSON', async () => {
+    // Chromium logs every refused request (here the 401) as a console error, so this page only
+    // collects uncaught exceptions.
+    const context = await browser.newContext({ locale: 'en-US' });
+    const page = await context.newPage();
+    page.on('pageerror', (error) => problems.push(`login: uncaught: ${error.message}`));
+    await page.goto(`${BASE}/login`);
+    await page.getByLabel('Email').fill('nobody@olive.test');
+    await page.getByLabel('Password').fill('not the password');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    const alert = page.getByRole('alert');
+    await alert.getByText('That email and password do not match.').waitFor();
+    assert.ok(!(await alert.textContent()).includes('{'), 'no JSON shown');
+    await context.close();
+  });
 
   await t.test('signs up and sees the live on the home page', async () => {
     await shopper.goto(`${BASE}/`);
@@ -218,6 +236,11 @@ test('a shopper watches, chats and buys while the host pins; the replay seeks by
   });
 
   await t.test('the shopper buys the pinned product without leaving the stream and finds it in My orders', async () => {
+    // The sheet is a modal dialog: Escape closes it, and the stream is still there.
+    await shopper.locator('.pinned-card').getByRole('button', { name: 'Buy now' }).click();
+    await shopper.getByRole('dialog').waitFor();
+    await shopper.keyboard.press('Escape');
+    await shopper.getByRole('dialog').waitFor({ state: 'detached' });
     await shopper.locator('.pinned-card').getByRole('button', { name: 'Buy now' }).click();
     const sheet = shopper.getByRole('dialog');
     await sheet.getByRole('button', { name: 'Place order' }).click();
