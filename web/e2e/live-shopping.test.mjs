@@ -227,6 +227,7 @@ test('a shopper watches, chats and buys while the host pins; the replay seeks by
     await host.waitForURL(`**/studio/${CHANNEL}`);
     await host.locator('[data-stat="bitrate"]').waitFor({ timeout: 15_000 });
     const first = host.locator('.lineup-edit li').first();
+    await first.locator('img').waitFor();
     pinnedName = (await first.locator('strong').textContent()).trim();
     await first.getByRole('button', { name: /^Pin:/ }).click();
     await first.getByRole('button', { name: /^Pin:/ }).filter({ hasText: 'Pinned' }).waitFor();

@@ -218,35 +218,37 @@ function LineupEditor({ channelId }: { channelId: number }) {
       <p class="muted small">{t('studio.lineupHelp')}</p>
       {(saved.error || catalogue.error) && <ErrorNote message={(saved.error || catalogue.error)!} retry={saved.reload} />}
       {(!saved.data || !catalogue.data) && !saved.error && !catalogue.error && <Loading />}
-      <ol class="lineup-edit" hidden={!catalogue.data}>
-        {lineup.map((pid, i) => {
-          const p = byId.get(pid);
-          return (
-            <li key={pid}>
-              {p?.images[0] && <img src={p.images[0].url} alt={t('product.image', { name: p.name })} width="48" height="48" />}
-              <span class="grow">
-                <strong>{p?.name ?? `#${pid}`}</strong>
-                <span class="muted small">
-                  {' '}
-                  {p && price(p.price_minor, p.currency)} · {p && (p.stock > 0 ? t('product.inStock', { n: p.stock }) : t('product.soldOut'))}
+      {catalogue.data && (
+        <ol class="lineup-edit">
+          {lineup.map((pid, i) => {
+            const p = byId.get(pid);
+            return (
+              <li key={pid}>
+                {p?.images[0] && <img src={p.images[0].url} alt={t('product.image', { name: p.name })} width="48" height="48" />}
+                <span class="grow">
+                  <strong>{p?.name ?? `#${pid}`}</strong>
+                  <span class="muted small">
+                    {' '}
+                    {p && price(p.price_minor, p.currency)} · {p && (p.stock > 0 ? t('product.inStock', { n: p.stock }) : t('product.soldOut'))}
+                  </span>
                 </span>
-              </span>
-              <button type="button" class={`small${pinned === pid ? ' primary' : ''}`} onClick={() => pin(pid)} aria-label={`${t('studio.pin')}: ${p?.name ?? pid}`}>
-                <Icon name="pin" /> {pinned === pid ? t('studio.pinned') : t('studio.pin')}
-              </button>
-              <button type="button" class="icon" disabled={i === 0} onClick={() => move(i, -1)} aria-label={`${t('studio.moveUp')}: ${p?.name ?? pid}`}>
-                ↑
-              </button>
-              <button type="button" class="icon" disabled={i === lineup.length - 1} onClick={() => move(i, 1)} aria-label={`${t('studio.moveDown')}: ${p?.name ?? pid}`}>
-                ↓
-              </button>
-              <button type="button" class="icon" onClick={() => save(lineup.filter((x) => x !== pid))} aria-label={`${t('studio.remove')}: ${p?.name ?? pid}`}>
-                ✕
-              </button>
-            </li>
-          );
-        })}
-      </ol>
+                <button type="button" class={`small${pinned === pid ? ' primary' : ''}`} onClick={() => pin(pid)} aria-label={`${t('studio.pin')}: ${p?.name ?? pid}`}>
+                  <Icon name="pin" /> {pinned === pid ? t('studio.pinned') : t('studio.pin')}
+                </button>
+                <button type="button" class="icon" disabled={i === 0} onClick={() => move(i, -1)} aria-label={`${t('studio.moveUp')}: ${p?.name ?? pid}`}>
+                  ↑
+                </button>
+                <button type="button" class="icon" disabled={i === lineup.length - 1} onClick={() => move(i, 1)} aria-label={`${t('studio.moveDown')}: ${p?.name ?? pid}`}>
+                  ↓
+                </button>
+                <button type="button" class="icon" onClick={() => save(lineup.filter((x) => x !== pid))} aria-label={`${t('studio.remove')}: ${p?.name ?? pid}`}>
+                  ✕
+                </button>
+              </li>
+            );
+          })}
+        </ol>
+      )}
       <form
         class="inline"
         onSubmit={(e) => {
