@@ -6,6 +6,7 @@ mod bench;
 mod config;
 mod demo;
 mod engines;
+mod reco;
 mod serve;
 mod telemetry;
 
@@ -27,6 +28,11 @@ enum Command {
     Admin {
         #[command(subcommand)]
         command: admin::AdminCommand,
+    },
+    /// The recommender: offline evaluation on a public dataset.
+    Reco {
+        #[command(subcommand)]
+        command: reco::RecoCommand,
     },
     /// Load generators: drive a running Olive (or a peer) and report.
     Bench {
@@ -50,6 +56,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Admin { command } => admin::run(command).await,
             Command::Bench { command } => bench::run(command).await,
+            Command::Reco { command } => reco::run(command).await,
         }
     });
     match result {
