@@ -24,7 +24,7 @@ pub struct AlsParams {
 
 impl Default for AlsParams {
     fn default() -> Self {
-        AlsParams { factors: 64, regularization: 1.0, alpha: 10.0, iterations: 15, cg_steps: 3, seed: 42 }
+        AlsParams { factors: 64, regularization: 50.0, alpha: 10.0, iterations: 15, cg_steps: 3, seed: 42 }
     }
 }
 

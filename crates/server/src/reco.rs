@@ -53,7 +53,7 @@ pub struct EvalArgs {
     /// Matrix factorisation: factors, regularisation, confidence per unit of weight, iterations.
     #[arg(long, default_value_t = 64)]
     factors: usize,
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 50.0)]
     als_regularization: f32,
     #[arg(long, default_value_t = 10.0)]
     alpha: f32,

@@ -10,6 +10,7 @@ mod hostile;
 mod live;
 mod ops;
 mod orders;
+mod reco;
 mod replays;
 mod roles;
 mod room;
