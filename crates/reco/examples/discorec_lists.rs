@@ -3,7 +3,7 @@
 //! score. discorec cannot fold in a user it was not trained on, so held-out users' input events are
 //! added to its training set (which gives it a little more than the protocol allows).
 //!
-//! `cargo run --release -p olive-reco --example discorec_lists -- DIR/<protocol> [factors] [iterations]`
+//! `cargo run --release -p olive-reco --example discorec_lists -- DIR/<protocol> [factors] [iterations] [regularization] [alpha]`
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -14,6 +14,8 @@ fn main() {
     let dir = std::path::Path::new(args.get(1).expect("the split directory"));
     let factors: u32 = args.get(2).map_or(64, |f| f.parse().expect("factors"));
     let iterations: u32 = args.get(3).map_or(15, |f| f.parse().expect("iterations"));
+    let regularization: Option<f32> = args.get(4).map(|f| f.parse().expect("regularization"));
+    let alpha: Option<f32> = args.get(5).map(|f| f.parse().expect("alpha"));
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
 
     let mut data: Vec<(i64, u32, f32)> = read("train.tsv")

@@ -36,6 +36,8 @@ pub struct Factors {
     pub alpha: f32,
     pub users: Vec<f32>,
     pub items: Vec<f32>,
+    /// `YᵀY + λI` of the item factors (`k × k`, row-major), kept for folding users in.
+    gram: Vec<f32>,
 }
 
 impl Factors {
@@ -50,7 +52,8 @@ impl Factors {
             solve_rows(m.by_user(), &items, &mut users, k, p);
             solve_rows(m.by_item(), &users, &mut items, k, p);
         }
-        Factors { k, regularization: p.regularization, alpha: p.alpha, users, items }
+        let gram = gram(&items, k, p.regularization);
+        Factors { k, regularization: p.regularization, alpha: p.alpha, users, items, gram }
     }
 
     pub fn n_users(&self) -> usize {
@@ -73,8 +76,10 @@ impl Factors {
     /// shopper's latest events count before the next training.
     pub fn fold_in(&self, items: &[u32], weights: &[f32]) -> Vec<f32> {
         let k = self.k;
-        let y = MatRef::from_row_major_slice(&self.items, self.n_items(), k);
-        let mut a: Mat<f32> = y.transpose() * y;
+        if k == 0 || self.gram.len() != k * k {
+            return vec![0.0; k];
+        }
+        let mut a = Mat::<f32>::from_fn(k, k, |r, s| self.gram[r * k + s]);
         let mut b = Mat::<f32>::zeros(k, 1);
         for (&i, &w) in items.iter().zip(weights) {
             if i as usize >= self.n_items() {
@@ -88,9 +93,6 @@ impl Factors {
                     a[(r, s)] += (c - 1.0) * yi[r] * yi[s];
                 }
             }
-        }
-        for r in 0..k {
-            a[(r, r)] += self.regularization;
         }
         match a.llt(Side::Lower) {
             Ok(llt) => {
@@ -119,15 +121,19 @@ fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     }
 }
 
+/// `YᵀY + λI` for factors `y` (`n × k`, row-major), row-major.
+fn gram(y: &[f32], k: usize, regularization: f32) -> Vec<f32> {
+    let y = MatRef::from_row_major_slice(y, y.len() / k, k);
+    let mut g: Mat<f32> = y.transpose() * y;
+    for r in 0..k {
+        g[(r, r)] += regularization;
+    }
+    (0..k * k).map(|e| g[(e / k, e % k)]).collect()
+}
+
 /// One half-iteration: every row of `out` re-solved against the fixed `other` factors.
 fn solve_rows(rows: &Rows, other: &[f32], out: &mut [f32], k: usize, p: &AlsParams) {
-    let n_other = other.len() / k;
-    let y = MatRef::from_row_major_slice(other, n_other, k);
-    let mut gram: Mat<f32> = y.transpose() * y;
-    for r in 0..k {
-        gram[(r, r)] += p.regularization;
-    }
-    let gram: Vec<f32> = (0..k * k).map(|e| gram[(e / k, e % k)]).collect();
+    let gram = gram(other, k, p.regularization);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per = rows.len().div_ceil(threads.max(1)).max(1);
     std::thread::scope(|scope| {

@@ -9,6 +9,7 @@ pub mod eval;
 pub mod interactions;
 pub mod item_item;
 pub mod models;
+pub mod serve;
 
 pub use als::{AlsParams, Factors};
 pub use interactions::Interactions;

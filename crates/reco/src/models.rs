@@ -39,6 +39,10 @@ impl Als {
     pub fn new(params: AlsParams) -> Als {
         Als { params, factors: Factors::default() }
     }
+
+    pub fn factors(&self) -> &Factors {
+        &self.factors
+    }
 }
 
 fn split(history: &[(u32, f32)]) -> (Vec<u32>, Vec<f32>) {
@@ -75,6 +79,10 @@ pub struct Neighbours {
 impl Neighbours {
     pub fn new(params: ItemItemParams) -> Neighbours {
         Neighbours { params, model: ItemItem::default() }
+    }
+
+    pub fn model(&self) -> &ItemItem {
+        &self.model
     }
 }
 

@@ -117,6 +117,9 @@ fn eval(args: EvalArgs) -> Result<()> {
             let m = evaluate(model.as_ref(), &split, data.n_items, args.k);
             println!("{}", row(&model.name(), &m, Some(trained)));
         }
+        if protocol == Protocol::RandomSplit {
+            serving_time(&args, &data, &split);
+        }
         if let Some(dir) = &args.export {
             let dir = dir.join(slug(protocol));
             export(&dir, &split, &data).with_context(|| format!("writing {}", dir.display()))?;
@@ -131,14 +134,18 @@ fn eval(args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-fn models(args: &EvalArgs) -> Vec<Box<dyn Recommender>> {
-    let als = AlsParams {
+fn als_params(args: &EvalArgs) -> AlsParams {
+    AlsParams {
         factors: if args.quick { 16 } else { args.factors },
         regularization: args.als_regularization,
         alpha: args.alpha,
         iterations: if args.quick { 5 } else { args.iterations },
         ..AlsParams::default()
-    };
+    }
+}
+
+fn models(args: &EvalArgs) -> Vec<Box<dyn Recommender>> {
+    let als = als_params(args);
     let item_item = ItemItemParams { lambda: args.lambda, ..ItemItemParams::default() };
     vec![
         Box::new(Popularity::default()),
@@ -146,6 +153,61 @@ fn models(args: &EvalArgs) -> Vec<Box<dyn Recommender>> {
         Box::new(Neighbours::new(item_item)),
         Box::new(Blend::new(item_item, als, BlendWeights::default())),
     ]
+}
+
+/// How long the served model takes to rank 1,000 candidates for each scored user (their history
+/// folded in per request, as in serving).
+fn serving_time(args: &EvalArgs, data: &Dataset, split: &Split) {
+    use olive_reco::serve::{CatalogueItem, Model, TrainParams, TrainingEvent};
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let items = (0..data.n_items).map(|i| CatalogueItem { title: format!("item {i}"), features: Vec::new() }).collect();
+    let mut events = Vec::with_capacity(split.train.nnz());
+    for u in 0..split.train.n_users() {
+        let (its, ws) = split.train.user(u);
+        events.extend(its.iter().zip(ws).map(|(&item, &weight)| TrainingEvent {
+            user: u as u32,
+            item,
+            weight,
+            at: 0.0,
+        }));
+    }
+    let params = TrainParams {
+        als: als_params(args),
+        item_item: ItemItemParams { lambda: args.lambda, ..ItemItemParams::default() },
+        ..TrainParams::default()
+    };
+    let started = Instant::now();
+    let model = Model::train(data.n_users, items, &events, 0.0, &params);
+    let trained = started.elapsed();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
+    let all: Vec<u32> = (0..data.n_items as u32).collect();
+    let mut times: Vec<Duration> = split
+        .cases
+        .iter()
+        .map(|case| {
+            let candidates: Vec<u32> = all.choose_multiple(&mut rng, 1000).copied().collect();
+            let started = Instant::now();
+            let ranked = model.rank(&case.history, &candidates, 20);
+            let took = started.elapsed();
+            std::hint::black_box(ranked);
+            took
+        })
+        .collect();
+    times.sort();
+    let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+    if times.is_empty() {
+        return;
+    }
+    println!(
+        "serving: model trained in {:.2} s; ranking {} candidates for one shopper: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} shoppers)",
+        trained.as_secs_f64(),
+        all.len().min(1000),
+        at(0.5).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3,
+        times[times.len() - 1].as_secs_f64() * 1e3,
+        times.len()
+    );
 }
 
 fn describe(p: Protocol) -> &'static str {

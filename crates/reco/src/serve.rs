@@ -1,0 +1,402 @@
+//! Serving: a trained snapshot that ranks candidates (lives, replays, products) for one shopper,
+//! each with the one-line reason it is there. Four signals, standardised over the candidates and
+//! weighted: the item-item model from the shopper's history, their folded-in factors, content (the
+//! features — vision labels, product categories — of what they interacted with against each
+//! candidate's), and popularity decayed with time. Content is what lifts a brand-new live, with no
+//! interactions yet, to the shoppers who like what is on its screen; popularity is all a newcomer
+//! gets ("trending").
+
+use crate::als::{AlsParams, Factors};
+use crate::eval::Recommender;
+use crate::interactions::Interactions;
+use crate::item_item::{ItemItem, ItemItemParams};
+use crate::models::{standardise, Blend, BlendWeights};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// What the recommender knows of one catalogue entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogueItem {
+    pub title: String,
+    /// Features such as `category:skincare` or `label:lipstick`, with strengths (a label's confidence).
+    pub features: Vec<(String, f32)>,
+}
+
+/// One interaction to train on: `at` in seconds on any clock that `now` shares.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainingEvent {
+    pub user: u32,
+    pub item: u32,
+    pub weight: f32,
+    pub at: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainParams {
+    pub item_item: ItemItemParams,
+    pub als: AlsParams,
+    /// Popularity halves every this many seconds.
+    pub half_life_s: f64,
+    /// Weight of content among the blend's signals.
+    pub content_weight: f32,
+}
+
+impl Default for TrainParams {
+    fn default() -> Self {
+        TrainParams {
+            item_item: ItemItemParams::default(),
+            als: AlsParams::default(),
+            half_life_s: 3.0 * 86_400.0,
+            content_weight: 1.0,
+        }
+    }
+}
+
+/// Why an item was recommended, to be put in one line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reason {
+    /// The shopper's history item that argues most for it.
+    BecauseOf { item: u32 },
+    /// A feature it shares with what the shopper likes.
+    Shares { feature: String },
+    /// Popular (in its first feature, when it has one).
+    Popular { feature: Option<String> },
+    /// Their taste as a whole (matrix factorisation), with no single item to name.
+    ForYou,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranked {
+    pub item: u32,
+    pub score: f32,
+    pub reason: Reason,
+}
+
+/// A trained snapshot.
+#[derive(Debug, Clone)]
+pub struct Model {
+    items: Vec<CatalogueItem>,
+    item_item: ItemItem,
+    factors: Factors,
+    popularity: Vec<f32>,
+    weights: BlendWeights,
+    content_weight: f32,
+    /// Per item, its features as `(feature id, strength)`, L2-normalised.
+    features: Vec<Vec<(u32, f32)>>,
+    feature_names: Vec<String>,
+}
+
+impl Model {
+    pub fn train(
+        n_users: usize,
+        items: Vec<CatalogueItem>,
+        events: &[TrainingEvent],
+        now: f64,
+        p: &TrainParams,
+    ) -> Model {
+        let n_items = items.len();
+        let interactions = Interactions::new(n_users, n_items, events.iter().map(|e| (e.user, e.item, e.weight)));
+        let mut blend = Blend::new(p.item_item, p.als, BlendWeights::default());
+        blend.fit(&interactions);
+        let mut popularity = vec![0.0f32; n_items];
+        for e in events {
+            if let Some(slot) = popularity.get_mut(e.item as usize) {
+                let age = (now - e.at).max(0.0);
+                *slot += e.weight * 0.5f64.powf(age / p.half_life_s.max(1.0)) as f32;
+            }
+        }
+        let mut ids: HashMap<String, u32> = HashMap::new();
+        let mut feature_names = Vec::new();
+        let features = items
+            .iter()
+            .map(|item| {
+                let mut v: Vec<(u32, f32)> = Vec::new();
+                for (name, strength) in &item.features {
+                    if !strength.is_finite() || *strength <= 0.0 {
+                        continue;
+                    }
+                    let id = *ids.entry(name.clone()).or_insert_with(|| {
+                        feature_names.push(name.clone());
+                        feature_names.len() as u32 - 1
+                    });
+                    match v.iter_mut().find(|(f, _)| *f == id) {
+                        Some(entry) => entry.1 += strength,
+                        None => v.push((id, *strength)),
+                    }
+                }
+                let norm = v.iter().map(|(_, s)| s * s).sum::<f32>().sqrt();
+                v.iter_mut().for_each(|(_, s)| *s /= norm.max(1e-12));
+                v.sort_unstable_by_key(|&(f, _)| f);
+                v
+            })
+            .collect();
+        Model {
+            items,
+            item_item: blend.item_item.model().clone(),
+            factors: blend.als.factors().clone(),
+            popularity,
+            weights: blend.weights,
+            content_weight: p.content_weight,
+            features,
+            feature_names,
+        }
+    }
+
+    pub fn n_items(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn item(&self, i: u32) -> Option<&CatalogueItem> {
+        self.items.get(i as usize)
+    }
+
+    pub fn weights(&self) -> BlendWeights {
+        self.weights
+    }
+
+    /// Ranks `candidates` (item indices; unknown ones are skipped) for a shopper with `history`
+    /// (`(item, weight)`; empty for a newcomer), best first, at most `limit`. Items in the history
+    /// are ranked too: the caller decides whether a live already watched may come again.
+    pub fn rank(&self, history: &[(u32, f32)], candidates: &[u32], limit: usize) -> Vec<Ranked> {
+        let candidates: Vec<u32> = candidates.iter().copied().filter(|&c| (c as usize) < self.items.len()).collect();
+        let n = candidates.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        let history: Vec<(u32, f32)> = history
+            .iter()
+            .copied()
+            .filter(|&(i, w)| (i as usize) < self.items.len() && w.is_finite() && w > 0.0)
+            .collect();
+        let (h_items, h_weights): (Vec<u32>, Vec<f32>) = history.iter().copied().unzip();
+
+        let mut popular: Vec<f32> = candidates.iter().map(|&c| self.popularity[c as usize].ln_1p()).collect();
+        standardise(&mut popular);
+        let mut parts: Vec<(Vec<f32>, f32)> = Vec::with_capacity(4);
+        if !history.is_empty() {
+            // Through the history's neighbour lists once, rather than a lookup per candidate.
+            let mut all = vec![0.0f32; self.items.len()];
+            self.item_item.score_into(&h_items, &h_weights, &mut all);
+            let mut ii: Vec<f32> = candidates.iter().map(|&j| all[j as usize]).collect();
+            standardise(&mut ii);
+            parts.push((ii, self.weights.item_item));
+            let user = self.factors.fold_in(&h_items, &h_weights);
+            let mut als: Vec<f32> = candidates
+                .iter()
+                .map(|&j| {
+                    if (j as usize) < self.factors.n_items() {
+                        dot(&user, self.factors.item(j as usize))
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            standardise(&mut als);
+            parts.push((als, self.weights.als));
+            let profile = self.profile(&history);
+            let mut content: Vec<f32> =
+                candidates.iter().map(|&j| sparse_dot(&profile, &self.features[j as usize])).collect();
+            standardise(&mut content);
+            parts.push((content, self.content_weight));
+            parts.push((popular.clone(), self.weights.popularity));
+        } else {
+            parts.push((popular.clone(), 1.0));
+        }
+
+        let mut ranked: Vec<Ranked> = (0..n)
+            .map(|k| {
+                let score: f32 = parts.iter().map(|(v, w)| w * v[k]).sum();
+                Ranked { item: candidates[k], score, reason: Reason::ForYou }
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.item.cmp(&b.item)));
+        ranked.truncate(limit);
+        let position: HashMap<u32, usize> = candidates.iter().enumerate().map(|(k, &c)| (c, k)).collect();
+        for r in &mut ranked {
+            let k = position[&r.item];
+            let strongest = parts
+                .iter()
+                .enumerate()
+                .max_by(|a, b| (a.1 .1 * a.1 .0[k]).total_cmp(&(b.1 .1 * b.1 .0[k])))
+                .map(|(p, _)| p);
+            r.reason = self.reason(history.is_empty(), strongest, &history, r.item);
+        }
+        ranked
+    }
+
+    /// The shopper's taste in features: their items' features, weighted, summed.
+    fn profile(&self, history: &[(u32, f32)]) -> Vec<(u32, f32)> {
+        let mut profile: HashMap<u32, f32> = HashMap::new();
+        for &(i, w) in history {
+            for &(f, s) in &self.features[i as usize] {
+                *profile.entry(f).or_default() += w * s;
+            }
+        }
+        let mut v: Vec<(u32, f32)> = profile.into_iter().collect();
+        v.sort_unstable_by_key(|&(f, _)| f);
+        v
+    }
+
+    fn reason(&self, newcomer: bool, strongest: Option<usize>, history: &[(u32, f32)], item: u32) -> Reason {
+        let first_feature = || {
+            self.features[item as usize]
+                .iter()
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|&(f, _)| self.feature_names[f as usize].clone())
+        };
+        match (newcomer, strongest) {
+            (false, Some(0)) => history
+                .iter()
+                .filter(|&&(i, _)| i != item)
+                .max_by(|a, b| {
+                    (a.1 * self.item_item.weight(a.0, item)).total_cmp(&(b.1 * self.item_item.weight(b.0, item)))
+                })
+                .map_or(Reason::ForYou, |&(i, _)| Reason::BecauseOf { item: i }),
+            (false, Some(1)) => Reason::ForYou,
+            (false, Some(2)) => {
+                let profile = self.profile(history);
+                self.features[item as usize]
+                    .iter()
+                    .filter_map(|&(f, s)| {
+                        profile.binary_search_by_key(&f, |&(g, _)| g).ok().map(|k| (f, s * profile[k].1))
+                    })
+                    .max_by(|a, b| a.1.total_cmp(&b.1))
+                    .map_or(Reason::Popular { feature: first_feature() }, |(f, _)| Reason::Shares {
+                        feature: self.feature_names[f as usize].clone(),
+                    })
+            }
+            _ => Reason::Popular { feature: first_feature() },
+        }
+    }
+
+    /// The reason in English, one line.
+    pub fn explain(&self, reason: &Reason) -> String {
+        let pretty = |feature: &str| feature.split_once(':').map_or(feature, |(_, v)| v).replace('_', " ");
+        match reason {
+            Reason::BecauseOf { item } => {
+                format!("because you liked {}", self.item(*item).map_or("something similar", |i| i.title.as_str()))
+            }
+            Reason::Shares { feature } => format!("because you like {}", pretty(feature)),
+            Reason::Popular { feature: Some(f) } => format!("popular in {}", pretty(f)),
+            Reason::Popular { feature: None } => "trending now".to_owned(),
+            Reason::ForYou => "picked for your taste".to_owned(),
+        }
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Dot product of two sorted sparse vectors.
+fn sparse_dot(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
+    let (mut i, mut j, mut sum) = (0, 0, 0.0);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                sum += a[i].1 * b[j].1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Skincare items 0–4, make-up items 5–9; item 10 a brand-new live whose screen shows lipstick.
+    fn catalogue() -> Vec<CatalogueItem> {
+        let mut items: Vec<CatalogueItem> = (0..10)
+            .map(|i| {
+                let (category, label) = if i < 5 { ("skincare", "lotion") } else { ("makeup", "lipstick") };
+                CatalogueItem {
+                    title: format!("item {i}"),
+                    features: vec![(format!("category:{category}"), 1.0), (format!("label:{label}"), 0.8)],
+                }
+            })
+            .collect();
+        items.push(CatalogueItem { title: "New lipstick live".into(), features: vec![("label:lipstick".into(), 0.9)] });
+        items
+    }
+
+    fn events() -> Vec<TrainingEvent> {
+        let mut e = Vec::new();
+        for u in 0..40u32 {
+            let base = if u < 20 { 0 } else { 5 };
+            for k in 0..5 {
+                if (u + k) % 5 != 0 {
+                    e.push(TrainingEvent { user: u, item: base + k, weight: 1.0, at: 1000.0 + u as f64 });
+                }
+            }
+        }
+        // Item 0 is the most popular overall, bought alone by shoppers of its own.
+        for u in 40..70 {
+            e.push(TrainingEvent { user: u, item: 0, weight: 1.0, at: 1000.0 });
+        }
+        e
+    }
+
+    fn model() -> Model {
+        let p = TrainParams {
+            als: AlsParams { factors: 4, regularization: 0.5, iterations: 8, ..AlsParams::default() },
+            item_item: ItemItemParams { lambda: 1.0, ..ItemItemParams::default() },
+            ..TrainParams::default()
+        };
+        Model::train(70, catalogue(), &events(), 2000.0, &p)
+    }
+
+    #[test]
+    fn shoppers_get_their_own_taste_first_with_a_reason() {
+        let m = model();
+        let all: Vec<u32> = (0..11).collect();
+        let makeup_fan = m.rank(&[(5, 1.0), (6, 1.0)], &all, 11);
+        let top: Vec<u32> = makeup_fan.iter().take(4).map(|r| r.item).collect();
+        assert!(top.iter().filter(|&&i| (5..11).contains(&i)).count() >= 3, "{makeup_fan:?}");
+        let skincare_fan = m.rank(&[(1, 1.0), (2, 1.0)], &all, 11);
+        assert!(skincare_fan.iter().take(4).filter(|r| r.item < 5).count() >= 3, "{skincare_fan:?}");
+        for r in makeup_fan.iter().chain(&skincare_fan) {
+            assert!(!m.explain(&r.reason).is_empty());
+        }
+    }
+
+    #[test]
+    fn a_new_live_reaches_those_who_like_what_is_on_its_screen() {
+        let m = model();
+        // Candidates a make-up fan has not seen: the new live and skincare items.
+        let candidates = [0, 1, 2, 3, 4, 10];
+        let ranked = m.rank(&[(5, 1.0), (6, 1.0), (7, 1.0)], &candidates, 6);
+        assert_eq!(ranked[0].item, 10, "{ranked:?}");
+        assert_eq!(ranked[0].reason, Reason::Shares { feature: "label:lipstick".into() });
+        assert_eq!(m.explain(&ranked[0].reason), "because you like lipstick");
+        // For a skincare fan it is not first.
+        let ranked = m.rank(&[(1, 1.0), (2, 1.0)], &[3, 4, 10], 3);
+        assert_ne!(ranked[0].item, 10, "{ranked:?}");
+    }
+
+    #[test]
+    fn newcomers_get_what_is_popular() {
+        let m = model();
+        let ranked = m.rank(&[], &(0..11).collect::<Vec<_>>(), 3);
+        assert_eq!(ranked[0].item, 0, "the most popular: {ranked:?}");
+        assert_eq!(m.explain(&ranked[0].reason), "popular in skincare");
+    }
+
+    #[test]
+    fn hostile_input_is_ignored_not_fatal() {
+        let m = model();
+        assert!(m.rank(&[(1, 1.0)], &[], 5).is_empty());
+        assert!(m.rank(&[(1, 1.0)], &[999, u32::MAX], 5).is_empty());
+        let r = m.rank(&[(999, 1.0), (1, f32::NAN), (2, -1.0), (3, f32::INFINITY)], &[4, 5], 0);
+        assert!(r.is_empty());
+        let r = m.rank(&[(999, 1.0), (1, f32::NAN)], &[4, 5], 5);
+        assert_eq!(r.len(), 2, "an unusable history is a newcomer's");
+        let empty = Model::train(0, Vec::new(), &[], 0.0, &TrainParams::default());
+        assert!(empty.rank(&[], &[0, 1], 5).is_empty());
+    }
+}
