@@ -40,8 +40,15 @@ fn main() {
         }
     }
     let started = Instant::now();
-    let model =
-        discorec::RecommenderBuilder::new().factors(factors).iterations(iterations).seed(42).fit_implicit(&data);
+    let mut builder = discorec::RecommenderBuilder::new();
+    builder.factors(factors).iterations(iterations).seed(42);
+    if let Some(r) = regularization {
+        builder.regularization(r);
+    }
+    if let Some(a) = alpha {
+        builder.alpha(a);
+    }
+    let model = builder.fit_implicit(&data);
     eprintln!("discorec ALS: trained in {:.2} s", started.elapsed().as_secs_f64());
 
     let mut out = String::new();
