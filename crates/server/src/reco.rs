@@ -117,9 +117,6 @@ fn eval(args: EvalArgs) -> Result<()> {
             let m = evaluate(model.as_ref(), &split, data.n_items, args.k);
             println!("{}", row(&model.name(), &m, Some(trained)));
         }
-        if protocol == Protocol::RandomSplit {
-            serving_time(&args, &data, &split);
-        }
         if let Some(dir) = &args.export {
             let dir = dir.join(slug(protocol));
             export(&dir, &split, &data).with_context(|| format!("writing {}", dir.display()))?;
@@ -129,6 +126,9 @@ fn eval(args: EvalArgs) -> Result<()> {
                     read_lists(&path, split.cases.len()).with_context(|| format!("reading {}", path.display()))?;
                 println!("{}", row(name, &evaluate_lists(&split, &lists, data.n_items, args.k), None));
             }
+        }
+        if protocol == Protocol::RandomSplit {
+            serving_time(&args, &data, &split);
         }
     }
     Ok(())
