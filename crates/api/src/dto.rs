@@ -606,3 +606,49 @@ impl DealView {
         }
     }
 }
+
+/// `POST /api/v1/events`: up to 50 events.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventBatch {
+    pub events: Vec<EventBody>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventBody {
+    /// `watch`, `view`, `click`, `cart` or `heart` (purchases are recorded by the order path).
+    #[serde(rename = "type")]
+    pub kind: olive_store::EventKind,
+    pub target: EventTarget,
+    /// For `watch`: seconds watched since the last report (at most 3600).
+    #[serde(default)]
+    pub seconds: Option<f64>,
+    /// For `cart`: how many.
+    #[serde(default)]
+    pub quantity: Option<f64>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventTarget {
+    /// `product`, `channel` or `replay`.
+    pub kind: olive_store::TargetKind,
+    pub id: i64,
+}
+
+impl From<EventBody> for olive_commerce::events::ReportedEvent {
+    fn from(e: EventBody) -> Self {
+        olive_commerce::events::ReportedEvent {
+            kind: e.kind,
+            target: e.target.kind,
+            target_id: e.target.id,
+            value: e.seconds.or(e.quantity),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventsAccepted {
+    pub accepted: usize,
+}

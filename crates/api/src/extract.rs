@@ -253,7 +253,11 @@ fn is_state_changing(method: &Method) -> bool {
 
 /// The session cookie's value, if the request carries one.
 pub fn session_cookie(headers: &HeaderMap, settings: &ApiSettings) -> Option<String> {
-    let name = settings.cookie_name();
+    cookie_value(headers, settings.cookie_name())
+}
+
+/// The value of the cookie called `name`, if the request carries one.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -262,6 +266,30 @@ pub fn session_cookie(headers: &HeaderMap, settings: &ApiSettings) -> Option<Str
         .filter_map(Result::ok)
         .find(|c| c.name() == name)
         .map(|c| c.value().to_owned())
+}
+
+/// The cookie that tells one browser from another for the recommender (not a session: it grants
+/// nothing).
+pub const VISITOR_COOKIE: &str = "olive_visitor";
+
+/// The browser's first-party visitor id, or a new one (`fresh`) to be set with [`visitor_cookie`].
+pub fn visitor(headers: &HeaderMap) -> (olive_commerce::events::VisitorId, bool) {
+    match cookie_value(headers, VISITOR_COOKIE).and_then(|v| olive_commerce::events::VisitorId::parse(&v)) {
+        Some(id) => (id, false),
+        None => (olive_commerce::events::VisitorId::generate(), true),
+    }
+}
+
+/// `Set-Cookie` for a visitor id: a year, every path, not readable by scripts.
+pub fn visitor_cookie(settings: &ApiSettings, id: &olive_commerce::events::VisitorId) -> axum::http::HeaderValue {
+    let mut cookie = cookie::Cookie::build((VISITOR_COOKIE, id.as_str().to_owned()))
+        .http_only(true)
+        .same_site(cookie::SameSite::Lax)
+        .path("/")
+        .secure(settings.behind_tls())
+        .build();
+    cookie.set_max_age(cookie::time::Duration::days(365));
+    axum::http::HeaderValue::from_str(&cookie.to_string()).expect("a cookie of base64url characters is a valid header")
 }
 
 /// Whether the request's `Origin` is ours: the configured public origin, or else this `Host`.

@@ -64,6 +64,7 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/replays/{id}",
             get(routes::replays::detail).patch(routes::replays::update).delete(routes::replays::delete),
         )
+        .route("/api/v1/events", post(routes::events::report))
         .route("/api/v1/openapi.json", get(openapi::serve))
         // Body limits are enforced by our extractors (see `extract::read_body`).
         .layer(DefaultBodyLimit::disable());

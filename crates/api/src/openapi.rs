@@ -26,10 +26,11 @@ use utoipa::{Modify, OpenApi};
         routes::replays::list, routes::replays::detail, routes::replays::update, routes::replays::delete,
         routes::replays::chat,
         routes::moderation::delete_message, routes::moderation::restrict, routes::moderation::lift,
+        routes::events::report,
     ),
     components(schemas(ErrorBody, ErrorDetail, UserView, ProductView, ChannelView, OrderView, ReplayView)),
     modifiers(&Security),
-    tags((name = "accounts"), (name = "catalogue"), (name = "channels"), (name = "orders"), (name = "replays"), (name = "admin")),
+    tags((name = "accounts"), (name = "catalogue"), (name = "channels"), (name = "orders"), (name = "replays"), (name = "personalisation"), (name = "admin")),
 )]
 pub struct ApiDoc;
 

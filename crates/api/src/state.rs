@@ -55,6 +55,8 @@ pub struct AppState {
     pub bus: Arc<dyn Bus>,
     pub cache: Arc<ReadCache>,
     pub throttle: Arc<LoginThrottle>,
+    /// Paces each visitor's event reports.
+    pub event_pace: Arc<olive_commerce::events::EventPace>,
     pub settings: Arc<ApiSettings>,
     /// Every channel's live window.
     pub media: Arc<LiveMedia>,
@@ -81,6 +83,7 @@ impl AppState {
         let cache = Arc::new(ReadCache::new(store.clone(), bus.clone(), hub.clone()));
         AppState {
             throttle: Arc::new(LoginThrottle::new(settings.login_limits)),
+            event_pace: Arc::default(),
             store,
             objects,
             bus,

@@ -3,8 +3,10 @@
 //! visitor's language. Everything else the app shows comes from the JSON API.
 
 use crate::dto::UserView;
-use crate::extract::Viewer;
+use crate::extract::{cookie_value, visitor, visitor_cookie, Viewer};
+use crate::state::AppState;
 use axum::extract::Path;
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use olive_web::Language;
@@ -34,20 +36,13 @@ pub const APP_PATHS: &[&str] = &[
 
 /// The page shell, in the language the visitor chose or their browser asks for, carrying who is
 /// signed in (so the app does not ask, and a visitor's console shows no refused `/me`).
-pub async fn shell(viewer: Viewer, headers: HeaderMap) -> Response {
+pub async fn shell(State(state): State<AppState>, viewer: Viewer, headers: HeaderMap) -> Response {
     let me = viewer.user().map(UserView::from);
     let me_json = serde_json::to_string(&me).expect("a user view always serialises");
-    let choice = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(cookie::Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == LANGUAGE_COOKIE)
-        .map(|c| c.value().to_owned());
+    let choice = cookie_value(&headers, LANGUAGE_COOKIE);
     let accept = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
     let language = Language::choose(choice.as_deref(), accept);
-    (
+    let mut response = (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
@@ -58,7 +53,13 @@ pub async fn shell(viewer: Viewer, headers: HeaderMap) -> Response {
         ],
         olive_web::shell(language, &me_json),
     )
-        .into_response()
+        .into_response();
+    // Every browser gets its visitor id with the first page, so its first events already carry it.
+    let (visitor, fresh) = visitor(&headers);
+    if fresh {
+        response.headers_mut().insert(header::SET_COOKIE, visitor_cookie(&state.settings, &visitor));
+    }
+    response
 }
 
 /// One bundled file.

@@ -11,6 +11,7 @@ pub mod deal_book;
 pub mod deal_desk;
 pub mod deals;
 mod error;
+pub mod events;
 pub mod moderation;
 pub mod orders;
 pub mod replays;

@@ -577,3 +577,36 @@ pub fn deal_order(id: i64, deal: &Deal, name: String, new: &NewDealOrder, create
         updated_at: created_at,
     })
 }
+
+#[derive(sqlx::FromRow)]
+pub struct EventRow {
+    pub id: i64,
+    pub visitor: String,
+    pub user_id: Option<i64>,
+    pub kind: String,
+    pub target_kind: String,
+    pub target_id: i64,
+    pub value: f64,
+    pub at: DateTime<Utc>,
+}
+
+impl EventRow {
+    pub const COLUMNS: &'static str = "id, visitor, user_id, kind, target_kind, target_id, value, at";
+
+    pub fn into_event(self) -> Result<Event> {
+        Ok(Event {
+            id: self.id,
+            visitor: self.visitor,
+            user_id: self.user_id.map(UserId),
+            kind: self.kind.parse().map_err(corrupt)?,
+            target: self.target_kind.parse().map_err(corrupt)?,
+            target_id: self.target_id,
+            value: self.value,
+            at: self.at,
+        })
+    }
+}
+
+pub fn events(rows: Vec<EventRow>) -> Result<Vec<Event>> {
+    rows.into_iter().map(EventRow::into_event).collect()
+}

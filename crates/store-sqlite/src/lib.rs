@@ -657,6 +657,65 @@ impl Store for SqliteStore {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
+    async fn record_events(&self, events: &[NewEvent]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for e in events {
+            sqlx::query(
+                "INSERT INTO events (visitor, user_id, kind, target_kind, target_id, value, at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&e.visitor)
+            .bind(e.user_id.map(|u| u.0))
+            .bind(e.kind.as_str())
+            .bind(e.target.as_str())
+            .bind(e.target_id)
+            .bind(e.value)
+            .bind(e.at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|err| foreign_key_as(err, "user"))?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<Event>> {
+        let rows: Vec<EventRow> =
+            sqlx::query_as(&format!("SELECT {} FROM events WHERE id > ? ORDER BY id LIMIT ?", EventRow::COLUMNS))
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await
+                .map_err(backend)?;
+        events(rows)
+    }
+
+    async fn recent_events(&self, user: Option<UserId>, visitor: &str, limit: i64) -> Result<Vec<Event>> {
+        let rows: Vec<EventRow> = match user {
+            Some(user) => sqlx::query_as(&format!(
+                "SELECT {} FROM events WHERE user_id = ? ORDER BY id DESC LIMIT ?",
+                EventRow::COLUMNS
+            ))
+            .bind(user.0)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await
+            .map_err(backend)?,
+            None => sqlx::query_as(&format!(
+                "SELECT {} FROM events WHERE visitor = ? ORDER BY id DESC LIMIT ?",
+                EventRow::COLUMNS
+            ))
+            .bind(visitor)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await
+            .map_err(backend)?,
+        };
+        events(rows)
+    }
+
     async fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
         let row: WebhookRow = sqlx::query_as(
             "INSERT INTO webhooks (url, secret, events, created_at) VALUES (?, ?, ?, ?)

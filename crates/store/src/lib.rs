@@ -120,6 +120,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool>;
     async fn list_jobs(&self, status: Option<JobStatus>, page: Page) -> Result<Vec<Job>>;
 
+    // ---- events (append-only, for the recommender)
+    /// Appends a batch of events, all or none.
+    async fn record_events(&self, events: &[NewEvent]) -> Result<()>;
+    /// Events with an id above `after`, oldest first, at most `limit` (training reads them in pages).
+    async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<Event>>;
+    /// The newest events of a signed-in user (any browser) or else of a visitor, newest first.
+    async fn recent_events(&self, user: Option<UserId>, visitor: &str, limit: i64) -> Result<Vec<Event>>;
+
     // ---- webhooks
     async fn create_webhook(&self, new: NewWebhook) -> Result<Webhook>;
     async fn webhook(&self, id: i64) -> Result<Webhook>;

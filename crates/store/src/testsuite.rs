@@ -45,6 +45,7 @@ macro_rules! store_tests {
             deal_orders_are_batched_idempotent_and_never_oversold,
             concurrent_deal_batches_never_oversell,
             channel_sales_count_the_channels_orders,
+            events_are_appended_and_read_back,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
@@ -1019,4 +1020,52 @@ pub async fn channel_sales_count_the_channels_orders(store: Arc<dyn Store>) {
     let later = store.channel_sales(ch.id, Utc::now() + Duration::seconds(1)).await.unwrap();
     assert_eq!(later, ChannelSales::default(), "nothing since a later moment");
     assert_eq!(store.channel_sales(other.id, start).await.unwrap().orders, 1);
+}
+
+pub async fn events_are_appended_and_read_back(store: Arc<dyn Store>) {
+    let user = store.create_user(new_user("events@example.com", Role::Viewer)).await.unwrap();
+    let at = Utc::now();
+    let event = |visitor: &str, user_id: Option<UserId>, kind: EventKind, id: i64| NewEvent {
+        visitor: visitor.into(),
+        user_id,
+        kind,
+        target: TargetKind::Channel,
+        target_id: id,
+        value: if kind == EventKind::Watch { 42.5 } else { 1.0 },
+        at,
+    };
+    assert_eq!(store.events_after(0, 10).await.unwrap(), vec![]);
+    store.record_events(&[]).await.unwrap();
+    store
+        .record_events(&[
+            event("v-anon", None, EventKind::View, 1),
+            event("v-anon", None, EventKind::Watch, 1),
+            event("v-signed", Some(user.id), EventKind::Heart, 2),
+        ])
+        .await
+        .unwrap();
+    // The same user from another browser.
+    store.record_events(&[event("v-phone", Some(user.id), EventKind::Click, 3)]).await.unwrap();
+
+    let all = store.events_after(0, 10).await.unwrap();
+    assert_eq!(all.len(), 4);
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
+    assert_eq!(
+        (all[1].kind, all[1].value, all[1].target, all[1].target_id),
+        (EventKind::Watch, 42.5, TargetKind::Channel, 1)
+    );
+    assert_eq!(store.events_after(all[1].id, 1).await.unwrap(), vec![all[2].clone()], "paged by id");
+
+    let mine = store.recent_events(Some(user.id), "ignored", 10).await.unwrap();
+    assert_eq!(mine.iter().map(|e| e.target_id).collect::<Vec<_>>(), vec![3, 2], "newest first, every browser");
+    let anon = store.recent_events(None, "v-anon", 1).await.unwrap();
+    assert_eq!((anon.len(), anon[0].kind), (1, EventKind::Watch));
+    assert_eq!(store.recent_events(None, "nobody", 10).await.unwrap(), vec![]);
+
+    // A batch naming an unknown user is refused whole.
+    let refused = store
+        .record_events(&[event("v", None, EventKind::View, 9), event("v", Some(UserId(987_654)), EventKind::View, 9)])
+        .await;
+    assert!(matches!(refused, Err(StoreError::NotFound(_))), "{refused:?}");
+    assert_eq!(store.events_after(0, 100).await.unwrap().len(), 4);
 }

@@ -581,3 +581,48 @@ pub enum DealOrderOutcome {
         request_hash: String,
     },
 }
+
+text_enum!(
+/// What a shopper did, as the recommender weighs it.
+EventKind {
+    Watch => "watch",
+    View => "view",
+    Click => "click",
+    Cart => "cart",
+    Purchase => "purchase",
+    Heart => "heart",
+});
+
+text_enum!(
+/// What an event is about.
+TargetKind {
+    Product => "product",
+    Channel => "channel",
+    Replay => "replay",
+});
+
+/// One thing a shopper did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// The browser's first-party id (every visitor has one, signed in or not).
+    pub visitor: String,
+    pub user_id: Option<UserId>,
+    pub kind: EventKind,
+    pub target: TargetKind,
+    pub target_id: i64,
+    /// Watch seconds, a quantity, or 1.
+    pub value: f64,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: i64,
+    pub visitor: String,
+    pub user_id: Option<UserId>,
+    pub kind: EventKind,
+    pub target: TargetKind,
+    pub target_id: i64,
+    pub value: f64,
+    pub at: DateTime<Utc>,
+}

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod channels;
 pub mod deals;
+pub mod events;
 pub mod health;
 pub mod jobs;
 pub mod live;

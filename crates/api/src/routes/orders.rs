@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use olive_commerce::deal_book::Refusal;
 use olive_commerce::deal_desk::DealPurchase;
-use olive_commerce::{orders, CommerceError};
+use olive_commerce::{events, orders, CommerceError};
 use olive_core::OrderId;
 use olive_store::{Order, Page, PlacedOrder};
 
@@ -44,7 +44,7 @@ pub async fn place(
     let items: Vec<_> = req.items.iter().map(|i| (i.product_id, i.quantity)).collect();
     let now = Utc::now();
     match deal_purchase(&state, signed_in.user(), &items, key, now).await {
-        Ok(Some(DealPurchase::Created(order))) => return Ok(created(&state, order).await),
+        Ok(Some(DealPurchase::Created(order))) => return Ok(created(&state, order, signed_in.user(), &headers).await),
         Ok(Some(DealPurchase::Replayed(order))) => return Ok(replayed(&order)),
         Ok(None) => {}
         Err(e) => {
@@ -55,7 +55,7 @@ pub async fn place(
     match orders::place_order(state.store.as_ref(), signed_in.user(), &items, key, req.channel_id, now).await {
         Ok(PlacedOrder::Created(order)) => {
             stock_changed(&state, &order).await;
-            Ok(created(&state, order).await)
+            Ok(created(&state, order, signed_in.user(), &headers).await)
         }
         Ok(PlacedOrder::Replayed(order)) => Ok(replayed(&order)),
         Err(e) => {
@@ -101,8 +101,16 @@ fn outcome(e: &CommerceError) -> &'static str {
     }
 }
 
-async fn created(state: &AppState, order: Order) -> Response {
+async fn created(state: &AppState, order: Order, buyer: &olive_store::User, headers: &HeaderMap) -> Response {
     count("created");
+    // The recommender hears of the purchase, from the buyer's browser when it says which.
+    let visitor = crate::extract::cookie_value(headers, crate::extract::VISITOR_COOKIE)
+        .and_then(|v| events::VisitorId::parse(&v))
+        .unwrap_or_else(|| events::VisitorId::of_user(buyer));
+    let (store, buyer_for_events, order_for_events) = (state.store.clone(), buyer.clone(), order.clone());
+    tokio::spawn(
+        async move { events::purchased(store.as_ref(), &visitor, &buyer_for_events, &order_for_events).await },
+    );
     let view = serde_json::to_value(OrderView::from(&order)).expect("an order view serialises");
     let event_id = format!("order.placed/{}", order.id);
     if let Err(e) =

@@ -5,6 +5,7 @@
 mod accounts;
 mod benches;
 mod deals;
+mod events;
 mod helpers;
 mod hostile;
 mod live;
