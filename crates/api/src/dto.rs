@@ -652,3 +652,26 @@ impl From<EventBody> for olive_commerce::events::ReportedEvent {
 pub struct EventsAccepted {
     pub accepted: usize,
 }
+
+/// The caller's feed: lives now and replays, best first.
+#[derive(Serialize, ToSchema)]
+pub struct FeedView {
+    /// Ordered from the caller's own events (else by popularity).
+    pub personalised: bool,
+    /// When the recommender was last trained; `null` before the first training.
+    pub trained_at: Option<DateTime<Utc>>,
+    pub items: Vec<FeedItem>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FeedItem {
+    /// `channel` (a live now) or `replay`.
+    pub kind: &'static str,
+    pub id: i64,
+    /// Why it is here, in one line.
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<ChannelView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay: Option<ReplayView>,
+}

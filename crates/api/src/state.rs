@@ -55,6 +55,8 @@ pub struct AppState {
     pub bus: Arc<dyn Bus>,
     pub cache: Arc<ReadCache>,
     pub throttle: Arc<LoginThrottle>,
+    /// The newest recommender snapshot this node has loaded (none until one is trained).
+    pub recommendations: Arc<arc_swap::ArcSwapOption<olive_commerce::recommendations::Snapshot>>,
     /// Paces each visitor's event reports.
     pub event_pace: Arc<olive_commerce::events::EventPace>,
     pub settings: Arc<ApiSettings>,
@@ -84,6 +86,7 @@ impl AppState {
         AppState {
             throttle: Arc::new(LoginThrottle::new(settings.login_limits)),
             event_pace: Arc::default(),
+            recommendations: Arc::default(),
             store,
             objects,
             bus,

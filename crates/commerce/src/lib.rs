@@ -14,6 +14,7 @@ mod error;
 pub mod events;
 pub mod moderation;
 pub mod orders;
+pub mod recommendations;
 pub mod replays;
 pub mod validate;
 

@@ -117,7 +117,7 @@ pub struct Blend {
     pub tune: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BlendWeights {
     pub item_item: f32,
     pub als: f32,

@@ -73,8 +73,8 @@ pub struct Ranked {
     pub reason: Reason,
 }
 
-/// A trained snapshot.
-#[derive(Debug, Clone)]
+/// A trained snapshot (serialisable, so one node trains and every node loads it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Model {
     items: Vec<CatalogueItem>,
     item_item: ItemItem,

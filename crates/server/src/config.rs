@@ -60,6 +60,10 @@ pub struct ServeArgs {
     /// run it again (seconds) [default: 60].
     #[arg(long, env = "OLIVE_JOB_LEASE_SECS", value_name = "SECS")]
     pub job_lease_secs: Option<u64>,
+    /// How often the recommender is retrained from the shoppers' events (seconds; one node of
+    /// many does it) [default: 600].
+    #[arg(long, env = "OLIVE_RECO_TRAIN_SECS", value_name = "SECS")]
+    pub reco_train_secs: Option<u64>,
     /// This node's name, stored with the recordings it makes so that after a crash it finalises
     /// its own at once [default: the host name].
     #[arg(long, env = "OLIVE_NODE_ID", value_name = "NAME")]
@@ -85,6 +89,7 @@ struct FileConfig {
     s3_secret_access_key: Option<SecretString>,
     public_url: Option<String>,
     job_lease_secs: Option<u64>,
+    reco_train_secs: Option<u64>,
     node_id: Option<String>,
 }
 
@@ -125,6 +130,7 @@ pub struct ServeConfig {
     pub bus_url: String,
     pub public_url: Option<String>,
     pub job_lease: std::time::Duration,
+    pub reco_train: std::time::Duration,
     pub node_id: String,
     pub demo: bool,
 }
@@ -253,12 +259,17 @@ impl ServeConfig {
             return Err(bad("job_lease_secs", format!("{job_lease_secs} is not between 1 and 3600 seconds")));
         }
         let job_lease = std::time::Duration::from_secs(job_lease_secs);
+        let reco_train_secs = args.reco_train_secs.or(file.reco_train_secs).unwrap_or(600);
+        if !(1..=86_400).contains(&reco_train_secs) {
+            return Err(bad("reco_train_secs", format!("{reco_train_secs} is not between 1 and 86400 seconds")));
+        }
+        let reco_train = std::time::Duration::from_secs(reco_train_secs);
         let node_id = args.node_id.clone().or_else(|| file.node_id.clone()).unwrap_or_else(host_name);
         let valid = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
         if node_id.is_empty() || node_id.len() > 64 || !node_id.chars().all(valid) {
             return Err(bad("node_id", format!("{node_id:?} must be 1 to 64 letters, digits, '-', '_' or '.'")));
         }
-        Ok(ServeConfig { storage, http, rtmp, bus_url, public_url, job_lease, node_id, demo: args.demo })
+        Ok(ServeConfig { storage, http, rtmp, bus_url, public_url, job_lease, reco_train, node_id, demo: args.demo })
     }
 
     /// The origin part of `public_url` (scheme, host, port), as browsers send it in `Origin`.

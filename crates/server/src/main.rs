@@ -6,6 +6,7 @@ mod bench;
 mod config;
 mod demo;
 mod engines;
+mod personalise;
 mod reco;
 mod serve;
 mod telemetry;

@@ -17,6 +17,12 @@ use std::time::{Duration, Instant};
 pub enum RecoCommand {
     /// Offline evaluation on a dataset: precision, recall, NDCG and MAP at 10, and coverage.
     Eval(EvalArgs),
+    /// Train the recommender now from the shoppers' events and store the snapshot; running nodes
+    /// load it within seconds.
+    Train {
+        #[command(flatten)]
+        storage: crate::config::StorageArgs,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -79,6 +85,24 @@ const MAX_DATASET_BYTES: u64 = 1 << 30;
 pub async fn run(command: RecoCommand) -> Result<()> {
     match command {
         RecoCommand::Eval(args) => tokio::task::spawn_blocking(move || eval(args)).await?,
+        RecoCommand::Train { storage } => {
+            let config = crate::config::StorageConfig::from_args(&storage)?;
+            let engines = crate::engines::open(&config).await?;
+            let started = Instant::now();
+            let snapshot = crate::personalise::train_and_store(engines.store.as_ref(), &engines.objects).await?;
+            let w = snapshot.model.weights();
+            println!(
+                "trained on {} events, {} items in {:.2} s (blend: {} item-item, {} ALS, {} popularity); stored as {}",
+                snapshot.events,
+                snapshot.keys.len(),
+                started.elapsed().as_secs_f64(),
+                w.item_item,
+                w.als,
+                w.popularity,
+                olive_commerce::recommendations::SNAPSHOT_KEY
+            );
+            Ok(())
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! SIGTERM or Ctrl-C, then drain in-flight requests and exit 0.
 
 use crate::config::{ServeArgs, ServeConfig};
-use crate::{demo, engines, telemetry};
+use crate::{demo, engines, personalise, telemetry};
 use anyhow::Context;
 use chrono::Utc;
 use olive_api::{app, ApiSettings, AppState, Live};
@@ -77,7 +77,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let worker = olive_jobs::Worker::new(engines.store.clone(), job_settings)
         .register(Arc::new(olive_jobs::webhooks::Deliverer::new(engines.store.clone())))
         .register(Arc::new(record::Finalise { store: engines.store.clone(), objects: engines.objects.clone() }))
-        .register(Arc::new(record::Register { store: engines.store.clone() }));
+        .register(Arc::new(record::Register { store: engines.store.clone() }))
+        .register(Arc::new(personalise::Train { store: engines.store.clone(), objects: engines.objects.clone() }));
     let jobs = tokio::spawn(worker.run(wait_for_stop(jobs_stopped)));
     let background = [
         tokio::spawn(hub.clone().deliver()),
@@ -89,6 +90,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         state.cache.spawn_listener(),
         tokio::spawn(metrics_upkeep(metrics)),
         tokio::spawn(session_sweeper(state.clone())),
+        tokio::spawn(personalise::schedule(olive_jobs::JobQueue::new(engines.store.clone()), config.reco_train)),
+        tokio::spawn(personalise::follow(engines.objects.clone(), state.recommendations.clone())),
     ];
 
     let listener = TcpListener::bind(config.http).await.with_context(|| format!("cannot listen on {}", config.http))?;

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod channels;
 pub mod deals;
 pub mod events;
+pub mod feed;
 pub mod health;
 pub mod jobs;
 pub mod live;

@@ -22,7 +22,7 @@ pub fn have_ffmpeg() -> bool {
 
 /// 12 s of 1280x720 30 fps H.264 with B-frames (2 s GOP) and 48 kHz AAC, encoded once per test
 /// run and shared by the tests (encoding is the costliest step).
-async fn clip(_dir: &Path) -> PathBuf {
+pub async fn clip(_dir: &Path) -> PathBuf {
     static CLIP: tokio::sync::OnceCell<PathBuf> = tokio::sync::OnceCell::const_new();
     CLIP.get_or_init(|| encode_clip(std::env::temp_dir().join(format!("olive-test-clip-{}.flv", std::process::id()))))
         .await
@@ -44,7 +44,7 @@ async fn encode_clip(path: PathBuf) -> PathBuf {
 }
 
 /// Publishes the clip in a loop at real time, as OBS would, until killed.
-fn publish(clip: &Path, url: &str) -> Child {
+pub fn publish(clip: &Path, url: &str) -> Child {
     Command::new("ffmpeg")
         .args(["-v", "error", "-re", "-stream_loop", "-1", "-i"])
         .arg(clip)

@@ -6,6 +6,7 @@ mod accounts;
 mod benches;
 mod deals;
 mod events;
+mod feed;
 mod helpers;
 mod hostile;
 mod live;

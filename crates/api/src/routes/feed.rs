@@ -1,0 +1,65 @@
+//! `GET /api/v1/feed`: the lives on air now and the replays, ordered for the caller by the
+//! recommender from their newest events (trending for a newcomer), each with its reason.
+
+use crate::dto::{ChannelView, FeedItem, FeedView, ReplayView};
+use crate::error::ApiResult;
+use crate::extract::{cookie_value, ApiJson, Viewer, VISITOR_COOKIE};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use olive_commerce::recommendations::{self, ItemKey};
+use olive_commerce::CommerceError;
+use olive_store::{ChannelStatus, Page, ReplayQuery, ReplayStatus, TargetKind};
+use std::collections::HashMap;
+
+/// Replays considered, newest first.
+const REPLAYS: i64 = 100;
+
+#[utoipa::path(get, path = "/api/v1/feed", tag = "personalisation", responses((status = 200, body = FeedView)))]
+pub async fn feed(State(state): State<AppState>, viewer: Viewer, headers: HeaderMap) -> ApiResult<ApiJson<FeedView>> {
+    let channels = state.store.list_channels().await.map_err(CommerceError::from)?;
+    let live: HashMap<i64, _> =
+        channels.iter().filter(|c| c.status == ChannelStatus::Live).map(|c| (c.id.0, c)).collect();
+    let query = ReplayQuery {
+        channel: None,
+        status: Some(ReplayStatus::Ready),
+        include_hidden: false,
+        page: Page::new(REPLAYS, 0),
+    };
+    let replays = state.store.list_replays(&query).await.map_err(CommerceError::from)?;
+    let replay_of: HashMap<i64, _> = replays.iter().map(|r| (r.id.0, r)).collect();
+    let mut live_ids: Vec<&olive_store::Channel> = live.values().copied().collect();
+    live_ids.sort_by_key(|c| std::cmp::Reverse(state.hub.viewers(c.id)));
+    let mut candidates: Vec<ItemKey> =
+        live_ids.iter().map(|c| ItemKey { kind: TargetKind::Channel, id: c.id.0 }).collect();
+    candidates.extend(replays.iter().map(|r| ItemKey { kind: TargetKind::Replay, id: r.id.0 }));
+
+    let snapshot = state.recommendations.load_full();
+    let visitor = cookie_value(&headers, VISITOR_COOKIE);
+    let user = viewer.user().map(|u| u.id);
+    let entries =
+        recommendations::feed(state.store.as_ref(), snapshot.as_deref(), user, visitor.as_deref(), &candidates).await?;
+    let items = entries
+        .into_iter()
+        .filter_map(|e| match e.key.kind {
+            TargetKind::Channel => live.get(&e.key.id).map(|c| {
+                let mut view = ChannelView::from(*c);
+                view.viewers = state.hub.viewers(c.id);
+                FeedItem { kind: "channel", id: e.key.id, reason: e.reason, channel: Some(view), replay: None }
+            }),
+            TargetKind::Replay => replay_of.get(&e.key.id).map(|r| FeedItem {
+                kind: "replay",
+                id: e.key.id,
+                reason: e.reason,
+                channel: None,
+                replay: Some(ReplayView::from(*r)),
+            }),
+            TargetKind::Product => None,
+        })
+        .collect();
+    Ok(ApiJson(FeedView {
+        personalised: snapshot.is_some() && (user.is_some() || visitor.is_some()),
+        trained_at: snapshot.as_ref().map(|s| s.trained_at),
+        items,
+    }))
+}

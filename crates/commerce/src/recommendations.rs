@@ -1,0 +1,296 @@
+//! Personalisation on Olive's own data: a snapshot trained from the shoppers' events (products,
+//! lives and replays as items; a channel's and a replay's content features are the categories of
+//! the show's line-up, to which vision labels will add), and the feed it orders for a caller from
+//! their latest events, folded in at request time so a purchase counts before the next training.
+
+use crate::Result;
+use chrono::{DateTime, Utc};
+use olive_core::{ChannelId, ProductId, UserId};
+use olive_reco::serve::{CatalogueItem, Model, Ranked, Reason, TrainParams, TrainingEvent};
+use olive_store::{Channel, Event, EventKind, Page, ProductQuery, ReplayQuery, ReplayStatus, Store, TargetKind};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Events read per page while training.
+const PAGE: i64 = 5_000;
+/// A caller's newest events folded in per request.
+pub const HISTORY: i64 = 200;
+
+/// A catalogue entry the recommender knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ItemKey {
+    pub kind: TargetKind,
+    pub id: i64,
+}
+
+/// A trained model and the catalogue entries its item indices stand for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub trained_at: DateTime<Utc>,
+    pub events: usize,
+    pub model: Model,
+    pub keys: Vec<ItemKey>,
+    #[serde(skip)]
+    index: HashMap<ItemKey, u32>,
+}
+
+impl Snapshot {
+    /// Rebuilds the lookup after loading.
+    pub fn indexed(mut self) -> Snapshot {
+        self.index = self.keys.iter().enumerate().map(|(i, k)| (*k, i as u32)).collect();
+        self
+    }
+
+    pub fn index_of(&self, key: ItemKey) -> Option<u32> {
+        self.index.get(&key).copied()
+    }
+}
+
+/// How much each kind of event says about a shopper's taste.
+pub fn weight(kind: EventKind, value: f64) -> f32 {
+    let w = match kind {
+        EventKind::Purchase => 5.0 * value.clamp(1.0, 10.0),
+        EventKind::Cart => 3.0,
+        EventKind::Heart | EventKind::Click => 1.0,
+        EventKind::View => 0.5,
+        // A minute of watching counts about as much as a click; an hour about six.
+        EventKind::Watch => (1.0 + value.max(0.0) / 60.0).log2(),
+    };
+    w as f32
+}
+
+/// Trains a snapshot from every event and the current catalogue.
+pub async fn train(store: &dyn Store, now: DateTime<Utc>, params: &TrainParams) -> Result<Snapshot> {
+    let (keys, items) = catalogue(store).await?;
+    let index: HashMap<ItemKey, u32> = keys.iter().enumerate().map(|(i, k)| (*k, i as u32)).collect();
+    let mut shoppers: HashMap<String, u32> = HashMap::new();
+    let mut events = Vec::new();
+    let mut after = 0;
+    let mut read = 0;
+    loop {
+        let page = store.events_after(after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        read += page.len();
+        for e in &page {
+            let Some(&item) = index.get(&ItemKey { kind: e.target, id: e.target_id }) else { continue };
+            let next = shoppers.len() as u32;
+            let user = *shoppers.entry(shopper_key(e)).or_insert(next);
+            events.push(TrainingEvent { user, item, weight: weight(e.kind, e.value), at: e.at.timestamp() as f64 });
+        }
+    }
+    let n_users = shoppers.len();
+    let model = tokio::task::spawn_blocking({
+        let params = *params;
+        move || Model::train(n_users, items, &events, now.timestamp() as f64, &params)
+    })
+    .await
+    .map_err(|e| crate::CommerceError::Internal(format!("training stopped: {e}")))?;
+    tracing::info!(events = read, shoppers = n_users, items = keys.len(), "recommender trained");
+    Ok(Snapshot { trained_at: now, events: read, model, keys, index }.indexed())
+}
+
+/// A signed-in shopper is one person on every browser; a visitor is their browser.
+fn shopper_key(e: &Event) -> String {
+    match e.user_id {
+        Some(UserId(id)) => format!("u{id}"),
+        None => format!("v{}", e.visitor),
+    }
+}
+
+/// Products (features: their category), channels and ready replays (features: the categories of
+/// their line-up).
+async fn catalogue(store: &dyn Store) -> Result<(Vec<ItemKey>, Vec<CatalogueItem>)> {
+    let mut keys = Vec::new();
+    let mut items = Vec::new();
+    let mut category_of: HashMap<ProductId, String> = HashMap::new();
+    let mut offset = 0;
+    loop {
+        let page = Page::new(Page::MAX_LIMIT, offset);
+        let products = store.list_products(&ProductQuery { page, ..Default::default() }).await?;
+        for p in &products {
+            category_of.insert(p.id, p.category.clone());
+            keys.push(ItemKey { kind: TargetKind::Product, id: p.id.0 });
+            items.push(CatalogueItem {
+                title: p.name.clone(),
+                features: vec![(format!("category:{}", p.category), 1.0)],
+            });
+        }
+        if (products.len() as i64) < Page::MAX_LIMIT {
+            break;
+        }
+        offset += Page::MAX_LIMIT;
+    }
+    let line_up_features = |products: &[ProductId]| -> Vec<(String, f32)> {
+        let mut counts: HashMap<&str, f32> = HashMap::new();
+        for p in products {
+            if let Some(c) = category_of.get(p) {
+                *counts.entry(c.as_str()).or_default() += 1.0;
+            }
+        }
+        let mut features: Vec<(String, f32)> = counts.into_iter().map(|(c, n)| (format!("category:{c}"), n)).collect();
+        features.sort_by(|a, b| a.0.cmp(&b.0));
+        features
+    };
+    let channels: Vec<Channel> = store.list_channels().await?;
+    for c in &channels {
+        let lineup = store.lineup(c.id).await?;
+        keys.push(ItemKey { kind: TargetKind::Channel, id: c.id.0 });
+        items.push(CatalogueItem { title: c.title.clone(), features: line_up_features(&lineup) });
+    }
+    let mut offset = 0;
+    loop {
+        let page = Page::new(Page::MAX_LIMIT, offset);
+        let query = ReplayQuery { channel: None, status: Some(ReplayStatus::Ready), include_hidden: false, page };
+        let replays = store.list_replays(&query).await?;
+        for r in &replays {
+            keys.push(ItemKey { kind: TargetKind::Replay, id: r.id.0 });
+            items.push(CatalogueItem { title: r.title.clone(), features: line_up_features(&r.products) });
+        }
+        if (replays.len() as i64) < Page::MAX_LIMIT {
+            break;
+        }
+        offset += Page::MAX_LIMIT;
+    }
+    Ok((keys, items))
+}
+
+/// Where the newest snapshot is kept, and the key whose change tells nodes to load it.
+pub const SNAPSHOT_KEY: &str = "reco/snapshot.json";
+pub const VERSION_KEY: &str = "reco/version";
+
+/// Stores a snapshot for every node: the model first, then its version.
+pub async fn save(objects: &olive_objects::Objects, snapshot: &Snapshot) -> Result<()> {
+    let bytes = serde_json::to_vec(snapshot).map_err(|e| crate::CommerceError::Internal(format!("snapshot: {e}")))?;
+    objects.put(SNAPSHOT_KEY, bytes.into()).await?;
+    objects.put(VERSION_KEY, snapshot.trained_at.to_rfc3339().into_bytes().into()).await?;
+    Ok(())
+}
+
+/// The stored snapshot's version, if there is one.
+pub async fn stored_version(objects: &olive_objects::Objects) -> Result<Option<String>> {
+    match objects.get(VERSION_KEY).await {
+        Ok(o) => Ok(Some(String::from_utf8_lossy(&o.bytes).into_owned())),
+        Err(olive_objects::ObjectError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The stored snapshot, if there is one.
+pub async fn load(objects: &olive_objects::Objects) -> Result<Option<Snapshot>> {
+    let bytes = match objects.get(SNAPSHOT_KEY).await {
+        Ok(o) => o.bytes,
+        Err(olive_objects::ObjectError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let snapshot: Snapshot =
+        serde_json::from_slice(&bytes).map_err(|e| crate::CommerceError::Internal(format!("stored snapshot: {e}")))?;
+    Ok(Some(snapshot.indexed()))
+}
+
+/// One entry of a feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedEntry {
+    pub key: ItemKey,
+    pub score: f32,
+    /// One line, in English: "because you bought …", "popular in skincare", "trending now".
+    pub reason: String,
+}
+
+/// Orders `candidates` for a caller from their newest events. Without a snapshot (nothing trained
+/// yet) the candidates keep their order, each "trending now".
+pub async fn feed(
+    store: &dyn Store,
+    snapshot: Option<&Snapshot>,
+    user: Option<UserId>,
+    visitor: Option<&str>,
+    candidates: &[ItemKey],
+) -> Result<Vec<FeedEntry>> {
+    let Some(snapshot) = snapshot else {
+        return Ok(candidates
+            .iter()
+            .map(|&key| FeedEntry { key, score: 0.0, reason: "trending now".into() })
+            .collect());
+    };
+    let recent = match (user, visitor) {
+        (None, None) => Vec::new(),
+        (user, visitor) => store.recent_events(user, visitor.unwrap_or_default(), HISTORY).await?,
+    };
+    let mut history: HashMap<u32, f32> = HashMap::new();
+    let mut bought = std::collections::HashSet::new();
+    for e in &recent {
+        if let Some(i) = snapshot.index_of(ItemKey { kind: e.target, id: e.target_id }) {
+            *history.entry(i).or_default() += weight(e.kind, e.value);
+            if e.kind == EventKind::Purchase {
+                bought.insert(i);
+            }
+        }
+    }
+    let mut history: Vec<(u32, f32)> = history.into_iter().collect();
+    history.sort_unstable_by_key(|&(i, _)| i);
+    let known: Vec<u32> = candidates.iter().filter_map(|&k| snapshot.index_of(k)).collect();
+    let ranked: Vec<Ranked> = snapshot.model.rank(&history, &known, known.len());
+    let mut entries: Vec<FeedEntry> = ranked
+        .iter()
+        .map(|r| FeedEntry {
+            key: snapshot.keys[r.item as usize],
+            score: r.score,
+            reason: explain(snapshot, &r.reason, &bought),
+        })
+        .collect();
+    // Candidates the snapshot has not seen yet (a channel created since) come last.
+    for &key in candidates {
+        if snapshot.index_of(key).is_none() {
+            entries.push(FeedEntry { key, score: f32::MIN, reason: "new".into() });
+        }
+    }
+    Ok(entries)
+}
+
+fn explain(snapshot: &Snapshot, reason: &Reason, bought: &std::collections::HashSet<u32>) -> String {
+    match reason {
+        Reason::BecauseOf { item } => {
+            let title = snapshot.model.item(*item).map_or("something similar", |i| i.title.as_str());
+            let verb = if bought.contains(item) {
+                "bought"
+            } else {
+                match snapshot.keys[*item as usize].kind {
+                    TargetKind::Product => "looked at",
+                    TargetKind::Channel | TargetKind::Replay => "watched",
+                }
+            };
+            format!("because you {verb} {title}")
+        }
+        other => snapshot.model.explain(other),
+    }
+}
+
+/// The keys of what a feed may hold: lives now, then ready replays, newest first.
+pub async fn feed_candidates(store: &dyn Store, live: &[ChannelId], limit: i64) -> Result<Vec<ItemKey>> {
+    let mut keys: Vec<ItemKey> = live.iter().map(|c| ItemKey { kind: TargetKind::Channel, id: c.0 }).collect();
+    let query = ReplayQuery {
+        channel: None,
+        status: Some(ReplayStatus::Ready),
+        include_hidden: false,
+        page: Page::new(limit, 0),
+    };
+    let replays = store.list_replays(&query).await?;
+    keys.extend(replays.iter().map(|r| ItemKey { kind: TargetKind::Replay, id: r.id.0 }));
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purchases_outweigh_clicks_and_long_watches_count_more() {
+        assert!(weight(EventKind::Purchase, 1.0) > weight(EventKind::Cart, 1.0));
+        assert!(weight(EventKind::Cart, 1.0) > weight(EventKind::Click, 1.0));
+        assert!(weight(EventKind::Click, 1.0) > weight(EventKind::View, 1.0));
+        assert!(weight(EventKind::Watch, 3600.0) > weight(EventKind::Watch, 60.0));
+        assert!((weight(EventKind::Watch, 60.0) - 1.0).abs() < 1e-6);
+        assert_eq!(weight(EventKind::Watch, -5.0), 0.0);
+        assert_eq!(weight(EventKind::Purchase, 1e9), 50.0, "a huge quantity is capped");
+    }
+}

@@ -1,0 +1,83 @@
+//! Keeping the recommender current: a `reco.train` job (one node of many runs it, through the job
+//! queue's dedupe) retrains from every event on a schedule and stores the snapshot in object
+//! storage; every node loads a newer snapshot when its version changes, and swaps it in.
+
+use anyhow::Result;
+use arc_swap::ArcSwapOption;
+use async_trait::async_trait;
+use chrono::Utc;
+use olive_commerce::recommendations::{self, Snapshot};
+use olive_jobs::{Handler, JobError, JobQueue};
+use olive_objects::Objects;
+use olive_reco::serve::TrainParams;
+use olive_store::{Job, Store};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const TRAIN_JOB: &str = "reco.train";
+/// How often a node looks for a newer snapshot.
+const LOOK_EVERY: Duration = Duration::from_secs(5);
+
+/// Trains and stores a snapshot.
+pub struct Train {
+    pub store: Arc<dyn Store>,
+    pub objects: Objects,
+}
+
+#[async_trait]
+impl Handler for Train {
+    fn kind(&self) -> &'static str {
+        TRAIN_JOB
+    }
+
+    async fn run(&self, _: &Job) -> Result<(), JobError> {
+        train_and_store(self.store.as_ref(), &self.objects)
+            .await
+            .map(drop)
+            .map_err(|e| JobError::Retry(format!("{e:#}")))
+    }
+}
+
+pub async fn train_and_store(store: &dyn Store, objects: &Objects) -> Result<Snapshot> {
+    let snapshot = recommendations::train(store, Utc::now(), &TrainParams::default()).await?;
+    recommendations::save(objects, &snapshot).await?;
+    Ok(snapshot)
+}
+
+/// Asks for a training every `every` (the dedupe key makes it once per period across nodes).
+pub async fn schedule(queue: JobQueue, every: Duration) {
+    let period = every.as_secs().max(1);
+    loop {
+        let now = Utc::now();
+        let window = now.timestamp().max(0) as u64 / period;
+        if let Err(e) = queue
+            .enqueue(TRAIN_JOB, &serde_json::json!({}), Some(format!("{TRAIN_JOB}/{period}/{window}")), 3, now)
+            .await
+        {
+            tracing::warn!(error = %e, "could not schedule the recommender's training");
+        }
+        let into_window = now.timestamp().max(0) as u64 % period;
+        tokio::time::sleep(Duration::from_secs(period - into_window)).await;
+    }
+}
+
+/// Loads the stored snapshot whenever its version changes.
+pub async fn follow(objects: Objects, current: Arc<ArcSwapOption<Snapshot>>) {
+    let mut seen: Option<String> = None;
+    loop {
+        match recommendations::stored_version(&objects).await {
+            Ok(Some(version)) if seen.as_ref() != Some(&version) => match recommendations::load(&objects).await {
+                Ok(Some(snapshot)) => {
+                    tracing::info!(trained_at = %snapshot.trained_at, events = snapshot.events, "recommender snapshot loaded");
+                    current.store(Some(Arc::new(snapshot)));
+                    seen = Some(version);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not load the recommender's snapshot"),
+            },
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not look for a recommender snapshot"),
+        }
+        tokio::time::sleep(LOOK_EVERY).await;
+    }
+}
