@@ -12,8 +12,9 @@ fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let web = manifest.join("../../web").canonicalize().expect("the front end lives in web/ at the repository root");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("web");
+    // Relative to this crate, so that checkouts sharing a target directory each watch their own.
     for input in ["src", "package.json", "package-lock.json", "build.mjs", "tsconfig.json"] {
-        println!("cargo:rerun-if-changed={}", web.join(input).display());
+        println!("cargo:rerun-if-changed=../../web/{input}");
     }
 
     install_packages(&web);

@@ -144,6 +144,11 @@ after(async () => {
 
 test('a shopper watches, chats and buys while the host pins; the replay seeks by chapter', async (t) => {
   const shopper = await newPage('shopper');
+  // What the app reports for the recommender (views, watch time, hearts, clicks).
+  let eventsAccepted = 0;
+  shopper.on('response', (r) => {
+    if (r.url().endsWith('/api/v1/events') && r.status() === 202) eventsAccepted += 1;
+  });
   const email = `shopper-${stamp}@olive.test`;
 
   await t.test('a wrong password gets a sentence, not JSON', async () => {
@@ -357,7 +362,8 @@ test('a shopper watches, chats and buys while the host pins; the replay seeks by
     await shot(shopper, 'replay');
   });
 
-  await t.test('no page logged an error', () => {
+  await t.test('the app reported what the shopper did, and no page logged an error', () => {
+    assert.ok(eventsAccepted > 0, 'event batches accepted');
     assert.deepEqual(problems, []);
   });
 });

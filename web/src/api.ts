@@ -181,3 +181,18 @@ export interface Deal {
 export function idempotencyKey(): string {
   return crypto.randomUUID();
 }
+
+export interface FeedItem {
+  kind: 'channel' | 'replay';
+  id: number;
+  /** Why it is here, in one line (English; the reason codes are not localised yet). */
+  reason: string;
+  channel?: Channel;
+  replay?: Replay;
+}
+
+export interface Feed {
+  personalised: boolean;
+  trained_at: string | null;
+  items: FeedItem[];
+}

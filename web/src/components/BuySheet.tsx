@@ -5,6 +5,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { humanError, idempotencyKey, post, type Order } from '../api';
 import { price, t } from '../i18n';
 import { useMe } from '../session';
+import { track } from '../events';
 
 export interface Buyable {
   id: number;
@@ -41,6 +42,7 @@ export function BuySheet({
 
   useEffect(() => {
     dialog.current?.showModal();
+    track('click', 'product', item.id);
   }, []);
 
   async function place(event: Event) {

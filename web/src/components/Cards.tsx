@@ -4,7 +4,7 @@ import type { Channel, Product, Replay } from '../api';
 import { count, dateTime, price, t } from '../i18n';
 import { Icon } from './Icon';
 
-export function ChannelCard({ channel, freshness }: { channel: Channel; freshness: number }) {
+export function ChannelCard({ channel, freshness, reason }: { channel: Channel; freshness: number; reason?: string }) {
   const live = channel.status === 'live';
   return (
     <a class="card channel-card" href={`/watch/${channel.id}`}>
@@ -26,12 +26,13 @@ export function ChannelCard({ channel, freshness }: { channel: Channel; freshnes
       </div>
       <h3>{channel.title}</h3>
       {!live && channel.scheduled_at && <p class="muted">{t('channel.startsAt', { when: dateTime(channel.scheduled_at) })}</p>}
+      {reason && <p class="reason">{reason}</p>}
       {channel.description && <p class="muted clamp">{channel.description}</p>}
     </a>
   );
 }
 
-export function ReplayCard({ replay }: { replay: Replay }) {
+export function ReplayCard({ replay, reason }: { replay: Replay; reason?: string }) {
   const minutes = Math.max(1, Math.round((replay.duration_ms ?? 0) / 60000));
   return (
     <a class="card replay-card" href={`/replays/${replay.id}`}>
@@ -46,6 +47,7 @@ export function ReplayCard({ replay }: { replay: Replay }) {
         <span class="badge">{t('replay.duration', { m: minutes })}</span>
       </div>
       <h3>{replay.title}</h3>
+      {reason && <p class="reason">{reason}</p>}
     </a>
   );
 }

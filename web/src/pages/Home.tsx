@@ -2,7 +2,7 @@
 // replays, and the catalogue.
 
 import { useState } from 'preact/hooks';
-import { get, type Channel, type List, type Product, type Replay } from '../api';
+import { get, type Channel, type Feed, type List, type Product } from '../api';
 import { ChannelCard, ProductCard, ReplayCard } from '../components/Cards';
 import { ErrorNote, Loading } from '../components/Status';
 import { BuySheet } from '../components/BuySheet';
@@ -13,13 +13,18 @@ const REFRESH_MS = 10_000;
 
 export function Home() {
   const channels = useLoad(() => get<List<Channel>>('/channels'), [], REFRESH_MS);
-  const replays = useLoad(() => get<List<Replay>>('/replays'), []);
+  // Lives now and replays, in the order the recommender chose for this shopper.
+  const feed = useLoad(() => get<Feed>('/feed'), [], REFRESH_MS);
   const products = useLoad(() => get<List<Product>>('/products?limit=24'), []);
   const [buying, setBuying] = useState<Product | null>(null);
   const freshness = Math.floor(Date.now() / REFRESH_MS);
 
   const all = channels.data?.items ?? [];
-  const live = all.filter((c) => c.status === 'live').sort((a, b) => b.viewers - a.viewers);
+  const fed = feed.data?.items ?? [];
+  const live = feed.data
+    ? fed.filter((i) => i.kind === 'channel' && i.channel).map((i) => ({ channel: i.channel!, reason: i.reason }))
+    : all.filter((c) => c.status === 'live').sort((a, b) => b.viewers - a.viewers).map((channel) => ({ channel, reason: undefined }));
+  const replays = fed.filter((i) => i.kind === 'replay' && i.replay).map((i) => ({ replay: i.replay!, reason: i.reason }));
   const now = Date.now();
   const upcoming = all
     .filter((c) => c.status !== 'live' && c.scheduled_at && Date.parse(c.scheduled_at) > now - 3600_000)
@@ -35,8 +40,8 @@ export function Home() {
         {!channels.data && !channels.error && <Loading />}
         {channels.data && live.length === 0 && <p class="muted">{t('home.noLive')}</p>}
         <div class="grid live-grid">
-          {live.map((c) => (
-            <ChannelCard key={c.id} channel={c} freshness={freshness} />
+          {live.map(({ channel, reason }) => (
+            <ChannelCard key={channel.id} channel={channel} freshness={freshness} reason={feed.data?.personalised ? reason : undefined} />
           ))}
         </div>
       </section>
@@ -53,11 +58,11 @@ export function Home() {
 
       <section aria-labelledby="replays">
         <h2 id="replays">{t('home.replays')}</h2>
-        {replays.error && <ErrorNote message={replays.error} retry={replays.reload} />}
-        {replays.data && replays.data.items.length === 0 && <p class="muted">{t('home.noReplays')}</p>}
+        {feed.error && <ErrorNote message={feed.error} retry={feed.reload} />}
+        {feed.data && replays.length === 0 && <p class="muted">{t('home.noReplays')}</p>}
         <div class="row">
-          {replays.data?.items.map((r) => (
-            <ReplayCard key={r.id} replay={r} />
+          {replays.map(({ replay, reason }) => (
+            <ReplayCard key={replay.id} replay={replay} reason={reason} />
           ))}
         </div>
       </section>

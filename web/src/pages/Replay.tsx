@@ -1,7 +1,7 @@
 // A replay: the recorded show with its product timeline as chapters that seek to the moment a
 // product was pinned, and the show's chat replayed in time with the video.
 
-import { useMemo, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, get, type Product, type Replay } from '../api';
 import { BuySheet } from '../components/BuySheet';
 import { ProductCard } from '../components/Cards';
@@ -9,6 +9,7 @@ import { Player, type PlayerHandle } from '../components/Player';
 import { ErrorNote, Loading } from '../components/Status';
 import { clock, t } from '../i18n';
 import { useLoad } from '../load';
+import { track, watchTime } from '../events';
 
 interface ReplayChat {
   id: number;
@@ -57,6 +58,15 @@ export function ReplayPage({ id }: { id: number }) {
   const [position, setPosition] = useState(0);
   const [buying, setBuying] = useState<Product | null>(null);
   const player = useRef<PlayerHandle | null>(null);
+  const stopWatching = useRef<(() => void) | null>(null);
+
+  useEffect(() => {
+    track('view', 'replay', id);
+    return () => {
+      stopWatching.current?.();
+      stopWatching.current = null;
+    };
+  }, [id]);
 
   const said = useMemo(() => (chat.data ?? []).filter((m) => m.offset_ms <= position * 1000).slice(-100), [chat.data, position]);
 
@@ -69,7 +79,11 @@ export function ReplayPage({ id }: { id: number }) {
   return (
     <div class="watch replay">
       <div class="stage">
-        <Player src={r.playback_url} live={false} poster={r.thumbnail_url ?? undefined} label={r.title} onReady={(h) => (player.current = h)} onTime={setPosition} />
+        <Player src={r.playback_url} live={false} poster={r.thumbnail_url ?? undefined} label={r.title} onReady={(h) => {
+            player.current = h;
+            stopWatching.current?.();
+            stopWatching.current = watchTime(h.video, 'replay', id);
+          }} onTime={setPosition} />
       </div>
       <div class="watch-side">
         <header class="watch-title">

@@ -14,6 +14,7 @@ import { count, price, t } from '../i18n';
 import { useLoad } from '../load';
 import { Room, type ChatFrame, type Frame, type PinnedProduct } from '../room';
 import { useMe } from '../session';
+import { track, watchTime } from '../events';
 import { Icon } from '../components/Icon';
 
 const MAX_MESSAGES = 200;
@@ -43,6 +44,16 @@ export function Watch({ id }: { id: number }) {
   const [buying, setBuying] = useState<Buyable | Product | null>(null);
   const room = useRef<Room | null>(null);
   const player = useRef<PlayerHandle | null>(null);
+  const stopWatching = useRef<(() => void) | null>(null);
+
+  // The recommender hears that the shopper opened this live, and how long they watched it.
+  useEffect(() => {
+    track('view', 'channel', id);
+    return () => {
+      stopWatching.current?.();
+      stopWatching.current = null;
+    };
+  }, [id]);
 
   useEffect(() => {
     setMessages([]);
@@ -134,7 +145,11 @@ export function Watch({ id }: { id: number }) {
             live
             poster={c.thumbnail_url}
             label={c.title}
-            onReady={(handle) => (player.current = handle)}
+            onReady={(handle) => {
+              player.current = handle;
+              stopWatching.current?.();
+              stopWatching.current = watchTime(handle.video, 'channel', id);
+            }}
           />
         ) : (
           <div class="player offline">
@@ -181,7 +196,13 @@ export function Watch({ id }: { id: number }) {
         </header>
         {deal && <DealBanner deal={deal} onBuy={() => setBuying(dealBuyable(deal, lineup.data?.find((p) => p.id === deal.product.id)))} />}
         <div class="heart-bar">
-          <button type="button" class="heart-button" aria-label={t('watch.heart')} onClick={() => room.current?.send({ type: 'heart' }) && launchHearts(1)}>
+          <button type="button" class="heart-button" aria-label={t('watch.heart')} onClick={() => {
+              if (room.current?.send({ type: 'heart' })) {
+                launchHearts(1);
+                track('heart', 'channel', id);
+              }
+            }}
+          >
             <Icon name="heart" size={26} />
           </button>
           <span class="muted">{t('watch.hearts', { n: count(hearts) })}</span>
