@@ -183,12 +183,13 @@ export function idempotencyKey(): string {
 }
 
 export interface FeedItem {
-  kind: 'channel' | 'replay';
+  kind: 'channel' | 'replay' | 'product';
   id: number;
   /** Why it is here, in one line (English; the reason codes are not localised yet). */
   reason: string;
   channel?: Channel;
   replay?: Replay;
+  product?: Product;
 }
 
 export interface Feed {

@@ -674,4 +674,23 @@ pub struct FeedItem {
     pub channel: Option<ChannelView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replay: Option<ReplayView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product: Option<ProductView>,
+}
+
+/// `GET /api/v1/similar?kind=product&id=3`
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SimilarQuery {
+    /// `product`, `channel` or `replay`.
+    pub kind: olive_store::TargetKind,
+    pub id: i64,
+    /// At most this many (default 12, at most 50).
+    pub limit: Option<i64>,
+}
+
+/// Items like the one asked about, best first.
+#[derive(Serialize, ToSchema)]
+pub struct SimilarView {
+    pub items: Vec<FeedItem>,
 }

@@ -66,6 +66,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/events", post(routes::events::report))
         .route("/api/v1/feed", get(routes::feed::feed))
+        .route("/api/v1/similar", get(routes::similar::similar))
         .route("/api/v1/openapi.json", get(openapi::serve))
         // Body limits are enforced by our extractors (see `extract::read_body`).
         .layer(DefaultBodyLimit::disable());

@@ -26,7 +26,7 @@ use utoipa::{Modify, OpenApi};
         routes::replays::list, routes::replays::detail, routes::replays::update, routes::replays::delete,
         routes::replays::chat,
         routes::moderation::delete_message, routes::moderation::restrict, routes::moderation::lift,
-        routes::events::report, routes::feed::feed,
+        routes::events::report, routes::feed::feed, routes::similar::similar,
     ),
     components(schemas(ErrorBody, ErrorDetail, UserView, ProductView, ChannelView, OrderView, ReplayView)),
     modifiers(&Security),

@@ -265,6 +265,32 @@ fn explain(snapshot: &Snapshot, reason: &Reason, bought: &std::collections::Hash
     }
 }
 
+/// What is like `item` among `candidates`, each with its reason ("often taken with …").
+pub fn similar(snapshot: Option<&Snapshot>, item: ItemKey, candidates: &[ItemKey], limit: usize) -> Vec<FeedEntry> {
+    let Some(snapshot) = snapshot else { return Vec::new() };
+    let Some(index) = snapshot.index_of(item) else { return Vec::new() };
+    let known: Vec<u32> = candidates.iter().filter_map(|&k| snapshot.index_of(k)).collect();
+    snapshot
+        .model
+        .similar(index, &known, limit)
+        .into_iter()
+        .map(|r| FeedEntry {
+            key: snapshot.keys[r.item as usize],
+            score: r.score,
+            reason: match &r.reason {
+                Reason::BecauseOf { .. } => {
+                    let title = snapshot.model.item(index).map_or("this", |i| i.title.as_str());
+                    format!("often chosen with {title}")
+                }
+                Reason::Shares { feature } => {
+                    format!("also {}", feature.split_once(':').map_or(feature.as_str(), |(_, v)| v))
+                }
+                other => snapshot.model.explain(other),
+            },
+        })
+        .collect()
+}
+
 /// The keys of what a feed may hold: lives now, then ready replays, newest first.
 pub async fn feed_candidates(store: &dyn Store, live: &[ChannelId], limit: i64) -> Result<Vec<ItemKey>> {
     let mut keys: Vec<ItemKey> = live.iter().map(|c| ItemKey { kind: TargetKind::Channel, id: c.0 }).collect();

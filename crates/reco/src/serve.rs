@@ -225,6 +225,16 @@ impl Model {
         ranked
     }
 
+    /// Items like `item` among `candidates` (itself left out): what the same shoppers took, and
+    /// what shares its features.
+    pub fn similar(&self, item: u32, candidates: &[u32], limit: usize) -> Vec<Ranked> {
+        if item as usize >= self.items.len() {
+            return Vec::new();
+        }
+        let others: Vec<u32> = candidates.iter().copied().filter(|&c| c != item).collect();
+        self.rank(&[(item, 1.0)], &others, limit)
+    }
+
     /// The shopper's taste in features: their items' features, weighted, summed.
     fn profile(&self, history: &[(u32, f32)]) -> Vec<(u32, f32)> {
         let mut profile: HashMap<u32, f32> = HashMap::new();
@@ -385,6 +395,17 @@ mod tests {
         let ranked = m.rank(&[], &(0..11).collect::<Vec<_>>(), 3);
         assert_eq!(ranked[0].item, 0, "the most popular: {ranked:?}");
         assert_eq!(m.explain(&ranked[0].reason), "popular in skincare");
+    }
+
+    #[test]
+    fn similar_items_share_shoppers_or_features() {
+        let m = model();
+        let like_serum = m.similar(1, &(0..11).collect::<Vec<_>>(), 3);
+        assert!(like_serum.iter().all(|r| r.item != 1));
+        assert!(like_serum.iter().all(|r| r.item < 5), "{like_serum:?}");
+        let like_lipstick_live = m.similar(10, &(0..11).collect::<Vec<_>>(), 3);
+        assert!(like_lipstick_live.iter().all(|r| (5..10).contains(&r.item)), "{like_lipstick_live:?}");
+        assert!(m.similar(99, &[1, 2], 3).is_empty());
     }
 
     #[test]

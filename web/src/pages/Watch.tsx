@@ -3,9 +3,9 @@
 // show's line-up, all buyable without leaving the stream.
 
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { get, type Channel, type Lineup, type Product } from '../api';
+import { get, type Channel, type FeedItem, type Lineup, type Product } from '../api';
 import { BuySheet, type Buyable } from '../components/BuySheet';
-import { ProductCard } from '../components/Cards';
+import { ProductCard, ReplayCard } from '../components/Cards';
 import { Chat } from '../components/Chat';
 import { DealBanner, type RunningDeal } from '../components/Deal';
 import { Player, type PlayerHandle } from '../components/Player';
@@ -32,6 +32,7 @@ export function Watch({ id }: { id: number }) {
     return Promise.all(product_ids.map((pid) => get<Product>(`/products/${pid}`)));
   }, [id]);
 
+  const similar = useLoad(() => get<{ items: FeedItem[] }>(`/similar?kind=channel&id=${id}&limit=12`), [id]);
   const [messages, setMessages] = useState<ChatFrame[]>([]);
   const [viewers, setViewers] = useState<number | null>(null);
   const [hearts, setHearts] = useState(0);
@@ -231,6 +232,7 @@ export function Watch({ id }: { id: number }) {
           ))}
         </div>
       </section>
+      <MoreLikeThis items={similar.data?.items ?? []} lineup={lineup.data ?? []} onBuy={setBuying} />
       {buying && (
         <BuySheet
           product={buying}
@@ -255,4 +257,27 @@ function dealBuyable(deal: RunningDeal, product: Product | undefined): Buyable {
     available: deal.remaining,
     deal: { price_minor: deal.price_minor, limit: deal.per_customer_limit },
   };
+}
+
+/** Replays and products like this show (its own line-up left out), each with its reason. */
+function MoreLikeThis({ items, lineup, onBuy }: { items: FeedItem[]; lineup: Product[]; onBuy: (p: Product) => void }) {
+  const shown = items.filter((i) => i.replay || (i.product && !lineup.some((p) => p.id === i.product!.id)));
+  if (shown.length === 0) return null;
+  return (
+    <section class="more-like-this" aria-labelledby="more-title">
+      <h2 id="more-title">{t('watch.moreLikeThis')}</h2>
+      <div class="carousel">
+        {shown.map((i) =>
+          i.replay ? (
+            <ReplayCard key={`r${i.id}`} replay={i.replay} reason={i.reason} />
+          ) : (
+            <div key={`p${i.id}`}>
+              <ProductCard product={i.product!} onBuy={onBuy} />
+              <p class="reason">{i.reason}</p>
+            </div>
+          ),
+        )}
+      </div>
+    </section>
+  );
 }

@@ -45,7 +45,14 @@ pub async fn feed(State(state): State<AppState>, viewer: Viewer, headers: Header
             TargetKind::Channel => live.get(&e.key.id).map(|c| {
                 let mut view = ChannelView::from(*c);
                 view.viewers = state.hub.viewers(c.id);
-                FeedItem { kind: "channel", id: e.key.id, reason: e.reason, channel: Some(view), replay: None }
+                FeedItem {
+                    kind: "channel",
+                    id: e.key.id,
+                    reason: e.reason,
+                    channel: Some(view),
+                    replay: None,
+                    product: None,
+                }
             }),
             TargetKind::Replay => replay_of.get(&e.key.id).map(|r| FeedItem {
                 kind: "replay",
@@ -53,6 +60,7 @@ pub async fn feed(State(state): State<AppState>, viewer: Viewer, headers: Header
                 reason: e.reason,
                 channel: None,
                 replay: Some(ReplayView::from(*r)),
+                product: None,
             }),
             TargetKind::Product => None,
         })

@@ -13,6 +13,7 @@ pub mod orders;
 pub mod products;
 pub mod replays;
 pub mod room;
+pub mod similar;
 pub mod users;
 pub mod vod;
 pub mod webhooks;

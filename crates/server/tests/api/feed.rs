@@ -127,6 +127,31 @@ async fn feeds_follow_what_each_shopper_bought() {
     assert_eq!(order(&y), vec![makeup, skincare], "{y}");
     let reason = y["items"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("Mascara") || reason.contains("makeup"), "{reason}");
+    // More like this: what the same shoppers chose, with the reason.
+    let like: Value = server.get_json(&format!("/api/v1/similar?kind=product&id={serum}")).await;
+    let first = &like["items"][0];
+    assert_eq!((first["kind"].as_str(), first["id"].as_i64()), (Some("product"), Some(toner)), "{like}");
+    assert_eq!(first["reason"], "often chosen with Serum");
+    assert_eq!(first["product"]["name"], "Toner");
+    assert!(like["items"].as_array().unwrap().iter().all(|i| i["id"] != serum || i["kind"] != "product"), "not itself");
+    let like: Value = server.get_json(&format!("/api/v1/similar?kind=channel&id={skincare}&limit=2")).await;
+    let ids: Vec<i64> = like["items"].as_array().unwrap().iter().map(|i| i["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.iter().all(|id| [serum, toner].contains(id)), "{like}");
+    let unknown: Value = server.get_json("/api/v1/similar?kind=replay&id=999999").await;
+    assert_eq!(unknown["items"], json!([]));
+    for query in [
+        "kind=user&id=1",
+        "kind=product",
+        "id=1",
+        "kind=product&id=x",
+        "kind=product&id=1&limit=x",
+        "kind=product&id=1&extra=1",
+    ] {
+        let r = server.client.get(server.url(&format!("/api/v1/similar?{query}"))).send().await.unwrap();
+        assert_eq!(error_code(r, reqwest::StatusCode::BAD_REQUEST).await, "invalid_query", "{query}");
+    }
+
     // A newcomer gets the more popular show, and is told so.
     let z = feed(&newcomer).await;
     assert_eq!(order(&z)[0], skincare, "{z}");
