@@ -46,15 +46,19 @@ impl Snapshot {
     }
 }
 
-/// How much each kind of event says about a shopper's taste.
+/// How much each kind of event says about a shopper's taste. `value` is a count (units bought,
+/// or how many events a compacted row folded), which counts less and less as it grows; for a watch
+/// it is seconds.
 pub fn weight(kind: EventKind, value: f64) -> f32 {
+    let count = if value.is_nan() { 1.0 } else { value.clamp(1.0, 1e6) };
+    let repeated = 1.0 + count.ln();
     let w = match kind {
-        EventKind::Purchase => 5.0 * value.clamp(1.0, 10.0),
-        EventKind::Cart => 3.0,
-        EventKind::Heart | EventKind::Click => 1.0,
-        EventKind::View => 0.5,
+        EventKind::Purchase => 5.0 * repeated,
+        EventKind::Cart => 3.0 * repeated,
+        EventKind::Heart | EventKind::Click => repeated,
+        EventKind::View => 0.5 * repeated,
         // A minute of watching counts about as much as a click; an hour about six.
-        EventKind::Watch => (1.0 + value.max(0.0) / 60.0).log2(),
+        EventKind::Watch => (1.0 + if value.is_nan() { 0.0 } else { value.clamp(0.0, 1e7) } / 60.0).log2(),
     };
     w as f32
 }
@@ -317,6 +321,9 @@ mod tests {
         assert!(weight(EventKind::Watch, 3600.0) > weight(EventKind::Watch, 60.0));
         assert!((weight(EventKind::Watch, 60.0) - 1.0).abs() < 1e-6);
         assert_eq!(weight(EventKind::Watch, -5.0), 0.0);
-        assert_eq!(weight(EventKind::Purchase, 1e9), 50.0, "a huge quantity is capped");
+        assert_eq!(weight(EventKind::Click, 1.0), 1.0);
+        assert!(weight(EventKind::Click, 10.0) > weight(EventKind::Click, 1.0), "ten clicks count more than one");
+        assert!(weight(EventKind::Click, 10.0) < 10.0 * weight(EventKind::Click, 1.0), "but not ten times");
+        assert!(weight(EventKind::Purchase, 1e300).is_finite() && weight(EventKind::Purchase, f64::NAN) >= 0.0);
     }
 }

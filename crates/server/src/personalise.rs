@@ -1,6 +1,7 @@
 //! Keeping the recommender current: a `reco.train` job (one node of many runs it, through the job
 //! queue's dedupe) retrains from every event on a schedule and stores the snapshot in object
-//! storage; every node loads a newer snapshot when its version changes, and swaps it in.
+//! storage; every node loads a newer snapshot when its version changes, and swaps it in. A daily
+//! `events.compact` job folds raw events older than thirty days.
 
 use anyhow::Result;
 use arc_swap::ArcSwapOption;
@@ -15,6 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub const TRAIN_JOB: &str = "reco.train";
+pub const COMPACT_JOB: &str = "events.compact";
+/// Raw events older than this are folded together (one row per visitor, kind and target).
+const KEEP_RAW: chrono::Duration = chrono::Duration::days(30);
 /// How often a node looks for a newer snapshot.
 const LOOK_EVERY: Duration = Duration::from_secs(5);
 
@@ -38,23 +42,40 @@ impl Handler for Train {
     }
 }
 
+/// Folds raw events older than thirty days.
+pub struct Compact {
+    pub store: Arc<dyn Store>,
+}
+
+#[async_trait]
+impl Handler for Compact {
+    fn kind(&self) -> &'static str {
+        COMPACT_JOB
+    }
+
+    async fn run(&self, _: &Job) -> Result<(), JobError> {
+        let folded =
+            self.store.compact_events(Utc::now() - KEEP_RAW).await.map_err(|e| JobError::Retry(e.to_string()))?;
+        tracing::info!(folded, "old events compacted");
+        Ok(())
+    }
+}
+
 pub async fn train_and_store(store: &dyn Store, objects: &Objects) -> Result<Snapshot> {
     let snapshot = recommendations::train(store, Utc::now(), &TrainParams::default()).await?;
     recommendations::save(objects, &snapshot).await?;
     Ok(snapshot)
 }
 
-/// Asks for a training every `every` (the dedupe key makes it once per period across nodes).
-pub async fn schedule(queue: JobQueue, every: Duration) {
+/// Asks for job `kind` every `every` (the dedupe key makes it once per period across nodes).
+pub async fn schedule(queue: JobQueue, kind: &'static str, every: Duration) {
     let period = every.as_secs().max(1);
     loop {
         let now = Utc::now();
         let window = now.timestamp().max(0) as u64 / period;
-        if let Err(e) = queue
-            .enqueue(TRAIN_JOB, &serde_json::json!({}), Some(format!("{TRAIN_JOB}/{period}/{window}")), 3, now)
-            .await
-        {
-            tracing::warn!(error = %e, "could not schedule the recommender's training");
+        let key = format!("{kind}/{period}/{window}");
+        if let Err(e) = queue.enqueue(kind, &serde_json::json!({}), Some(key), 3, now).await {
+            tracing::warn!(error = %e, kind, "could not schedule a periodic job");
         }
         let into_window = now.timestamp().max(0) as u64 % period;
         tokio::time::sleep(Duration::from_secs(period - into_window)).await;

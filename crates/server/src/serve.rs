@@ -78,7 +78,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .register(Arc::new(olive_jobs::webhooks::Deliverer::new(engines.store.clone())))
         .register(Arc::new(record::Finalise { store: engines.store.clone(), objects: engines.objects.clone() }))
         .register(Arc::new(record::Register { store: engines.store.clone() }))
-        .register(Arc::new(personalise::Train { store: engines.store.clone(), objects: engines.objects.clone() }));
+        .register(Arc::new(personalise::Train { store: engines.store.clone(), objects: engines.objects.clone() }))
+        .register(Arc::new(personalise::Compact { store: engines.store.clone() }));
     let jobs = tokio::spawn(worker.run(wait_for_stop(jobs_stopped)));
     let background = [
         tokio::spawn(hub.clone().deliver()),
@@ -90,7 +91,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         state.cache.spawn_listener(),
         tokio::spawn(metrics_upkeep(metrics)),
         tokio::spawn(session_sweeper(state.clone())),
-        tokio::spawn(personalise::schedule(olive_jobs::JobQueue::new(engines.store.clone()), config.reco_train)),
+        tokio::spawn(personalise::schedule(
+            olive_jobs::JobQueue::new(engines.store.clone()),
+            personalise::TRAIN_JOB,
+            config.reco_train,
+        )),
+        tokio::spawn(personalise::schedule(
+            olive_jobs::JobQueue::new(engines.store.clone()),
+            personalise::COMPACT_JOB,
+            Duration::from_secs(86_400),
+        )),
         tokio::spawn(personalise::follow(engines.objects.clone(), state.recommendations.clone())),
     ];
 

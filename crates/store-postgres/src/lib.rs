@@ -716,6 +716,38 @@ impl Store for PostgresStore {
         events(rows)
     }
 
+    async fn compact_events(&self, before: DateTime<Utc>) -> Result<u64> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // One compaction at a time (two would fold the same rows twice).
+        sqlx::query("SELECT pg_advisory_xact_lock(7401)").execute(&mut *tx).await.map_err(backend)?;
+        let last: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM events WHERE at < $1")
+            .bind(before)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let Some(last) = last else { return Ok(0) };
+        sqlx::query(
+            "INSERT INTO events (visitor, user_id, kind, target_kind, target_id, value, at)
+             SELECT visitor, user_id, kind, target_kind, target_id, SUM(value), MAX(at) FROM events
+             WHERE id <= $1 AND at < $2
+             GROUP BY visitor, user_id, kind, target_kind, target_id",
+        )
+        .bind(last)
+        .bind(before)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let folded = sqlx::query("DELETE FROM events WHERE id <= $1 AND at < $2")
+            .bind(last)
+            .bind(before)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        tx.commit().await.map_err(backend)?;
+        Ok(folded)
+    }
+
     async fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
         let row: WebhookRow = sqlx::query_as(
             "INSERT INTO webhooks (url, secret, events, created_at) VALUES ($1, $2, $3, $4)

@@ -716,6 +716,36 @@ impl Store for SqliteStore {
         events(rows)
     }
 
+    async fn compact_events(&self, before: DateTime<Utc>) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let last: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM events WHERE at < ?")
+            .bind(before)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let Some(last) = last else { return Ok(0) };
+        sqlx::query(
+            "INSERT INTO events (visitor, user_id, kind, target_kind, target_id, value, at)
+             SELECT visitor, user_id, kind, target_kind, target_id, SUM(value), MAX(at) FROM events
+             WHERE id <= ? AND at < ?
+             GROUP BY visitor, user_id, kind, target_kind, target_id",
+        )
+        .bind(last)
+        .bind(before)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let folded = sqlx::query("DELETE FROM events WHERE id <= ? AND at < ?")
+            .bind(last)
+            .bind(before)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        tx.commit().await.map_err(backend)?;
+        Ok(folded)
+    }
+
     async fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
         let row: WebhookRow = sqlx::query_as(
             "INSERT INTO webhooks (url, secret, events, created_at) VALUES (?, ?, ?, ?)

@@ -127,6 +127,9 @@ pub trait Store: Send + Sync + 'static {
     async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<Event>>;
     /// The newest events of a signed-in user (any browser) or else of a visitor, newest first.
     async fn recent_events(&self, user: Option<UserId>, visitor: &str, limit: i64) -> Result<Vec<Event>>;
+    /// Folds the events older than `before` into one row per visitor, account, kind and target
+    /// (values summed, the latest time kept); returns how many rows were folded.
+    async fn compact_events(&self, before: DateTime<Utc>) -> Result<u64>;
 
     // ---- webhooks
     async fn create_webhook(&self, new: NewWebhook) -> Result<Webhook>;

@@ -1068,4 +1068,28 @@ pub async fn events_are_appended_and_read_back(store: Arc<dyn Store>) {
         .await;
     assert!(matches!(refused, Err(StoreError::NotFound(_))), "{refused:?}");
     assert_eq!(store.events_after(0, 100).await.unwrap().len(), 4);
+
+    // Compaction folds old rows per visitor, account, kind and target; newer rows stay as they are.
+    let old = at - Duration::days(40);
+    let mut aged = event("v-anon", None, EventKind::Watch, 1);
+    aged.at = old;
+    store
+        .record_events(&[aged.clone(), aged.clone(), NewEvent { at: old + Duration::hours(1), ..aged.clone() }])
+        .await
+        .unwrap();
+    let mut other = event("v-anon", None, EventKind::View, 1);
+    other.at = old;
+    store.record_events(&[other.clone(), other]).await.unwrap();
+    assert_eq!(store.compact_events(at - Duration::days(30)).await.unwrap(), 5);
+    let all = store.events_after(0, 100).await.unwrap();
+    assert_eq!(all.len(), 4 + 2);
+    let folded = |kind| all.iter().find(|e| e.at < at - Duration::days(1) && e.kind == kind).unwrap();
+    let watch = folded(EventKind::Watch);
+    assert_eq!(watch.value, 3.0 * 42.5);
+    assert!((watch.at - (old + Duration::hours(1))).num_milliseconds().abs() < 1, "the latest time is kept");
+    let view = folded(EventKind::View);
+    assert_eq!(view.value, 2.0);
+    assert_eq!(store.compact_events(at - Duration::days(30)).await.unwrap(), 2, "folding folded rows changes nothing");
+    assert_eq!(store.events_after(0, 100).await.unwrap().len(), 6);
+    assert_eq!(store.compact_events(old - Duration::days(1)).await.unwrap(), 0);
 }
