@@ -5,7 +5,7 @@
 
 use crate::Result;
 use chrono::{DateTime, Utc};
-use olive_core::{ChannelId, ProductId, UserId};
+use olive_core::{ProductId, UserId};
 use olive_reco::serve::{CatalogueItem, Model, Ranked, Reason, TrainParams, TrainingEvent};
 use olive_store::{Channel, Event, EventKind, Page, ProductQuery, ReplayQuery, ReplayStatus, Store, TargetKind};
 use serde::{Deserialize, Serialize};
@@ -91,7 +91,7 @@ pub async fn train(store: &dyn Store, now: DateTime<Utc>, params: &TrainParams) 
     .await
     .map_err(|e| crate::CommerceError::Internal(format!("training stopped: {e}")))?;
     tracing::info!(events = read, shoppers = n_users, items = keys.len(), "recommender trained");
-    Ok(Snapshot { trained_at: now, events: read, model, keys, index }.indexed())
+    Ok(Snapshot { trained_at: now, events: read, model, keys, index })
 }
 
 /// A signed-in shopper is one person on every browser; a visitor is their browser.
@@ -293,20 +293,6 @@ pub fn similar(snapshot: Option<&Snapshot>, item: ItemKey, candidates: &[ItemKey
             },
         })
         .collect()
-}
-
-/// The keys of what a feed may hold: lives now, then ready replays, newest first.
-pub async fn feed_candidates(store: &dyn Store, live: &[ChannelId], limit: i64) -> Result<Vec<ItemKey>> {
-    let mut keys: Vec<ItemKey> = live.iter().map(|c| ItemKey { kind: TargetKind::Channel, id: c.0 }).collect();
-    let query = ReplayQuery {
-        channel: None,
-        status: Some(ReplayStatus::Ready),
-        include_hidden: false,
-        page: Page::new(limit, 0),
-    };
-    let replays = store.list_replays(&query).await?;
-    keys.extend(replays.iter().map(|r| ItemKey { kind: TargetKind::Replay, id: r.id.0 }));
-    Ok(keys)
 }
 
 #[cfg(test)]

@@ -6,33 +6,53 @@
 //! `cargo run --release -p olive-reco --example discorec_lists -- DIR/<protocol> [factors] [iterations] [regularization] [alpha]`
 
 use std::collections::HashSet;
+use std::error::Error;
 use std::fmt::Write as _;
+use std::path::Path;
+use std::str::FromStr;
 use std::time::Instant;
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let dir = std::path::Path::new(args.get(1).expect("the split directory"));
-    let factors: u32 = args.get(2).map_or(64, |f| f.parse().expect("factors"));
-    let iterations: u32 = args.get(3).map_or(15, |f| f.parse().expect("iterations"));
-    let regularization: Option<f32> = args.get(4).map(|f| f.parse().expect("regularization"));
-    let alpha: Option<f32> = args.get(5).map(|f| f.parse().expect("alpha"));
-    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
-    let mut data: Vec<(i64, u32, f32)> = read("train.tsv")
-        .lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            (f[0].parse().unwrap(), f[1].parse().unwrap(), f[2].parse().unwrap())
-        })
-        .collect();
-    let cases: Vec<(usize, i64, Vec<u32>)> = read("cases.tsv")
-        .lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            let history = f[2].split(',').filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
-            (f[0].parse().unwrap(), f[1].parse().unwrap(), history)
-        })
-        .collect();
+/// Field `n` of a tab-separated line, parsed, or an error naming the file, line and field.
+fn field<T: FromStr>(fields: &[&str], n: usize, file: &str, line: usize) -> Result<T> {
+    let text = fields.get(n).ok_or_else(|| format!("{file} line {line}: no field {n}"))?;
+    text.parse().map_err(|_| format!("{file} line {line}: field {n} {text:?} is not a number").into())
+}
+
+/// Optional command-line argument `n`, parsed.
+fn arg<T: FromStr>(args: &[String], n: usize, what: &str) -> Result<Option<T>> {
+    args.get(n).map(|a| a.parse().map_err(|_| format!("{what} {a:?} is not a number").into())).transpose()
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let dir = Path::new(
+        args.get(1).ok_or("usage: discorec_lists DIR/<protocol> [factors] [iterations] [regularization] [alpha]")?,
+    );
+    let factors: u32 = arg(&args, 2, "factors")?.unwrap_or(64);
+    let iterations: u32 = arg(&args, 3, "iterations")?.unwrap_or(15);
+    let regularization: Option<f32> = arg(&args, 4, "regularization")?;
+    let alpha: Option<f32> = arg(&args, 5, "alpha")?;
+    let read =
+        |name: &str| std::fs::read_to_string(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()));
+
+    let mut data: Vec<(i64, u32, f32)> = Vec::new();
+    for (n, line) in read("train.tsv")?.lines().enumerate() {
+        let f: Vec<&str> = line.split('\t').collect();
+        data.push((
+            field(&f, 0, "train.tsv", n + 1)?,
+            field(&f, 1, "train.tsv", n + 1)?,
+            field(&f, 2, "train.tsv", n + 1)?,
+        ));
+    }
+    let mut cases: Vec<(usize, i64, Vec<u32>)> = Vec::new();
+    for (n, line) in read("cases.tsv")?.lines().enumerate() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let history: Vec<&str> = f.get(2).map_or(Vec::new(), |h| h.split(',').filter(|s| !s.is_empty()).collect());
+        let history = (0..history.len()).map(|k| field(&history, k, "cases.tsv", n + 1)).collect::<Result<_>>()?;
+        cases.push((field(&f, 0, "cases.tsv", n + 1)?, field(&f, 1, "cases.tsv", n + 1)?, history));
+    }
     // Held-out users join training as new users (ids below zero).
     for (case, user, history) in &cases {
         if *user < 0 {
@@ -62,7 +82,8 @@ fn main() {
             .take(10)
             .map(|(i, _)| i.to_string())
             .collect();
-        writeln!(out, "{case}\t{}", list.join(",")).unwrap();
+        writeln!(out, "{case}\t{}", list.join(","))?;
     }
-    std::fs::write(dir.join("discorec.tsv"), out).unwrap();
+    std::fs::write(dir.join("discorec.tsv"), out)?;
+    Ok(())
 }

@@ -52,6 +52,15 @@ impl Default for TrainParams {
     }
 }
 
+/// The signals a ranking adds up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    ItemItem,
+    Factors,
+    Content,
+    Popularity,
+}
+
 /// Why an item was recommended, to be put in one line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -173,14 +182,17 @@ impl Model {
 
         let mut popular: Vec<f32> = candidates.iter().map(|&c| self.popularity[c as usize].ln_1p()).collect();
         standardise(&mut popular);
-        let mut parts: Vec<(Vec<f32>, f32)> = Vec::with_capacity(4);
-        if !history.is_empty() {
+        let profile = self.profile(&history);
+        let mut parts: Vec<(Signal, Vec<f32>, f32)> = Vec::with_capacity(4);
+        if history.is_empty() {
+            parts.push((Signal::Popularity, popular, 1.0));
+        } else {
             // Through the history's neighbour lists once, rather than a lookup per candidate.
             let mut all = vec![0.0f32; self.items.len()];
             self.item_item.score_into(&h_items, &h_weights, &mut all);
             let mut ii: Vec<f32> = candidates.iter().map(|&j| all[j as usize]).collect();
             standardise(&mut ii);
-            parts.push((ii, self.weights.item_item));
+            parts.push((Signal::ItemItem, ii, self.weights.item_item));
             let user = self.factors.fold_in(&h_items, &h_weights);
             let mut als: Vec<f32> = candidates
                 .iter()
@@ -193,36 +205,26 @@ impl Model {
                 })
                 .collect();
             standardise(&mut als);
-            parts.push((als, self.weights.als));
-            let profile = self.profile(&history);
+            parts.push((Signal::Factors, als, self.weights.als));
             let mut content: Vec<f32> =
                 candidates.iter().map(|&j| sparse_dot(&profile, &self.features[j as usize])).collect();
             standardise(&mut content);
-            parts.push((content, self.content_weight));
-            parts.push((popular.clone(), self.weights.popularity));
-        } else {
-            parts.push((popular.clone(), 1.0));
+            parts.push((Signal::Content, content, self.content_weight));
+            parts.push((Signal::Popularity, popular, self.weights.popularity));
         }
 
-        let mut ranked: Vec<Ranked> = (0..n)
+        let scores: Vec<f32> = (0..n).map(|k| parts.iter().map(|(_, v, w)| w * v[k]).sum()).collect();
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(candidates[a].cmp(&candidates[b])));
+        order.truncate(limit);
+        order
+            .into_iter()
             .map(|k| {
-                let score: f32 = parts.iter().map(|(v, w)| w * v[k]).sum();
-                Ranked { item: candidates[k], score, reason: Reason::ForYou }
+                let strongest = parts.iter().max_by(|a, b| (a.2 * a.1[k]).total_cmp(&(b.2 * b.1[k]))).map(|p| p.0);
+                let item = candidates[k];
+                Ranked { item, score: scores[k], reason: self.reason(strongest, &history, &profile, item) }
             })
-            .collect();
-        ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.item.cmp(&b.item)));
-        ranked.truncate(limit);
-        let position: HashMap<u32, usize> = candidates.iter().enumerate().map(|(k, &c)| (c, k)).collect();
-        for r in &mut ranked {
-            let k = position[&r.item];
-            let strongest = parts
-                .iter()
-                .enumerate()
-                .max_by(|a, b| (a.1 .1 * a.1 .0[k]).total_cmp(&(b.1 .1 * b.1 .0[k])))
-                .map(|(p, _)| p);
-            r.reason = self.reason(history.is_empty(), strongest, &history, r.item);
-        }
-        ranked
+            .collect()
     }
 
     /// Items like `item` among `candidates` (itself left out): what the same shoppers took, and
@@ -248,35 +250,31 @@ impl Model {
         v
     }
 
-    fn reason(&self, newcomer: bool, strongest: Option<usize>, history: &[(u32, f32)], item: u32) -> Reason {
+    /// The reason behind the signal that counted most for `item`.
+    fn reason(&self, strongest: Option<Signal>, history: &[(u32, f32)], profile: &[(u32, f32)], item: u32) -> Reason {
         let first_feature = || {
             self.features[item as usize]
                 .iter()
                 .max_by(|a, b| a.1.total_cmp(&b.1))
                 .map(|&(f, _)| self.feature_names[f as usize].clone())
         };
-        match (newcomer, strongest) {
-            (false, Some(0)) => history
+        match strongest {
+            Some(Signal::ItemItem) => history
                 .iter()
                 .filter(|&&(i, _)| i != item)
                 .max_by(|a, b| {
                     (a.1 * self.item_item.weight(a.0, item)).total_cmp(&(b.1 * self.item_item.weight(b.0, item)))
                 })
                 .map_or(Reason::ForYou, |&(i, _)| Reason::BecauseOf { item: i }),
-            (false, Some(1)) => Reason::ForYou,
-            (false, Some(2)) => {
-                let profile = self.profile(history);
-                self.features[item as usize]
-                    .iter()
-                    .filter_map(|&(f, s)| {
-                        profile.binary_search_by_key(&f, |&(g, _)| g).ok().map(|k| (f, s * profile[k].1))
-                    })
-                    .max_by(|a, b| a.1.total_cmp(&b.1))
-                    .map_or(Reason::Popular { feature: first_feature() }, |(f, _)| Reason::Shares {
-                        feature: self.feature_names[f as usize].clone(),
-                    })
-            }
-            _ => Reason::Popular { feature: first_feature() },
+            Some(Signal::Factors) => Reason::ForYou,
+            Some(Signal::Content) => self.features[item as usize]
+                .iter()
+                .filter_map(|&(f, s)| profile.binary_search_by_key(&f, |&(g, _)| g).ok().map(|k| (f, s * profile[k].1)))
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .map_or(Reason::Popular { feature: first_feature() }, |(f, _)| Reason::Shares {
+                    feature: self.feature_names[f as usize].clone(),
+                }),
+            Some(Signal::Popularity) | None => Reason::Popular { feature: first_feature() },
         }
     }
 

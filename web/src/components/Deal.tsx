@@ -3,7 +3,7 @@
 
 import { useEffect, useState } from 'preact/hooks';
 import { clock, count, price, t } from '../i18n';
-import type { DealFrame } from '../room';
+import type { DealFrame, Frame } from '../room';
 import { Icon } from './Icon';
 
 export interface RunningDeal extends DealFrame {
@@ -11,6 +11,20 @@ export interface RunningDeal extends DealFrame {
   /** performance.now() at which it ends. */
   endsAt: number;
   ended: boolean;
+}
+
+/** The running deal after `frame` (unchanged for frames that are not about it). */
+export function nextDeal(deal: RunningDeal | null, frame: Frame): RunningDeal | null {
+  switch (frame.type) {
+    case 'deal':
+      return { ...frame, sold: frame.listed - frame.remaining, endsAt: performance.now() + frame.ends_in_ms, ended: false };
+    case 'deal_stock':
+      return deal && deal.id === frame.id ? { ...deal, remaining: frame.remaining, sold: frame.sold } : deal;
+    case 'deal_ended':
+      return deal && deal.id === frame.id ? { ...deal, sold: frame.sold, remaining: 0, ended: true } : deal;
+    default:
+      return deal;
+  }
 }
 
 export function DealBanner({ deal, onBuy }: { deal: RunningDeal; onBuy: () => void }) {

@@ -8,7 +8,8 @@ import { ErrorNote, Loading } from '../components/Status';
 import { StreamKey } from '../components/StreamKey';
 import { count, price, t } from '../i18n';
 import { useLoad } from '../load';
-import { Room, type ChatFrame, type DealFrame } from '../room';
+import { Room, type ChatFrame } from '../room';
+import { nextDeal, type RunningDeal } from '../components/Deal';
 import { useMe } from '../session';
 import { NeedsRole } from './NeedsRole';
 import { Icon } from '../components/Icon';
@@ -29,7 +30,7 @@ export function StudioChannel({ id }: { id: number }) {
   const [hearts, setHearts] = useState(0);
   const [connected, setConnected] = useState(false);
   const [refusal, setRefusal] = useState<{ code: string; at: number } | null>(null);
-  const [deal, setDeal] = useState<DealFrame & { sold: number; ended: boolean } | null>(null);
+  const [deal, setDeal] = useState<RunningDeal | null>(null);
   const room = useRef<Room | null>(null);
 
   useEffect(() => {
@@ -40,9 +41,7 @@ export function StudioChannel({ id }: { id: number }) {
         else if (frame.type === 'chat_deleted') setMessages((m) => m.filter((x) => x.id !== frame.id));
         else if (frame.type === 'viewers') setViewers(frame.count);
         else if (frame.type === 'hearts') setHearts((h) => h + frame.count);
-        else if (frame.type === 'deal') setDeal({ ...frame, sold: frame.listed - frame.remaining, ended: false });
-        else if (frame.type === 'deal_stock') setDeal((d) => (d?.id === frame.id ? { ...d, remaining: frame.remaining, sold: frame.sold } : d));
-        else if (frame.type === 'deal_ended') setDeal((d) => (d?.id === frame.id ? { ...d, sold: frame.sold, remaining: 0, ended: true } : d));
+        else if (frame.type === 'deal' || frame.type === 'deal_stock' || frame.type === 'deal_ended') setDeal((d) => nextDeal(d, frame));
         else if (frame.type === 'error') setRefusal({ code: frame.code, at: Date.now() });
       },
       (status) => setConnected(status === 'open'),
@@ -283,7 +282,7 @@ function LineupEditor({ channelId }: { channelId: number }) {
   );
 }
 
-function DealPanel({ channelId, deal }: { channelId: number; deal: (DealFrame & { sold: number; ended: boolean }) | null }) {
+function DealPanel({ channelId, deal }: { channelId: number; deal: RunningDeal | null }) {
   const lineup = useLoad(async () => {
     const { product_ids } = await get<Lineup>(`/channels/${channelId}/lineup`);
     return Promise.all(product_ids.map((pid) => get<Product>(`/products/${pid}`)));

@@ -7,7 +7,7 @@ import { get, type Channel, type FeedItem, type Lineup, type Product } from '../
 import { BuySheet, type Buyable } from '../components/BuySheet';
 import { ProductCard, ReplayCard } from '../components/Cards';
 import { Chat } from '../components/Chat';
-import { DealBanner, type RunningDeal } from '../components/Deal';
+import { DealBanner, nextDeal, type RunningDeal } from '../components/Deal';
 import { Player, type PlayerHandle } from '../components/Player';
 import { ErrorNote, Loading } from '../components/Status';
 import { count, price, t } from '../i18n';
@@ -80,13 +80,11 @@ export function Watch({ id }: { id: number }) {
           setPending({ product: frame.product, pts: Date.parse(frame.pts) });
           break;
         case 'deal':
-          setDeal({ ...frame, sold: frame.listed - frame.remaining, endsAt: performance.now() + frame.ends_in_ms, ended: false });
-          break;
         case 'deal_stock':
-          setDeal((d) => (d && d.id === frame.id ? { ...d, remaining: frame.remaining, sold: frame.sold } : d));
+          setDeal((d) => nextDeal(d, frame));
           break;
         case 'deal_ended':
-          setDeal((d) => (d && d.id === frame.id ? { ...d, sold: frame.sold, remaining: 0, ended: true } : d));
+          setDeal((d) => nextDeal(d, frame));
           window.setTimeout(() => setDeal((d) => (d && d.id === frame.id ? null : d)), 5000);
           break;
         case 'error':

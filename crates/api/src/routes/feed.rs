@@ -9,17 +9,18 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use olive_commerce::recommendations::{self, ItemKey};
 use olive_commerce::CommerceError;
-use olive_store::{ChannelStatus, Page, ReplayQuery, ReplayStatus, TargetKind};
+use olive_store::{Channel, ChannelStatus, Page, Replay, ReplayQuery, ReplayStatus, TargetKind};
 use std::collections::HashMap;
 
 /// Replays considered, newest first.
 const REPLAYS: i64 = 100;
 
-#[utoipa::path(get, path = "/api/v1/feed", tag = "personalisation", responses((status = 200, body = FeedView)))]
-pub async fn feed(State(state): State<AppState>, viewer: Viewer, headers: HeaderMap) -> ApiResult<ApiJson<FeedView>> {
+/// The channels on air (most watched first) and the newest ready replays: what feeds and "more
+/// like this" choose from.
+pub(crate) async fn lives_and_replays(state: &AppState) -> ApiResult<(Vec<Channel>, Vec<Replay>)> {
     let channels = state.store.list_channels().await.map_err(CommerceError::from)?;
-    let live: HashMap<i64, _> =
-        channels.iter().filter(|c| c.status == ChannelStatus::Live).map(|c| (c.id.0, c)).collect();
+    let mut on_air: Vec<Channel> = channels.into_iter().filter(|c| c.status == ChannelStatus::Live).collect();
+    on_air.sort_by_key(|c| std::cmp::Reverse(state.hub.viewers(c.id)));
     let query = ReplayQuery {
         channel: None,
         status: Some(ReplayStatus::Ready),
@@ -27,11 +28,16 @@ pub async fn feed(State(state): State<AppState>, viewer: Viewer, headers: Header
         page: Page::new(REPLAYS, 0),
     };
     let replays = state.store.list_replays(&query).await.map_err(CommerceError::from)?;
+    Ok((on_air, replays))
+}
+
+#[utoipa::path(get, path = "/api/v1/feed", tag = "personalisation", responses((status = 200, body = FeedView)))]
+pub async fn feed(State(state): State<AppState>, viewer: Viewer, headers: HeaderMap) -> ApiResult<ApiJson<FeedView>> {
+    let (on_air, replays) = lives_and_replays(&state).await?;
+    let live: HashMap<i64, _> = on_air.iter().map(|c| (c.id.0, c)).collect();
     let replay_of: HashMap<i64, _> = replays.iter().map(|r| (r.id.0, r)).collect();
-    let mut live_ids: Vec<&olive_store::Channel> = live.values().copied().collect();
-    live_ids.sort_by_key(|c| std::cmp::Reverse(state.hub.viewers(c.id)));
     let mut candidates: Vec<ItemKey> =
-        live_ids.iter().map(|c| ItemKey { kind: TargetKind::Channel, id: c.id.0 }).collect();
+        on_air.iter().map(|c| ItemKey { kind: TargetKind::Channel, id: c.id.0 }).collect();
     candidates.extend(replays.iter().map(|r| ItemKey { kind: TargetKind::Replay, id: r.id.0 }));
 
     let snapshot = state.recommendations.load_full();

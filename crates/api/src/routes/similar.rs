@@ -9,7 +9,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use olive_commerce::recommendations::{self, ItemKey};
 use olive_commerce::CommerceError;
-use olive_store::{ChannelStatus, Page, ProductQuery, ProductStatus, ReplayQuery, ReplayStatus, TargetKind};
+use olive_store::{Page, ProductQuery, ProductStatus, TargetKind};
 use std::collections::HashMap;
 
 #[utoipa::path(get, path = "/api/v1/similar", tag = "personalisation", params(SimilarQuery),
@@ -28,23 +28,15 @@ pub async fn similar(
         })
         .await
         .map_err(CommerceError::from)?;
-    let channels = state.store.list_channels().await.map_err(CommerceError::from)?;
-    let query = ReplayQuery {
-        channel: None,
-        status: Some(ReplayStatus::Ready),
-        include_hidden: false,
-        page: Page::new(100, 0),
-    };
-    let replays = state.store.list_replays(&query).await.map_err(CommerceError::from)?;
+    let (on_air, replays) = super::feed::lives_and_replays(&state).await?;
 
     let product_of: HashMap<i64, _> = products.iter().map(|p| (p.id.0, p)).collect();
-    let live_of: HashMap<i64, _> =
-        channels.iter().filter(|c| c.status == ChannelStatus::Live).map(|c| (c.id.0, c)).collect();
+    let live_of: HashMap<i64, _> = on_air.iter().map(|c| (c.id.0, c)).collect();
     let replay_of: HashMap<i64, _> = replays.iter().map(|r| (r.id.0, r)).collect();
     let candidates: Vec<ItemKey> = products
         .iter()
         .map(|p| ItemKey { kind: TargetKind::Product, id: p.id.0 })
-        .chain(live_of.keys().map(|&id| ItemKey { kind: TargetKind::Channel, id }))
+        .chain(on_air.iter().map(|c| ItemKey { kind: TargetKind::Channel, id: c.id.0 }))
         .chain(replays.iter().map(|r| ItemKey { kind: TargetKind::Replay, id: r.id.0 }))
         .collect();
     let snapshot = state.recommendations.load_full();

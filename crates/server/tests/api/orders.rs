@@ -160,12 +160,8 @@ async fn a_channels_orders_and_revenue_are_its_hosts_live_stats() {
     let other_host = server.create_user("other-host@example.com", "host").await;
     let buyer = server.signup("buyer@example.com").await;
     let product = server.product(&admin, "Cushion", 10).await;
-    let channel = |session: &Session| {
-        let request = session.post("/api/v1/channels").json(&json!({"title": "Show"}));
-        async move { request.send().await.unwrap().json::<Value>().await.unwrap()["id"].as_i64().unwrap() }
-    };
-    let show = channel(&host).await;
-    let elsewhere = channel(&other_host).await;
+    let (show, _) = crate::live::channel_with_key(&host, "Show").await;
+    let (elsewhere, _) = crate::live::channel_with_key(&other_host, "Show").await;
     let from = |channel: Value, key: &str| {
         buyer
             .post("/api/v1/orders")

@@ -48,41 +48,28 @@ fn eval_prints_both_protocols_and_scores_other_lists() {
         let case = line.split('\t').next().unwrap();
         writeln!(lists, "{case}\t39,38,37,999999").unwrap();
     }
+    let compare = || {
+        eval(&[
+            "--dataset",
+            file.to_str().unwrap(),
+            "--quick",
+            "--export",
+            export.to_str().unwrap(),
+            "--compare",
+            "other",
+        ])
+    };
     std::fs::write(export.join("random-split/other.tsv"), &lists).unwrap();
     std::fs::write(export.join("held-out-users/other.tsv"), "").unwrap();
-    let (ok, out) = eval(&[
-        "--dataset",
-        file.to_str().unwrap(),
-        "--quick",
-        "--export",
-        export.to_str().unwrap(),
-        "--compare",
-        "other",
-    ]);
+    let (ok, out) = compare();
     assert!(ok, "{out}");
     assert_eq!(out.matches("| other |").count(), 2, "{out}");
 
     std::fs::write(export.join("random-split/other.tsv"), "0\tnot-a-number\n").unwrap();
-    let (ok, out) = eval(&[
-        "--dataset",
-        file.to_str().unwrap(),
-        "--quick",
-        "--export",
-        export.to_str().unwrap(),
-        "--compare",
-        "other",
-    ]);
+    let (ok, out) = compare();
     assert!(!ok && out.contains("item \"not-a-number\""), "{out}");
     std::fs::write(export.join("random-split/other.tsv"), "99999999\t1\n").unwrap();
-    let (ok, out) = eval(&[
-        "--dataset",
-        file.to_str().unwrap(),
-        "--quick",
-        "--export",
-        export.to_str().unwrap(),
-        "--compare",
-        "other",
-    ]);
+    let (ok, out) = compare();
     assert!(!ok && out.contains("out of range"), "{out}");
 }
 
