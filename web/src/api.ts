@@ -116,6 +116,15 @@ export interface Channel {
   playback_url: string;
   health?: StreamHealth | null;
   ingest_url?: string;
+  /** What the live's screen shows now (from its newest changed thumbnail), most probable first. */
+  labels?: Label[];
+}
+
+export interface Label {
+  class: number;
+  name: string;
+  category?: string;
+  confidence: number;
 }
 
 export interface ChannelWithKey extends Channel {

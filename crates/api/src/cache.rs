@@ -18,7 +18,7 @@ use olive_commerce::accounts::{self, SessionToken};
 use olive_commerce::CommerceError;
 use olive_core::{ProductId, UserId};
 use olive_realtime::hub::Hub;
-use olive_store::{ProductStatus, Store, User};
+use olive_store::{ChannelStatus, ProductStatus, Store, User};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -97,14 +97,15 @@ impl ReadCache {
         }
         let generation = self.channels_generation.load(Ordering::Acquire);
         let channels = self.store.list_channels().await?;
-        let items = channels
-            .iter()
-            .map(|c| {
-                let mut view = ChannelView::from(c);
-                view.viewers = self.hub.viewers(c.id);
-                view
-            })
-            .collect();
+        let mut items = Vec::with_capacity(channels.len());
+        for c in &channels {
+            let mut view = ChannelView::from(c);
+            view.viewers = self.hub.viewers(c.id);
+            if c.status == ChannelStatus::Live {
+                view.labels = olive_commerce::screen::now(self.store.as_ref(), c.id).await?;
+            }
+            items.push(view);
+        }
         let body =
             Bytes::from(serde_json::to_vec(&List { items, next_offset: None }).expect("channel views serialise"));
         if self.channels_generation.load(Ordering::Acquire) == generation {

@@ -207,6 +207,9 @@ pub struct ChannelView {
     /// The RTMP server URL to stream to (channel detail, for its host and admins).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ingest_url: Option<String>,
+    /// What the live's screen shows now, most probable first (from its newest changed thumbnail;
+    /// empty when offline or not labelled).
+    pub labels: Vec<olive_core::Label>,
 }
 
 impl From<&Channel> for ChannelView {
@@ -227,6 +230,7 @@ impl From<&Channel> for ChannelView {
             created_at: c.created_at,
             health: None,
             ingest_url: None,
+            labels: Vec::new(),
         }
     }
 }
@@ -506,12 +510,19 @@ pub struct ReplayView {
     pub products: Vec<ProductId>,
     /// Which product was pinned when (offsets into the replay), in order.
     pub pins: Vec<PinView>,
+    /// What was on screen during the show, strongest first.
+    pub labels: Vec<olive_core::Label>,
+    /// Thumbnails taken and labelled, and what that cost beside a managed service (detail only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labelling: Option<olive_commerce::screen::LabellingCost>,
 }
 
 impl ReplayView {
-    /// With its product timeline: each pin's offset from the start of the replay.
-    pub fn with_pins(replay: &Replay, pins: &[olive_store::Pin]) -> Self {
+    /// With its product timeline (each pin's offset from the start of the replay) and what its
+    /// labelled thumbnails showed.
+    pub fn with_pins(replay: &Replay, pins: &[olive_store::Pin], pictures: &[olive_store::PictureLabels]) -> Self {
         let mut view = ReplayView::from(replay);
+        view.labels = olive_commerce::screen::over_show(pictures);
         view.pins = pins
             .iter()
             .map(|p| PinView {
@@ -538,6 +549,8 @@ impl From<&Replay> for ReplayView {
             thumbnail_url: r.thumbnail_key.as_ref().map(|_| format!("/vod/{}/thumbnail.jpg", r.id)),
             products: r.products.clone(),
             pins: Vec::new(),
+            labels: Vec::new(),
+            labelling: None,
         }
     }
 }

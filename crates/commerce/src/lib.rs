@@ -16,6 +16,7 @@ pub mod moderation;
 pub mod orders;
 pub mod recommendations;
 pub mod replays;
+pub mod screen;
 pub mod validate;
 
 pub use error::CommerceError;

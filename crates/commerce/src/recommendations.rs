@@ -1,12 +1,14 @@
 //! Personalisation on Olive's own data: a snapshot trained from the shoppers' events (products,
 //! lives and replays as items; a channel's and a replay's content features are the categories of
-//! the show's line-up, to which vision labels will add), and the feed it orders for a caller from
-//! their latest events, folded in at request time so a purchase counts before the next training.
+//! the show's line-up and what its thumbnails were labelled), and the feed it orders for a caller
+//! from their latest events, folded in at request time so a purchase counts before the next
+//! training. A live is ranked on what its screen shows now, so a live that started after the last
+//! training still reaches the shoppers who bought what it shows.
 
-use crate::Result;
+use crate::{screen, Result};
 use chrono::{DateTime, Utc};
 use olive_core::{ProductId, UserId};
-use olive_reco::serve::{CatalogueItem, Model, Ranked, Reason, TrainParams, TrainingEvent};
+use olive_reco::serve::{Candidate, CatalogueItem, Model, Reason, TrainParams, TrainingEvent};
 use olive_store::{Channel, Event, EventKind, Page, ProductQuery, ReplayQuery, ReplayStatus, Store, TargetKind};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -125,22 +127,13 @@ async fn catalogue(store: &dyn Store) -> Result<(Vec<ItemKey>, Vec<CatalogueItem
         }
         offset += Page::MAX_LIMIT;
     }
-    let line_up_features = |products: &[ProductId]| -> Vec<(String, f32)> {
-        let mut counts: HashMap<&str, f32> = HashMap::new();
-        for p in products {
-            if let Some(c) = category_of.get(p) {
-                *counts.entry(c.as_str()).or_default() += 1.0;
-            }
-        }
-        let mut features: Vec<(String, f32)> = counts.into_iter().map(|(c, n)| (format!("category:{c}"), n)).collect();
-        features.sort_by(|a, b| a.0.cmp(&b.0));
-        features
-    };
+    let line_up = |products: &[ProductId]| line_up_features(products.iter().filter_map(|p| category_of.get(p)));
     let channels: Vec<Channel> = store.list_channels().await?;
     for c in &channels {
-        let lineup = store.lineup(c.id).await?;
+        let mut features = line_up(&store.lineup(c.id).await?);
+        features.extend(screen::features(&screen::now(store, c.id).await?));
         keys.push(ItemKey { kind: TargetKind::Channel, id: c.id.0 });
-        items.push(CatalogueItem { title: c.title.clone(), features: line_up_features(&lineup) });
+        items.push(CatalogueItem { title: c.title.clone(), features });
     }
     let mut offset = 0;
     loop {
@@ -148,8 +141,10 @@ async fn catalogue(store: &dyn Store) -> Result<(Vec<ItemKey>, Vec<CatalogueItem
         let query = ReplayQuery { channel: None, status: Some(ReplayStatus::Ready), include_hidden: false, page };
         let replays = store.list_replays(&query).await?;
         for r in &replays {
+            let mut features = line_up(&r.products);
+            features.extend(screen::features(&screen::over_show(&store.picture_labels(r.id).await?)));
             keys.push(ItemKey { kind: TargetKind::Replay, id: r.id.0 });
-            items.push(CatalogueItem { title: r.title.clone(), features: line_up_features(&r.products) });
+            items.push(CatalogueItem { title: r.title.clone(), features });
         }
         if (replays.len() as i64) < Page::MAX_LIMIT {
             break;
@@ -157,6 +152,17 @@ async fn catalogue(store: &dyn Store) -> Result<(Vec<ItemKey>, Vec<CatalogueItem
         offset += Page::MAX_LIMIT;
     }
     Ok((keys, items))
+}
+
+/// A line-up's content features: each category it sells, counted.
+fn line_up_features<'a>(categories: impl Iterator<Item = &'a String>) -> Vec<(String, f32)> {
+    let mut counts: HashMap<&str, f32> = HashMap::new();
+    for c in categories {
+        *counts.entry(c.as_str()).or_default() += 1.0;
+    }
+    let mut features: Vec<(String, f32)> = counts.into_iter().map(|(c, n)| (format!("category:{c}"), n)).collect();
+    features.sort_by(|a, b| a.0.cmp(&b.0));
+    features
 }
 
 /// Where the newest snapshot is kept, and the key whose change tells nodes to load it.
@@ -232,23 +238,48 @@ pub async fn feed(
     }
     let mut history: Vec<(u32, f32)> = history.into_iter().collect();
     history.sort_unstable_by_key(|&(i, _)| i);
-    let known: Vec<u32> = candidates.iter().filter_map(|&k| snapshot.index_of(k)).collect();
-    let ranked: Vec<Ranked> = snapshot.model.rank(&history, &known, known.len());
-    let mut entries: Vec<FeedEntry> = ranked
+    let mut described = Vec::with_capacity(candidates.len());
+    for &key in candidates {
+        described.push(Candidate { item: snapshot.index_of(key), features: features_now(store, snapshot, key).await? });
+    }
+    let ranked = snapshot.model.rank_candidates(&history, &described, described.len());
+    Ok(ranked
         .iter()
         .map(|r| FeedEntry {
-            key: snapshot.keys[r.item as usize],
+            key: candidates[r.candidate],
             score: r.score,
             reason: explain(snapshot, &r.reason, &bought),
         })
-        .collect();
-    // Candidates the snapshot has not seen yet (a channel created since) come last.
-    for &key in candidates {
-        if snapshot.index_of(key).is_none() {
-            entries.push(FeedEntry { key, score: f32::MIN, reason: "new".into() });
+        .collect())
+}
+
+/// A candidate's features as they are now, where they may have changed since the snapshot: a
+/// live's screen (and line-up), and a replay that became ready after the training. `None` keeps
+/// the snapshot's.
+async fn features_now(store: &dyn Store, snapshot: &Snapshot, key: ItemKey) -> Result<Option<Vec<(String, f32)>>> {
+    let categories_of = |products: &[ProductId]| -> Vec<String> {
+        products
+            .iter()
+            .filter_map(|p| snapshot.index_of(ItemKey { kind: TargetKind::Product, id: p.0 }))
+            .filter_map(|i| snapshot.model.item(i))
+            .flat_map(|item| item.features.iter().filter_map(|(f, _)| f.strip_prefix("category:")).map(str::to_owned))
+            .collect()
+    };
+    match key.kind {
+        TargetKind::Channel => {
+            let channel = olive_core::ChannelId(key.id);
+            let mut features = line_up_features(categories_of(&store.lineup(channel).await?).iter());
+            features.extend(screen::features(&screen::now(store, channel).await?));
+            Ok(Some(features))
         }
+        TargetKind::Replay if snapshot.index_of(key).is_none() => {
+            let replay = store.replay(olive_core::ReplayId(key.id)).await?;
+            let mut features = line_up_features(categories_of(&replay.products).iter());
+            features.extend(screen::features(&screen::over_show(&store.picture_labels(replay.id).await?)));
+            Ok(Some(features))
+        }
+        TargetKind::Replay | TargetKind::Product => Ok(None),
     }
-    Ok(entries)
 }
 
 fn explain(snapshot: &Snapshot, reason: &Reason, bought: &std::collections::HashSet<u32>) -> String {

@@ -7,6 +7,10 @@
 //! and as many at once as the machine has cores; a keyframe that finds no free slot is skipped and
 //! the next one is tried. The JPEG is stored as `thumbnails/{channel}/{unix_ms}.jpg`, kept in
 //! memory as the channel's newest, and named on the recording as its poster.
+//!
+//! Each thumbnail's perceptual hash (dHash) is compared with the last one labelled on the same recording;
+//! only a changed picture is queued for labelling (job [`LABEL_JOB`], run where the classifier
+//! is), so a host talking in front of the same shelf costs one label, not one every few seconds.
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -14,9 +18,12 @@ use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;
 use image::RgbImage;
 use olive_core::{ChannelId, ReplayId};
+use olive_jobs::JobQueue;
 use olive_media_mux::VideoConfig;
 use olive_objects::Objects;
 use olive_store::Store;
+use olive_vision::hash::{ChangeGate, Decision, PictureHash};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -80,8 +87,27 @@ pub fn annex_b(config: &VideoConfig, frame: &[u8]) -> Result<Vec<u8>, ThumbnailE
     Ok(out)
 }
 
-/// Decodes one keyframe and returns the thumbnail JPEG.
-pub fn render(config: &VideoConfig, frame: &[u8]) -> Result<Vec<u8>, ThumbnailError> {
+/// Job kind: label one thumbnail.
+pub const LABEL_JOB: &str = "thumbnail.label";
+
+/// What a [`LABEL_JOB`] is asked to label.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelRequest {
+    pub channel_id: ChannelId,
+    pub replay_id: ReplayId,
+    pub thumbnail_key: String,
+    pub taken_at: DateTime<Utc>,
+}
+
+/// A thumbnail as made: the JPEG and the picture's perceptual hash.
+#[derive(Debug)]
+pub struct Rendered {
+    pub jpeg: Vec<u8>,
+    pub hash: PictureHash,
+}
+
+/// Decodes one keyframe and returns the thumbnail.
+pub fn render(config: &VideoConfig, frame: &[u8]) -> Result<Rendered, ThumbnailError> {
     if u64::from(config.width) * u64::from(config.height) > MAX_PIXELS {
         return Err(ThumbnailError::TooLarge(config.width, config.height));
     }
@@ -107,7 +133,8 @@ pub fn render(config: &VideoConfig, frame: &[u8]) -> Result<Vec<u8>, ThumbnailEr
     JpegEncoder::new_with_quality(&mut jpeg, QUALITY)
         .encode_image(&scaled)
         .map_err(|e| ThumbnailError::Encode(e.to_string()))?;
-    Ok(jpeg)
+    let hash = PictureHash::of(&image::DynamicImage::ImageRgb8(scaled));
+    Ok(Rendered { jpeg, hash })
 }
 
 fn to_rgb(yuv: &openh264::decoder::DecodedYUV<'_>) -> Result<RgbImage, ThumbnailError> {
@@ -121,8 +148,8 @@ fn to_rgb(yuv: &openh264::decoder::DecodedYUV<'_>) -> Result<RgbImage, Thumbnail
     RgbImage::from_raw(w as u32, h as u32, buf).ok_or(ThumbnailError::NoPicture)
 }
 
-/// CPU time this thread has used: what a thumbnail costs, apart from waiting for a core.
-fn thread_cpu_time() -> std::time::Duration {
+/// CPU time this thread has used: what a thumbnail (or a label) costs, apart from waiting for a core.
+pub fn thread_cpu_time() -> std::time::Duration {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes one timespec through a valid pointer; CLOCK_THREAD_CPUTIME_ID
     // exists on every Linux we run on, and on failure the zeroed value is returned.
@@ -144,6 +171,10 @@ pub struct Thumbnails {
     store: Arc<dyn Store>,
     slots: Arc<Semaphore>,
     latest: RwLock<HashMap<ChannelId, Thumbnail>>,
+    /// Where labelling jobs go; `None` when labelling is off (no model).
+    labels: Option<JobQueue>,
+    /// Per channel: the recording being labelled and its gate.
+    gates: std::sync::Mutex<HashMap<ChannelId, (ReplayId, ChangeGate)>>,
 }
 
 /// What one publishing session keeps to pace its thumbnails.
@@ -183,7 +214,20 @@ impl Pacer {
 impl Thumbnails {
     pub fn new(objects: Objects, store: Arc<dyn Store>) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Thumbnails { objects, store, slots: Arc::new(Semaphore::new(cores)), latest: RwLock::new(HashMap::new()) }
+        Thumbnails {
+            objects,
+            store,
+            slots: Arc::new(Semaphore::new(cores)),
+            latest: RwLock::new(HashMap::new()),
+            labels: None,
+            gates: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Queues changed pictures for labelling (when a classifier is there to run the jobs).
+    pub fn with_labelling(mut self, on: bool) -> Self {
+        self.labels = on.then(|| JobQueue::new(self.store.clone()));
+        self
     }
 
     pub fn latest(&self, channel: ChannelId) -> Option<Thumbnail> {
@@ -221,10 +265,10 @@ impl Thumbnails {
             drop(slot);
             let seconds = started.elapsed().as_secs_f64();
             match made {
-                Ok((Ok(jpeg), cpu)) => {
+                Ok((Ok(rendered), cpu)) => {
                     metrics::histogram!("olive_thumbnail_seconds").record(seconds);
                     metrics::histogram!("olive_thumbnail_cpu_seconds").record(cpu.as_secs_f64());
-                    this.keep(channel, replay, Bytes::from(jpeg)).await;
+                    this.keep(channel, replay, Bytes::from(rendered.jpeg), rendered.hash).await;
                 }
                 Ok((Err(e), _)) => {
                     metrics::counter!("olive_thumbnails_total", "result" => "failed").increment(1);
@@ -236,7 +280,7 @@ impl Thumbnails {
         });
     }
 
-    async fn keep(&self, channel: ChannelId, replay: Option<ReplayId>, jpeg: Bytes) {
+    async fn keep(&self, channel: ChannelId, replay: Option<ReplayId>, jpeg: Bytes, hash: PictureHash) {
         let taken_at = Utc::now();
         let key = olive_commerce::replays::thumbnail_key(channel, taken_at);
         if let Err(e) = self.objects.put(&key, jpeg.clone()).await {
@@ -250,7 +294,37 @@ impl Thumbnails {
                 tracing::warn!(replay_id = %replay, error = %e, "could not name the replay's thumbnail");
             }
         }
-        self.latest.write().expect("thumbnails poisoned").insert(channel, Thumbnail { jpeg, key, taken_at });
+        self.latest
+            .write()
+            .expect("thumbnails poisoned")
+            .insert(channel, Thumbnail { jpeg, key: key.clone(), taken_at });
+        if let (Some(replay), Some(jobs)) = (replay, &self.labels) {
+            if self.changed(channel, replay, hash) {
+                let request =
+                    LabelRequest { channel_id: channel, replay_id: replay, thumbnail_key: key.clone(), taken_at };
+                if let Err(e) = jobs.enqueue(LABEL_JOB, &request, Some(format!("{LABEL_JOB}/{key}")), 5, taken_at).await
+                {
+                    tracing::warn!(channel_id = %channel, error = %e, "could not queue a thumbnail for labelling");
+                }
+            }
+        }
+    }
+
+    /// Whether the picture differs from the last one labelled on this recording (the first
+    /// picture of a recording always does).
+    fn changed(&self, channel: ChannelId, replay: ReplayId, hash: PictureHash) -> bool {
+        let mut gates = self.gates.lock().expect("gates poisoned");
+        let entry = gates.entry(channel).or_insert_with(|| (replay, ChangeGate::default()));
+        if entry.0 != replay {
+            *entry = (replay, ChangeGate::default());
+        }
+        match entry.1.offer(hash) {
+            Decision::Label { .. } => true,
+            Decision::Unchanged { .. } => {
+                metrics::counter!("olive_thumbnails_total", "result" => "unchanged").increment(1);
+                false
+            }
+        }
     }
 }
 
@@ -301,8 +375,12 @@ mod tests {
     /// A solid-colour keyframe as an encoder sends it over RTMP: parameter sets in the config,
     /// the picture's NAL units with 4-byte lengths.
     fn encoded_keyframe(width: usize, height: usize, rgb: [u8; 3]) -> (VideoConfig, Vec<u8>) {
+        encoded_picture(width, height, |_, _| rgb)
+    }
+
+    fn encoded_picture(width: usize, height: usize, paint: impl Fn(usize, usize) -> [u8; 3]) -> (VideoConfig, Vec<u8>) {
         use openh264::formats::{RgbSliceU8, YUVBuffer};
-        let pixels: Vec<u8> = rgb.iter().copied().cycle().take(width * height * 3).collect();
+        let pixels: Vec<u8> = (0..width * height).flat_map(|i| paint(i % width, i / width)).collect();
         let yuv = YUVBuffer::from_rgb8_source(RgbSliceU8::new(&pixels, (width, height)));
         let mut encoder = openh264::encoder::Encoder::new().unwrap();
         let stream = encoder.encode(&yuv).unwrap().to_vec();
@@ -328,7 +406,7 @@ mod tests {
     fn a_keyframe_becomes_a_640_wide_jpeg_of_the_same_colour() {
         let colour = [200u8, 60, 90];
         let (config, frame) = encoded_keyframe(1280, 720, colour);
-        let jpeg = render(&config, &frame).unwrap();
+        let jpeg = render(&config, &frame).unwrap().jpeg;
         let picture = image::load_from_memory_with_format(&jpeg, image::ImageFormat::Jpeg).unwrap().to_rgb8();
         assert_eq!(picture.dimensions(), (640, 360));
         let n = f64::from(640 * 360);
@@ -338,8 +416,31 @@ mod tests {
         }
         // Small pictures are not scaled up.
         let (config, frame) = encoded_keyframe(320, 240, colour);
-        let small = image::load_from_memory(&render(&config, &frame).unwrap()).unwrap();
+        let small = image::load_from_memory(&render(&config, &frame).unwrap().jpeg).unwrap();
         assert_eq!((small.width(), small.height()), (320, 240));
+    }
+
+    #[test]
+    fn the_same_scene_hashes_alike_and_another_scene_does_not() {
+        use olive_vision::hash::SAME_PICTURE_BITS;
+        let shelf =
+            |x: usize, y: usize| if (x / 160 + y / 180).is_multiple_of(2) { [230, 200, 180] } else { [40, 30, 90] };
+        let (config, frame) = encoded_picture(1280, 720, shelf);
+        let first = render(&config, &frame).unwrap().hash;
+        // The same scene a little brighter (the light changed): still the same picture.
+        let (config, frame) = encoded_picture(1280, 720, |x, y| shelf(x, y).map(|c| c.saturating_add(12)));
+        let brighter = render(&config, &frame).unwrap().hash;
+        assert!(first.distance(brighter) <= SAME_PICTURE_BITS, "{} bits", first.distance(brighter));
+        // A product held up in the middle: a new picture.
+        let (config, frame) = encoded_picture(1280, 720, |x, y| {
+            if (400..880).contains(&x) && (100..620).contains(&y) {
+                [250, 20, 60]
+            } else {
+                shelf(x, y)
+            }
+        });
+        let held = render(&config, &frame).unwrap().hash;
+        assert!(first.distance(held) > SAME_PICTURE_BITS, "only {} bits", first.distance(held));
     }
 
     /// Feeds keyframes every `gop_ms` for `until_ms`; returns the stream times thumbnails were

@@ -82,6 +82,24 @@ pub struct Ranked {
     pub reason: Reason,
 }
 
+/// Something to rank: an item the snapshot knows, what it shows now, or both.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Candidate {
+    /// The item's index in the snapshot, if it existed when the model was trained.
+    pub item: Option<u32>,
+    /// Its features now (a live's screen changes during the show), in place of the snapshot's.
+    /// Names the model never saw are ignored: no shopper's taste holds them yet.
+    pub features: Option<Vec<(String, f32)>>,
+}
+
+/// A ranked [`Candidate`], by its position in the slice given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankedCandidate {
+    pub candidate: usize,
+    pub score: f32,
+    pub reason: Reason,
+}
+
 /// A trained snapshot (serialisable, so one node trains and every node loads it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Model {
@@ -94,6 +112,8 @@ pub struct Model {
     /// Per item, its features as `(feature id, strength)`, L2-normalised.
     features: Vec<Vec<(u32, f32)>>,
     feature_names: Vec<String>,
+    #[serde(skip)]
+    feature_ids: std::sync::OnceLock<HashMap<String, u32>>,
 }
 
 impl Model {
@@ -117,29 +137,15 @@ impl Model {
         }
         let mut ids: HashMap<String, u32> = HashMap::new();
         let mut feature_names = Vec::new();
-        let features = items
-            .iter()
-            .map(|item| {
-                let mut v: Vec<(u32, f32)> = Vec::new();
-                for (name, strength) in &item.features {
-                    if !strength.is_finite() || *strength <= 0.0 {
-                        continue;
-                    }
-                    let id = *ids.entry(name.clone()).or_insert_with(|| {
-                        feature_names.push(name.clone());
-                        feature_names.len() as u32 - 1
-                    });
-                    match v.iter_mut().find(|(f, _)| *f == id) {
-                        Some(entry) => entry.1 += strength,
-                        None => v.push((id, *strength)),
-                    }
-                }
-                let norm = v.iter().map(|(_, s)| s * s).sum::<f32>().sqrt();
-                v.iter_mut().for_each(|(_, s)| *s /= norm.max(1e-12));
-                v.sort_unstable_by_key(|&(f, _)| f);
-                v
-            })
-            .collect();
+        for item in &items {
+            for (name, _) in &item.features {
+                ids.entry(name.clone()).or_insert_with(|| {
+                    feature_names.push(name.clone());
+                    feature_names.len() as u32 - 1
+                });
+            }
+        }
+        let features = items.iter().map(|item| encode(&item.features, |name| ids.get(name).copied())).collect();
         Model {
             items,
             item_item: blend.item_item.model().clone(),
@@ -149,7 +155,16 @@ impl Model {
             content_weight: p.content_weight,
             features,
             feature_names,
+            feature_ids: std::sync::OnceLock::from(ids),
         }
+    }
+
+    /// Features by name, as the model numbered them.
+    fn encode_features(&self, features: &[(String, f32)]) -> Vec<(u32, f32)> {
+        let ids = self
+            .feature_ids
+            .get_or_init(|| self.feature_names.iter().enumerate().map(|(i, n)| (n.clone(), i as u32)).collect());
+        encode(features, |name| ids.get(name).copied())
     }
 
     pub fn n_items(&self) -> usize {
@@ -168,11 +183,44 @@ impl Model {
     /// (`(item, weight)`; empty for a newcomer), best first, at most `limit`. Items in the history
     /// are ranked too: the caller decides whether a live already watched may come again.
     pub fn rank(&self, history: &[(u32, f32)], candidates: &[u32], limit: usize) -> Vec<Ranked> {
-        let candidates: Vec<u32> = candidates.iter().copied().filter(|&c| (c as usize) < self.items.len()).collect();
+        let known: Vec<Candidate> = candidates
+            .iter()
+            .filter(|&&c| (c as usize) < self.items.len())
+            .map(|&c| Candidate { item: Some(c), features: None })
+            .collect();
+        self.rank_candidates(history, &known, limit)
+            .into_iter()
+            .map(|r| Ranked {
+                item: known[r.candidate].item.expect("known candidates have an item"),
+                score: r.score,
+                reason: r.reason,
+            })
+            .collect()
+    }
+
+    /// Ranks candidates that the snapshot may not know, or whose features changed since: an item
+    /// unknown to the model is scored on its features alone (no shopper has taken it yet).
+    pub fn rank_candidates(
+        &self,
+        history: &[(u32, f32)],
+        candidates: &[Candidate],
+        limit: usize,
+    ) -> Vec<RankedCandidate> {
         let n = candidates.len();
         if n == 0 {
             return Vec::new();
         }
+        let items: Vec<Option<u32>> =
+            candidates.iter().map(|c| c.item.filter(|&i| (i as usize) < self.items.len())).collect();
+        let fresh: Vec<Option<Vec<(u32, f32)>>> =
+            candidates.iter().map(|c| c.features.as_deref().map(|f| self.encode_features(f))).collect();
+        let features_of = |k: usize| -> &[(u32, f32)] {
+            match (&fresh[k], items[k]) {
+                (Some(f), _) => f,
+                (None, Some(i)) => &self.features[i as usize],
+                (None, None) => &[],
+            }
+        };
         let history: Vec<(u32, f32)> = history
             .iter()
             .copied()
@@ -180,7 +228,8 @@ impl Model {
             .collect();
         let (h_items, h_weights): (Vec<u32>, Vec<f32>) = history.iter().copied().unzip();
 
-        let mut popular: Vec<f32> = candidates.iter().map(|&c| self.popularity[c as usize].ln_1p()).collect();
+        let mut popular: Vec<f32> =
+            items.iter().map(|i| i.map_or(0.0, |i| self.popularity[i as usize].ln_1p())).collect();
         standardise(&mut popular);
         let profile = self.profile(&history);
         let mut parts: Vec<(Signal, Vec<f32>, f32)> = Vec::with_capacity(4);
@@ -190,24 +239,20 @@ impl Model {
             // Through the history's neighbour lists once, rather than a lookup per candidate.
             let mut all = vec![0.0f32; self.items.len()];
             self.item_item.score_into(&h_items, &h_weights, &mut all);
-            let mut ii: Vec<f32> = candidates.iter().map(|&j| all[j as usize]).collect();
+            let mut ii: Vec<f32> = items.iter().map(|i| i.map_or(0.0, |i| all[i as usize])).collect();
             standardise(&mut ii);
             parts.push((Signal::ItemItem, ii, self.weights.item_item));
             let user = self.factors.fold_in(&h_items, &h_weights);
-            let mut als: Vec<f32> = candidates
+            let mut als: Vec<f32> = items
                 .iter()
-                .map(|&j| {
-                    if (j as usize) < self.factors.n_items() {
-                        dot(&user, self.factors.item(j as usize))
-                    } else {
-                        0.0
-                    }
+                .map(|i| match i {
+                    Some(j) if (*j as usize) < self.factors.n_items() => dot(&user, self.factors.item(*j as usize)),
+                    _ => 0.0,
                 })
                 .collect();
             standardise(&mut als);
             parts.push((Signal::Factors, als, self.weights.als));
-            let mut content: Vec<f32> =
-                candidates.iter().map(|&j| sparse_dot(&profile, &self.features[j as usize])).collect();
+            let mut content: Vec<f32> = (0..n).map(|k| sparse_dot(&profile, features_of(k))).collect();
             standardise(&mut content);
             parts.push((Signal::Content, content, self.content_weight));
             parts.push((Signal::Popularity, popular, self.weights.popularity));
@@ -215,14 +260,14 @@ impl Model {
 
         let scores: Vec<f32> = (0..n).map(|k| parts.iter().map(|(_, v, w)| w * v[k]).sum()).collect();
         let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(candidates[a].cmp(&candidates[b])));
+        order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(items[a].cmp(&items[b])).then(a.cmp(&b)));
         order.truncate(limit);
         order
             .into_iter()
             .map(|k| {
                 let strongest = parts.iter().max_by(|a, b| (a.2 * a.1[k]).total_cmp(&(b.2 * b.1[k]))).map(|p| p.0);
-                let item = candidates[k];
-                Ranked { item, score: scores[k], reason: self.reason(strongest, &history, &profile, item) }
+                let reason = self.reason(strongest, &history, &profile, items[k], features_of(k));
+                RankedCandidate { candidate: k, score: scores[k], reason }
             })
             .collect()
     }
@@ -251,23 +296,27 @@ impl Model {
     }
 
     /// The reason behind the signal that counted most for `item`.
-    fn reason(&self, strongest: Option<Signal>, history: &[(u32, f32)], profile: &[(u32, f32)], item: u32) -> Reason {
-        let first_feature = || {
-            self.features[item as usize]
-                .iter()
-                .max_by(|a, b| a.1.total_cmp(&b.1))
-                .map(|&(f, _)| self.feature_names[f as usize].clone())
-        };
+    fn reason(
+        &self,
+        strongest: Option<Signal>,
+        history: &[(u32, f32)],
+        profile: &[(u32, f32)],
+        item: Option<u32>,
+        features: &[(u32, f32)],
+    ) -> Reason {
+        let first_feature =
+            || features.iter().max_by(|a, b| a.1.total_cmp(&b.1)).map(|&(f, _)| self.feature_names[f as usize].clone());
         match strongest {
             Some(Signal::ItemItem) => history
                 .iter()
-                .filter(|&&(i, _)| i != item)
+                .filter(|&&(i, _)| Some(i) != item)
                 .max_by(|a, b| {
-                    (a.1 * self.item_item.weight(a.0, item)).total_cmp(&(b.1 * self.item_item.weight(b.0, item)))
+                    let weight = |h: u32| item.map_or(0.0, |i| self.item_item.weight(h, i));
+                    (a.1 * weight(a.0)).total_cmp(&(b.1 * weight(b.0)))
                 })
                 .map_or(Reason::ForYou, |&(i, _)| Reason::BecauseOf { item: i }),
             Some(Signal::Factors) => Reason::ForYou,
-            Some(Signal::Content) => self.features[item as usize]
+            Some(Signal::Content) => features
                 .iter()
                 .filter_map(|&(f, s)| profile.binary_search_by_key(&f, |&(g, _)| g).ok().map(|k| (f, s * profile[k].1)))
                 .max_by(|a, b| a.1.total_cmp(&b.1))
@@ -291,6 +340,26 @@ impl Model {
             Reason::ForYou => "picked for your taste".to_owned(),
         }
     }
+}
+
+/// Named features as a sorted sparse vector of unit length; unknown names, and strengths that are
+/// not positive numbers, are dropped, and a name given twice adds up.
+fn encode(features: &[(String, f32)], id_of: impl Fn(&str) -> Option<u32>) -> Vec<(u32, f32)> {
+    let mut v: Vec<(u32, f32)> = Vec::new();
+    for (name, strength) in features {
+        if !strength.is_finite() || *strength <= 0.0 {
+            continue;
+        }
+        let Some(id) = id_of(name) else { continue };
+        match v.iter_mut().find(|(f, _)| *f == id) {
+            Some(entry) => entry.1 += strength,
+            None => v.push((id, *strength)),
+        }
+    }
+    let norm = v.iter().map(|(_, s)| s * s).sum::<f32>().sqrt();
+    v.iter_mut().for_each(|(_, s)| *s /= norm.max(1e-12));
+    v.sort_unstable_by_key(|&(f, _)| f);
+    v
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -385,6 +454,34 @@ mod tests {
         // For a skincare fan it is not first.
         let ranked = m.rank(&[(1, 1.0), (2, 1.0)], &[3, 4, 10], 3);
         assert_ne!(ranked[0].item, 10, "{ranked:?}");
+    }
+
+    #[test]
+    fn a_live_started_after_training_is_ranked_on_what_its_screen_shows_now() {
+        let m = model();
+        let lipstick_now = Candidate { item: None, features: Some(vec![("label:lipstick".into(), 0.7)]) };
+        let unknown_words = Candidate { item: None, features: Some(vec![("label:never seen".into(), 1.0)]) };
+        // A known live whose screen changed from lotion to lipstick.
+        let changed = Candidate { item: Some(0), features: Some(vec![("label:lipstick".into(), 0.9)]) };
+        let candidates = vec![
+            Candidate { item: Some(1), features: None },
+            unknown_words,
+            lipstick_now,
+            Candidate { item: Some(2), features: None },
+        ];
+        let makeup_fan = [(5, 1.0), (6, 1.0), (7, 1.0)];
+        let ranked = m.rank_candidates(&makeup_fan, &candidates, 4);
+        assert_eq!(ranked[0].candidate, 2, "{ranked:?}");
+        assert_eq!(m.explain(&ranked[0].reason), "because you like lipstick");
+        assert_eq!(ranked.len(), 4);
+        let ranked = m.rank_candidates(&makeup_fan, &[Candidate { item: Some(1), features: None }, changed], 2);
+        assert_eq!(ranked[0].candidate, 1, "what the screen shows now counts: {ranked:?}");
+        // A newcomer: unknown candidates are not popular.
+        let ranked = m.rank_candidates(&[], &candidates, 4);
+        assert!(matches!(ranked.last().unwrap().candidate, 1 | 2), "{ranked:?}");
+        assert!(m.rank_candidates(&makeup_fan, &[], 4).is_empty());
+        let hostile = Candidate { item: Some(u32::MAX), features: Some(vec![("label:lipstick".into(), f32::NAN)]) };
+        assert_eq!(m.rank_candidates(&makeup_fan, &[hostile], 4).len(), 1);
     }
 
     #[test]

@@ -68,6 +68,10 @@ pub struct ServeArgs {
     /// its own at once [default: the host name].
     #[arg(long, env = "OLIVE_NODE_ID", value_name = "NAME")]
     pub node_id: Option<String>,
+    /// The ONNX image classifier that labels live thumbnails (`tools/vision/prepare.sh` makes
+    /// one). Without the file, labelling is off [default: <data-dir>/models/efficientnet-lite0.onnx].
+    #[arg(long, env = "OLIVE_VISION_MODEL", value_name = "FILE")]
+    pub vision_model: Option<PathBuf>,
     /// On an empty data dir, create demo channels, products and accounts.
     #[arg(long)]
     pub demo: bool,
@@ -91,6 +95,7 @@ struct FileConfig {
     job_lease_secs: Option<u64>,
     reco_train_secs: Option<u64>,
     node_id: Option<String>,
+    vision_model: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +137,10 @@ pub struct ServeConfig {
     pub job_lease: std::time::Duration,
     pub reco_train: std::time::Duration,
     pub node_id: String,
+    /// Where the labeller's model is looked for; `vision_model_given` when someone named it (then
+    /// a missing file is an error rather than "labelling off").
+    pub vision_model: PathBuf,
+    pub vision_model_given: bool,
     pub demo: bool,
 }
 
@@ -269,7 +278,25 @@ impl ServeConfig {
         if node_id.is_empty() || node_id.len() > 64 || !node_id.chars().all(valid) {
             return Err(bad("node_id", format!("{node_id:?} must be 1 to 64 letters, digits, '-', '_' or '.'")));
         }
-        Ok(ServeConfig { storage, http, rtmp, bus_url, public_url, job_lease, reco_train, node_id, demo: args.demo })
+        let given = args.vision_model.clone().or_else(|| file.vision_model.clone());
+        if given.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            return Err(bad("vision_model", "must not be empty"));
+        }
+        let vision_model_given = given.is_some();
+        let vision_model = given.unwrap_or_else(|| storage.data_dir.join("models").join("efficientnet-lite0.onnx"));
+        Ok(ServeConfig {
+            storage,
+            http,
+            rtmp,
+            bus_url,
+            public_url,
+            job_lease,
+            reco_train,
+            node_id,
+            vision_model,
+            vision_model_given,
+            demo: args.demo,
+        })
     }
 
     /// The origin part of `public_url` (scheme, host, port), as browsers send it in `Origin`.

@@ -6,10 +6,12 @@ mod bench;
 mod config;
 mod demo;
 mod engines;
+mod labelling;
 mod personalise;
 mod reco;
 mod serve;
 mod telemetry;
+mod vision;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -35,6 +37,11 @@ enum Command {
         #[command(subcommand)]
         command: reco::RecoCommand,
     },
+    /// Thumbnail labelling: label pictures with the vision model and time it.
+    Vision {
+        #[command(subcommand)]
+        command: vision::VisionCommand,
+    },
     /// Load generators: drive a running Olive (or a peer) and report.
     Bench {
         #[command(subcommand)]
@@ -58,6 +65,7 @@ fn main() -> ExitCode {
             Command::Admin { command } => admin::run(command).await,
             Command::Bench { command } => bench::run(command).await,
             Command::Reco { command } => reco::run(command).await,
+            Command::Vision { command } => vision::run(command).await,
         }
     });
     match result {

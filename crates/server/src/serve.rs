@@ -2,7 +2,7 @@
 //! SIGTERM or Ctrl-C, then drain in-flight requests and exit 0.
 
 use crate::config::{ServeArgs, ServeConfig};
-use crate::{demo, engines, personalise, telemetry};
+use crate::{demo, engines, labelling, personalise, telemetry};
 use anyhow::Context;
 use chrono::Utc;
 use olive_api::{app, ApiSettings, AppState, Live};
@@ -42,7 +42,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let rtmp_addr = rtmp.local_addr()?;
     let (stop, stopped) = watch::channel(false);
     let recordings = Arc::new(Recordings::new(engines.store.clone(), engines.objects.clone(), config.node_id.clone()));
-    let thumbnails = Arc::new(Thumbnails::new(engines.objects.clone(), engines.store.clone()));
+    let classifier = labelling::load(&config.vision_model, config.vision_model_given).await?;
+    let thumbnails =
+        Arc::new(Thumbnails::new(engines.objects.clone(), engines.store.clone()).with_labelling(classifier.is_some()));
     let ingest = Arc::new(Ingest {
         media: media.clone(),
         store: engines.store.clone(),
@@ -71,15 +73,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Live { media, thumbnails, hub: hub.clone(), deals },
         Some(metrics.clone()),
     );
-    // Background jobs: webhook deliveries, recording finalisation, replay registration.
+    // Background jobs: webhook deliveries, recording finalisation, replay registration, training,
+    // and (with a model) thumbnail labelling.
     let (jobs_stop, jobs_stopped) = watch::channel(false);
     let job_settings = olive_jobs::WorkerSettings { lease: config.job_lease, ..Default::default() };
-    let worker = olive_jobs::Worker::new(engines.store.clone(), job_settings)
+    let mut worker = olive_jobs::Worker::new(engines.store.clone(), job_settings)
         .register(Arc::new(olive_jobs::webhooks::Deliverer::new(engines.store.clone())))
         .register(Arc::new(record::Finalise { store: engines.store.clone(), objects: engines.objects.clone() }))
         .register(Arc::new(record::Register { store: engines.store.clone() }))
         .register(Arc::new(personalise::Train { store: engines.store.clone(), objects: engines.objects.clone() }))
         .register(Arc::new(personalise::Compact { store: engines.store.clone() }));
+    if let Some(classifier) = classifier {
+        worker = worker.register(Arc::new(labelling::Label {
+            store: engines.store.clone(),
+            objects: engines.objects.clone(),
+            classifier,
+            one_at_a_time: Arc::new(tokio::sync::Semaphore::new(1)),
+            cache: state.cache.clone(),
+        }));
+    }
     let jobs = tokio::spawn(worker.run(wait_for_stop(jobs_stopped)));
     let background = [
         tokio::spawn(hub.clone().deliver()),

@@ -372,6 +372,7 @@ pub struct ReplayRow {
     pub bytes: i64,
     pub segments: i64,
     pub thumbnail_key: Option<String>,
+    pub thumbnails: i64,
     pub products: String,
     pub node: String,
     pub heartbeat_at: DateTime<Utc>,
@@ -393,6 +394,7 @@ impl TryFrom<ReplayRow> for Replay {
             bytes: r.bytes,
             segments: r.segments,
             thumbnail_key: r.thumbnail_key,
+            thumbnails: r.thumbnails,
             products: products.into_iter().map(ProductId).collect(),
             node: r.node,
             heartbeat_at: r.heartbeat_at,
@@ -609,4 +611,37 @@ impl EventRow {
 
 pub fn events(rows: Vec<EventRow>) -> Result<Vec<Event>> {
     rows.into_iter().map(EventRow::into_event).collect()
+}
+
+#[derive(sqlx::FromRow)]
+pub struct PictureLabelsRow {
+    pub replay_id: i64,
+    pub channel_id: i64,
+    pub thumbnail_key: String,
+    pub taken_at: DateTime<Utc>,
+    pub labels: String,
+    pub cpu_ms: i64,
+}
+
+impl PictureLabelsRow {
+    pub const COLUMNS: &'static str = "replay_id, channel_id, thumbnail_key, taken_at, labels, cpu_ms";
+}
+
+impl TryFrom<PictureLabelsRow> for PictureLabels {
+    type Error = StoreError;
+    fn try_from(r: PictureLabelsRow) -> Result<PictureLabels> {
+        Ok(PictureLabels {
+            replay_id: ReplayId(r.replay_id),
+            channel_id: ChannelId(r.channel_id),
+            thumbnail_key: r.thumbnail_key,
+            taken_at: r.taken_at,
+            labels: serde_json::from_str(&r.labels).map_err(corrupt)?,
+            cpu_ms: r.cpu_ms,
+        })
+    }
+}
+
+/// Labels as stored in `picture_labels.labels`.
+pub fn label_list(labels: &[olive_core::Label]) -> String {
+    serde_json::to_string(labels).expect("labels serialise")
 }

@@ -895,7 +895,7 @@ impl Store for SqliteStore {
     }
 
     async fn set_replay_thumbnail(&self, id: ReplayId, key: &str) -> Result<()> {
-        let done = sqlx::query("UPDATE replays SET thumbnail_key = ? WHERE id = ?")
+        let done = sqlx::query("UPDATE replays SET thumbnail_key = ?, thumbnails = thumbnails + 1 WHERE id = ?")
             .bind(key)
             .bind(id.0)
             .execute(&self.write)
@@ -905,6 +905,49 @@ impl Store for SqliteStore {
             return Err(StoreError::NotFound("replay"));
         }
         Ok(())
+    }
+
+    async fn record_picture_labels(&self, labels: &PictureLabels) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO picture_labels (replay_id, channel_id, thumbnail_key, taken_at, labels, cpu_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (replay_id, thumbnail_key) DO NOTHING",
+        )
+        .bind(labels.replay_id.0)
+        .bind(labels.channel_id.0)
+        .bind(&labels.thumbnail_key)
+        .bind(labels.taken_at)
+        .bind(label_list(&labels.labels))
+        .bind(labels.cpu_ms.max(0))
+        .execute(&self.write)
+        .await
+        .map_err(|err| foreign_key_as(err, "replay"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn picture_labels(&self, replay: ReplayId) -> Result<Vec<PictureLabels>> {
+        let rows: Vec<PictureLabelsRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM picture_labels WHERE replay_id = ? ORDER BY taken_at, thumbnail_key",
+            PictureLabelsRow::COLUMNS
+        ))
+        .bind(replay.0)
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn current_picture_labels(&self, channel: ChannelId) -> Result<Option<PictureLabels>> {
+        let row: Option<PictureLabelsRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM picture_labels
+             WHERE channel_id = ? AND replay_id IN (SELECT id FROM replays WHERE channel_id = ? AND status = 'recording')
+             ORDER BY taken_at DESC, thumbnail_key DESC LIMIT 1",
+            PictureLabelsRow::COLUMNS
+        ))
+        .bind(channel.0)
+        .bind(channel.0)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(backend)?;
+        row.map(TryInto::try_into).transpose()
     }
 
     async fn finish_replay(&self, id: ReplayId, ended_at: DateTime<Utc>, products: &[ProductId]) -> Result<bool> {
@@ -935,6 +978,11 @@ impl Store for SqliteStore {
 
     async fn delete_replay(&self, id: ReplayId) -> Result<()> {
         let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM picture_labels WHERE replay_id = ?")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         sqlx::query("DELETE FROM replay_segments WHERE replay_id = ?")
             .bind(id.0)
             .execute(&mut *tx)

@@ -150,7 +150,15 @@ pub trait Store: Send + Sync + 'static {
     async fn add_replay_bytes(&self, id: ReplayId, bytes: i64, now: DateTime<Utc>) -> Result<()>;
     /// In sequence order.
     async fn replay_segments(&self, id: ReplayId) -> Result<Vec<ReplaySegment>>;
+    /// Names a new thumbnail as the replay's poster and counts it among the live's thumbnails.
     async fn set_replay_thumbnail(&self, id: ReplayId, key: &str) -> Result<()>;
+    /// Records what a thumbnail showed. Returns `false` (and changes nothing) if that thumbnail was
+    /// recorded already.
+    async fn record_picture_labels(&self, labels: &PictureLabels) -> Result<bool>;
+    /// A recording's labelled pictures, oldest first.
+    async fn picture_labels(&self, replay: ReplayId) -> Result<Vec<PictureLabels>>;
+    /// What the channel's screen shows now: the newest labelled picture of its running recording.
+    async fn current_picture_labels(&self, channel: ChannelId) -> Result<Option<PictureLabels>>;
     /// Marks a recording ready with its end time and the line-up to show beside it. Returns
     /// `false` (and changes nothing) if it was ready already.
     async fn finish_replay(&self, id: ReplayId, ended_at: DateTime<Utc>, products: &[ProductId]) -> Result<bool>;

@@ -46,6 +46,7 @@ macro_rules! store_tests {
             concurrent_deal_batches_never_oversell,
             channel_sales_count_the_channels_orders,
             events_are_appended_and_read_back,
+            picture_labels_are_recorded_once_per_thumbnail,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
@@ -684,7 +685,9 @@ pub async fn replays_record_segments_once_and_finish_once(store: Arc<dyn Store>)
     assert_eq!((r2.segments, r2.duration_ms, r2.bytes), (3, 5600, 700 + 1010 + 1012 + 1014));
     assert_eq!(r2.heartbeat_at.timestamp(), (t0 + Duration::seconds(6)).timestamp());
 
+    store.set_replay_thumbnail(r.id, "thumbnails/1/4.jpg").await.unwrap();
     store.set_replay_thumbnail(r.id, "thumbnails/1/5.jpg").await.unwrap();
+    assert_eq!(store.replay(r.id).await.unwrap().thumbnails, 2, "each thumbnail is counted");
     let products = [ProductId(3), ProductId(1)];
     assert!(store.finish_replay(r.id, t0 + Duration::seconds(7), &products).await.unwrap());
     assert!(!store.finish_replay(r.id, t0 + Duration::seconds(99), &[]).await.unwrap(), "second finish is a no-op");
@@ -1092,4 +1095,60 @@ pub async fn events_are_appended_and_read_back(store: Arc<dyn Store>) {
     assert_eq!(store.compact_events(at - Duration::days(30)).await.unwrap(), 2, "folding folded rows changes nothing");
     assert_eq!(store.events_after(0, 100).await.unwrap().len(), 6);
     assert_eq!(store.compact_events(old - Duration::days(1)).await.unwrap(), 0);
+}
+
+pub async fn picture_labels_are_recorded_once_per_thumbnail(store: Arc<dyn Store>) {
+    let ch = channel_for_replays(&store).await;
+    let t0 = Utc::now();
+    let label = |class: u16, name: &str, category: Option<&str>, confidence: f32| olive_core::Label {
+        class,
+        name: name.into(),
+        category: category.map(Into::into),
+        confidence,
+    };
+    let first = store.create_replay(new_replay(ch.id, "Morning", t0 - Duration::hours(2))).await.unwrap();
+    let earlier = PictureLabels {
+        replay_id: first.id,
+        channel_id: ch.id,
+        thumbnail_key: "thumbnails/9/1.jpg".into(),
+        taken_at: t0 - Duration::hours(2),
+        labels: vec![label(631, "lotion", Some("skincare"), 0.7)],
+        cpu_ms: 48,
+    };
+    assert!(store.record_picture_labels(&earlier).await.unwrap());
+    store.finish_replay(first.id, t0 - Duration::hours(1), &[]).await.unwrap();
+    assert_eq!(store.current_picture_labels(ch.id).await.unwrap(), None, "a finished live shows nothing now");
+
+    let live = store.create_replay(new_replay(ch.id, "Evening", t0)).await.unwrap();
+    let lipstick = PictureLabels {
+        replay_id: live.id,
+        channel_id: ch.id,
+        thumbnail_key: "thumbnails/9/2.jpg".into(),
+        taken_at: t0,
+        labels: vec![label(629, "lipstick", Some("lipstick"), 0.81), label(551, "face powder", Some("makeup"), 0.1)],
+        cpu_ms: 51,
+    };
+    let cat = PictureLabels {
+        thumbnail_key: "thumbnails/9/3.jpg".into(),
+        taken_at: t0 + Duration::seconds(30),
+        labels: vec![label(282, "tiger cat <b>", None, 0.5)],
+        ..lipstick.clone()
+    };
+    assert!(store.record_picture_labels(&lipstick).await.unwrap());
+    assert!(store.record_picture_labels(&cat).await.unwrap());
+    // A retried job records its thumbnail once.
+    assert!(!store.record_picture_labels(&PictureLabels { cpu_ms: 999, ..lipstick.clone() }).await.unwrap());
+    let stored = store.picture_labels(live.id).await.unwrap();
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[0].labels, lipstick.labels);
+    assert_eq!((stored[0].cpu_ms, stored[1].labels[0].name.as_str()), (51, "tiger cat <b>"));
+    let now = store.current_picture_labels(ch.id).await.unwrap().expect("the live shows something");
+    assert_eq!(now.thumbnail_key, "thumbnails/9/3.jpg");
+    assert_eq!(store.picture_labels(first.id).await.unwrap().len(), 1);
+
+    let orphan = PictureLabels { replay_id: ReplayId(987_654), ..lipstick.clone() };
+    assert!(matches!(store.record_picture_labels(&orphan).await, Err(StoreError::NotFound(_))));
+    // Deleting the replay deletes what its pictures showed.
+    store.delete_replay(live.id).await.unwrap();
+    assert!(store.picture_labels(live.id).await.unwrap().is_empty());
 }

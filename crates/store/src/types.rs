@@ -431,6 +431,8 @@ pub struct Replay {
     pub segments: i64,
     /// Object key of the replay's thumbnail (the newest taken while it was live).
     pub thumbnail_key: Option<String>,
+    /// Thumbnails taken while it was live (labelled or not).
+    pub thumbnails: i64,
     /// The channel's product line-up when the replay was registered.
     pub products: Vec<ProductId>,
     /// The node that records it, and when that node last wrote a segment: a recording whose node
@@ -625,4 +627,18 @@ pub struct Event {
     pub target_id: i64,
     pub value: f64,
     pub at: DateTime<Utc>,
+}
+
+/// What the labeller saw in one thumbnail of a live.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PictureLabels {
+    /// The live's recording.
+    pub replay_id: ReplayId,
+    pub channel_id: ChannelId,
+    pub thumbnail_key: String,
+    pub taken_at: DateTime<Utc>,
+    /// Most probable first.
+    pub labels: Vec<olive_core::Label>,
+    /// Processor time the labelling took.
+    pub cpu_ms: i64,
 }

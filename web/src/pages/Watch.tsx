@@ -125,6 +125,7 @@ export function Watch({ id }: { id: number }) {
   const live = c.status === 'live';
   const moderate = !!me && (me.role === 'admin' || me.id === c.host_id);
   const pinnedProduct = shown && lineup.data?.find((p) => p.id === shown.product.id);
+  const onScreen = (c.labels ?? []).filter((l) => l.confidence >= 0.1).slice(0, 3).map((l) => l.name);
 
   const buyPinned = (p: PinnedProduct) => {
     const full = lineup.data?.find((x) => x.id === p.id);
@@ -192,6 +193,11 @@ export function Watch({ id }: { id: number }) {
         <header class="watch-title">
           <h1>{c.title}</h1>
           {c.description && <p class="muted">{c.description}</p>}
+          {onScreen.length > 0 && (
+            <p class="on-screen muted">
+              {t('watch.onScreen')} {onScreen.join(' · ')}
+            </p>
+          )}
         </header>
         {deal && <DealBanner deal={deal} onBuy={() => setBuying(dealBuyable(deal, lineup.data?.find((p) => p.id === deal.product.id)))} />}
         <div class="heart-bar">

@@ -13,6 +13,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use olive_commerce::channels::{self, ChannelChanges, ChannelInput};
+use olive_commerce::screen;
 use olive_commerce::CommerceError;
 use olive_core::{ChannelId, Money};
 use olive_media::PinRange;
@@ -35,6 +36,7 @@ pub async fn detail(
     let mut view = ChannelView::from(&channel);
     view.health = state.media.health(id);
     view.viewers = state.hub.viewers(id);
+    view.labels = screen::now(state.store.as_ref(), id).await?;
     // Its host's studio shows the chat rules and where to stream to.
     if viewer.user().is_some_and(|user| channels::can_manage(user, &channel)) {
         view.chat_banned_words = Some(channel.chat_banned_words.clone());

@@ -8,6 +8,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use olive_commerce::recommendations::{self, ItemKey};
+use olive_commerce::screen;
 use olive_commerce::CommerceError;
 use olive_store::{Channel, ChannelStatus, Page, Replay, ReplayQuery, ReplayStatus, TargetKind};
 use std::collections::HashMap;
@@ -45,12 +46,17 @@ pub async fn feed(State(state): State<AppState>, viewer: Viewer, headers: Header
     let user = viewer.user().map(|u| u.id);
     let entries =
         recommendations::feed(state.store.as_ref(), snapshot.as_deref(), user, visitor.as_deref(), &candidates).await?;
+    let mut screens = HashMap::new();
+    for c in &on_air {
+        screens.insert(c.id.0, screen::now(state.store.as_ref(), c.id).await?);
+    }
     let items = entries
         .into_iter()
         .filter_map(|e| match e.key.kind {
             TargetKind::Channel => live.get(&e.key.id).map(|c| {
                 let mut view = ChannelView::from(*c);
                 view.viewers = state.hub.viewers(c.id);
+                view.labels = screens.remove(&c.id.0).unwrap_or_default();
                 FeedItem {
                     kind: "channel",
                     id: e.key.id,

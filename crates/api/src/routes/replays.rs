@@ -6,7 +6,7 @@ use crate::extract::{ApiJson, ApiQuery, IdPath, SignedIn, Viewer};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use olive_commerce::replays;
+use olive_commerce::{replays, screen, CommerceError};
 use olive_core::{ChannelId, ReplayId};
 use olive_store::Page;
 
@@ -30,7 +30,8 @@ pub async fn list(
     let found = replays::list(state.store.as_ref(), q.channel_id, page).await?;
     let mut items = Vec::with_capacity(found.len());
     for replay in &found {
-        items.push(ReplayView::with_pins(replay, &replays::pins(state.store.as_ref(), replay).await?));
+        let pictures = state.store.picture_labels(replay.id).await.map_err(CommerceError::from)?;
+        items.push(ReplayView::with_pins(replay, &replays::pins(state.store.as_ref(), replay).await?, &pictures));
     }
     Ok(ApiJson(List::page(items, page)))
 }
@@ -45,7 +46,10 @@ pub async fn detail(
 ) -> ApiResult<ApiJson<ReplayView>> {
     let replay = replays::visible(state.store.as_ref(), viewer.user(), id).await?;
     let pins = replays::pins(state.store.as_ref(), &replay).await?;
-    Ok(ApiJson(ReplayView::with_pins(&replay, &pins)))
+    let pictures = state.store.picture_labels(replay.id).await.map_err(CommerceError::from)?;
+    let mut view = ReplayView::with_pins(&replay, &pins, &pictures);
+    view.labelling = Some(screen::cost(&replay, &pictures));
+    Ok(ApiJson(view))
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]

@@ -14,7 +14,7 @@ fn order(feed: &Value) -> Vec<i64> {
     feed["items"].as_array().unwrap().iter().map(|i| i["id"].as_i64().unwrap()).collect()
 }
 
-async fn buy(session: &Session, product: i64, key: &str) {
+pub async fn buy(session: &Session, product: i64, key: &str) {
     let r = session
         .post("/api/v1/orders")
         .header("idempotency-key", key)
@@ -41,12 +41,7 @@ async fn feeds_follow_what_each_shopper_bought() {
     let server = Server::start_with(Db::Sqlite, &[]).await;
     let admin = server.create_user("admin@example.com", "admin").await;
     let host = server.create_user("host@example.com", "host").await;
-    let product = |name: &'static str, category: &'static str| {
-        let request = admin
-            .post("/api/v1/products")
-            .json(&json!({"name": name, "category": category, "price_minor": 10_000, "stock": 100}));
-        async move { request.send().await.unwrap().json::<Value>().await.unwrap()["id"].as_i64().unwrap() }
-    };
+    let product = |name: &'static str, category: &'static str| server.product_in(&admin, name, category, 100);
     let (serum, toner) = (product("Serum", "skincare").await, product("Toner", "skincare").await);
     let (lipstick, mascara) = (product("Lipstick", "makeup").await, product("Mascara", "makeup").await);
     let (skincare, skincare_key) = channel_with_key(&host, "Skincare show").await;

@@ -183,11 +183,16 @@ impl Server {
         Session::from_response(self, r).await
     }
 
-    /// An admin-created product with `stock` units.
+    /// An admin-created skincare product with `stock` units.
     pub async fn product(&self, admin: &Session, name: &str, stock: i64) -> i64 {
+        self.product_in(admin, name, "skincare", stock).await
+    }
+
+    /// An admin-created product of `category` with `stock` units.
+    pub async fn product_in(&self, admin: &Session, name: &str, category: &str, stock: i64) -> i64 {
         let r = admin
             .post("/api/v1/products")
-            .json(&json!({"name": name, "category": "skincare", "price_minor": 10_000, "stock": stock}))
+            .json(&json!({"name": name, "category": category, "price_minor": 10_000, "stock": stock}))
             .send()
             .await
             .unwrap();

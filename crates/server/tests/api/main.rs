@@ -17,6 +17,7 @@ mod replays;
 mod roles;
 mod room;
 mod s3;
+mod vision;
 mod web;
 mod web_app;
 mod webhooks;

@@ -1,0 +1,96 @@
+//! Labelling live thumbnails: the `thumbnail.label` job handler that runs the classifier on a
+//! stored thumbnail and records what it saw, and loading the model at start. Without a model file
+//! labelling is off, and the log says so once; nothing is ever labelled without the model.
+
+use anyhow::Context;
+use async_trait::async_trait;
+use olive_jobs::{Handler, JobError};
+use olive_media::thumbnail::{thread_cpu_time, LabelRequest, LABEL_JOB};
+use olive_objects::{ObjectError, Objects};
+use olive_store::{Job, PictureLabels, Store, StoreError};
+use olive_vision::{preprocess, Classifier};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Semaphore;
+
+/// Loads the classifier at `path`. A missing file turns labelling off (an error if the operator
+/// named the file); a file that is not a usable model is an error.
+pub async fn load(path: &Path, named: bool) -> anyhow::Result<Option<Arc<Classifier>>> {
+    if !path.exists() {
+        if named {
+            anyhow::bail!("the vision model {} does not exist (tools/vision/prepare.sh makes one)", path.display());
+        }
+        tracing::info!(
+            model = %path.display(),
+            "thumbnail labelling is off: no model file (tools/vision/prepare.sh makes one; --vision-model names it)"
+        );
+        return Ok(None);
+    }
+    let started = Instant::now();
+    let owned = path.to_owned();
+    let classifier =
+        tokio::task::spawn_blocking(move || Classifier::load(&owned)).await.context("loading the vision model")??;
+    tracing::info!(model = %path.display(), seconds = started.elapsed().as_secs_f64(), "thumbnail labelling is on");
+    Ok(Some(Arc::new(classifier)))
+}
+
+/// Runs the classifier on queued thumbnails, one at a time per node: labelling never takes more
+/// than one core from the video.
+pub struct Label {
+    pub store: Arc<dyn Store>,
+    pub objects: Objects,
+    pub classifier: Arc<Classifier>,
+    pub one_at_a_time: Arc<Semaphore>,
+    /// The channel list shows what is on screen, so a new label refreshes it on every node.
+    pub cache: Arc<olive_api::cache::ReadCache>,
+}
+
+#[async_trait]
+impl Handler for Label {
+    fn kind(&self) -> &'static str {
+        LABEL_JOB
+    }
+
+    async fn run(&self, job: &Job) -> Result<(), JobError> {
+        let request: LabelRequest =
+            serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+        let jpeg = match self.objects.get(&request.thumbnail_key).await {
+            Ok(object) => object.bytes,
+            // The replay (and its thumbnails) was deleted since: nothing to label.
+            Err(ObjectError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(JobError::Retry(e.to_string())),
+        };
+        let _turn = self.one_at_a_time.acquire().await.map_err(|e| JobError::Retry(e.to_string()))?;
+        let classifier = self.classifier.clone();
+        let (labels, cpu) = tokio::task::spawn_blocking(move || {
+            let start = thread_cpu_time();
+            let labels = preprocess::from_bytes(&jpeg).and_then(|input| classifier.label(&input));
+            (labels, thread_cpu_time().saturating_sub(start))
+        })
+        .await
+        .map_err(|e| JobError::Retry(format!("labelling stopped: {e}")))?;
+        let labels = labels.map_err(|e| JobError::Permanent(e.to_string()))?;
+        metrics::histogram!("olive_label_cpu_seconds").record(cpu.as_secs_f64());
+        let record = PictureLabels {
+            replay_id: request.replay_id,
+            channel_id: request.channel_id,
+            thumbnail_key: request.thumbnail_key,
+            taken_at: request.taken_at,
+            labels,
+            cpu_ms: cpu.as_millis().try_into().unwrap_or(i64::MAX),
+        };
+        match self.store.record_picture_labels(&record).await {
+            Ok(true) => {
+                metrics::counter!("olive_thumbnails_total", "result" => "labelled").increment(1);
+                let top = record.labels.first().map_or("nothing", |l| l.name.as_str());
+                tracing::info!(channel_id = %record.channel_id, replay_id = %record.replay_id, top, cpu_ms = record.cpu_ms, "thumbnail labelled");
+                self.cache.invalidate_channels().await;
+                Ok(())
+            }
+            Ok(false) => Ok(()),
+            Err(StoreError::NotFound(_)) => Ok(()),
+            Err(e) => Err(JobError::Retry(e.to_string())),
+        }
+    }
+}
