@@ -356,11 +356,28 @@ mod tests {
             (ServeArgs::default(), "public_url = \"javascript:alert(1)\"", "public_url"),
             (ServeArgs { job_lease_secs: Some(0), ..Default::default() }, "", "job_lease_secs"),
             (ServeArgs { node_id: Some("a b".into()), ..Default::default() }, "", "node_id"),
+            (ServeArgs::default(), "vision_model = \"\"", "vision_model"),
         ];
         for (args, file, key) in cases {
             let err = serve(args, file).unwrap_err();
             assert_eq!(err.key, key, "{err}");
         }
+    }
+
+    #[test]
+    fn the_vision_model_is_looked_for_in_the_data_dir_unless_named() {
+        let args = ServeArgs {
+            storage: StorageArgs { data_dir: Some("/tmp/x".into()), ..Default::default() },
+            ..Default::default()
+        };
+        let c = serve(args.clone(), "").unwrap();
+        assert_eq!(c.vision_model, PathBuf::from("/tmp/x/models/efficientnet-lite0.onnx"));
+        assert!(!c.vision_model_given);
+        let c = serve(args.clone(), "vision_model = \"/m/a.onnx\"").unwrap();
+        assert_eq!((c.vision_model, c.vision_model_given), (PathBuf::from("/m/a.onnx"), true));
+        let c = serve(ServeArgs { vision_model: Some("/m/b.onnx".into()), ..args }, "vision_model = \"/m/a.onnx\"")
+            .unwrap();
+        assert_eq!(c.vision_model, PathBuf::from("/m/b.onnx"), "the flag wins over the file");
     }
 
     #[test]
