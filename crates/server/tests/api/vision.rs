@@ -110,8 +110,17 @@ async fn a_new_live_is_labelled_once_and_reaches_the_shopper_who_bought_what_it_
     let listed_cafe = listed["items"].as_array().unwrap().iter().find(|c| c["id"] == cafe).unwrap().clone();
     assert_eq!(listed_cafe["labels"][0]["name"], "espresso", "the channel list shows it too: {listed_cafe}");
 
-    // The coffee lover's feed puts the café live first, and says why; the skincare fans' does not.
-    let feed: Value = coffee_lover.get("/api/v1/feed").send().await.unwrap().json().await.unwrap();
+    // The coffee lover's feed (once the server has loaded the snapshot, within seconds) puts the café
+    // live first, and says why; the skincare fans' does not.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let feed = loop {
+        let feed: Value = coffee_lover.get("/api/v1/feed").send().await.unwrap().json().await.unwrap();
+        if feed["trained_at"] != Value::Null {
+            break feed;
+        }
+        assert!(Instant::now() < deadline, "the snapshot was never loaded: {feed}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
     assert_eq!(ids(&feed)[0], cafe, "{feed}");
     let reason = feed["items"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("coffee") || reason.contains("espresso"), "{reason}");
@@ -155,4 +164,36 @@ async fn without_a_model_labelling_is_off_and_says_so() {
     assert!(!out.status.success());
     let printed = String::from_utf8_lossy(&out.stderr);
     assert!(printed.contains("/nonexistent/m.onnx") && printed.contains("does not exist"), "{printed}");
+}
+
+fn vision_label(args: &[&std::ffi::OsStr]) -> (bool, String) {
+    let out = std::process::Command::new(BIN).args(["vision", "label"]).args(args).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn olive_vision_label_names_what_it_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.jpg");
+    std::fs::write(&garbage, b"\xff\xd8\xff\xe0 not really a jpeg").unwrap();
+    let broken_model = dir.path().join("model.onnx");
+    std::fs::write(&broken_model, b"\x08\x07 no protobuf here \xff").unwrap();
+    let (ok, out) = vision_label(&["--model".as_ref(), broken_model.as_os_str(), garbage.as_os_str()]);
+    assert!(!ok && out.contains("could not be loaded") && out.contains("model.onnx"), "{out}");
+    let (ok, out) = vision_label(&["--model".as_ref(), broken_model.as_os_str()]);
+    assert!(!ok && out.contains("PICTURES"), "pictures are required: {out}");
+
+    let Some(fixtures) = fixtures() else { return };
+    let model = fixtures.join("efficientnet-lite0.onnx");
+    let coffee = fixtures.join("samples/coffee.png");
+    let (ok, out) =
+        vision_label(&["--model".as_ref(), model.as_os_str(), "--repeat".as_ref(), "3".as_ref(), coffee.as_os_str()]);
+    assert!(ok, "{out}");
+    assert!(out.contains("967 espresso (coffee)"), "{out}");
+    assert!(out.contains("per picture: median"), "{out}");
+    let (ok, out) = vision_label(&["--model".as_ref(), model.as_os_str(), coffee.as_os_str(), garbage.as_os_str()]);
+    assert!(!ok && out.contains("garbage.jpg") && out.contains("could not be read"), "{out}");
+    let (ok, out) =
+        vision_label(&["--model".as_ref(), model.as_os_str(), "--repeat".as_ref(), "0".as_ref(), coffee.as_os_str()]);
+    assert!(!ok && out.contains("--repeat"), "{out}");
 }
