@@ -45,6 +45,7 @@ async fn a_new_live_is_labelled_once_and_reaches_the_shopper_who_bought_what_it_
     if !have_ffmpeg() {
         return;
     }
+    let _turn = CPU_HEAVY.lock().await;
     let model = dir.join("efficientnet-lite0.onnx");
     let server = Server::start_with(Db::Sqlite, &["--vision-model", model.to_str().unwrap()]).await;
     let admin = server.create_user("admin@example.com", "admin").await;

@@ -27,6 +27,7 @@ fn demo_password(server: &Server, email: &str) -> String {
 async fn a_shopper_watches_chats_and_buys_in_a_real_browser() {
     let Some(chromium) = chromium() else { return };
     assert!(crate::live::have_ffmpeg(), "the browser tests publish with ffmpeg");
+    let _turn = CPU_HEAVY.lock().await;
     let server = Server::start_with(Db::Sqlite, &["--demo"]).await;
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap();
     let mut node = tokio::process::Command::new("node")
