@@ -7,7 +7,7 @@
 
 use crate::{screen, Result};
 use chrono::{DateTime, Utc};
-use olive_core::{ProductId, UserId};
+use olive_core::{ChannelId, Label, ProductId, UserId};
 use olive_reco::serve::{Candidate, CatalogueItem, Model, Reason, TrainParams, TrainingEvent};
 use olive_store::{Channel, Event, EventKind, Page, ProductQuery, ReplayQuery, ReplayStatus, Store, TargetKind};
 use serde::{Deserialize, Serialize};
@@ -127,11 +127,11 @@ async fn catalogue(store: &dyn Store) -> Result<(Vec<ItemKey>, Vec<CatalogueItem
         }
         offset += Page::MAX_LIMIT;
     }
-    let line_up = |products: &[ProductId]| line_up_features(products.iter().filter_map(|p| category_of.get(p)));
+    let line_up =
+        |products: &[ProductId]| products.iter().filter_map(|p| category_of.get(p).cloned()).collect::<Vec<_>>();
     let channels: Vec<Channel> = store.list_channels().await?;
     for c in &channels {
-        let mut features = line_up(&store.lineup(c.id).await?);
-        features.extend(screen::features(&screen::now(store, c.id).await?));
+        let features = show_features(&line_up(&store.lineup(c.id).await?), &screen::now(store, c.id).await?);
         keys.push(ItemKey { kind: TargetKind::Channel, id: c.id.0 });
         items.push(CatalogueItem { title: c.title.clone(), features });
     }
@@ -141,8 +141,7 @@ async fn catalogue(store: &dyn Store) -> Result<(Vec<ItemKey>, Vec<CatalogueItem
         let query = ReplayQuery { channel: None, status: Some(ReplayStatus::Ready), include_hidden: false, page };
         let replays = store.list_replays(&query).await?;
         for r in &replays {
-            let mut features = line_up(&r.products);
-            features.extend(screen::features(&screen::over_show(&store.picture_labels(r.id).await?)));
+            let features = show_features(&line_up(&r.products), &screen::over_show(&store.picture_labels(r.id).await?));
             keys.push(ItemKey { kind: TargetKind::Replay, id: r.id.0 });
             items.push(CatalogueItem { title: r.title.clone(), features });
         }
@@ -154,14 +153,16 @@ async fn catalogue(store: &dyn Store) -> Result<(Vec<ItemKey>, Vec<CatalogueItem
     Ok((keys, items))
 }
 
-/// A line-up's content features: each category it sells, counted.
-fn line_up_features<'a>(categories: impl Iterator<Item = &'a String>) -> Vec<(String, f32)> {
+/// A live's or a replay's content features: each category its line-up sells, counted, and what its
+/// screen showed.
+fn show_features(line_up_categories: &[String], labels: &[Label]) -> Vec<(String, f32)> {
     let mut counts: HashMap<&str, f32> = HashMap::new();
-    for c in categories {
+    for c in line_up_categories {
         *counts.entry(c.as_str()).or_default() += 1.0;
     }
     let mut features: Vec<(String, f32)> = counts.into_iter().map(|(c, n)| (format!("category:{c}"), n)).collect();
     features.sort_by(|a, b| a.0.cmp(&b.0));
+    features.extend(screen::features(labels));
     features
 }
 
@@ -207,14 +208,16 @@ pub struct FeedEntry {
     pub reason: String,
 }
 
-/// Orders `candidates` for a caller from their newest events. Without a snapshot (nothing trained
-/// yet) the candidates keep their order, each "trending now".
+/// Orders `candidates` for a caller from their newest events; `on_screen` holds what each live
+/// candidate's screen shows now (the caller has read it for its own answer). Without a snapshot
+/// (nothing trained yet) the candidates keep their order, each "trending now".
 pub async fn feed(
     store: &dyn Store,
     snapshot: Option<&Snapshot>,
     user: Option<UserId>,
     visitor: Option<&str>,
     candidates: &[ItemKey],
+    on_screen: &HashMap<ChannelId, Vec<Label>>,
 ) -> Result<Vec<FeedEntry>> {
     let Some(snapshot) = snapshot else {
         return Ok(candidates
@@ -240,7 +243,8 @@ pub async fn feed(
     history.sort_unstable_by_key(|&(i, _)| i);
     let mut described = Vec::with_capacity(candidates.len());
     for &key in candidates {
-        described.push(Candidate { item: snapshot.index_of(key), features: features_now(store, snapshot, key).await? });
+        let features = features_now(store, snapshot, key, on_screen).await?;
+        described.push(Candidate { item: snapshot.index_of(key), features });
     }
     let ranked = snapshot.model.rank_candidates(&history, &described, described.len());
     Ok(ranked
@@ -256,7 +260,12 @@ pub async fn feed(
 /// A candidate's features as they are now, where they may have changed since the snapshot: a
 /// live's screen (and line-up), and a replay that became ready after the training. `None` keeps
 /// the snapshot's.
-async fn features_now(store: &dyn Store, snapshot: &Snapshot, key: ItemKey) -> Result<Option<Vec<(String, f32)>>> {
+async fn features_now(
+    store: &dyn Store,
+    snapshot: &Snapshot,
+    key: ItemKey,
+    on_screen: &HashMap<ChannelId, Vec<Label>>,
+) -> Result<Option<Vec<(String, f32)>>> {
     let categories_of = |products: &[ProductId]| -> Vec<String> {
         products
             .iter()
@@ -267,16 +276,14 @@ async fn features_now(store: &dyn Store, snapshot: &Snapshot, key: ItemKey) -> R
     };
     match key.kind {
         TargetKind::Channel => {
-            let channel = olive_core::ChannelId(key.id);
-            let mut features = line_up_features(categories_of(&store.lineup(channel).await?).iter());
-            features.extend(screen::features(&screen::now(store, channel).await?));
-            Ok(Some(features))
+            let channel = ChannelId(key.id);
+            let labels = on_screen.get(&channel).map_or(&[][..], Vec::as_slice);
+            Ok(Some(show_features(&categories_of(&store.lineup(channel).await?), labels)))
         }
         TargetKind::Replay if snapshot.index_of(key).is_none() => {
             let replay = store.replay(olive_core::ReplayId(key.id)).await?;
-            let mut features = line_up_features(categories_of(&replay.products).iter());
-            features.extend(screen::features(&screen::over_show(&store.picture_labels(replay.id).await?)));
-            Ok(Some(features))
+            let labels = screen::over_show(&store.picture_labels(replay.id).await?);
+            Ok(Some(show_features(&categories_of(&replay.products), &labels)))
         }
         TargetKind::Replay | TargetKind::Product => Ok(None),
     }

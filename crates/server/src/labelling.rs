@@ -38,12 +38,23 @@ pub async fn load(path: &Path, named: bool) -> anyhow::Result<Option<Arc<Classif
 /// Runs the classifier on queued thumbnails, one at a time per node: labelling never takes more
 /// than one core from the video.
 pub struct Label {
-    pub store: Arc<dyn Store>,
-    pub objects: Objects,
-    pub classifier: Arc<Classifier>,
-    pub one_at_a_time: Arc<Semaphore>,
+    store: Arc<dyn Store>,
+    objects: Objects,
+    classifier: Arc<Classifier>,
+    one_at_a_time: Semaphore,
     /// The channel list shows what is on screen, so a new label refreshes it on every node.
-    pub cache: Arc<olive_api::cache::ReadCache>,
+    cache: Arc<olive_api::cache::ReadCache>,
+}
+
+impl Label {
+    pub fn new(
+        store: Arc<dyn Store>,
+        objects: Objects,
+        classifier: Arc<Classifier>,
+        cache: Arc<olive_api::cache::ReadCache>,
+    ) -> Label {
+        Label { store, objects, classifier, one_at_a_time: Semaphore::new(1), cache }
+    }
 }
 
 #[async_trait]

@@ -84,13 +84,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .register(Arc::new(personalise::Train { store: engines.store.clone(), objects: engines.objects.clone() }))
         .register(Arc::new(personalise::Compact { store: engines.store.clone() }));
     if let Some(classifier) = classifier {
-        worker = worker.register(Arc::new(labelling::Label {
-            store: engines.store.clone(),
-            objects: engines.objects.clone(),
-            classifier,
-            one_at_a_time: Arc::new(tokio::sync::Semaphore::new(1)),
-            cache: state.cache.clone(),
-        }));
+        let label =
+            labelling::Label::new(engines.store.clone(), engines.objects.clone(), classifier, state.cache.clone());
+        worker = worker.register(Arc::new(label));
     }
     let jobs = tokio::spawn(worker.run(wait_for_stop(jobs_stopped)));
     let background = [

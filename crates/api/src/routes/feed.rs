@@ -44,19 +44,20 @@ pub async fn feed(State(state): State<AppState>, viewer: Viewer, headers: Header
     let snapshot = state.recommendations.load_full();
     let visitor = cookie_value(&headers, VISITOR_COOKIE);
     let user = viewer.user().map(|u| u.id);
-    let entries =
-        recommendations::feed(state.store.as_ref(), snapshot.as_deref(), user, visitor.as_deref(), &candidates).await?;
     let mut screens = HashMap::new();
     for c in &on_air {
-        screens.insert(c.id.0, screen::now(state.store.as_ref(), c.id).await?);
+        screens.insert(c.id, screen::now(state.store.as_ref(), c.id).await?);
     }
+    let store = state.store.as_ref();
+    let entries =
+        recommendations::feed(store, snapshot.as_deref(), user, visitor.as_deref(), &candidates, &screens).await?;
     let items = entries
         .into_iter()
         .filter_map(|e| match e.key.kind {
             TargetKind::Channel => live.get(&e.key.id).map(|c| {
                 let mut view = ChannelView::from(*c);
                 view.viewers = state.hub.viewers(c.id);
-                view.labels = screens.remove(&c.id.0).unwrap_or_default();
+                view.labels = screens.remove(&c.id).unwrap_or_default();
                 FeedItem {
                     kind: "channel",
                     id: e.key.id,
