@@ -224,6 +224,7 @@ pub(crate) async fn authenticate(parts: &Parts, state: &AppState) -> Result<Opti
             state.cache.session_user(&token, now).await?.ok_or_else(|| {
                 ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "session expired or unknown")
             })?;
+        tracing::Span::current().record("user_id", user.id.0);
         return Ok(Some(AuthedUser { user, via: Via::Bearer, token }));
     }
     let Some(token) = session_cookie(&parts.headers, &state.settings).and_then(|raw| SessionToken::parse(&raw)) else {
@@ -236,6 +237,7 @@ pub(crate) async fn authenticate(parts: &Parts, state: &AppState) -> Result<Opti
     if is_state_changing(&parts.method) && !origin_matches(&parts.headers, &state.settings) {
         return Err(csrf_refused());
     }
+    tracing::Span::current().record("user_id", user.id.0);
     Ok(Some(AuthedUser { user, via: Via::Cookie, token }))
 }
 

@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
     info(title = "Olive", description = "Live commerce: channels, catalogue, orders, replays."),
     paths(
         routes::auth::signup, routes::auth::login, routes::auth::logout, routes::auth::me,
-        routes::users::list, routes::users::update, routes::jobs::list,
+        routes::users::list, routes::users::update, routes::jobs::list, routes::cost::report,
         routes::webhooks::create, routes::webhooks::list, routes::webhooks::delete,
         routes::products::list, routes::products::detail, routes::products::create, routes::products::update,
         routes::products::upload_image,

@@ -70,6 +70,10 @@ pub struct AppState {
     pub deals: Arc<DealDesk>,
     /// Renders `/metrics`; absent when no recorder was installed (unit tests).
     pub metrics: Option<PrometheusHandle>,
+    /// Set once the server was asked to stop: `/readyz` answers 503 so traffic moves elsewhere.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// Unit prices for the cost report.
+    pub prices: olive_commerce::cost::Prices,
 }
 
 impl AppState {
@@ -97,6 +101,8 @@ impl AppState {
             hub,
             deals,
             metrics,
+            draining: Arc::default(),
+            prices: olive_commerce::cost::Prices::default(),
         }
     }
 }

@@ -24,6 +24,8 @@ pub mod topics {
     pub const CACHE_INVALIDATE: &str = "cache-invalidate";
     /// Stream lifecycle events as JSON: `{"type":"stream.started"|"stream.ended","channel_id":…}`.
     pub const STREAM_EVENTS: &str = "stream-events";
+    /// Each node's round-trip probe, `<node> <sequence>`: how long the bus takes to deliver.
+    pub const PROBE: &str = "probe";
 }
 
 /// A subscription: messages published on its topic after it was made.
@@ -37,7 +39,10 @@ impl Subscription {
     pub async fn recv(&mut self) -> Option<Result<Bytes, u64>> {
         match self.rx.recv().await {
             Ok(b) => Some(Ok(b)),
-            Err(broadcast::error::RecvError::Lagged(n)) => Some(Err(n)),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                metrics::counter!("olive_bus_lagged_messages_total").increment(n);
+                Some(Err(n))
+            }
             Err(broadcast::error::RecvError::Closed) => None,
         }
     }

@@ -57,26 +57,38 @@ pub async fn set_hidden(store: &dyn Store, actor: &User, id: ReplayId, hidden: b
     Ok(replay)
 }
 
+/// What deleting a replay freed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Freed {
+    pub channel: ChannelId,
+    /// The recording's objects' bytes and its thumbnails' bytes.
+    pub bytes: i64,
+}
+
 /// Deletes a finished replay and every object it stored.
-pub async fn delete(store: &dyn Store, objects: &Objects, actor: &User, id: ReplayId) -> Result<()> {
+pub async fn delete(store: &dyn Store, objects: &Objects, actor: &User, id: ReplayId) -> Result<Freed> {
     let replay = managed(store, actor, id).await?;
     if replay.status == ReplayStatus::Recording {
         return Err(CommerceError::StillRecording);
     }
     store.set_replay_hidden(id, true).await?;
-    let mut removed = objects.delete_prefix(&object_prefix(id)).await?;
+    let recording = objects.delete_prefix(&object_prefix(id)).await?;
+    let mut removed = recording.objects;
     // The thumbnails taken while it was live (named by their time) go too.
     let (from, to) = live_span(&replay);
     let thumbnails = objects.list(&format!("thumbnails/{}", replay.channel_id)).await?;
+    let mut thumbnail_bytes = 0u64;
     for key in thumbnails {
         if thumbnail_taken_at(&key).is_some_and(|at| from <= at && at < to) {
+            thumbnail_bytes += objects.size(&key).await.unwrap_or(0);
             objects.delete(&key).await?;
             removed += 1;
         }
     }
     store.delete_replay(id).await?;
     tracing::info!(replay_id = %id, objects = removed, actor = %actor.id, "replay deleted");
-    Ok(())
+    let bytes = i64::try_from(recording.bytes.saturating_add(thumbnail_bytes)).unwrap_or(i64::MAX);
+    Ok(Freed { channel: replay.channel_id, bytes })
 }
 
 /// When the replay was live, `[from, to)`: until its end (or its last stored segment, while it is

@@ -123,6 +123,10 @@ impl Worker {
     }
 
     pub fn register(mut self, handler: Arc<dyn Handler>) -> Self {
+        // Every kind's outcomes exist from the start at zero, so dashboards and alerts see them.
+        for result in ["done", "retry", "dead"] {
+            metrics::counter!("olive_jobs_total", "kind" => handler.kind(), "result" => result).absolute(0);
+        }
         self.handlers.insert(handler.kind(), handler);
         self
     }

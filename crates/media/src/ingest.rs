@@ -12,7 +12,7 @@ use crate::eof::EofIsError;
 use crate::health::HealthTracker;
 use crate::live::LiveChannel;
 use crate::record::{Recorder, Recordings, SegmentWrite};
-use crate::thumbnail::{Pacer, Thumbnails};
+use crate::thumbnail::{thread_cpu_time, Pacer, Thumbnails};
 use crate::LiveMedia;
 use bytes::Bytes;
 use chrono::Utc;
@@ -20,7 +20,7 @@ use olive_bus::{topics, Bus};
 use olive_core::ChannelId;
 use olive_media_mux::flv::{demux_audio, demux_video};
 use olive_media_mux::{FlvEvent, Output, Packager, VideoConfig};
-use olive_store::{ChannelPatch, ChannelStatus, Store};
+use olive_store::{ChannelPatch, ChannelStatus, Meter, Store};
 use scuffle_rtmp::session::server::{ServerSessionError, SessionData, SessionHandler};
 use scuffle_rtmp::ServerSession;
 use std::future::Future;
@@ -57,8 +57,11 @@ impl Ingest {
         });
         let _ = self.bus.publish(topics::STREAM_EVENTS, Bytes::from(event.to_string())).await;
         metrics::gauge!("olive_channels_live").set(self.media.live_channels().len() as f64);
+        let label = channel.to_string();
+        metrics::gauge!("olive_channel_live", "channel" => label.clone()).set(if live { 1.0 } else { 0.0 });
         if !live {
-            metrics::gauge!("olive_ingest_bitrate_bps", "channel" => channel.to_string()).set(0.0);
+            metrics::gauge!("olive_ingest_bitrate_bps", "channel" => label.clone()).set(0.0);
+            metrics::gauge!("olive_ingest_fps", "channel" => label).set(0.0);
         }
     }
 }
@@ -73,6 +76,7 @@ pub async fn serve(listener: TcpListener, ingest: Arc<Ingest>, shutdown: impl Fu
         tokio::select! {
             () = &mut shutdown => break,
             Some(done) = sessions.join_next(), if !sessions.is_empty() => {
+                metrics::gauge!("olive_rtmp_connections").set(sessions.len() as f64);
                 if let Err(e) = done {
                     if e.is_panic() {
                         tracing::warn!("an rtmp session panicked on malformed input and was dropped");
@@ -100,6 +104,7 @@ pub async fn serve(listener: TcpListener, ingest: Arc<Ingest>, shutdown: impl Fu
                         tracing::debug!(%peer, error = %e, "rtmp session ended with an error");
                     }
                 });
+                metrics::gauge!("olive_rtmp_connections").set(sessions.len() as f64);
             }
         }
     }
@@ -139,10 +144,31 @@ struct Publisher {
     first_segment: bool,
     video_config: Option<Arc<VideoConfig>>,
     thumbnails: Pacer,
+    /// Payload bytes and CPU time not yet handed to the usage meter.
+    unmetered_bytes: u64,
+    unmetered_cpu: std::time::Duration,
 }
 
 impl Publisher {
     fn feed(&mut self, ingest: &Ingest, event: FlvEvent, bytes: usize) {
+        let cpu = thread_cpu_time();
+        self.handle(ingest, event, bytes);
+        self.unmetered_bytes += bytes as u64;
+        self.unmetered_cpu += thread_cpu_time().saturating_sub(cpu);
+    }
+
+    /// Hands what this session used since the last call to the usage meter (whole milliseconds of
+    /// CPU; the rest waits for the next call).
+    fn meter(&mut self, ingest: &Ingest) {
+        let (usage, day) = (ingest.media.usage(), Utc::now().date_naive());
+        let bytes = std::mem::take(&mut self.unmetered_bytes);
+        usage.add(day, Some(self.channel), Meter::IngestBytes, i64::try_from(bytes).unwrap_or(i64::MAX));
+        let ms = self.unmetered_cpu.as_millis();
+        self.unmetered_cpu -= std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX));
+        usage.add(day, Some(self.channel), Meter::CpuMs, i64::try_from(ms).unwrap_or(i64::MAX));
+    }
+
+    fn handle(&mut self, ingest: &Ingest, event: FlvEvent, bytes: usize) {
         let now = Instant::now();
         let snapshot = match &event {
             FlvEvent::VideoConfig(c) => {
@@ -167,9 +193,18 @@ impl Publisher {
             FlvEvent::Ignored(_) => None,
         };
         if let Some(s) = snapshot {
-            metrics::gauge!("olive_ingest_bitrate_bps", "channel" => self.channel.to_string())
-                .set(s.bitrate_bps as f64);
+            let label = self.channel.to_string();
+            metrics::gauge!("olive_ingest_bitrate_bps", "channel" => label.clone()).set(s.bitrate_bps as f64);
+            metrics::gauge!("olive_ingest_fps", "channel" => label.clone()).set(s.fps);
+            if let Some(ms) = s.keyframe_interval_ms {
+                metrics::gauge!("olive_ingest_keyframe_interval_seconds", "channel" => label.clone())
+                    .set(ms as f64 / 1e3);
+            }
+            let last_frame = Utc::now() - chrono::Duration::milliseconds(s.ms_since_last_frame as i64);
+            metrics::gauge!("olive_ingest_last_frame_timestamp_seconds", "channel" => label)
+                .set(last_frame.timestamp_millis() as f64 / 1e3);
             ingest.media.set_health(self.channel, s);
+            self.meter(ingest);
         }
         self.packager.handle(event);
         self.drain();
@@ -230,6 +265,7 @@ impl Handler {
     fn stop(&mut self, clean: bool) {
         let Some(mut p) = self.publisher.take() else { return };
         p.finish();
+        p.meter(&self.ingest);
         let media = self.ingest.media.clone();
         media.release(p.channel, p.session);
         let ingest = self.ingest.clone();
@@ -296,6 +332,8 @@ impl SessionHandler for Handler {
             first_segment: true,
             video_config: None,
             thumbnails: Pacer::new(channel.thumbnail_interval_s),
+            unmetered_bytes: 0,
+            unmetered_cpu: std::time::Duration::ZERO,
         });
         tracing::info!(channel_id = %channel.id, peer = %self.peer, "publishing started");
         self.ingest.set_live(channel.id, true).await;

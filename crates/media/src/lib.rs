@@ -20,6 +20,7 @@ pub use olive_media_mux::MediaFile;
 use chrono::Utc;
 use olive_core::ChannelId;
 use olive_media_mux::PackagerSettings;
+use olive_store::usage::UsageMeter;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -53,6 +54,8 @@ pub struct LiveMedia {
     publishing: Mutex<HashMap<ChannelId, u64>>,
     health: RwLock<HashMap<ChannelId, StreamHealth>>,
     sessions: AtomicU64,
+    /// What channels use (ingest bytes, CPU, stored and sent bytes), for the cost report.
+    usage: Arc<UsageMeter>,
 }
 
 impl LiveMedia {
@@ -63,11 +66,17 @@ impl LiveMedia {
             publishing: Mutex::new(HashMap::new()),
             health: RwLock::new(HashMap::new()),
             sessions: AtomicU64::new(0),
+            usage: Arc::default(),
         }
     }
 
     pub fn settings(&self) -> MediaSettings {
         self.settings
+    }
+
+    /// The meter every part of the media path counts its usage in.
+    pub fn usage(&self) -> &Arc<UsageMeter> {
+        &self.usage
     }
 
     /// The live window of a channel, if it has one (publishing, in its reconnect grace, or ended

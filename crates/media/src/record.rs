@@ -25,7 +25,8 @@ use olive_jobs::{Handler, JobError, JobQueue};
 use olive_media_mux::vod::{self, VodSegment};
 use olive_media_mux::MediaFile;
 use olive_objects::Objects;
-use olive_store::{Channel, Job, NewReplay, Page, ReplayQuery, ReplaySegment, ReplayStatus, Store, StoreError};
+use olive_store::usage::UsageMeter;
+use olive_store::{Channel, Job, Meter, NewReplay, Page, ReplayQuery, ReplaySegment, ReplayStatus, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -129,12 +130,27 @@ pub struct Recordings {
     /// When this process began: this node's recordings begun earlier were left by a crash.
     started_at: DateTime<Utc>,
     active: Mutex<HashMap<ChannelId, Active>>,
+    /// Where the bytes each recording stores are counted.
+    usage: Arc<UsageMeter>,
 }
 
 impl Recordings {
     pub fn new(store: Arc<dyn Store>, objects: Objects, node: String) -> Self {
         let jobs = JobQueue::new(store.clone());
-        Recordings { store, objects, jobs, node, started_at: Utc::now(), active: Mutex::new(HashMap::new()) }
+        Recordings {
+            store,
+            objects,
+            jobs,
+            node,
+            started_at: Utc::now(),
+            active: Mutex::new(HashMap::new()),
+            usage: Arc::default(),
+        }
+    }
+
+    /// Counts the bytes recordings store in `usage` (the media's meter).
+    pub fn metered(self, usage: Arc<UsageMeter>) -> Self {
+        Recordings { usage, ..self }
     }
 
     pub fn objects(&self) -> &Objects {
@@ -170,6 +186,8 @@ impl Recordings {
             objects: self.objects.clone(),
             jobs: self.jobs.clone(),
             replay: replay.id,
+            channel: channel.id,
+            usage: self.usage.clone(),
         };
         let task = tokio::spawn(writer.run(rx));
         tracing::info!(channel_id = %channel.id, replay_id = %replay.id, "recording started");
@@ -248,15 +266,22 @@ struct Writer {
     objects: Objects,
     jobs: JobQueue,
     replay: ReplayId,
+    channel: ChannelId,
+    usage: Arc<UsageMeter>,
 }
 
 impl Writer {
+    fn stored(&self, bytes: i64) {
+        self.usage.add(Utc::now().date_naive(), Some(self.channel), Meter::StoredBytes, bytes);
+    }
+
     async fn run(self, mut rx: mpsc::Receiver<Write>) {
         while let Some(write) = rx.recv().await {
             match write {
                 Write::Init { version, bytes } => {
                     let size = bytes.len() as i64;
                     if self.put(&media_key(self.replay, MediaFile::Init(version)), vec![bytes]).await {
+                        self.stored(size);
                         self.record(self.store.add_replay_bytes(self.replay, size, Utc::now()).await);
                     }
                 }
@@ -272,6 +297,7 @@ impl Writer {
                         };
                         self.record(self.store.add_replay_segment(self.replay, row, Utc::now()).await);
                         metrics::counter!("olive_recording_bytes_total").increment(size as u64);
+                        self.stored(size);
                     }
                 }
                 Write::Finish => break,
@@ -331,6 +357,8 @@ fn retry(e: impl std::fmt::Display) -> JobError {
 pub struct Finalise {
     pub store: Arc<dyn Store>,
     pub objects: Objects,
+    /// Where the playlist's bytes (and a dropped empty recording's) are counted.
+    pub usage: Arc<UsageMeter>,
 }
 
 #[async_trait]
@@ -348,7 +376,9 @@ impl Handler for Finalise {
         };
         let segments = self.store.replay_segments(id).await.map_err(retry)?;
         if segments.is_empty() {
-            self.objects.delete_prefix(&prefix(id)).await.map_err(retry)?;
+            let removed = self.objects.delete_prefix(&prefix(id)).await.map_err(retry)?;
+            let freed = i64::try_from(removed.bytes).unwrap_or(i64::MAX);
+            self.usage.add(Utc::now().date_naive(), Some(replay.channel_id), Meter::StoredBytes, -freed);
             match self.store.delete_replay(id).await {
                 Ok(()) | Err(StoreError::NotFound(_)) => {}
                 Err(e) => return Err(retry(e)),
@@ -357,7 +387,9 @@ impl Handler for Finalise {
             return Ok(());
         }
         let text = playlist(&segments, true);
+        let size = i64::try_from(text.len()).unwrap_or(i64::MAX);
         self.objects.put(&playlist_key(id), Bytes::from(text)).await.map_err(retry)?;
+        self.usage.add(Utc::now().date_naive(), Some(replay.channel_id), Meter::StoredBytes, size);
         let payload = serde_json::json!({ "replay_id": replay.id });
         JobQueue::new(self.store.clone())
             .enqueue(REGISTER, &payload, Some(format!("{REGISTER}/{id}")), 10, Utc::now())

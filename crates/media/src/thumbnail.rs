@@ -21,7 +21,8 @@ use olive_core::{ChannelId, ReplayId};
 use olive_jobs::JobQueue;
 use olive_media_mux::VideoConfig;
 use olive_objects::Objects;
-use olive_store::Store;
+use olive_store::usage::UsageMeter;
+use olive_store::{Meter, Store};
 use olive_vision::hash::{ChangeGate, Decision, PictureHash};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -175,6 +176,8 @@ pub struct Thumbnails {
     labels: Option<JobQueue>,
     /// Per channel: the recording being labelled and its gate.
     gates: std::sync::Mutex<HashMap<ChannelId, (ReplayId, ChangeGate)>>,
+    /// Where each thumbnail's CPU time and stored bytes are counted.
+    usage: Arc<UsageMeter>,
 }
 
 /// What one publishing session keeps to pace its thumbnails.
@@ -221,7 +224,14 @@ impl Thumbnails {
             latest: RwLock::new(HashMap::new()),
             labels: None,
             gates: std::sync::Mutex::new(HashMap::new()),
+            usage: Arc::default(),
         }
+    }
+
+    /// Counts each thumbnail's CPU time and stored bytes in `usage` (the media's meter).
+    pub fn metered(mut self, usage: Arc<UsageMeter>) -> Self {
+        self.usage = usage;
+        self
     }
 
     /// Queues changed pictures for labelling (when a classifier is there to run the jobs).
@@ -268,6 +278,8 @@ impl Thumbnails {
                 Ok((Ok(rendered), cpu)) => {
                     metrics::histogram!("olive_thumbnail_seconds").record(seconds);
                     metrics::histogram!("olive_thumbnail_cpu_seconds").record(cpu.as_secs_f64());
+                    let ms = i64::try_from(cpu.as_millis()).unwrap_or(i64::MAX);
+                    this.usage.add(Utc::now().date_naive(), Some(channel), Meter::CpuMs, ms);
                     this.keep(channel, replay, Bytes::from(rendered.jpeg), rendered.hash).await;
                 }
                 Ok((Err(e), _)) => {
@@ -289,6 +301,8 @@ impl Thumbnails {
             return;
         }
         metrics::counter!("olive_thumbnails_total", "result" => "stored").increment(1);
+        let size = i64::try_from(jpeg.len()).unwrap_or(i64::MAX);
+        self.usage.add(taken_at.date_naive(), Some(channel), Meter::StoredBytes, size);
         if let Some(replay) = replay {
             if let Err(e) = self.store.set_replay_thumbnail(replay, &key).await {
                 tracing::warn!(replay_id = %replay, error = %e, "could not name the replay's thumbnail");

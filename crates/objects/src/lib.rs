@@ -39,6 +39,13 @@ pub struct Object {
     pub bytes: Bytes,
 }
 
+/// What [`Objects::delete_prefix`] removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Removed {
+    pub objects: usize,
+    pub bytes: u64,
+}
+
 #[derive(Clone)]
 pub struct Objects {
     inner: Arc<dyn ObjectStore>,
@@ -153,20 +160,20 @@ impl Objects {
     }
 
     /// Deletes every object under `prefix/` (a key prefix ending at a `/` boundary); returns how
-    /// many were removed.
-    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize> {
+    /// many were removed and their bytes.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<Removed> {
         let path = parse_key(prefix)?;
-        let listed: Vec<_> =
-            self.inner.list(Some(&path)).map_ok(|meta| meta.location).try_collect().await.map_err(backend)?;
-        let count = listed.len();
-        let mut deleted = self.inner.delete_stream(futures::stream::iter(listed.into_iter().map(Ok)).boxed());
+        let listed: Vec<_> = self.inner.list(Some(&path)).try_collect().await.map_err(backend)?;
+        let removed = Removed { objects: listed.len(), bytes: listed.iter().map(|meta| meta.size).sum() };
+        let listed = listed.into_iter().map(|meta| meta.location);
+        let mut deleted = self.inner.delete_stream(futures::stream::iter(listed.map(Ok)).boxed());
         while let Some(done) = deleted.next().await {
             match done {
                 Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(backend(e)),
             }
         }
-        Ok(count)
+        Ok(removed)
     }
 
     pub async fn get(&self, key: &str) -> Result<Object> {
@@ -205,7 +212,9 @@ fn parse_key(key: &str) -> Result<Path> {
     Path::parse(key).map_err(|e| invalid(&e.to_string()))
 }
 
+/// Every error of the store itself (not a missing object or a bad key) passes here, and is counted.
 fn backend(e: impl std::fmt::Display) -> ObjectError {
+    metrics::counter!("olive_object_store_errors_total").increment(1);
     ObjectError::Backend(e.to_string())
 }
 
@@ -255,10 +264,10 @@ mod tests {
         assert!(matches!(objects.stream("recordings/7/nope", None).await, Err(ObjectError::NotFound(_))));
 
         // A prefix stops at a segment boundary: recordings/70 survives recordings/7.
-        assert_eq!(objects.delete_prefix("recordings/7").await.unwrap(), 2);
+        assert_eq!(objects.delete_prefix("recordings/7").await.unwrap().objects, 2);
         assert!(matches!(objects.size("recordings/7/init-1.mp4").await, Err(ObjectError::NotFound(_))));
         assert_eq!(objects.size("recordings/70/seg-1.m4s").await.unwrap(), 5);
-        assert_eq!(objects.delete_prefix("recordings/7").await.unwrap(), 0);
+        assert_eq!(objects.delete_prefix("recordings/7").await.unwrap(), Removed { objects: 0, bytes: 0 });
     }
 
     #[tokio::test]

@@ -459,7 +459,7 @@ impl Hub {
             })
             .await
             .map_err(HubError::Storage)?;
-        metrics::counter!("olive_chat_messages_total").increment(1);
+        metrics::counter!("olive_chat_messages_total", "channel" => channel.to_string()).increment(1);
         let message = ServerMessage::Chat {
             id: stored.id,
             user: ChatAuthor { id: user.id, name: stored.author },

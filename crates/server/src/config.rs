@@ -39,11 +39,88 @@ pub struct StorageArgs {
     pub s3_secret_access_key: Option<SecretString>,
 }
 
+/// Unit prices and the monthly budget, for `olive cost report` and the budget metric. All in US
+/// dollars; GB means 10^9 bytes.
+#[derive(Args, Debug, Clone, Default)]
+pub struct CostArgs {
+    /// Price of one GB sent to viewers [default: 0.09].
+    #[arg(long, env = "OLIVE_PRICE_EGRESS_PER_GB", value_name = "USD")]
+    pub price_egress_per_gb: Option<f64>,
+    /// Price of one GB received from broadcasters [default: 0].
+    #[arg(long, env = "OLIVE_PRICE_INGEST_PER_GB", value_name = "USD")]
+    pub price_ingest_per_gb: Option<f64>,
+    /// Price of storing one GB for a month [default: 0.023].
+    #[arg(long, env = "OLIVE_PRICE_STORAGE_PER_GB_MONTH", value_name = "USD")]
+    pub price_storage_per_gb_month: Option<f64>,
+    /// Price of one CPU-hour [default: 0.048].
+    #[arg(long, env = "OLIVE_PRICE_CPU_PER_HOUR", value_name = "USD")]
+    pub price_cpu_per_hour: Option<f64>,
+    /// Monthly budget; `olive_budget_spent_ratio` is the month's spend so far over it [default: 500].
+    #[arg(long, env = "OLIVE_MONTHLY_BUDGET", value_name = "USD")]
+    pub monthly_budget: Option<f64>,
+}
+
+/// Prices and budget, checked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CostConfig {
+    pub prices: olive_commerce::cost::Prices,
+    pub monthly_budget: f64,
+}
+
+impl CostConfig {
+    fn resolve(args: &CostArgs, file: &FileConfig) -> Result<Self, ConfigError> {
+        let defaults = olive_commerce::cost::Prices::default();
+        let amount = |key: &'static str, flag: Option<f64>, file: Option<f64>, default: f64| {
+            let value = flag.or(file).unwrap_or(default);
+            if value.is_finite() && (0.0..=1e9).contains(&value) {
+                Ok(value)
+            } else {
+                Err(bad(key, format!("{value} is not an amount of US dollars between 0 and 10^9")))
+            }
+        };
+        let prices = olive_commerce::cost::Prices {
+            egress_per_gb: amount(
+                "price_egress_per_gb",
+                args.price_egress_per_gb,
+                file.price_egress_per_gb,
+                defaults.egress_per_gb,
+            )?,
+            ingest_per_gb: amount(
+                "price_ingest_per_gb",
+                args.price_ingest_per_gb,
+                file.price_ingest_per_gb,
+                defaults.ingest_per_gb,
+            )?,
+            storage_per_gb_month: amount(
+                "price_storage_per_gb_month",
+                args.price_storage_per_gb_month,
+                file.price_storage_per_gb_month,
+                defaults.storage_per_gb_month,
+            )?,
+            cpu_per_hour: amount(
+                "price_cpu_per_hour",
+                args.price_cpu_per_hour,
+                file.price_cpu_per_hour,
+                defaults.cpu_per_hour,
+            )?,
+        };
+        let monthly_budget = amount("monthly_budget", args.monthly_budget, file.monthly_budget, 500.0)?;
+        Ok(CostConfig { prices, monthly_budget })
+    }
+
+    /// Reads the file named by the storage flags, then resolves.
+    pub fn from_args(storage: &StorageArgs, args: &CostArgs) -> Result<Self, ConfigError> {
+        Self::resolve(args, &read_file(storage.config.as_deref())?)
+    }
+}
+
 /// The flags of `olive serve` beyond storage.
 #[derive(Args, Debug, Clone, Default)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub storage: StorageArgs,
+    #[command(flatten)]
+    pub cost: CostArgs,
     /// HTTP listen address [default: 127.0.0.1:8080].
     #[arg(long, env = "OLIVE_HTTP_ADDR", value_name = "ADDR")]
     pub http: Option<String>,
@@ -72,6 +149,10 @@ pub struct ServeArgs {
     /// one). Without the file, labelling is off [default: <data-dir>/models/efficientnet-lite0.onnx].
     #[arg(long, env = "OLIVE_VISION_MODEL", value_name = "FILE")]
     pub vision_model: Option<PathBuf>,
+    /// After SIGTERM, how long `/readyz` answers 503 (so load balancers stop sending new
+    /// requests) before the server stops taking connections and drains (seconds) [default: 0].
+    #[arg(long, env = "OLIVE_DRAIN_SECS", value_name = "SECS")]
+    pub drain_secs: Option<u64>,
     /// On an empty data dir, create demo channels, products and accounts.
     #[arg(long)]
     pub demo: bool,
@@ -96,6 +177,12 @@ struct FileConfig {
     reco_train_secs: Option<u64>,
     node_id: Option<String>,
     vision_model: Option<PathBuf>,
+    price_egress_per_gb: Option<f64>,
+    price_ingest_per_gb: Option<f64>,
+    price_storage_per_gb_month: Option<f64>,
+    price_cpu_per_hour: Option<f64>,
+    monthly_budget: Option<f64>,
+    drain_secs: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +228,8 @@ pub struct ServeConfig {
     /// a missing file is an error rather than "labelling off").
     pub vision_model: PathBuf,
     pub vision_model_given: bool,
+    pub cost: CostConfig,
+    pub drain: std::time::Duration,
     pub demo: bool,
 }
 
@@ -284,6 +373,11 @@ impl ServeConfig {
         }
         let vision_model_given = given.is_some();
         let vision_model = given.unwrap_or_else(|| storage.data_dir.join("models").join("efficientnet-lite0.onnx"));
+        let cost = CostConfig::resolve(&args.cost, &file)?;
+        let drain_secs = args.drain_secs.or(file.drain_secs).unwrap_or(0);
+        if drain_secs > 300 {
+            return Err(bad("drain_secs", format!("{drain_secs} is more than 300 seconds")));
+        }
         Ok(ServeConfig {
             storage,
             http,
@@ -295,6 +389,8 @@ impl ServeConfig {
             node_id,
             vision_model,
             vision_model_given,
+            cost,
+            drain: std::time::Duration::from_secs(drain_secs),
             demo: args.demo,
         })
     }
@@ -357,6 +453,16 @@ mod tests {
             (ServeArgs { job_lease_secs: Some(0), ..Default::default() }, "", "job_lease_secs"),
             (ServeArgs { node_id: Some("a b".into()), ..Default::default() }, "", "node_id"),
             (ServeArgs::default(), "vision_model = \"\"", "vision_model"),
+            (ServeArgs::default(), "monthly_budget = -1.0", "monthly_budget"),
+            (ServeArgs::default(), "price_egress_per_gb = nan", "price_egress_per_gb"),
+            (
+                ServeArgs {
+                    cost: CostArgs { price_cpu_per_hour: Some(f64::INFINITY), ..Default::default() },
+                    ..Default::default()
+                },
+                "",
+                "price_cpu_per_hour",
+            ),
         ];
         for (args, file, key) in cases {
             let err = serve(args, file).unwrap_err();
@@ -389,6 +495,23 @@ mod tests {
         assert_eq!(c.storage.s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
         assert_eq!(c.storage.s3.access_key_id.as_deref(), Some("AKID"));
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn prices_and_budget_come_from_flags_then_file_then_defaults() {
+        let c = serve(ServeArgs::default(), "").unwrap();
+        assert_eq!(c.cost.prices, olive_commerce::cost::Prices::default());
+        assert_eq!((c.cost.monthly_budget, c.drain), (500.0, std::time::Duration::ZERO));
+        let args = ServeArgs {
+            cost: CostArgs { price_egress_per_gb: Some(0.05), ..Default::default() },
+            drain_secs: Some(10),
+            ..Default::default()
+        };
+        let c = serve(args, "price_egress_per_gb = 0.2\nprice_cpu_per_hour = 0.1\nmonthly_budget = 90.5\n").unwrap();
+        assert_eq!((c.cost.prices.egress_per_gb, c.cost.prices.cpu_per_hour), (0.05, 0.1));
+        assert_eq!((c.cost.monthly_budget, c.drain.as_secs()), (90.5, 10));
+        let err = serve(ServeArgs { drain_secs: Some(301), ..Default::default() }, "").unwrap_err();
+        assert_eq!(err.key, "drain_secs");
     }
 
     #[test]

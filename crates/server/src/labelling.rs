@@ -4,10 +4,12 @@
 
 use anyhow::Context;
 use async_trait::async_trait;
+use chrono::Utc;
 use olive_jobs::{Handler, JobError};
 use olive_media::thumbnail::{thread_cpu_time, LabelRequest, LABEL_JOB};
 use olive_objects::{ObjectError, Objects};
-use olive_store::{Job, PictureLabels, Store, StoreError};
+use olive_store::usage::UsageMeter;
+use olive_store::{Job, Meter, PictureLabels, Store, StoreError};
 use olive_vision::{preprocess, Classifier};
 use std::path::Path;
 use std::sync::Arc;
@@ -44,6 +46,8 @@ pub struct Label {
     one_at_a_time: Semaphore,
     /// The channel list shows what is on screen, so a new label refreshes it on every node.
     cache: Arc<olive_api::cache::ReadCache>,
+    /// Where labelling's CPU time is charged to the channel.
+    usage: Arc<UsageMeter>,
 }
 
 impl Label {
@@ -53,7 +57,12 @@ impl Label {
         classifier: Arc<Classifier>,
         cache: Arc<olive_api::cache::ReadCache>,
     ) -> Label {
-        Label { store, objects, classifier, one_at_a_time: Semaphore::new(1), cache }
+        Label { store, objects, classifier, one_at_a_time: Semaphore::new(1), cache, usage: Arc::default() }
+    }
+
+    /// Charges labelling's CPU time to each channel in `usage` (the media's meter).
+    pub fn metered(self, usage: Arc<UsageMeter>) -> Label {
+        Label { usage, ..self }
     }
 }
 
@@ -94,6 +103,7 @@ impl Handler for Label {
         match self.store.record_picture_labels(&record).await {
             Ok(true) => {
                 metrics::counter!("olive_thumbnails_total", "result" => "labelled").increment(1);
+                self.usage.add(Utc::now().date_naive(), Some(record.channel_id), Meter::CpuMs, record.cpu_ms);
                 let top = record.labels.first().map_or("nothing", |l| l.name.as_str());
                 tracing::info!(channel_id = %record.channel_id, replay_id = %record.replay_id, top, cpu_ms = record.cpu_ms, "thumbnail labelled");
                 self.cache.invalidate_channels().await;

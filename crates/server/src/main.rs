@@ -4,10 +4,13 @@
 mod admin;
 mod bench;
 mod config;
+mod cost;
 mod demo;
 mod engines;
 mod labelling;
+mod operations;
 mod personalise;
+mod probe;
 mod reco;
 mod serve;
 mod telemetry;
@@ -37,11 +40,18 @@ enum Command {
         #[command(subcommand)]
         command: reco::RecoCommand,
     },
+    /// What the platform costs: measured usage priced per channel and per day.
+    Cost {
+        #[command(subcommand)]
+        command: cost::CostCommand,
+    },
     /// Thumbnail labelling: label pictures with the vision model and time it.
     Vision {
         #[command(subcommand)]
         command: vision::VisionCommand,
     },
+    /// Exit 0 when a URL answers 2xx within 3 s (the container's health check).
+    Probe(probe::ProbeArgs),
     /// Load generators: drive a running Olive (or a peer) and report.
     Bench {
         #[command(subcommand)]
@@ -65,6 +75,8 @@ fn main() -> ExitCode {
             Command::Admin { command } => admin::run(command).await,
             Command::Bench { command } => bench::run(command).await,
             Command::Reco { command } => reco::run(command).await,
+            Command::Cost { command } => cost::run(command).await,
+            Command::Probe(args) => probe::run(args).await,
             Command::Vision { command } => vision::run(command).await,
         }
     });

@@ -2,7 +2,7 @@
 //! SIGTERM or Ctrl-C, then drain in-flight requests and exit 0.
 
 use crate::config::{ServeArgs, ServeConfig};
-use crate::{demo, engines, labelling, personalise, telemetry};
+use crate::{demo, engines, labelling, operations, personalise, telemetry};
 use anyhow::Context;
 use chrono::Utc;
 use olive_api::{app, ApiSettings, AppState, Live};
@@ -22,6 +22,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = ServeConfig::from_args(&args)?;
     telemetry::init_logs();
     telemetry::log_panics();
+    let signals = StopSignals::watch();
     let metrics = telemetry::init_metrics().context("installing the metrics recorder")?;
 
     let engines = engines::open(&config.storage).await?;
@@ -41,10 +42,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let rtmp = TcpListener::bind(config.rtmp).await.with_context(|| format!("cannot listen on {}", config.rtmp))?;
     let rtmp_addr = rtmp.local_addr()?;
     let (stop, stopped) = watch::channel(false);
-    let recordings = Arc::new(Recordings::new(engines.store.clone(), engines.objects.clone(), config.node_id.clone()));
+    let recordings = Arc::new(
+        Recordings::new(engines.store.clone(), engines.objects.clone(), config.node_id.clone())
+            .metered(media.usage().clone()),
+    );
     let classifier = labelling::load(&config.vision_model, config.vision_model_given).await?;
-    let thumbnails =
-        Arc::new(Thumbnails::new(engines.objects.clone(), engines.store.clone()).with_labelling(classifier.is_some()));
+    let thumbnails = Arc::new(
+        Thumbnails::new(engines.objects.clone(), engines.store.clone())
+            .with_labelling(classifier.is_some())
+            .metered(media.usage().clone()),
+    );
     let ingest = Arc::new(Ingest {
         media: media.clone(),
         store: engines.store.clone(),
@@ -65,7 +72,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let deal_news = deals.subscribe();
     deals.resume().await.context("cannot resume this node's running deals")?;
     let deals_desk = deals.clone();
-    let state = AppState::new(
+    let usage = media.usage().clone();
+    let mut state = AppState::new(
         engines.store.clone(),
         engines.objects.clone(),
         bus,
@@ -73,22 +81,34 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Live { media, thumbnails, hub: hub.clone(), deals },
         Some(metrics.clone()),
     );
+    state.prices = config.cost.prices;
+    let draining = state.draining.clone();
     // Background jobs: webhook deliveries, recording finalisation, replay registration, training,
     // and (with a model) thumbnail labelling.
     let (jobs_stop, jobs_stopped) = watch::channel(false);
     let job_settings = olive_jobs::WorkerSettings { lease: config.job_lease, ..Default::default() };
     let mut worker = olive_jobs::Worker::new(engines.store.clone(), job_settings)
         .register(Arc::new(olive_jobs::webhooks::Deliverer::new(engines.store.clone())))
-        .register(Arc::new(record::Finalise { store: engines.store.clone(), objects: engines.objects.clone() }))
+        .register(Arc::new(record::Finalise {
+            store: engines.store.clone(),
+            objects: engines.objects.clone(),
+            usage: usage.clone(),
+        }))
         .register(Arc::new(record::Register { store: engines.store.clone() }))
         .register(Arc::new(personalise::Train { store: engines.store.clone(), objects: engines.objects.clone() }))
         .register(Arc::new(personalise::Compact { store: engines.store.clone() }));
     if let Some(classifier) = classifier {
         let label =
-            labelling::Label::new(engines.store.clone(), engines.objects.clone(), classifier, state.cache.clone());
+            labelling::Label::new(engines.store.clone(), engines.objects.clone(), classifier, state.cache.clone())
+                .metered(usage.clone());
         worker = worker.register(Arc::new(label));
     }
     let jobs = tokio::spawn(worker.run(wait_for_stop(jobs_stopped)));
+    let (usage_stop, usage_stopped) = watch::channel(false);
+    let usage_flusher = tokio::spawn(flush_usage_until(
+        operations::UsageFlusher::new(engines.store.clone(), usage),
+        wait_for_stop(usage_stopped),
+    ));
     let background = [
         tokio::spawn(hub.clone().deliver()),
         tokio::spawn(hub.clone().follow_deals(deal_news)),
@@ -97,7 +117,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tokio::spawn(recording_sweeper(recordings)),
         tokio::spawn(stream_events_to_webhooks(state.bus.clone(), engines.store.clone())),
         state.cache.spawn_listener(),
-        tokio::spawn(metrics_upkeep(metrics)),
+        tokio::spawn(operations::process_metrics(metrics)),
+        tokio::spawn(operations::database_gauges(engines.store.clone(), config.cost)),
+        tokio::spawn(operations::probe_bus(state.bus.clone(), config.node_id.clone())),
         tokio::spawn(session_sweeper(state.clone())),
         tokio::spawn(personalise::schedule(
             olive_jobs::JobQueue::new(engines.store.clone()),
@@ -114,10 +136,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let listener = TcpListener::bind(config.http).await.with_context(|| format!("cannot listen on {}", config.http))?;
     let addr = listener.local_addr()?;
+    let drain = config.drain;
     tracing::info!(%addr, "http listener ready on http://{addr}");
     axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
-            shutdown_signal().await;
+            signals.received().await;
+            // Readiness fails first, so load balancers move new traffic elsewhere while this node
+            // still answers; then it stops taking connections and drains.
+            draining.store(true, std::sync::atomic::Ordering::Release);
+            if !drain.is_zero() {
+                tracing::info!(seconds = drain.as_secs(), "draining: /readyz answers 503 before stopping");
+                tokio::time::sleep(drain).await;
+            }
             let _ = stop.send(true);
         })
         .await
@@ -127,6 +157,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let _ = rtmp_task.await;
     let _ = jobs_stop.send(true);
     let _ = jobs.await;
+    // What was used up to the end is written out.
+    let _ = usage_stop.send(true);
+    let _ = usage_flusher.await;
 
     for task in background {
         task.abort();
@@ -155,39 +188,72 @@ async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {
     let _ = stopped.wait_for(|s| *s).await;
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM and Ctrl-C, watched from the start: a signal that arrives while the server is still
+/// starting is kept rather than killing the process with its default action.
+struct StopSignals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the server");
-                std::future::pending::<()>().await
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down: finishing requests in flight");
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
 }
 
-/// Histograms are drained into their summaries periodically so memory stays flat between scrapes.
-async fn metrics_upkeep(handle: metrics_exporter_prometheus::PrometheusHandle) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    loop {
-        tick.tick().await;
-        handle.run_upkeep();
+impl StopSignals {
+    fn watch() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let watch = |kind: SignalKind, name: &str| match signal(kind) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch {name}");
+                    None
+                }
+            };
+            StopSignals {
+                term: watch(SignalKind::terminate(), "SIGTERM"),
+                interrupt: watch(SignalKind::interrupt(), "SIGINT"),
+            }
+        }
+        #[cfg(not(unix))]
+        StopSignals {}
     }
+
+    /// Resolves on SIGTERM or Ctrl-C.
+    async fn received(self) {
+        #[cfg(unix)]
+        {
+            async fn next(signal: Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            tokio::select! {
+                () = next(self.term) => {},
+                () = next(self.interrupt) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing requests in flight");
+    }
+}
+
+/// Flushes usage periodically until `stop`, then once more.
+async fn flush_usage_until(mut flusher: operations::UsageFlusher, stop: impl std::future::Future<Output = ()>) {
+    tokio::select! {
+        () = stop => {}
+        () = async {
+            let mut tick = tokio::time::interval(operations::USAGE_FLUSH);
+            loop {
+                tick.tick().await;
+                flusher.flush().await;
+            }
+        } => {}
+    }
+    flusher.flush().await;
 }
 
 /// Finalises recordings nobody is writing: at start-up this node's own, left by a crash; then,

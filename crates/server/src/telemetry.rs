@@ -42,6 +42,18 @@ pub fn init_metrics() -> anyhow::Result<PrometheusHandle> {
             Matcher::Full("olive_http_request_duration_seconds".into()),
             &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
         )?
+        .set_buckets_for_metric(
+            Matcher::Full("olive_checkout_duration_seconds".into()),
+            &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
+        )?
+        .set_buckets_for_metric(
+            Matcher::Suffix("cpu_seconds".into()),
+            &[0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0],
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full("olive_thumbnail_seconds".into()),
+            &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
+        )?
         .install_recorder()?;
     metrics::describe_counter!("olive_http_requests_total", "HTTP requests by route template, method and status");
     metrics::describe_histogram!(
@@ -55,7 +67,61 @@ pub fn init_metrics() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_counter!("olive_chat_messages_total", "Chat messages accepted");
     metrics::describe_counter!("olive_jobs_total", "Background job attempts by kind and result (done, retry, dead)");
     metrics::describe_gauge!("olive_ingest_bitrate_bps", "Ingest bitrate per live channel, bits per second");
+    metrics::describe_gauge!(
+        "olive_channel_live",
+        "1 while the channel is live (its publisher may be reconnecting), else 0"
+    );
+    metrics::describe_gauge!("olive_ingest_fps", "Video frames per second received, per live channel");
+    metrics::describe_gauge!(
+        "olive_ingest_keyframe_interval_seconds",
+        metrics::Unit::Seconds,
+        "Time between the last two keyframes, per channel"
+    );
+    metrics::describe_gauge!(
+        "olive_ingest_last_frame_timestamp_seconds",
+        metrics::Unit::Seconds,
+        "Unix time of the last frame received, per channel"
+    );
+    metrics::describe_gauge!("olive_rtmp_connections", "Open RTMP connections");
+    metrics::describe_gauge!("olive_viewers", "Viewers per channel across every node");
+    metrics::describe_counter!("olive_pins_total", "Products pinned, per channel");
+    metrics::describe_counter!("olive_revenue_total", "Revenue of created orders in the currency's minor unit");
+    metrics::describe_histogram!(
+        "olive_checkout_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time to place an order (stock reservation included)"
+    );
+    metrics::describe_gauge!("olive_jobs", "Background jobs by status (the backlog), from the database");
+    metrics::describe_gauge!("olive_products_sold_out", "Products on sale with no stock left");
+    metrics::describe_gauge!("olive_db_pool_connections", "Database pool connections by state (idle, busy)");
+    metrics::describe_counter!("olive_db_errors_total", "Failed reads of the operations gauges");
+    metrics::describe_gauge!(
+        "olive_bus_roundtrip_seconds",
+        metrics::Unit::Seconds,
+        "Time for a probe to cross the bus"
+    );
+    metrics::describe_counter!("olive_bus_probe_failures_total", "Bus probes not delivered within 5 s");
+    metrics::describe_counter!("olive_bus_lagged_messages_total", "Bus messages a slow subscriber skipped");
+    metrics::describe_counter!("olive_object_store_errors_total", "Object storage (disk or S3) errors");
+    metrics::describe_counter!(
+        "olive_egress_bytes_total",
+        metrics::Unit::Bytes,
+        "HTTP response bytes by kind (media, other)"
+    );
+    metrics::describe_gauge!("olive_budget_spent_ratio", "This month's estimated spend over the monthly budget");
+    metrics::describe_gauge!("olive_budget_month_elapsed_ratio", "Share of the month gone");
+    metrics::describe_gauge!("olive_cost_month_to_date_usd", "This month's estimated spend, US dollars");
+    metrics::describe_gauge!("olive_budget_monthly_usd", "The monthly budget, US dollars");
     metrics::gauge!("olive_channels_live").set(0.0);
+    metrics::gauge!("olive_rtmp_connections").set(0.0);
+    // Counters the alerts read start at zero, so "nothing went wrong" is a series, not an absence.
+    for name in ["olive_object_store_errors_total", "olive_recording_dropped_total", "olive_bus_lagged_messages_total"]
+    {
+        metrics::counter!(name).absolute(0);
+    }
+    for kind in ["media", "other"] {
+        metrics::counter!("olive_egress_bytes_total", "kind" => kind).absolute(0);
+    }
     metrics::gauge!("olive_ws_connections").set(0.0);
     metrics::counter!("olive_chat_messages_total").absolute(0);
     for result in ["created", "replayed", "out_of_stock", "invalid", "unavailable", "error"] {

@@ -10,7 +10,7 @@
 pub mod test_support;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use olive_core::{ChannelId, DealId, OrderId, ProductId, ReplayId, Role, UserId};
 use olive_store::*;
 use olive_store_sql::*;
@@ -90,6 +90,63 @@ impl Store for PostgresStore {
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(backend)?;
         Ok(())
+    }
+
+    async fn gauges(&self) -> Result<StoreGauges> {
+        let jobs: Vec<(String, i64)> = sqlx::query_as(JOBS_BY_STATUS).fetch_all(&self.pool).await.map_err(backend)?;
+        let sold_out: i64 = sqlx::query_scalar(PRODUCTS_SOLD_OUT).fetch_one(&self.pool).await.map_err(backend)?;
+        let mut gauges = store_gauges(jobs, sold_out)?;
+        let (size, idle) = (self.pool.size(), u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX));
+        gauges.pool_connections = size;
+        gauges.pool_idle = idle;
+        Ok(gauges)
+    }
+
+    async fn add_usage(&self, rows: &[Usage]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        for row in rows {
+            sqlx::query(
+                "INSERT INTO usage_daily (day, channel_id, meter, amount) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (day, channel_id, meter) DO UPDATE SET amount = usage_daily.amount + excluded.amount",
+            )
+            .bind(row.day)
+            .bind(usage_channel(row.channel))
+            .bind(row.meter.as_str())
+            .bind(row.amount)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn usage(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<Usage>> {
+        let rows: Vec<(NaiveDate, i64, String, i64)> = sqlx::query_as(
+            "SELECT day, channel_id, meter, amount FROM usage_daily WHERE day >= $1 AND day < $2
+             ORDER BY day, channel_id, meter",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        usage_rows(rows)
+    }
+
+    async fn usage_before(&self, day: NaiveDate, meter: Meter) -> Result<Vec<(Option<ChannelId>, i64)>> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT channel_id, CAST(SUM(amount) AS BIGINT) FROM usage_daily WHERE day < $1 AND meter = $2
+             GROUP BY channel_id ORDER BY channel_id",
+        )
+        .bind(day)
+        .bind(meter.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(usage_totals(rows))
     }
 
     async fn create_user(&self, new: NewUser) -> Result<User> {

@@ -645,3 +645,45 @@ impl TryFrom<PictureLabelsRow> for PictureLabels {
 pub fn label_list(labels: &[olive_core::Label]) -> String {
     serde_json::to_string(labels).expect("labels serialise")
 }
+
+/// The platform's usage is stored under channel 0, which no channel has.
+pub const PLATFORM_CHANNEL: i64 = 0;
+
+pub fn usage_channel(channel: Option<ChannelId>) -> i64 {
+    channel.map_or(PLATFORM_CHANNEL, |c| c.0)
+}
+
+fn channel_of_usage(id: i64) -> Option<ChannelId> {
+    (id != PLATFORM_CHANNEL).then_some(ChannelId(id))
+}
+
+/// `(day, channel_id, meter, amount)` rows as usage.
+pub fn usage_rows(rows: Vec<(chrono::NaiveDate, i64, String, i64)>) -> Result<Vec<Usage>> {
+    rows.into_iter()
+        .map(|(day, channel, meter, amount)| {
+            let meter = meter.parse::<Meter>().map_err(|_| StoreError::Backend(format!("unknown meter {meter:?}")))?;
+            Ok(Usage { day, channel: channel_of_usage(channel), meter, amount })
+        })
+        .collect()
+}
+
+pub fn usage_totals(rows: Vec<(i64, i64)>) -> Vec<(Option<ChannelId>, i64)> {
+    rows.into_iter().map(|(channel, total)| (channel_of_usage(channel), total)).collect()
+}
+
+/// The gauges from `(status, count)` job rows and the sold-out count; pools are added by the engine.
+pub fn store_gauges(jobs: Vec<(String, i64)>, products_sold_out: i64) -> Result<StoreGauges> {
+    let jobs = jobs
+        .into_iter()
+        .map(|(status, n)| {
+            status
+                .parse::<JobStatus>()
+                .map(|s| (s, n))
+                .map_err(|_| StoreError::Backend(format!("job status {status:?}")))
+        })
+        .collect::<Result<_>>()?;
+    Ok(StoreGauges { jobs, products_sold_out, pool_connections: 0, pool_idle: 0 })
+}
+
+pub const JOBS_BY_STATUS: &str = "SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status";
+pub const PRODUCTS_SOLD_OUT: &str = "SELECT COUNT(*) FROM products WHERE status = 'active' AND stock = 0";

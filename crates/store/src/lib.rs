@@ -8,6 +8,7 @@
 //! because only the database can keep them across concurrent requests and nodes.
 
 mod types;
+pub mod usage;
 
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
@@ -53,6 +54,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Answers when the database does.
     async fn ping(&self) -> Result<()>;
+    /// Job counts, sold-out products and pool occupancy, for the operations gauges.
+    async fn gauges(&self) -> Result<StoreGauges>;
+
+    // ---- usage, for the cost report
+    /// Adds each row's amount to what is recorded for its day, channel and meter.
+    async fn add_usage(&self, rows: &[Usage]) -> Result<()>;
+    /// Usage recorded on days in `from..to`, oldest first.
+    async fn usage(&self, from: chrono::NaiveDate, to: chrono::NaiveDate) -> Result<Vec<Usage>>;
+    /// Each channel's (and the platform's) total of `meter` over all days before `day`.
+    async fn usage_before(&self, day: chrono::NaiveDate, meter: Meter) -> Result<Vec<(Option<ChannelId>, i64)>>;
 
     // ---- accounts
     async fn create_user(&self, new: NewUser) -> Result<User>;

@@ -47,6 +47,8 @@ macro_rules! store_tests {
             channel_sales_count_the_channels_orders,
             events_are_appended_and_read_back,
             picture_labels_are_recorded_once_per_thumbnail,
+            usage_adds_up_per_day_channel_and_meter,
+            gauges_count_jobs_and_sold_out_products,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
@@ -1151,4 +1153,75 @@ pub async fn picture_labels_are_recorded_once_per_thumbnail(store: Arc<dyn Store
     // Deleting the replay deletes what its pictures showed.
     store.delete_replay(live.id).await.unwrap();
     assert!(store.picture_labels(live.id).await.unwrap().is_empty());
+}
+
+pub async fn usage_adds_up_per_day_channel_and_meter(store: Arc<dyn Store>) {
+    let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+    let ch = Some(ChannelId(42));
+    let row =
+        |d: u32, channel: Option<ChannelId>, meter: Meter, amount: i64| Usage { day: day(d), channel, meter, amount };
+    store.add_usage(&[]).await.unwrap();
+    store
+        .add_usage(&[
+            row(1, ch, Meter::EgressBytes, 1_000),
+            row(1, None, Meter::EgressBytes, 7),
+            row(1, ch, Meter::StoredBytes, 5_000),
+            row(2, ch, Meter::CpuMs, 30),
+        ])
+        .await
+        .unwrap();
+    // A second flush adds to the first; a deletion takes stored bytes back.
+    store
+        .add_usage(&[
+            row(1, ch, Meter::EgressBytes, 500),
+            row(2, ch, Meter::StoredBytes, -2_000),
+            row(3, ch, Meter::CpuMs, 1),
+        ])
+        .await
+        .unwrap();
+    let got = store.usage(day(1), day(3)).await.unwrap();
+    assert_eq!(
+        got,
+        vec![
+            row(1, None, Meter::EgressBytes, 7),
+            row(1, ch, Meter::EgressBytes, 1_500),
+            row(1, ch, Meter::StoredBytes, 5_000),
+            row(2, ch, Meter::CpuMs, 30),
+            row(2, ch, Meter::StoredBytes, -2_000),
+        ]
+    );
+    assert!(store.usage(day(4), day(30)).await.unwrap().is_empty());
+    assert_eq!(store.usage_before(day(1), Meter::StoredBytes).await.unwrap(), vec![]);
+    assert_eq!(store.usage_before(day(3), Meter::StoredBytes).await.unwrap(), vec![(ch, 3_000)]);
+    assert_eq!(store.usage_before(day(2), Meter::EgressBytes).await.unwrap(), vec![(None, 7), (ch, 1_500)]);
+}
+
+pub async fn gauges_count_jobs_and_sold_out_products(store: Arc<dyn Store>) {
+    let empty = store.gauges().await.unwrap();
+    assert!(empty.jobs.is_empty());
+    assert_eq!(empty.products_sold_out, 0);
+    assert!(empty.pool_connections >= 1 && empty.pool_idle <= empty.pool_connections);
+    let gone = store.create_product(new_product("Gone", "lipstick", 0)).await.unwrap();
+    store.create_product(new_product("Plenty", "lipstick", 9)).await.unwrap();
+    let mut draft = new_product("Draft", "lipstick", 0);
+    draft.status = ProductStatus::Draft;
+    store.create_product(draft).await.unwrap();
+    let now = Utc::now();
+    for key in ["a", "b"] {
+        store
+            .enqueue_job(NewJob {
+                kind: "test".into(),
+                payload: "{}".into(),
+                dedupe_key: Some(key.into()),
+                run_at: now,
+                max_attempts: 3,
+                created_at: now,
+            })
+            .await
+            .unwrap();
+    }
+    store.claim_job(now, now + Duration::seconds(60)).await.unwrap().expect("a job is due");
+    let gauges = store.gauges().await.unwrap();
+    assert_eq!(gauges.products_sold_out, 1, "only {} is on sale and sold out", gone.name);
+    assert_eq!(gauges.jobs, vec![(JobStatus::Queued, 1), (JobStatus::Running, 1)]);
 }

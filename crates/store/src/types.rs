@@ -642,3 +642,38 @@ pub struct PictureLabels {
     /// Processor time the labelling took.
     pub cpu_ms: i64,
 }
+
+text_enum!(
+/// What the cost report measures. Bytes are payload bytes; CPU is thread or process CPU time.
+Meter {
+    /// Bytes sent to viewers and browsers (HTTP response bodies).
+    EgressBytes => "egress_bytes",
+    /// Bytes broadcasters published (RTMP payload).
+    IngestBytes => "ingest_bytes",
+    /// Bytes written to object storage; negative when deleted. Their running sum is what is stored.
+    StoredBytes => "stored_bytes",
+    /// CPU milliseconds spent.
+    CpuMs => "cpu_ms",
+});
+
+/// An amount of one meter used on one UTC day, by one channel or (`channel: None`) by the
+/// platform itself: pages, the API, work no channel caused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub day: chrono::NaiveDate,
+    pub channel: Option<ChannelId>,
+    pub meter: Meter,
+    pub amount: i64,
+}
+
+/// What the operations gauges read from the database in one go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreGauges {
+    /// Jobs by status (statuses with none are absent).
+    pub jobs: Vec<(JobStatus, i64)>,
+    /// Products on sale with no stock left.
+    pub products_sold_out: i64,
+    /// Connections the pools hold, and how many of those are idle.
+    pub pool_connections: u32,
+    pub pool_idle: u32,
+}

@@ -121,6 +121,7 @@ pub async fn pin(
         live.add_pin(PinRange { id: pin.id, product_id: product.id.0, start: pts });
     }
     state.hub.pinned(id, &product, pts).await;
+    metrics::counter!("olive_pins_total", "channel" => id.to_string()).increment(1);
     Ok((StatusCode::CREATED, ApiJson(PinCreated { id: pin.id, product_id: product.id, pts })))
 }
 

@@ -11,8 +11,14 @@ pub async fn livez() -> &'static str {
     "ok"
 }
 
-/// 200 when the database, the bus and the object store all answer within a second.
+/// 200 when the database, the bus and the object store all answer within a second; 503 while
+/// the server drains before stopping.
 pub async fn readyz(State(state): State<AppState>) -> Response {
+    if state.draining.load(std::sync::atomic::Ordering::Acquire) {
+        let reason = json!({"server": "draining: stopping after SIGTERM"});
+        return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "draining", "reason": reason})))
+            .into_response();
+    }
     let limit = Duration::from_secs(1);
     let (db, bus, objects) = tokio::join!(
         tokio::time::timeout(limit, state.store.ping()),

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod channels;
+pub mod cost;
 pub mod deals;
 pub mod events;
 pub mod feed;

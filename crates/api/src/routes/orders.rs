@@ -42,9 +42,25 @@ pub async fn place(
     })?;
     let key = key.to_str().map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?;
     let items: Vec<_> = req.items.iter().map(|i| (i.product_id, i.quantity)).collect();
+    let started = std::time::Instant::now();
+    let placed = place_order(&state, &signed_in, &headers, &items, key, req.channel_id).await;
+    metrics::histogram!("olive_checkout_duration_seconds").record(started.elapsed().as_secs_f64());
+    placed
+}
+
+/// Places the order through the deal owner (for a deal's product) or the store.
+async fn place_order(
+    state: &AppState,
+    signed_in: &SignedIn,
+    headers: &HeaderMap,
+    items: &[(olive_core::ProductId, i64)],
+    key: &str,
+    channel: Option<olive_core::ChannelId>,
+) -> ApiResult<Response> {
+    let state = state.clone();
     let now = Utc::now();
-    match deal_purchase(&state, signed_in.user(), &items, key, now).await {
-        Ok(Some(DealPurchase::Created(order))) => return Ok(created(&state, order, signed_in.user(), &headers).await),
+    match deal_purchase(&state, signed_in.user(), items, key, now).await {
+        Ok(Some(DealPurchase::Created(order))) => return Ok(created(&state, order, signed_in.user(), headers).await),
         Ok(Some(DealPurchase::Replayed(order))) => return Ok(replayed(&order)),
         Ok(None) => {}
         Err(e) => {
@@ -52,10 +68,10 @@ pub async fn place(
             return Err(e.into());
         }
     }
-    match orders::place_order(state.store.as_ref(), signed_in.user(), &items, key, req.channel_id, now).await {
+    match orders::place_order(state.store.as_ref(), signed_in.user(), items, key, channel, now).await {
         Ok(PlacedOrder::Created(order)) => {
             stock_changed(&state, &order).await;
-            Ok(created(&state, order, signed_in.user(), &headers).await)
+            Ok(created(&state, order, signed_in.user(), headers).await)
         }
         Ok(PlacedOrder::Replayed(order)) => Ok(replayed(&order)),
         Err(e) => {
@@ -103,6 +119,8 @@ fn outcome(e: &CommerceError) -> &'static str {
 
 async fn created(state: &AppState, order: Order, buyer: &olive_store::User, headers: &HeaderMap) -> Response {
     count("created");
+    let currency = order.currency.code();
+    metrics::counter!("olive_revenue_total", "currency" => currency).increment(order.total_minor.max(0) as u64);
     // The recommender hears of the purchase, from the buyer's browser when it says which.
     let visitor = crate::extract::cookie_value(headers, crate::extract::VISITOR_COOKIE)
         .and_then(|v| events::VisitorId::parse(&v))

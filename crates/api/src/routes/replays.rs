@@ -108,6 +108,8 @@ pub async fn delete(
     signed_in: SignedIn,
     IdPath(id): IdPath<ReplayId>,
 ) -> ApiResult<StatusCode> {
-    replays::delete(state.store.as_ref(), &state.objects, signed_in.user(), id).await?;
+    let freed = replays::delete(state.store.as_ref(), &state.objects, signed_in.user(), id).await?;
+    let day = chrono::Utc::now().date_naive();
+    state.media.usage().add(day, Some(freed.channel), olive_store::Meter::StoredBytes, -freed.bytes);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,6 +9,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Viewer;
+use crate::middleware::ChannelEgress;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -49,6 +50,7 @@ pub async fn playlist_file(
     let mut response = playlist(&segments, complete).into_response();
     let cache = if complete && !replay.hidden { "public, max-age=60" } else { "no-cache" };
     headers(&mut response, "application/vnd.apple.mpegurl", cache);
+    response.extensions_mut().insert(ChannelEgress(replay.channel_id));
     Ok(response)
 }
 
@@ -109,5 +111,6 @@ pub async fn media_file(
         "public, max-age=31536000, immutable"
     };
     headers(&mut response, content_type, cache);
+    response.extensions_mut().insert(ChannelEgress(replay.channel_id));
     Ok(response)
 }

@@ -78,6 +78,21 @@ impl Server {
         Self::start_in(data_dir, self.db.clone(), extra, &[]).await
     }
 
+    /// Starts on a data directory an earlier server left.
+    pub async fn start_in_dir(data_dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        Self::start_in(data_dir, Db::Sqlite, extra, &[]).await
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().and_then(Child::id).expect("running")
+    }
+
+    /// Waits for the server to exit by itself (after a signal sent elsewhere).
+    pub async fn wait(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("stopped within 30 s").unwrap()
+    }
+
     async fn start_in(data_dir: tempfile::TempDir, db: Db, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(BIN);
         cmd.arg("serve").args(["--http", "127.0.0.1:0", "--rtmp", "127.0.0.1:0"]).args(extra);

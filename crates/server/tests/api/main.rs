@@ -4,12 +4,14 @@
 
 mod accounts;
 mod benches;
+mod cost;
 mod deals;
 mod events;
 mod feed;
 mod helpers;
 mod hostile;
 mod live;
+mod observability;
 mod ops;
 mod orders;
 mod reco;

@@ -49,6 +49,26 @@ async fn json_logs_carry_the_request_id() {
     assert_eq!(failed["span"]["request_id"], "req-4242");
     assert_eq!(failed["level"], "INFO");
     assert!(!lines.iter().any(|l| l.contains("not the password")), "passwords never reach a log");
+
+    // A signed-in request's lines carry the user; a channel's carry the channel (the fields
+    // deploy/loki/promtail.yml lifts out).
+    let host = server.create_user("json-host@example.com", "host").await;
+    let admin = server.create_user("json-admin@example.com", "admin").await;
+    let product = server.product(&admin, "Logged lipstick", 5).await;
+    let (channel, _) = crate::live::channel_with_key(&host, "Logged").await;
+    let pin = host.post(&format!("/api/v1/channels/{channel}/pin")).header("x-request-id", "req-pin");
+    assert_eq!(pin.json(&serde_json::json!({ "product_id": product })).send().await.unwrap().status(), 201);
+    let lines = server.output.lock().unwrap().clone();
+    let pinned = lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["message"] == "product pinned")
+        .expect("the pin was logged");
+    assert_eq!(pinned["span"]["request_id"], "req-pin");
+    assert_eq!(pinned["span"]["user_id"], host.id());
+    assert_eq!(pinned["span"]["route"], "/api/v1/channels/{id}/pin");
+    assert_eq!(pinned["channel_id"], channel.to_string());
+    assert!(pinned["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')), "{pinned}");
 }
 
 #[tokio::test]
