@@ -104,6 +104,7 @@ async fn the_cost_report_follows_from_measured_bytes() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let line = report["channels"].as_array().unwrap().iter().find(|l| l["channel_id"] == channel).expect("the channel");
     let n = |field: &str| line[field].as_f64().unwrap();
+    eprintln!("viewer received {watched} bytes, files hold {stored} bytes; the report's line: {line}");
     assert_eq!(line["egress_bytes"].as_u64().unwrap(), watched, "every byte the viewer received, and no other");
     // One day: the stored bytes at its end are what the files hold.
     let days = report["days"].as_array().unwrap().len() as u64;
