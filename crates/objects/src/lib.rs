@@ -159,6 +159,19 @@ impl Objects {
         self.inner.list(Some(&path)).map_ok(|meta| meta.location.to_string()).try_collect().await.map_err(backend)
     }
 
+    /// Every object in the store, with its size, in key order.
+    pub async fn inventory(&self) -> Result<Vec<(String, u64)>> {
+        let mut all: Vec<(String, u64)> = self
+            .inner
+            .list(None)
+            .map_ok(|meta| (meta.location.to_string(), meta.size))
+            .try_collect()
+            .await
+            .map_err(backend)?;
+        all.sort();
+        Ok(all)
+    }
+
     /// Deletes every object under `prefix/` (a key prefix ending at a `/` boundary); returns how
     /// many were removed and their bytes.
     pub async fn delete_prefix(&self, prefix: &str) -> Result<Removed> {

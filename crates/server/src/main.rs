@@ -2,6 +2,7 @@
 //! over; each command lives in its own module.
 
 mod admin;
+mod backup;
 mod bench;
 mod config;
 mod cost;
@@ -50,6 +51,10 @@ enum Command {
         #[command(subcommand)]
         command: vision::VisionCommand,
     },
+    /// Back up the embedded database (an online snapshot) and every object.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into an empty data directory.
+    Restore(backup::RestoreArgs),
     /// Exit 0 when a URL answers 2xx within 3 s (the container's health check).
     Probe(probe::ProbeArgs),
     /// Load generators: drive a running Olive (or a peer) and report.
@@ -77,6 +82,8 @@ fn main() -> ExitCode {
             Command::Reco { command } => reco::run(command).await,
             Command::Cost { command } => cost::run(command).await,
             Command::Probe(args) => probe::run(args).await,
+            Command::Backup(args) => backup::backup(args).await,
+            Command::Restore(args) => backup::restore(args).await,
             Command::Vision { command } => vision::run(command).await,
         }
     });

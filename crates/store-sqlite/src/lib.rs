@@ -44,6 +44,15 @@ impl SqliteStore {
         Ok(SqliteStore { read, write })
     }
 
+    /// Writes a consistent copy of the whole database to `path` (which must not exist) while
+    /// others keep reading and writing: `VACUUM INTO` reads one snapshot (WAL readers do not block
+    /// writers) and writes it as a compact, standalone database file.
+    pub async fn snapshot_into(&self, path: &std::path::Path) -> Result<()> {
+        let path = path.to_str().ok_or_else(|| StoreError::Backend(format!("{} is not UTF-8", path.display())))?;
+        sqlx::query("VACUUM INTO ?").bind(path).execute(&self.write).await.map_err(backend)?;
+        Ok(())
+    }
+
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
         self.write.begin_with("BEGIN IMMEDIATE").await.map_err(backend)
     }

@@ -3,6 +3,7 @@
 //! everything links once.
 
 mod accounts;
+mod backup;
 mod benches;
 mod cost;
 mod deals;
