@@ -328,10 +328,15 @@ test('a shopper watches, chats and buys while the host pins; the replay seeks by
     await admin.locator('table tbody tr').first().waitFor();
     await admin.locator('td', { hasText: '<img src=x onerror=alert(1)>Glow' }).waitFor();
     await shot(admin, 'admin', true);
-    for (const section of ['users', 'channels', 'replays', 'webhooks', 'jobs']) {
-      await admin.getByRole('link', { name: { users: 'Users', channels: 'Channels', replays: 'Replays', webhooks: 'Webhooks', jobs: 'Failed jobs' }[section] }).click();
+    const tabs = { users: 'Users', channels: 'Channels', replays: 'Replays', webhooks: 'Webhooks', jobs: 'Failed jobs', cost: 'Cost' };
+    for (const [section, name] of Object.entries(tabs)) {
+      await admin.getByRole('link', { name, exact: true }).click();
       await admin.waitForURL(`**/admin/${section}`);
     }
+    // The month's cost: the platform's own usage is flushed every 10 s, so a table or, before the
+    // first flush, the note that nothing is recorded yet.
+    await admin.getByText('This month so far').waitFor();
+    await admin.locator('td', { hasText: 'Total' }).or(admin.getByText('No usage recorded')).first().waitFor();
     await admin.context().close();
   });
 

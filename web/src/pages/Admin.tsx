@@ -1,5 +1,5 @@
-// Admin: the catalogue (stock, prices, images), users and roles, channels, replays, webhooks and
-// failed background jobs. Each section is a tab with its own address (/admin/products, …).
+// Admin: the catalogue (stock, prices, images), users and roles, channels, replays, webhooks,
+// failed background jobs and the month's estimated cost. Each section is a tab with its own address (/admin/products, …).
 
 import { useState } from 'preact/hooks';
 import { ApiError, del, get, humanError, patch, post, request, type Channel, type List, type Product, type Replay, type Role, type User } from '../api';
@@ -9,7 +9,7 @@ import { useLoad } from '../load';
 import { useMe } from '../session';
 import { NeedsRole } from './NeedsRole';
 
-const SECTIONS = ['products', 'users', 'channels', 'replays', 'webhooks', 'jobs'] as const;
+const SECTIONS = ['products', 'users', 'channels', 'replays', 'webhooks', 'jobs', 'cost'] as const;
 type Section = (typeof SECTIONS)[number];
 
 export function Admin({ section }: { section?: string }) {
@@ -33,6 +33,7 @@ export function Admin({ section }: { section?: string }) {
       {current === 'replays' && <Replays />}
       {current === 'webhooks' && <Webhooks />}
       {current === 'jobs' && <Jobs />}
+      {current === 'cost' && <Cost />}
     </div>
   );
 }
@@ -448,6 +449,61 @@ function Jobs() {
                   <td class="small">{j.last_error ?? ''}</td>
                 </tr>
               ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+interface CostLine {
+  channel_id: number | null;
+  egress_bytes: number;
+  stored_bytes: number;
+  cpu_ms: number;
+  total_usd: number;
+}
+
+interface CostReport {
+  channels: CostLine[];
+  total: CostLine;
+}
+
+const gb = (bytes: number) => (bytes / 1e9).toFixed(3);
+const usd = (amount: number) => `$${amount.toFixed(amount < 10 ? 4 : 2)}`;
+
+function Cost() {
+  const report = useLoad(() => get<CostReport>('/admin/cost'), []);
+  const row = (name: string, l: CostLine) => (
+    <tr key={name}>
+      <td>{name}</td>
+      <td>{gb(l.egress_bytes)}</td>
+      <td>{gb(l.stored_bytes)}</td>
+      <td>{(l.cpu_ms / 1e3).toFixed(1)}</td>
+      <td>{usd(l.total_usd)}</td>
+    </tr>
+  );
+  return (
+    <section>
+      <p class="muted">{t('admin.costIntro')}</p>
+      {report.error && <ErrorNote message={report.error} retry={report.reload} />}
+      {report.data?.channels.length === 0 && <p class="muted">{t('admin.noCost')}</p>}
+      {!!report.data?.channels.length && (
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">{t('admin.channels')}</th>
+                <th scope="col">{t('admin.egress')}</th>
+                <th scope="col">{t('admin.stored')}</th>
+                <th scope="col">{t('admin.cpu')}</th>
+                <th scope="col">USD</th>
+              </tr>
+            </thead>
+            <tbody>
+              {report.data.channels.map((l) => row(l.channel_id === null ? t('admin.platform') : `#${l.channel_id}`, l))}
+              {row(t('admin.total'), report.data.total)}
             </tbody>
           </table>
         </div>
