@@ -94,7 +94,18 @@ async fn feeds_follow_what_each_shopper_bought() {
     buy(&skin_buyer, toner, "x").await;
     let makeup_buyer = server.signup("y@example.com").await;
     buy(&makeup_buyer, mascara, "y").await;
-    tokio::time::sleep(Duration::from_millis(500)).await; // purchases are recorded just after the order
+    // Purchases are recorded just after each order answers: wait until all 18 are there.
+    let db = format!("sqlite://{}?mode=ro", server.data_dir.path().join("olive.db").display());
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    for _ in 0..100 {
+        let recorded: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE kind = 'purchase'").fetch_one(&pool).await.unwrap();
+        if recorded >= 18 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    pool.close().await;
 
     let out = std::process::Command::new(BIN)
         .args(["reco", "train", "--data-dir"])
