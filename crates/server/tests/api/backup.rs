@@ -126,3 +126,22 @@ async fn backups_restore_row_for_row_and_byte_for_byte() {
         .unwrap();
     refused(&pg, "pg_basebackup");
 }
+
+#[tokio::test]
+async fn a_backup_goes_to_s3_and_comes_back() {
+    let Some(s3) = crate::s3::S3Server::start().await else { return };
+    let server = Server::start_with(Db::Sqlite, &["--demo"]).await;
+    let (status, data_dir) = server.stop_keeping_data().await;
+    assert!(status.success());
+    let url = s3.url("backups/nightly");
+    let run = |args: Vec<String>, dir: &Path| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args).arg("--data-dir").arg(dir).envs(s3.env());
+        cmd
+    };
+    ok(&run(vec!["backup".into(), "--to".into(), url.clone()], data_dir.path()).output().await.unwrap());
+    let target = tempfile::tempdir().unwrap();
+    ok(&run(vec!["restore".into(), "--from".into(), url], target.path()).output().await.unwrap());
+    assert_eq!(rows(&data_dir.path().join("olive.db")).await, rows(&target.path().join("olive.db")).await);
+    assert_eq!(files(&data_dir.path().join("objects")), files(&target.path().join("objects")));
+}
