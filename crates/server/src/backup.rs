@@ -82,10 +82,7 @@ fn backup_store(place: &str, storage: &StorageConfig) -> anyhow::Result<Objects>
     let url = if place.contains("://") {
         place.to_owned()
     } else {
-        let dir = std::path::absolute(place).with_context(|| format!("{place:?} is not a usable path"))?;
-        url::Url::from_directory_path(&dir)
-            .map_err(|_| anyhow::anyhow!("{} is not a directory path", dir.display()))?
-            .to_string()
+        crate::config::directory_url(Path::new(place)).map_err(anyhow::Error::msg)?
     };
     Objects::from_url(&url, &storage.s3).with_context(|| format!("opening {place}"))
 }

@@ -265,12 +265,7 @@ impl StorageConfig {
         };
         let object_store_url = match args.object_store_url.clone().or_else(|| file.object_store_url.clone()) {
             Some(url) => url,
-            None => {
-                let dir = absolute(&data_dir.join("objects"))?;
-                url::Url::from_directory_path(&dir)
-                    .map_err(|_| bad("data_dir", format!("{} cannot be used as a directory", dir.display())))?
-                    .to_string()
-            }
+            None => directory_url(&data_dir.join("objects")).map_err(|message| bad("data_dir", message))?,
         };
         let scheme = object_store_url.split("://").next().unwrap_or_default();
         if !matches!(scheme, "file" | "memory" | "s3") || !object_store_url.contains("://") {
@@ -315,8 +310,12 @@ impl StorageConfig {
     }
 }
 
-fn absolute(path: &Path) -> Result<PathBuf, ConfigError> {
-    std::path::absolute(path).map_err(|e| bad("data_dir", format!("{}: {e}", path.display())))
+/// The `file://` URL of a directory, made absolute.
+pub fn directory_url(path: &Path) -> Result<String, String> {
+    let dir = std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    url::Url::from_directory_path(&dir)
+        .map(String::from)
+        .map_err(|_| format!("{} cannot be used as a directory", dir.display()))
 }
 
 /// The kernel's host name (a pod's name on Kubernetes), or `olive` if it cannot be read.

@@ -62,11 +62,12 @@ fn process_cpu_time() -> Duration {
     time(usage.ru_utime) + time(usage.ru_stime)
 }
 
-/// Reads the database's gauges and the month's spend every 15 seconds. Every node reports the
-/// same cluster-wide numbers; dashboards take the `max` over nodes.
+/// Reads the database's gauges every 15 seconds and the month's spend (all of the month's usage
+/// rows) every minute. Every node reports the same cluster-wide numbers; dashboards take the
+/// `max` over nodes.
 pub async fn database_gauges(store: Arc<dyn Store>, cost: CostConfig) {
     let mut tick = tokio::time::interval(Duration::from_secs(15));
-    loop {
+    for round in 0u64.. {
         tick.tick().await;
         match store.gauges().await {
             Ok(g) => {
@@ -83,6 +84,9 @@ pub async fn database_gauges(store: Arc<dyn Store>, cost: CostConfig) {
                 metrics::counter!("olive_db_errors_total").increment(1);
                 tracing::warn!(error = %e, "could not read the database gauges");
             }
+        }
+        if round % 4 != 0 {
+            continue;
         }
         match cost::budget(store.as_ref(), cost.prices, cost.monthly_budget, Utc::now().date_naive()).await {
             Ok(b) => {
