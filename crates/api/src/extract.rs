@@ -146,20 +146,40 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// The address of the peer. Behind a proxy this is the proxy; see ARCHITECTURE.md.
+/// The client's address, as [`client_ip`] finds it.
 pub struct ClientIp(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        Ok(ClientIp(ip))
+        Ok(ClientIp(client_ip(peer, &parts.headers, &state.settings.trusted_proxies)))
     }
+}
+
+/// The client's address: the TCP peer, unless the peer is a trusted proxy, in which case the
+/// nearest address in `X-Forwarded-For` that is not itself a trusted proxy (a client can put
+/// anything at the start of the header; only what our proxies appended is believed).
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let mut client = peer;
+    let chain = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+    let hops: Vec<&str> = chain.flat_map(|v| v.split(',')).map(str::trim).collect();
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => client = ip,
+            Ok(ip) => return ip,
+            Err(_) => return client,
+        }
+    }
+    client
 }
 
 /// How the caller proved who they are.
@@ -317,4 +337,46 @@ pub fn check_login_origin(headers: &HeaderMap, settings: &ApiSettings) -> Result
         return Err(csrf_refused());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_ip;
+    use axum::http::{HeaderMap, HeaderValue};
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn forwarded(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_forwarded_client_is_believed_only_from_a_trusted_proxy() {
+        let proxy = ip("10.0.0.2");
+        let trusted = [proxy, ip("10.0.0.3")];
+        let h = forwarded(&["203.0.113.9"]);
+        assert_eq!(client_ip(proxy, &h, &trusted), ip("203.0.113.9"));
+        assert_eq!(client_ip(ip("198.51.100.1"), &h, &trusted), ip("198.51.100.1"), "anyone else: the peer");
+        assert_eq!(client_ip(proxy, &h, &[]), proxy, "no trusted proxy configured");
+    }
+
+    #[test]
+    fn a_spoofed_start_of_the_chain_is_ignored() {
+        let trusted = [ip("10.0.0.2"), ip("10.0.0.3")];
+        // The client wrote "1.2.3.4"; the outer proxy appended the real client, the inner one the outer proxy.
+        let h = forwarded(&["1.2.3.4, 203.0.113.9", "10.0.0.3"]);
+        assert_eq!(client_ip(ip("10.0.0.2"), &h, &trusted), ip("203.0.113.9"));
+        assert_eq!(client_ip(ip("10.0.0.2"), &forwarded(&["1.2.3.4, garbage"]), &trusted), ip("10.0.0.2"));
+        assert_eq!(client_ip(ip("10.0.0.2"), &HeaderMap::new(), &trusted), ip("10.0.0.2"));
+        let long = vec!["10.0.0.3"; 500].join(",");
+        assert_eq!(client_ip(ip("10.0.0.2"), &forwarded(&[&long]), &trusted), ip("10.0.0.3"));
+        assert_eq!(client_ip(ip("10.0.0.2"), &forwarded(&["::1, 2001:db8::7"]), &trusted), ip("2001:db8::7"));
+    }
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 mod middleware;
 pub mod openapi;
+pub mod peers;
 mod routes;
 pub mod state;
 mod web;

@@ -29,6 +29,8 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     // Live media names its channel in the path; other routes that serve a channel's bytes say so.
     let live_channel = route.starts_with("/live/{id}").then(|| path_channel(req.uri().path())).flatten();
+    // Bytes sent to another node are counted where they leave for the viewer, not twice.
+    let between_nodes = crate::peers::is_forwarded(req.headers());
     if let Some(channel) = live_channel {
         req.extensions_mut().insert(ChannelEgress(channel));
     }
@@ -51,7 +53,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         }
     });
     let channel = response.extensions().get::<ChannelEgress>().map(|c| c.0).or(live_channel);
-    if method != Method::HEAD {
+    if method != Method::HEAD && !between_nodes {
         let bytes = response
             .body()
             .size_hint()

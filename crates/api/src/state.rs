@@ -23,6 +23,11 @@ pub struct ApiSettings {
     pub login_limits: LoginLimits,
     /// Where encoders publish, e.g. `rtmp://127.0.0.1:1935/live`; shown with stream keys.
     pub ingest_url: String,
+    /// This node's name among several.
+    pub node: String,
+    /// Proxies whose `X-Forwarded-For` names the client (a load balancer in front); from anyone
+    /// else the header is ignored and the TCP peer is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl ApiSettings {
@@ -74,6 +79,8 @@ pub struct AppState {
     pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// Unit prices for the cost report.
     pub prices: olive_commerce::cost::Prices,
+    /// The client for requests to other nodes (live playback held elsewhere).
+    pub peers: reqwest::Client,
 }
 
 impl AppState {
@@ -103,6 +110,7 @@ impl AppState {
             metrics,
             draining: Arc::default(),
             prices: olive_commerce::cost::Prices::default(),
+            peers: crate::peers::client(),
         }
     }
 }

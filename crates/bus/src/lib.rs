@@ -3,6 +3,11 @@
 //! [`redis_bus`]) carries the same topics between nodes over Redis pub/sub. Used for cache
 //! invalidation, stream events and live rooms (chat, hearts, viewer counts, pins). It must never be
 //! the only copy of anything: lost messages cost freshness, not data.
+//!
+//! Beside topics, a bus keeps [`Leases`]: named claims with a time to live, which a holder renews
+//! while it is alive (a live channel's ingesting node, a deal's owner). On one node they are a map
+//! in memory; on Redis every node sees the same ones, and a node that dies loses its claims when
+//! they run out.
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -59,6 +64,24 @@ pub trait Bus: Send + Sync + 'static {
     fn shared_limits(&self) -> Option<&dyn SharedLimits> {
         None
     }
+    /// Claims every node sees (on one node: this process's own).
+    fn leases(&self) -> &dyn Leases;
+}
+
+/// Named claims with a time to live. A holder is any string (a node names itself and says where
+/// it answers); the lease is its until it releases it or stops renewing it for `ttl`.
+#[async_trait]
+pub trait Leases: Send + Sync {
+    /// Takes `key` for `holder` (or renews it if `holder` has it). `Ok(None)` when taken,
+    /// `Ok(Some(other))` when `other` holds it.
+    async fn acquire(&self, key: &str, holder: &str, ttl: std::time::Duration) -> Result<Option<String>, BusError>;
+    /// Extends `holder`'s lease; `false` when it is no longer `holder`'s (it ran out, and perhaps
+    /// someone else took it).
+    async fn renew(&self, key: &str, holder: &str, ttl: std::time::Duration) -> Result<bool, BusError>;
+    /// Gives the lease up if `holder` has it.
+    async fn release(&self, key: &str, holder: &str) -> Result<(), BusError>;
+    /// Who holds `key` now.
+    async fn holder(&self, key: &str) -> Result<Option<String>, BusError>;
 }
 
 /// A rate limit shared by every node (GCRA, the schedule kept with the bus).
@@ -92,6 +115,13 @@ pub mod redis_bus;
 #[derive(Default)]
 pub struct MemoryBus {
     topics: Mutex<HashMap<String, broadcast::Sender<Bytes>>>,
+    leases: MemoryLeases,
+}
+
+/// One process's leases: holder and expiry by key, on Tokio's clock (so tests can pause it).
+#[derive(Default)]
+pub struct MemoryLeases {
+    held: Mutex<HashMap<String, (String, tokio::time::Instant)>>,
 }
 
 impl MemoryBus {
@@ -100,6 +130,53 @@ impl MemoryBus {
     fn sender(&self, topic: &str) -> broadcast::Sender<Bytes> {
         let mut topics = self.topics.lock().expect("bus topic map poisoned");
         topics.entry(topic.to_owned()).or_insert_with(|| broadcast::channel(Self::CAPACITY).0).clone()
+    }
+}
+
+impl MemoryLeases {
+    /// The map without the leases that ran out.
+    fn live(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, tokio::time::Instant)>> {
+        let now = tokio::time::Instant::now();
+        let mut held = self.held.lock().expect("lease map poisoned");
+        held.retain(|_, (_, until)| *until > now);
+        held
+    }
+}
+
+#[async_trait]
+impl Leases for MemoryLeases {
+    async fn acquire(&self, key: &str, holder: &str, ttl: std::time::Duration) -> Result<Option<String>, BusError> {
+        let mut held = self.live();
+        match held.get(key) {
+            Some((other, _)) if other != holder => Ok(Some(other.clone())),
+            _ => {
+                held.insert(key.to_owned(), (holder.to_owned(), tokio::time::Instant::now() + ttl));
+                Ok(None)
+            }
+        }
+    }
+
+    async fn renew(&self, key: &str, holder: &str, ttl: std::time::Duration) -> Result<bool, BusError> {
+        let mut held = self.live();
+        match held.get_mut(key) {
+            Some((h, until)) if h == holder => {
+                *until = tokio::time::Instant::now() + ttl;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn release(&self, key: &str, holder: &str) -> Result<(), BusError> {
+        let mut held = self.live();
+        if held.get(key).is_some_and(|(h, _)| h == holder) {
+            held.remove(key);
+        }
+        Ok(())
+    }
+
+    async fn holder(&self, key: &str) -> Result<Option<String>, BusError> {
+        Ok(self.live().get(key).map(|(h, _)| h.clone()))
     }
 }
 
@@ -121,6 +198,10 @@ impl Bus for MemoryBus {
 
     async fn ping(&self) -> Result<(), BusError> {
         Ok(())
+    }
+
+    fn leases(&self) -> &dyn Leases {
+        &self.leases
     }
 }
 
@@ -150,6 +231,29 @@ mod tests {
         }
         assert_eq!(slow.recv().await.unwrap(), Err(10));
         assert_eq!(slow.recv().await.unwrap().unwrap(), "10");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lease_is_its_holders_until_released_or_run_out() {
+        let bus = MemoryBus::default();
+        let leases = bus.leases();
+        let ttl = std::time::Duration::from_secs(10);
+        assert_eq!(leases.acquire("live:1", "a", ttl).await.unwrap(), None);
+        assert_eq!(leases.acquire("live:1", "b", ttl).await.unwrap(), Some("a".into()));
+        assert_eq!(leases.acquire("live:1", "a", ttl).await.unwrap(), None, "the holder takes it again");
+        assert!(!leases.renew("live:1", "b", ttl).await.unwrap());
+        tokio::time::advance(std::time::Duration::from_secs(6)).await;
+        assert!(leases.renew("live:1", "a", ttl).await.unwrap());
+        tokio::time::advance(std::time::Duration::from_secs(6)).await;
+        assert_eq!(leases.holder("live:1").await.unwrap(), Some("a".into()), "renewed, so still held");
+        leases.release("live:1", "b").await.unwrap();
+        assert_eq!(leases.holder("live:1").await.unwrap(), Some("a".into()), "only the holder releases");
+        tokio::time::advance(std::time::Duration::from_secs(11)).await;
+        assert_eq!(leases.holder("live:1").await.unwrap(), None, "ran out");
+        assert!(!leases.renew("live:1", "a", ttl).await.unwrap(), "a lease that ran out is not renewed");
+        assert_eq!(leases.acquire("live:1", "b", ttl).await.unwrap(), None);
+        leases.release("live:1", "b").await.unwrap();
+        assert_eq!(leases.holder("live:1").await.unwrap(), None);
     }
 
     #[test]

@@ -16,8 +16,12 @@
 //! Shared rate limits ([`SharedLimits`]) are GCRA schedules kept in Redis keys
 //! `{name}:limit:{key}`, advanced by one Lua script on Redis's own clock, so every node counts
 //! against the same allowance and no two nodes' clocks need agree.
+//!
+//! Leases ([`Leases`]) are keys `{name}:lease:{key}` holding the holder's name with Redis's own
+//! expiry; taking, renewing and releasing compare the holder in one Lua script each, so a node
+//! whose lease ran out and was taken by another can never extend or delete the new one.
 
-use crate::{Bus, BusError, MemoryBus, SharedLimits, Subscription};
+use crate::{Bus, BusError, Leases, MemoryBus, SharedLimits, Subscription};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -68,6 +72,30 @@ impl RedisBus {
         })
     }
 
+    fn lease_key(&self, key: &str) -> String {
+        format!("{}lease:{key}", self.prefix)
+    }
+
+    /// Runs one of the lease scripts: KEYS[1] the lease, ARGV[1] the holder, ARGV[2] the ttl in ms.
+    async fn lease_script<T: redis::FromRedisValue>(
+        &self,
+        script: &'static std::sync::OnceLock<redis::Script>,
+        source: &str,
+        key: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<T, BusError> {
+        let mut conn = self.publisher().await?;
+        script
+            .get_or_init(|| redis::Script::new(source))
+            .key(self.lease_key(key))
+            .arg(holder)
+            .arg(ttl.as_millis().max(1) as i64)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| BusError::Backend(e.to_string()))
+    }
+
     async fn publisher(&self) -> Result<ConnectionManager, BusError> {
         self.publisher
             .get_or_try_init(|| self.client.get_connection_manager())
@@ -89,6 +117,50 @@ impl SharedLimits for RedisBus {
             .await
             .map_err(|e| BusError::Backend(e.to_string()))?;
         Ok((wait_ms > 0).then(|| Duration::from_millis(wait_ms as u64)))
+    }
+}
+
+static ACQUIRE: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+static RENEW: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+static RELEASE: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+
+#[async_trait]
+impl Leases for RedisBus {
+    async fn acquire(&self, key: &str, holder: &str, ttl: Duration) -> Result<Option<String>, BusError> {
+        // Returns nil when taken, else the other holder.
+        const SOURCE: &str = r"
+            local h = redis.call('GET', KEYS[1])
+            if h and h ~= ARGV[1] then return h end
+            redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+            return nil
+        ";
+        self.lease_script(&ACQUIRE, SOURCE, key, holder, ttl).await
+    }
+
+    async fn renew(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool, BusError> {
+        const SOURCE: &str = r"
+            if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+            redis.call('PEXPIRE', KEYS[1], ARGV[2])
+            return 1
+        ";
+        self.lease_script::<i64>(&RENEW, SOURCE, key, holder, ttl).await.map(|renewed| renewed == 1)
+    }
+
+    async fn release(&self, key: &str, holder: &str) -> Result<(), BusError> {
+        const SOURCE: &str = r"
+            if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+            return 0
+        ";
+        self.lease_script::<i64>(&RELEASE, SOURCE, key, holder, Duration::ZERO).await.map(drop)
+    }
+
+    async fn holder(&self, key: &str) -> Result<Option<String>, BusError> {
+        let mut conn = self.publisher().await?;
+        redis::cmd("GET")
+            .arg(self.lease_key(key))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| BusError::Backend(e.to_string()))
     }
 }
 
@@ -131,6 +203,10 @@ impl Bus for RedisBus {
 
     fn shared_limits(&self) -> Option<&dyn SharedLimits> {
         Some(self)
+    }
+
+    fn leases(&self) -> &dyn Leases {
+        self
     }
 
     async fn publish(&self, topic: &str, message: Bytes) -> Result<(), BusError> {
@@ -236,6 +312,34 @@ mod tests {
         assert_eq!(la.take("slow:1:7", Duration::from_secs(30), 1).await.unwrap(), None);
         assert!(lb.take("slow:1:7", Duration::from_secs(30), 1).await.unwrap().unwrap() > Duration::from_secs(29));
         assert!(MemoryBus::default().shared_limits().is_none(), "one process keeps its limits itself");
+    }
+
+    /// A lease is one node's at a time across nodes, runs out on Redis's clock, and a node whose
+    /// lease was taken over can neither renew nor release the new holder's.
+    #[tokio::test]
+    async fn nodes_see_one_holder_per_lease() {
+        let Some(url) = redis_url() else { return };
+        let url = format!(
+            "{url}#lease-test-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        );
+        let (a, b) = (RedisBus::open(&url).unwrap(), RedisBus::open(&url).unwrap());
+        let (la, lb) = (a.leases(), b.leases());
+        let short = Duration::from_millis(300);
+        assert_eq!(la.acquire("live:9", "node-a http://a", short).await.unwrap(), None);
+        assert_eq!(lb.acquire("live:9", "node-b http://b", short).await.unwrap().as_deref(), Some("node-a http://a"));
+        assert_eq!(lb.holder("live:9").await.unwrap().as_deref(), Some("node-a http://a"));
+        assert!(la.renew("live:9", "node-a http://a", short).await.unwrap());
+        assert!(!lb.renew("live:9", "node-b http://b", short).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        assert_eq!(lb.holder("live:9").await.unwrap(), None, "a lease nobody renews runs out");
+        assert_eq!(lb.acquire("live:9", "node-b http://b", Duration::from_secs(30)).await.unwrap(), None);
+        assert!(!la.renew("live:9", "node-a http://a", short).await.unwrap(), "the old holder lost it");
+        la.release("live:9", "node-a http://a").await.unwrap();
+        assert_eq!(la.holder("live:9").await.unwrap().as_deref(), Some("node-b http://b"));
+        lb.release("live:9", "node-b http://b").await.unwrap();
+        assert_eq!(la.holder("live:9").await.unwrap(), None);
     }
 
     #[tokio::test]

@@ -7,11 +7,19 @@
 //! deals from them, and the store refuses a batch that would sell more than listed, so even two
 //! owners cannot oversell.
 //!
-//! Across nodes, a deal is still owned by one node (the one it was started on). The others learn of
-//! it on the bus topic [`DEAL_NEWS`] (and from the store when they start) and forward an order for
-//! its product to the owner over [`DEAL_ORDERS`]; the owner answers on [`DEAL_ANSWERS`] with the
+//! Across nodes, a deal is owned by one node at a time: the one that holds its lease `deal:{id}`
+//! on the bus ([`olive_bus::Leases`]), first the node it was started on. The others learn of it on
+//! the bus topic [`DEAL_NEWS`] (and from the store when they start) and forward an order for its
+//! product to the owner over [`DEAL_ORDERS`]; the owner answers on [`DEAL_ANSWERS`] with the
 //! order's id (read back from the shared store) or the refusal. The bus may lose a message: the
 //! buyer then gets `busy` after [`FORWARD_TIMEOUT`] and may retry with the same `Idempotency-Key`.
+//!
+//! The owner renews its leases every [`HEARTBEAT`]. If it dies, its leases run out after
+//! [`LEASE_TTL`] and the first node to notice takes the deal over: it reopens the book from the
+//! committed orders, exactly as a restarted owner would, and announces itself. Holds the dead
+//! owner had not written were never sold; their buyers' retries are answered by the new owner (a
+//! key already written is answered with its order). An owner that finds its lease in another
+//! node's hands stops owning the deal without ending it.
 //!
 //! It never reads a clock itself: the clock is given at construction and the time of each
 //! attempt comes with it.
@@ -40,6 +48,14 @@ pub const DEAL_ORDERS: &str = "deal-orders";
 pub const DEAL_ANSWERS: &str = "deal-answers";
 /// How long a node waits for a deal's owner to answer a forwarded order.
 pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a deal's lease outlives its owner's last renewal.
+pub const LEASE_TTL: Duration = Duration::from_secs(10);
+/// How often owners renew their leases and the others look for deals nobody owns.
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+
+fn lease(deal: DealId) -> String {
+    format!("deal:{deal}")
+}
 
 /// What nodes tell each other about deals.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -122,8 +138,18 @@ pub enum DealNews {
 }
 
 enum Command {
-    Buy { buyer: olive_core::UserId, quantity: i64, key: String, now: DateTime<Utc>, reply: Reply },
-    End { reply: oneshot::Sender<()> },
+    Buy {
+        buyer: olive_core::UserId,
+        quantity: i64,
+        key: String,
+        now: DateTime<Utc>,
+        reply: Reply,
+    },
+    End {
+        reply: oneshot::Sender<()>,
+    },
+    /// Another node owns the deal now: stop answering, end nothing.
+    Abandon,
 }
 
 type Reply = oneshot::Sender<Result<DealPurchase>>;
@@ -305,6 +331,9 @@ impl DealDesk {
         })?;
         tracing::info!(deal_id = %deal.id, channel_id = %channel, product_id = %deal.product_id,
             listed = deal.listed, price = deal.price_minor, ends_at = %deal.ends_at, "deal started");
+        if let Err(e) = self.bus.leases().acquire(&lease(deal.id), &self.node, LEASE_TTL).await {
+            tracing::warn!(deal_id = %deal.id, error = %e, "could not take the deal's lease; the heartbeat will");
+        }
         self.own(deal.clone(), DealBook::open(terms(&deal), &[]));
         let _ = self.news.send(DealNews::Started(deal.clone()));
         self.tell(&Wire::Started { deal: deal.id, product: deal.product_id, node: self.node.clone() }).await;
@@ -334,27 +363,91 @@ impl DealDesk {
         }
     }
 
-    /// Resumes this node's running deals from the store after a restart, ending those whose
-    /// time passed while it was down.
+    /// Takes up the running deals after a start: those nobody owns (this node's own after a
+    /// restart, or a dead node's) are reopened here, ending those whose time passed meanwhile;
+    /// the others are known as remote.
     pub async fn resume(self: &Arc<Self>) -> Result<()> {
         for deal in self.store.running_deals(None).await? {
-            if deal.node != self.node {
-                let remote = Remote { deal: deal.id, node: deal.node.clone() };
-                self.remote.lock().expect("remote poisoned").insert(deal.product_id, remote);
-            }
-        }
-        for deal in self.store.running_deals(Some(&self.node)).await? {
-            if (self.clock)() >= deal.ends_at {
-                let ended = self.store.end_deal(deal.id, (self.clock)()).await?;
-                tracing::info!(deal_id = %deal.id, sold = ended.sold, "deal ended while the node was down");
-                continue;
-            }
-            let sales = self.store.deal_sales(deal.id).await?;
-            let book = DealBook::open(terms(&deal), &sales);
-            tracing::info!(deal_id = %deal.id, sold = book.counts().sold, "deal resumed");
-            self.own(deal, book);
+            self.adopt(deal).await?;
         }
         Ok(())
+    }
+
+    /// Owns `deal` here if its lease is free (or already this node's), else learns its owner.
+    async fn adopt(self: &Arc<Self>, deal: Deal) -> Result<()> {
+        let holder = match self.bus.leases().acquire(&lease(deal.id), &self.node, LEASE_TTL).await {
+            Ok(holder) => holder,
+            Err(e) => {
+                // Its first owner's until the heartbeat can read the lease.
+                tracing::warn!(deal_id = %deal.id, error = %e, "could not read a deal's lease");
+                (deal.node != self.node).then(|| deal.node.clone())
+            }
+        };
+        if let Some(node) = holder {
+            self.remote.lock().expect("remote poisoned").insert(deal.product_id, Remote { deal: deal.id, node });
+            return Ok(());
+        }
+        self.forget_remote(deal.product_id, deal.id);
+        if (self.clock)() >= deal.ends_at {
+            let ended = self.store.end_deal(deal.id, (self.clock)()).await?;
+            tracing::info!(deal_id = %deal.id, sold = ended.sold, "deal ended while its owner was down");
+            let _ = self.news.send(DealNews::Ended(ended.clone()));
+            self.tell(&Wire::Ended { deal: ended.id, product: ended.product_id }).await;
+            let _ = self.bus.leases().release(&lease(deal.id), &self.node).await;
+            return Ok(());
+        }
+        let sales = self.store.deal_sales(deal.id).await?;
+        let book = DealBook::open(terms(&deal), &sales);
+        tracing::info!(deal_id = %deal.id, sold = book.counts().sold, first_owner = deal.node, "deal owned here");
+        self.own(deal.clone(), book);
+        self.tell(&Wire::Started { deal: deal.id, product: deal.product_id, node: self.node.clone() }).await;
+        Ok(())
+    }
+
+    /// Renews the leases of the deals owned here and takes over those nobody owns, every
+    /// [`HEARTBEAT`], forever.
+    pub async fn watch(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(HEARTBEAT);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            self.watch_once().await;
+        }
+    }
+
+    async fn watch_once(self: &Arc<Self>) {
+        let owned: Vec<Owned> = self.running.lock().expect("deals poisoned").values().cloned().collect();
+        for owned in owned {
+            match self.bus.leases().acquire(&lease(owned.deal.id), &self.node, LEASE_TTL).await {
+                Ok(None) => {}
+                Ok(Some(other)) => {
+                    tracing::error!(deal_id = %owned.deal.id, other, "another node took this node's deal; letting go");
+                    let _ = owned.commands.send(Command::Abandon).await;
+                }
+                Err(e) => tracing::warn!(deal_id = %owned.deal.id, error = %e, "could not renew a deal's lease"),
+            }
+        }
+        let remote: Vec<(ProductId, Remote)> =
+            self.remote.lock().expect("remote poisoned").iter().map(|(p, r)| (*p, r.clone())).collect();
+        for (product, r) in remote {
+            match self.bus.leases().holder(&lease(r.deal)).await {
+                Ok(Some(node)) if node != r.node => {
+                    self.remote.lock().expect("remote poisoned").insert(product, Remote { deal: r.deal, node });
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => match self.store.deal(r.deal).await {
+                    Ok(deal) if deal.status == DealStatus::Running => {
+                        tracing::warn!(deal_id = %r.deal, owner = r.node, "a deal's owner stopped renewing it; taking over");
+                        if let Err(e) = self.adopt(deal).await {
+                            tracing::warn!(deal_id = %r.deal, error = %e, "could not take a deal over");
+                        }
+                    }
+                    Ok(_) => self.forget_remote(product, r.deal),
+                    Err(e) => tracing::warn!(deal_id = %r.deal, error = %e, "could not read a deal"),
+                },
+                Err(e) => tracing::warn!(deal_id = %r.deal, error = %e, "could not read a deal's lease"),
+            }
+        }
     }
 
     /// A deal's counts if it is owned here.
@@ -418,8 +511,23 @@ impl DealDesk {
             .lock()
             .expect("deals poisoned")
             .insert(deal.product_id, Owned { deal: deal.clone(), commands, counts: counts.clone() });
-        let owner = Owner { desk: self.clone(), deal, book, counts };
+        let owner = Owner { desk: self.clone(), deal, book, counts, abandoned: false };
         tokio::spawn(owner.run(queue));
+    }
+}
+
+/// Answers every command left in a closed queue: buyers get `refusal`, enders their reply.
+fn drain_refusing(queue: &mut mpsc::Receiver<Command>, refusal: impl Fn() -> CommerceError) {
+    while let Ok(command) = queue.try_recv() {
+        match command {
+            Command::Buy { reply, .. } => {
+                let _ = reply.send(Err(refusal()));
+            }
+            Command::End { reply } => {
+                let _ = reply.send(());
+            }
+            Command::Abandon => {}
+        }
     }
 }
 
@@ -438,6 +546,8 @@ struct Owner {
     deal: Deal,
     book: DealBook,
     counts: Arc<Mutex<DealCounts>>,
+    /// Another node owns the deal now.
+    abandoned: bool,
 }
 
 impl Owner {
@@ -465,6 +575,10 @@ impl Owner {
             if !batch.is_empty() {
                 self.write(batch).await;
             }
+            if self.abandoned {
+                self.let_go(queue, enders);
+                return;
+            }
             if self.book.is_over((self.desk.clock)()) && self.book.is_settled() {
                 self.finish(queue, enders).await;
                 return;
@@ -478,6 +592,10 @@ impl Owner {
             Command::End { reply } => {
                 self.book.close();
                 enders.push(reply);
+                return;
+            }
+            Command::Abandon => {
+                self.abandoned = true;
                 return;
             }
         };
@@ -580,6 +698,26 @@ impl Owner {
         }
     }
 
+    /// Forgets the deal in this node's running deals (if it is still this one there).
+    fn disown(&self) {
+        let mut running = self.desk.running.lock().expect("deals poisoned");
+        if running.get(&self.deal.product_id).is_some_and(|o| o.deal.id == self.deal.id) {
+            running.remove(&self.deal.product_id);
+        }
+    }
+
+    /// Stops owning the deal (another node does now) without ending it: whatever still waits
+    /// here is told to try again, and the retry reaches the new owner.
+    fn let_go(self, mut queue: mpsc::Receiver<Command>, enders: Vec<oneshot::Sender<()>>) {
+        self.disown();
+        queue.close();
+        drain_refusing(&mut queue, || CommerceError::Busy);
+        for ender in enders {
+            let _ = ender.send(());
+        }
+        tracing::warn!(deal_id = %self.deal.id, "deal no longer owned here");
+    }
+
     async fn reopen(&mut self) {
         match self.desk.store.deal_sales(self.deal.id).await {
             Ok(sales) => {
@@ -618,24 +756,11 @@ impl Owner {
                 }
             }
         };
-        {
-            let mut running = self.desk.running.lock().expect("deals poisoned");
-            if running.get(&self.deal.product_id).is_some_and(|o| o.deal.id == self.deal.id) {
-                running.remove(&self.deal.product_id);
-            }
-        }
+        self.disown();
         queue.close();
-        while let Ok(command) = queue.try_recv() {
-            match command {
-                Command::Buy { reply, .. } => {
-                    let _ = reply.send(Err(CommerceError::Deal(Refusal::Ended)));
-                }
-                Command::End { reply } => {
-                    let _ = reply.send(());
-                }
-            }
-        }
+        drain_refusing(&mut queue, || CommerceError::Deal(Refusal::Ended));
         tracing::info!(deal_id = %ended.id, sold = ended.sold, listed = ended.listed, "deal ended");
+        let _ = self.desk.bus.leases().release(&lease(ended.id), &self.desk.node).await;
         if !told {
             self.desk.tell(&Wire::Ended { deal: ended.id, product: ended.product_id }).await;
             let _ = self.desk.news.send(DealNews::Ended(ended));

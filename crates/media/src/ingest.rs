@@ -41,8 +41,37 @@ pub struct Ingest {
 }
 
 impl Ingest {
+    /// Shows offline the channels the database shows live but no node holds (their node died),
+    /// once every `every`, forever.
+    pub async fn sweep_orphans(self: Arc<Self>, every: std::time::Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            self.sweep_orphans_once().await;
+        }
+    }
+
+    /// One sweep: see [`sweep_orphans`](Self::sweep_orphans).
+    pub async fn sweep_orphans_once(&self) {
+        let live: Vec<ChannelId> = match self.store.list_channels().await {
+            Ok(channels) => channels.iter().filter(|c| c.status == ChannelStatus::Live).map(|c| c.id).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list channels to find lives without a node");
+                return;
+            }
+        };
+        let registry = self.media.registry();
+        for channel in registry.orphans(&live).await {
+            tracing::warn!(channel_id = %channel, "a live's node stopped holding it; the channel is shown offline");
+            self.set_live(channel, false).await;
+            registry.end_sweep(channel).await;
+        }
+    }
+
     /// Records a channel going live or offline: database status, cache invalidation, a bus event,
-    /// the gauge. Failures are logged; the stream itself goes on.
+    /// the gauge, and (going offline) the channel's lease. Failures are logged; the stream itself
+    /// goes on.
     async fn set_live(&self, channel: ChannelId, live: bool) {
         let status = if live { ChannelStatus::Live } else { ChannelStatus::Offline };
         let patch = ChannelPatch { status: Some(status), ..Default::default() };
@@ -56,6 +85,9 @@ impl Ingest {
             "at": Utc::now(),
         });
         let _ = self.bus.publish(topics::STREAM_EVENTS, Bytes::from(event.to_string())).await;
+        if !live {
+            self.media.registry().release(channel).await;
+        }
         metrics::gauge!("olive_channels_live").set(self.media.live_channels().len() as f64);
         let label = channel.to_string();
         metrics::gauge!("olive_channel_live", "channel" => label.clone()).set(if live { 1.0 } else { 0.0 });
@@ -108,18 +140,15 @@ pub async fn serve(listener: TcpListener, ingest: Arc<Ingest>, shutdown: impl Fu
             }
         }
     }
-    let publishing = ingest.media.live_channels();
     sessions.shutdown().await;
+    // Lives publishing or in their reconnect grace end, and their recordings are finished; then
+    // wait until every one is written out.
     let mut closing = Vec::new();
-    for channel in publishing {
-        if let Some(live) = ingest.media.channel(channel) {
-            live.end_stream();
-        }
-        closing.extend(ingest.recordings.finish(channel, None));
-        ingest.set_live(channel, false).await;
-    }
-    // Recordings in their reconnect grace end too; then wait until every one is written out.
     for channel in ingest.media.channels_with_windows() {
+        if let Some(live) = ingest.media.channel(channel).filter(|l| !l.is_ended()) {
+            live.end_stream();
+            ingest.set_live(channel, false).await;
+        }
         closing.extend(ingest.recordings.finish(channel, None));
     }
     for task in closing {
@@ -314,6 +343,10 @@ impl SessionHandler for Handler {
                     return Err(refused());
                 }
             };
+        if let Err(held) = self.ingest.media.registry().claim(channel.id).await {
+            tracing::warn!(peer = %self.peer, channel_id = %channel.id, node = held.0, "channel is live on another node; refused");
+            return Err(refused());
+        }
         let Some((session, live)) = self.ingest.media.claim(channel.id) else {
             tracing::warn!(peer = %self.peer, channel_id = %channel.id, "channel already has a publisher; refused");
             return Err(refused());

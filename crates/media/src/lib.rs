@@ -10,6 +10,7 @@ pub mod health;
 pub mod ingest;
 pub mod live;
 pub mod record;
+pub mod registry;
 pub mod thumbnail;
 
 pub use health::StreamHealth;
@@ -21,6 +22,7 @@ use chrono::Utc;
 use olive_core::ChannelId;
 use olive_media_mux::PackagerSettings;
 use olive_store::usage::UsageMeter;
+use registry::LiveRegistry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -56,6 +58,8 @@ pub struct LiveMedia {
     sessions: AtomicU64,
     /// What channels use (ingest bytes, CPU, stored and sent bytes), for the cost report.
     usage: Arc<UsageMeter>,
+    /// Which node holds each live.
+    registry: Arc<LiveRegistry>,
 }
 
 impl LiveMedia {
@@ -67,7 +71,19 @@ impl LiveMedia {
             health: RwLock::new(HashMap::new()),
             sessions: AtomicU64::new(0),
             usage: Arc::default(),
+            registry: Arc::new(LiveRegistry::single_node()),
         }
+    }
+
+    /// Shares lives with other nodes through `registry` (one process alone needs none).
+    pub fn with_registry(mut self, registry: Arc<LiveRegistry>) -> Self {
+        self.registry = registry;
+        self
+    }
+
+    /// Which node holds each live.
+    pub fn registry(&self) -> &Arc<LiveRegistry> {
+        &self.registry
     }
 
     pub fn settings(&self) -> MediaSettings {

@@ -153,6 +153,19 @@ pub struct ServeArgs {
     /// requests) before the server stops taking connections and drains (seconds) [default: 0].
     #[arg(long, env = "OLIVE_DRAIN_SECS", value_name = "SECS")]
     pub drain_secs: Option<u64>,
+    /// Where the other nodes reach this node's HTTP listener, e.g. http://10.0.0.7:8080 (they
+    /// forward playback of the lives ingested here to it) [default: http://<http address>, with
+    /// the host name for an unspecified address].
+    #[arg(long, env = "OLIVE_ADVERTISE_URL", value_name = "URL")]
+    pub advertise_url: Option<String>,
+    /// Load balancers whose X-Forwarded-For names the client (comma-separated IP addresses), for
+    /// login throttling by client address [default: none; the TCP peer is the client].
+    #[arg(long, env = "OLIVE_TRUSTED_PROXIES", value_name = "IPS", value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<String>>,
+    /// Replicate the embedded database continuously with Litestream (and mirror local objects)
+    /// to a directory, file:///DIR or s3://BUCKET/PREFIX, for `olive standby` to follow.
+    #[arg(long, env = "OLIVE_REPLICA_URL", value_name = "DIR|URL")]
+    pub replica_url: Option<String>,
     /// On an empty data dir, create demo channels, products and accounts.
     #[arg(long)]
     pub demo: bool,
@@ -183,6 +196,9 @@ struct FileConfig {
     price_cpu_per_hour: Option<f64>,
     monthly_budget: Option<f64>,
     drain_secs: Option<u64>,
+    advertise_url: Option<String>,
+    trusted_proxies: Option<Vec<String>>,
+    replica_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -230,6 +246,11 @@ pub struct ServeConfig {
     pub vision_model_given: bool,
     pub cost: CostConfig,
     pub drain: std::time::Duration,
+    /// Where other nodes reach this one; `None`: from the HTTP address once bound.
+    pub advertise_url: Option<String>,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Where Litestream replicates the embedded database.
+    pub replica_url: Option<String>,
     pub demo: bool,
 }
 
@@ -377,6 +398,28 @@ impl ServeConfig {
         if drain_secs > 300 {
             return Err(bad("drain_secs", format!("{drain_secs} is more than 300 seconds")));
         }
+        let advertise_url = args.advertise_url.clone().or_else(|| file.advertise_url.clone());
+        if let Some(url) = &advertise_url {
+            let parsed = url::Url::parse(url).map_err(|e| bad("advertise_url", format!("{url:?}: {e}")))?;
+            if parsed.scheme() != "http" || parsed.host_str().is_none() || parsed.path() != "/" || url.contains(' ') {
+                return Err(bad("advertise_url", format!("{url:?} must be an http origin like http://10.0.0.7:8080")));
+            }
+        }
+        let trusted_proxies = args
+            .trusted_proxies
+            .clone()
+            .or_else(|| file.trusted_proxies.clone())
+            .unwrap_or_default()
+            .iter()
+            .map(|ip| ip.trim().parse().map_err(|_| bad("trusted_proxies", format!("{ip:?} is not an IP address"))))
+            .collect::<Result<Vec<std::net::IpAddr>, _>>()?;
+        let replica_url = args.replica_url.clone().or_else(|| file.replica_url.clone());
+        if replica_url.is_some() && storage.database_engine != DatabaseEngine::Sqlite {
+            return Err(bad(
+                "replica_url",
+                "Litestream replicates the embedded database; PostgreSQL has its own replication",
+            ));
+        }
         Ok(ServeConfig {
             storage,
             http,
@@ -390,8 +433,20 @@ impl ServeConfig {
             vision_model_given,
             cost,
             drain: std::time::Duration::from_secs(drain_secs),
+            advertise_url,
+            trusted_proxies,
+            replica_url,
             demo: args.demo,
         })
+    }
+
+    /// Where other nodes reach this one, given the address the HTTP listener is bound to.
+    pub fn advertise_url(&self, bound: SocketAddr) -> String {
+        match &self.advertise_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None if bound.ip().is_unspecified() => format!("http://{}:{}", host_name(), bound.port()),
+            None => format!("http://{bound}"),
+        }
     }
 
     /// The origin part of `public_url` (scheme, host, port), as browsers send it in `Origin`.
@@ -452,6 +507,10 @@ mod tests {
             (ServeArgs { job_lease_secs: Some(0), ..Default::default() }, "", "job_lease_secs"),
             (ServeArgs { node_id: Some("a b".into()), ..Default::default() }, "", "node_id"),
             (ServeArgs::default(), "vision_model = \"\"", "vision_model"),
+            (ServeArgs::default(), "advertise_url = \"10.0.0.7:8080\"", "advertise_url"),
+            (ServeArgs { advertise_url: Some("http://a:1/x".into()), ..Default::default() }, "", "advertise_url"),
+            (ServeArgs::default(), "trusted_proxies = [\"10.0.0.1\", \"nginx\"]", "trusted_proxies"),
+            (ServeArgs::default(), "database_url = \"postgres://x/y\"\nreplica_url = \"/r\"", "replica_url"),
             (ServeArgs::default(), "monthly_budget = -1.0", "monthly_budget"),
             (ServeArgs::default(), "price_egress_per_gb = nan", "price_egress_per_gb"),
             (
@@ -511,6 +570,17 @@ mod tests {
         assert_eq!((c.cost.monthly_budget, c.drain.as_secs()), (90.5, 10));
         let err = serve(ServeArgs { drain_secs: Some(301), ..Default::default() }, "").unwrap_err();
         assert_eq!(err.key, "drain_secs");
+    }
+
+    #[test]
+    fn other_nodes_reach_this_one_where_it_says() {
+        let c = serve(ServeArgs::default(), "").unwrap();
+        assert_eq!(c.advertise_url("127.0.0.1:8081".parse().unwrap()), "http://127.0.0.1:8081");
+        assert_eq!(c.advertise_url("0.0.0.0:8080".parse().unwrap()), format!("http://{}:8080", host_name()));
+        let args = ServeArgs { trusted_proxies: Some(vec!["10.0.0.2".into(), " ::1".into()]), ..Default::default() };
+        let c = serve(args, "advertise_url = \"http://10.0.0.7:8080/\"").unwrap();
+        assert_eq!(c.advertise_url("0.0.0.0:8080".parse().unwrap()), "http://10.0.0.7:8080");
+        assert_eq!(c.trusted_proxies, vec!["10.0.0.2".parse::<std::net::IpAddr>().unwrap(), "::1".parse().unwrap()]);
     }
 
     #[test]

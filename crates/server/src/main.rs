@@ -13,6 +13,7 @@ mod operations;
 mod personalise;
 mod probe;
 mod reco;
+mod replication;
 mod serve;
 mod telemetry;
 mod vision;
@@ -30,7 +31,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the whole platform in one process.
-    Serve(config::ServeArgs),
+    Serve(Box<config::ServeArgs>),
     /// Administrative tasks on the data directory or database.
     Admin {
         #[command(subcommand)]
@@ -55,6 +56,10 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Restore a backup into an empty data directory.
     Restore(backup::RestoreArgs),
+    /// Keep this data directory a warm standby of a primary's replica (--replica-url).
+    Standby(replication::StandbyArgs),
+    /// Turn a standby into a primary: stop following, check the database, allow `olive serve`.
+    Promote(replication::PromoteArgs),
     /// Exit 0 when a URL answers 2xx within 3 s (the container's health check).
     Probe(probe::ProbeArgs),
     /// Load generators: drive a running Olive (or a peer) and report.
@@ -76,7 +81,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             Command::Admin { command } => admin::run(command).await,
             Command::Bench { command } => bench::run(command).await,
             Command::Reco { command } => reco::run(command).await,
@@ -84,6 +89,8 @@ fn main() -> ExitCode {
             Command::Probe(args) => probe::run(args).await,
             Command::Backup(args) => backup::backup(args).await,
             Command::Restore(args) => backup::restore(args).await,
+            Command::Standby(args) => replication::standby(args).await,
+            Command::Promote(args) => replication::promote(args).await,
             Command::Vision { command } => vision::run(command).await,
         }
     });

@@ -2,13 +2,14 @@
 //! SIGTERM or Ctrl-C, then drain in-flight requests and exit 0.
 
 use crate::config::{ServeArgs, ServeConfig};
-use crate::{demo, engines, labelling, operations, personalise, telemetry};
+use crate::{demo, engines, labelling, operations, personalise, replication, telemetry};
 use anyhow::Context;
 use chrono::Utc;
 use olive_api::{app, ApiSettings, AppState, Live};
 use olive_commerce::deal_desk::DealDesk;
 use olive_media::ingest::Ingest;
 use olive_media::record::{self, Recordings};
+use olive_media::registry::LiveRegistry;
 use olive_media::thumbnail::Thumbnails;
 use olive_media::{LiveMedia, MediaSettings};
 use olive_realtime::hub::Hub;
@@ -18,6 +19,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+/// How often a node looks for lives whose node stopped holding them.
+const ORPHAN_SWEEP: Duration = Duration::from_secs(5);
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = ServeConfig::from_args(&args)?;
     telemetry::init_logs();
@@ -25,6 +29,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let signals = StopSignals::watch();
     let metrics = telemetry::init_metrics().context("installing the metrics recorder")?;
 
+    replication::refuse_standby(&config.storage)?;
     let engines = engines::open(&config.storage).await?;
     tracing::info!(
         database = engines.store.engine(),
@@ -33,12 +38,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "storage ready"
     );
     let bus = olive_bus::from_url(&config.bus_url).context("opening the bus")?;
+    let replicator = match &config.replica_url {
+        Some(place) => Some(replication::Replicator::start(place, &config.storage, &engines.objects).await?),
+        None => None,
+    };
 
     if config.demo {
         demo::seed_if_empty(engines.store.as_ref(), &engines.objects, &config.storage.data_dir).await?;
     }
 
-    let media = Arc::new(LiveMedia::new(MediaSettings::default()));
+    // Bound first: other nodes are told where this one answers.
+    let listener = TcpListener::bind(config.http).await.with_context(|| format!("cannot listen on {}", config.http))?;
+    let addr = listener.local_addr()?;
+    let registry = Arc::new(LiveRegistry::new(bus.clone(), &config.node_id, &config.advertise_url(addr)));
+    let media = Arc::new(LiveMedia::new(MediaSettings::default()).with_registry(registry.clone()));
     let rtmp = TcpListener::bind(config.rtmp).await.with_context(|| format!("cannot listen on {}", config.rtmp))?;
     let rtmp_addr = rtmp.local_addr()?;
     let (stop, stopped) = watch::channel(false);
@@ -59,12 +72,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         recordings: recordings.clone(),
         thumbnails: thumbnails.clone(),
     });
+    let sweeper = tokio::spawn(ingest.clone().sweep_orphans(ORPHAN_SWEEP));
     let rtmp_task = tokio::spawn(olive_media::ingest::serve(rtmp, ingest, wait_for_stop(stopped)));
     tracing::info!(addr = %rtmp_addr, "rtmp listener ready on rtmp://{rtmp_addr}/live");
 
     let settings = ApiSettings {
         public_origin: config.public_origin(),
         ingest_url: format!("rtmp://{rtmp_addr}/live"),
+        node: config.node_id.clone(),
+        trusted_proxies: config.trusted_proxies.clone(),
         ..Default::default()
     };
     let hub = Hub::new(engines.store.clone(), bus.clone(), config.node_id.clone());
@@ -110,9 +126,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         wait_for_stop(usage_stopped),
     ));
     let background = [
+        sweeper,
+        tokio::spawn(registry.heartbeat()),
         tokio::spawn(hub.clone().deliver()),
         tokio::spawn(hub.clone().follow_deals(deal_news)),
-        tokio::spawn(deals_desk.serve()),
+        tokio::spawn(deals_desk.clone().serve()),
+        tokio::spawn(deals_desk.watch()),
         tokio::spawn(hub.tick()),
         tokio::spawn(recording_sweeper(recordings)),
         tokio::spawn(stream_events_to_webhooks(state.bus.clone(), engines.store.clone())),
@@ -134,8 +153,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tokio::spawn(personalise::follow(engines.objects.clone(), state.recommendations.clone())),
     ];
 
-    let listener = TcpListener::bind(config.http).await.with_context(|| format!("cannot listen on {}", config.http))?;
-    let addr = listener.local_addr()?;
     let drain = config.drain;
     tracing::info!(%addr, "http listener ready on http://{addr}");
     axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
@@ -163,6 +180,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     for task in background {
         task.abort();
+    }
+    if let (Some(replicator), Some(place)) = (replicator, &config.replica_url) {
+        replicator.stop(&engines.objects, place, &config.storage).await;
     }
     tracing::info!("stopped cleanly");
     Ok(())

@@ -2,12 +2,12 @@
 //! segments, segments and parts it names, all served from the channel's in-memory window.
 //! Playlists are never cached; media URIs never repeat (sequence numbers start from the wall
 //! clock), so they are cached for good. Every answer allows any origin: players live on other
-//! sites too.
+//! sites too. A live held by another node is forwarded there ([`crate::peers`]).
 
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use olive_core::ChannelId;
@@ -33,9 +33,23 @@ fn bad_request(message: &str) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
 }
 
-fn live_channel(state: &AppState, id: &str) -> Result<Arc<LiveChannel>, ApiError> {
+/// Where a live's playback is served from.
+enum Source {
+    Here(Arc<LiveChannel>),
+    Forwarded(Response),
+}
+
+/// The channel's window on this node, or the answer of the node that holds its live: a live that
+/// ended here may since have started on another node.
+async fn live_source(state: &AppState, id: &str, uri: &Uri, headers: &HeaderMap) -> Result<Source, ApiError> {
     let id: ChannelId = id.parse().map_err(|_| ApiError::not_found("live stream"))?;
-    state.media.channel(id).ok_or_else(|| ApiError::not_found("live stream"))
+    let here = state.media.channel(id);
+    if here.as_ref().is_none_or(|live| live.is_ended()) {
+        if let Some(owner) = crate::peers::owner_elsewhere(state, id, headers).await {
+            return crate::peers::forward(state, &owner, uri).await.map(Source::Forwarded);
+        }
+    }
+    here.map(Source::Here).ok_or_else(|| ApiError::not_found("live stream"))
 }
 
 fn with_headers(mut response: Response, content_type: &'static str, cache: &'static str) -> Response {
@@ -52,10 +66,15 @@ fn with_headers(mut response: Response, content_type: &'static str, cache: &'sta
 pub async fn playlist(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
     query: Result<Query<PlaylistQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|_| bad_request("_HLS_msn and _HLS_part must be non-negative integers"))?;
-    let live = live_channel(&state, &id)?;
+    let live = match live_source(&state, &id, &uri, &headers).await? {
+        Source::Here(live) => live,
+        Source::Forwarded(response) => return Ok(response),
+    };
     let limit = live.target_duration() * 3;
     match (q.msn, q.part) {
         (None, Some(_)) => return Err(bad_request("_HLS_part needs _HLS_msn")),
@@ -92,8 +111,13 @@ pub async fn playlist(
 pub async fn media_file(
     State(state): State<AppState>,
     Path((id, file)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let live = live_channel(&state, &id)?;
+    let live = match live_source(&state, &id, &uri, &headers).await? {
+        Source::Here(live) => live,
+        Source::Forwarded(response) => return Ok(response),
+    };
     let not_found = || ApiError::not_found("media file");
     let bytes: Bytes = match MediaFile::parse(&file).ok_or_else(not_found)? {
         MediaFile::Init(v) => live.init(v).ok_or_else(not_found)?,
@@ -120,11 +144,22 @@ pub async fn media_file(
     Ok(with_headers(bytes.into_response(), "video/mp4", "public, max-age=31536000, immutable"))
 }
 
-/// `GET /live/{channel_id}/thumbnail.jpg`: the newest thumbnail of the channel's live, or of its
-/// last replay when it is not live on this node.
-pub async fn thumbnail(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+/// `GET /live/{channel_id}/thumbnail.jpg`: the newest thumbnail of the channel's live (from the
+/// node that holds it), or of its last replay when it is not live.
+pub async fn thumbnail(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let id: ChannelId = id.parse().map_err(|_| ApiError::not_found("thumbnail"))?;
-    let jpeg = match state.thumbnails.latest(id) {
+    let here = state.thumbnails.latest(id).filter(|_| state.media.registry().holds(id));
+    if here.is_none() {
+        if let Some(owner) = crate::peers::owner_elsewhere(&state, id, &headers).await {
+            return crate::peers::forward(&state, &owner, &uri).await;
+        }
+    }
+    let jpeg = match here.or_else(|| state.thumbnails.latest(id)) {
         Some(t) => t.jpeg,
         None => {
             let query = olive_store::ReplayQuery {

@@ -307,3 +307,30 @@ pub async fn error_code(r: Response, status: StatusCode) -> String {
     let body: Value = r.json().await.expect("errors are JSON");
     body["error"]["code"].as_str().expect("error.code").to_owned()
 }
+
+/// A loopback port nobody listens on at the moment of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Kills a server the hard way (`kill -9`), as a crash would.
+pub fn kill_9(node: &Server) {
+    let status = std::process::Command::new("kill").args(["-KILL", &node.pid().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+/// One order of one unit at `base`, giving the order id only for a `201 Created` (anything else,
+/// a transport error included, is `None`): what a failover test's shopper logs as acknowledged.
+pub async fn try_order(client: &Client, base: &str, token: &str, product: i64, key: &str) -> Option<i64> {
+    let r = client
+        .post(format!("{base}/api/v1/orders"))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(&json!({"items": [{"product_id": product, "quantity": 1}]}))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()?;
+    (r.status() == StatusCode::CREATED).then_some(())?;
+    r.json::<Value>().await.ok()?["id"].as_i64()
+}

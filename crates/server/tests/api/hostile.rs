@@ -213,7 +213,7 @@ async fn junk_images_are_refused_and_real_ones_served() {
 }
 
 /// A real 16×16 PNG made with the same codec the server uses.
-fn tiny_png() -> Vec<u8> {
+pub fn tiny_png() -> Vec<u8> {
     let img = image::RgbImage::from_pixel(16, 16, image::Rgb([10, 200, 30]));
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png).unwrap();
