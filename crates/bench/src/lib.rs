@@ -6,6 +6,8 @@ pub mod accounts;
 pub mod chat;
 pub mod checkout;
 pub mod flv_file;
+pub mod hls;
+pub mod mixed;
 pub mod publish;
 pub mod rtmp_client;
 pub mod stats;

@@ -6,7 +6,7 @@
 
 use crate::flv_file::{self, Tag, TagKind};
 use crate::rtmp_client::{Publisher, Target};
-use crate::stats::{percentiles, sample_process, Percentiles};
+use crate::stats::{percentiles, sample_processes, Percentiles};
 use anyhow::Context;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -87,14 +87,8 @@ pub async fn run(opts: PublishOptions) -> anyhow::Result<PublishReport> {
         None
     } else {
         let sample_all = |pids: &[u32]| -> anyhow::Result<(Duration, u64)> {
-            let mut cpu = Duration::ZERO;
-            let mut rss = 0;
-            for &pid in pids {
-                let s = sample_process(pid).with_context(|| format!("reading /proc/{pid}"))?;
-                cpu += s.cpu;
-                rss += s.rss_bytes;
-            }
-            Ok((cpu, rss))
+            let s = sample_processes(pids).context("reading the server's /proc")?;
+            Ok((s.cpu, s.rss_bytes))
         };
         tokio::time::sleep_until((started + opts.warmup).into()).await;
         let (t0, (cpu0, _)) = (Instant::now(), sample_all(&opts.server_pids)?);

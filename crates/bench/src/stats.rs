@@ -92,6 +92,17 @@ pub fn sample_process(pid: u32) -> std::io::Result<ProcessSample> {
     Ok(ProcessSample { cpu: Duration::from_millis(ticks * 1000 / hz), rss_bytes: rss_kib * 1024 })
 }
 
+/// The CPU time and resident memory of several processes together (a server of several nodes).
+pub fn sample_processes(pids: &[u32]) -> std::io::Result<ProcessSample> {
+    let mut total = ProcessSample { cpu: Duration::ZERO, rss_bytes: 0 };
+    for &pid in pids {
+        let s = sample_process(pid)?;
+        total.cpu += s.cpu;
+        total.rss_bytes += s.rss_bytes;
+    }
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use olive_bench::chat::{self, ChatOptions};
 use olive_bench::checkout::{self, CheckoutOptions};
+use olive_bench::mixed::{self, MixedOptions, MixedReport};
 use olive_bench::publish::{self, PublishOptions};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,6 +17,8 @@ pub enum BenchCommand {
     Chat(ChatArgs),
     /// A flash sale: one deal of N units, many buyers ordering it as fast as the server answers.
     Checkout(CheckoutArgs),
+    /// A live-shopping peak: publishers, LL-HLS viewers, a busy room, pins and a flash sale at once.
+    Mixed(MixedArgs),
 }
 
 /// What every workload takes: whom to watch, where it may go, how to report.
@@ -68,6 +71,56 @@ pub struct CheckoutArgs {
     connections: usize,
     /// How long buyers keep ordering, in seconds.
     #[arg(long, default_value_t = 10)]
+    duration: u64,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args)]
+pub struct MixedArgs {
+    /// The server's HTTP address.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The server's RTMP application URL.
+    #[arg(long, default_value = "rtmp://127.0.0.1:1935/live")]
+    rtmp: String,
+    /// An admin account: it creates the channels, products and the deal, and pins.
+    #[arg(long, env = "OLIVE_BENCH_ADMIN_EMAIL")]
+    admin_email: String,
+    #[arg(long, env = "OLIVE_BENCH_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: String,
+    /// The FLV file every publisher sends (make one with `ffmpeg -i IN -c copy OUT.flv`).
+    #[arg(long)]
+    input: PathBuf,
+    /// Channels live at once.
+    #[arg(long, default_value_t = 3)]
+    channels: usize,
+    /// LL-HLS viewers, spread over the channels.
+    #[arg(long, default_value_t = 1000)]
+    hls_viewers: usize,
+    /// Sockets in the first channel's room.
+    #[arg(long, default_value_t = 2000)]
+    chat_viewers: usize,
+    /// Chatting accounts (signed up for the run; each may send one message a second).
+    #[arg(long, default_value_t = 20)]
+    chatters: usize,
+    /// Chat messages per second, all chatters together.
+    #[arg(long, default_value_t = 10.0)]
+    chat_rate: f64,
+    /// Seconds between pins on each channel.
+    #[arg(long, default_value_t = 5)]
+    pin_every: u64,
+    /// Units in the flash sale.
+    #[arg(long, default_value_t = 500)]
+    units: i64,
+    /// Buyers (signed up for the run).
+    #[arg(long, default_value_t = 1000)]
+    buyers: usize,
+    /// Concurrent buyer connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Length of the measured window, in seconds.
+    #[arg(long, default_value_t = 600)]
     duration: u64,
     #[command(flatten)]
     common: Common,
@@ -181,6 +234,44 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             anyhow::ensure!(report.failed == 0, "{} publishers failed: {}", report.failed, report.errors.join("; "));
             Ok(())
         }
+        BenchCommand::Mixed(args) => {
+            anyhow::ensure!(
+                args.chat_rate <= args.chatters as f64,
+                "--chat-rate above --chatters: each chatter may send one message a second"
+            );
+            anyhow::ensure!(
+                args.units > 0 && args.buyers > 0 && args.connections > 0 && args.pin_every > 0,
+                "--units, --buyers, --connections and --pin-every must be positive"
+            );
+            let base = args.url.trim_end_matches('/').to_owned();
+            let admin_token = olive_bench::accounts::log_in(&base, &args.admin_email, &args.admin_password).await?;
+            eprintln!("signing up {} chatters and {} buyers…", args.chatters, args.buyers);
+            let chatters = olive_bench::accounts::sign_up(&base, "chatter", args.chatters).await?;
+            let buyers = olive_bench::accounts::sign_up(&base, "buyer", args.buyers).await?;
+            let report = mixed::run(MixedOptions {
+                base,
+                rtmp: args.rtmp,
+                admin_token,
+                input: args.input,
+                channels: args.channels,
+                hls_viewers: args.hls_viewers,
+                chat_viewers: args.chat_viewers,
+                chatters,
+                chat_rate: args.chat_rate,
+                pin_every: Duration::from_secs(args.pin_every),
+                buyers,
+                units: args.units,
+                connections: args.connections,
+                duration: Duration::from_secs(args.duration),
+                server_pids: args.common.server_pid.clone(),
+                allow_remote: args.common.allow_remote,
+            })
+            .await?;
+            args.common.print(&report, print_mixed)?;
+            let failures = report.failures();
+            anyhow::ensure!(failures.is_empty(), "the peak did not hold: {}", failures.join("; "));
+            Ok(())
+        }
         BenchCommand::Checkout(args) => {
             anyhow::ensure!(
                 args.units > 0 && args.buyers > 0 && args.connections > 0,
@@ -292,5 +383,42 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             })?;
             Ok(())
         }
+    }
+}
+
+/// The mixed report as a table: one row per workload.
+fn print_mixed(r: &MixedReport) {
+    let row = |name: &str, rate: String, l: olive_bench::stats::Percentiles, errors: u64| {
+        println!("{name:<22} {rate:>26} {:>9.1} {:>9.1} {:>9.1} {errors:>8}", l.p50_ms, l.p99_ms, l.max_ms);
+    };
+    println!("{:.0} s, channels {:?}", r.seconds, r.channels);
+    println!("{:<22} {:>26} {:>9} {:>9} {:>9} {:>8}", "workload", "throughput", "p50 ms", "p99 ms", "max ms", "errors");
+    let none = olive_bench::stats::Percentiles::default();
+    row("publish", format!("{:.1} Mbit/s", r.publish.megabits_sent_per_second), none, r.publish.failed as u64);
+    row(
+        "LL-HLS viewers",
+        format!("{:.0} parts/s ({} viewers)", r.hls.parts_per_second, r.hls.viewers),
+        r.hls.cycle,
+        r.hls.errors,
+    );
+    row(
+        "chat delivery",
+        format!("{:.0} msgs/s", r.chat.delivered_per_second),
+        r.chat.latency,
+        r.chat.viewers_failed as u64 + r.chat.refused,
+    );
+    row("pins", format!("{} pins", r.pins.pins), r.pins.latency, r.pins.errors);
+    row(
+        "flash sale",
+        format!("{:.0} attempts/s", r.checkout.attempts_per_second),
+        r.checkout.latency,
+        r.checkout.errors,
+    );
+    println!(
+        "errors {}  lost chat messages {}  oversold {}  orders {} of {} units",
+        r.errors, r.lost_messages, r.oversold, r.checkout.created, r.checkout.units
+    );
+    if let (Some(cpu), Some(rss)) = (r.server_cpu_percent, r.server_rss_mib) {
+        println!("server: {cpu:.0} % of a core, RSS {rss:.0} MiB");
     }
 }

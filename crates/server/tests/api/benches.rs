@@ -1,6 +1,8 @@
 //! The load generators against the real server, small: `olive bench chat` counts every message
-//! every viewer got, and `olive bench checkout` sells exactly the deal's units and checks the
-//! server's count. Their figures at scale are in bench/RESULTS.md; here they must simply be right.
+//! every viewer got, `olive bench checkout` sells exactly the deal's units and checks the server's
+//! count, and `olive bench mixed` holds a 30 s peak of every workload at once with no error, no
+//! lost message and no unit oversold (the CI variant of the load day). Their figures at scale are
+//! in bench/RESULTS.md; here they must simply be right.
 
 use crate::helpers::*;
 use serde_json::Value;
@@ -79,4 +81,61 @@ async fn bench_checkout_sells_exactly_the_units() {
     assert_eq!(report["oversold"], 0);
     assert_eq!(report["errors"], 0, "{report}");
     assert!(report["attempts"].as_u64().unwrap() > 30);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bench_mixed_holds_a_short_peak() {
+    if !crate::live::have_ffmpeg() {
+        return;
+    }
+    let _cpu = CPU_HEAVY.lock().await;
+    let server = Server::start().await;
+    server.create_user("mixed-admin@example.com", "admin").await;
+    let clip = crate::live::clip(server.data_dir.path()).await;
+    let rtmp = server.rtmp.clone();
+    let report = bench(
+        &[
+            "mixed",
+            "--url",
+            &server.base,
+            "--rtmp",
+            &rtmp,
+            "--admin-email",
+            "mixed-admin@example.com",
+            "--input",
+            clip.to_str().unwrap(),
+            "--channels",
+            "3",
+            "--hls-viewers",
+            "30",
+            "--chat-viewers",
+            "50",
+            "--chatters",
+            "3",
+            "--chat-rate",
+            "3",
+            "--pin-every",
+            "3",
+            "--units",
+            "20",
+            "--buyers",
+            "40",
+            "--connections",
+            "4",
+            "--duration",
+            "30",
+            "--server-pid",
+            &server.pid().to_string(),
+        ],
+        &[("OLIVE_BENCH_ADMIN_PASSWORD", PASSWORD)],
+    )
+    .await;
+    assert_eq!((report["errors"].as_u64(), report["lost_messages"].as_u64()), (Some(0), Some(0)), "{report}");
+    assert_eq!(report["oversold"], 0);
+    assert_eq!(report["checkout"]["created"], 20, "the sale sold out: {report}");
+    assert!(report["hls"]["parts"].as_u64().unwrap() > 30 * 30, "every viewer kept up: {report}");
+    assert!(report["chat"]["delivered"].as_u64().unwrap() >= 50 * 80, "messages reached the room: {report}");
+    assert!(report["pins"]["pins"].as_u64().unwrap() >= 3 * 9, "{report}");
+    assert_eq!(report["publish"]["failed"], 0);
+    assert!(report["server_cpu_percent"].as_f64().is_some());
 }

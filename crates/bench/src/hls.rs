@@ -1,0 +1,154 @@
+//! LL-HLS viewers for load: each follows a live as a player does — the playlist, then the part its
+//! preload hint names (the request blocks on the server until the part is cut), then the playlist
+//! again blocking on that part (`_HLS_msn`/`_HLS_part`, RFC 8216bis §6.2.5.2). A failure starts
+//! over from a plain playlist request after a short pause. It counts parts, bytes and errors, and
+//! times each cycle (blocking playlist plus part): at the live edge a cycle lasts about one part
+//! duration, so a long cycle is a viewer falling behind.
+
+use crate::stats::{Histogram, Percentiles};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct HlsOptions {
+    /// `http://127.0.0.1:8080`
+    pub base: String,
+    /// The channels to watch; viewers are spread over them in turn.
+    pub channels: Vec<i64>,
+    pub viewers: usize,
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct HlsReport {
+    pub viewers: usize,
+    pub seconds: f64,
+    pub parts: u64,
+    pub parts_per_second: f64,
+    pub megabits_per_second: f64,
+    /// Failed playlist or part requests (statuses other than 200, transport errors).
+    pub errors: u64,
+    pub first_error: Option<String>,
+    /// One cycle: the blocking playlist request and the part it announced.
+    pub cycle: Percentiles,
+}
+
+#[derive(Default)]
+struct Shared {
+    parts: AtomicU64,
+    bytes: AtomicU64,
+    errors: AtomicU64,
+    first_error: Mutex<Option<String>>,
+    cycles: Histogram,
+}
+
+impl Shared {
+    fn error(&self, what: String) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        self.first_error.lock().expect("first error poisoned").get_or_insert(what);
+    }
+}
+
+/// The `(msn, part)` of a preload hint's URI `part-MSN-PART.m4s`.
+pub fn hinted_part(playlist: &str) -> Option<(String, u64, u32)> {
+    let uri = playlist.lines().find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\""))?;
+    let uri = uri.split('"').next()?;
+    let (msn, part) = uri.strip_prefix("part-")?.strip_suffix(".m4s")?.split_once('-')?;
+    Some((uri.to_owned(), msn.parse().ok()?, part.parse().ok()?))
+}
+
+async fn follow(client: reqwest::Client, base: String, channel: i64, until: Instant, shared: Arc<Shared>) {
+    let mut query = String::new();
+    while Instant::now() < until {
+        let started = Instant::now();
+        let playlist = client.get(format!("{base}/live/{channel}/index.m3u8{query}")).send().await;
+        let text = match playlist {
+            Ok(r) if r.status() == reqwest::StatusCode::OK => r.text().await.unwrap_or_default(),
+            Ok(r) => {
+                shared.error(format!("playlist of channel {channel}: {}", r.status()));
+                query.clear();
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            }
+            Err(e) => {
+                shared.error(format!("playlist of channel {channel}: {e}"));
+                query.clear();
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            }
+        };
+        let Some((uri, msn, part)) = hinted_part(&text) else {
+            // Ended, or not started: look again shortly.
+            query.clear();
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            continue;
+        };
+        let fetched = match client.get(format!("{base}/live/{channel}/{uri}")).send().await {
+            Ok(r) if r.status() == reqwest::StatusCode::OK => r.bytes().await.map_err(|e| e.to_string()),
+            Ok(r) => Err(r.status().to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match fetched {
+            Ok(bytes) => {
+                shared.parts.fetch_add(1, Ordering::Relaxed);
+                shared.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                shared.cycles.record(started.elapsed().as_millis() as u64);
+                query = format!("?_HLS_msn={msn}&_HLS_part={part}");
+            }
+            Err(e) => {
+                shared.error(format!("part {uri} of channel {channel}: {e}"));
+                query.clear();
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    }
+}
+
+pub async fn run(opts: HlsOptions) -> anyhow::Result<HlsReport> {
+    anyhow::ensure!(!opts.channels.is_empty(), "no channels to watch");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .pool_max_idle_per_host(opts.viewers.max(1))
+        .build()?;
+    let shared = Arc::new(Shared::default());
+    let started = Instant::now();
+    let until = started + opts.duration;
+    let tasks: Vec<_> = (0..opts.viewers)
+        .map(|i| {
+            let channel = opts.channels[i % opts.channels.len()];
+            tokio::spawn(follow(client.clone(), opts.base.clone(), channel, until, shared.clone()))
+        })
+        .collect();
+    for t in tasks {
+        t.await?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let parts = shared.parts.load(Ordering::Relaxed);
+    let first_error = shared.first_error.lock().expect("first error poisoned").clone();
+    Ok(HlsReport {
+        viewers: opts.viewers,
+        seconds,
+        parts,
+        parts_per_second: parts as f64 / seconds,
+        megabits_per_second: shared.bytes.load(Ordering::Relaxed) as f64 * 8.0 / seconds / 1e6,
+        errors: shared.errors.load(Ordering::Relaxed),
+        first_error,
+        cycle: shared.cycles.percentiles(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_preload_hint_names_the_next_part() {
+        let playlist = "#EXTM3U\n#EXT-X-PART:DURATION=0.5,URI=\"part-12-2.m4s\"\n\
+                        #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-12-3.m4s\"\n";
+        assert_eq!(hinted_part(playlist), Some(("part-12-3.m4s".into(), 12, 3)));
+        assert_eq!(hinted_part("#EXTM3U\n#EXT-X-ENDLIST\n"), None);
+        assert_eq!(hinted_part("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-x-1.m4s\"\n"), None);
+        assert_eq!(hinted_part("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-1-99999999999.m4s\"\n"), None);
+    }
+}

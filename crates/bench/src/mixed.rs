@@ -1,0 +1,307 @@
+//! `olive bench mixed`: a live-shopping peak, every workload at once against one server for a
+//! bounded time. It sets up its own channels (each with a product on its line-up) as an admin,
+//! then runs together:
+//!
+//! - the publishers: one RTMP publisher per channel, sending an FLV file at real time;
+//! - LL-HLS viewers following the lives with blocking reloads ([`crate::hls`]);
+//! - a live room under load: viewer sockets and chatters on the first channel ([`crate::chat`]);
+//! - the hosts pinning their product on every channel at an interval;
+//! - a flash sale on one product ([`crate::checkout`]).
+//!
+//! A line of progress goes to stderr every second. The report gives each workload's throughput,
+//! latency percentiles and errors, the chat messages lost, the units oversold, and the server's
+//! CPU and RSS over the measured window; [`MixedReport::failures`] lists what must be zero.
+
+use crate::chat::{self, ChatOptions, ChatReport};
+use crate::checkout::{self, CheckoutOptions, CheckoutReport};
+use crate::hls::{self, HlsOptions, HlsReport};
+use crate::publish::{self, PublishOptions, PublishReport};
+use crate::stats::{percentiles, sample_processes, Percentiles};
+use anyhow::Context;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct MixedOptions {
+    /// `http://127.0.0.1:8080`
+    pub base: String,
+    /// `rtmp://127.0.0.1:1935/live`
+    pub rtmp: String,
+    pub admin_token: String,
+    /// The FLV file each publisher sends.
+    pub input: PathBuf,
+    pub channels: usize,
+    pub hls_viewers: usize,
+    pub chat_viewers: usize,
+    /// Bearer tokens of the chatting accounts.
+    pub chatters: Vec<String>,
+    /// Chat messages per second, all chatters together.
+    pub chat_rate: f64,
+    pub pin_every: Duration,
+    /// Bearer tokens of the flash sale's buyers.
+    pub buyers: Vec<String>,
+    pub units: i64,
+    pub connections: usize,
+    pub duration: Duration,
+    pub server_pids: Vec<u32>,
+    pub allow_remote: bool,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PinReport {
+    pub pins: u64,
+    pub errors: u64,
+    pub latency: Percentiles,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MixedReport {
+    pub seconds: f64,
+    pub channels: Vec<i64>,
+    pub publish: PublishReport,
+    pub hls: HlsReport,
+    pub chat: ChatReport,
+    pub pins: PinReport,
+    pub checkout: CheckoutReport,
+    /// Every failed operation of every workload.
+    pub errors: u64,
+    pub lost_messages: u64,
+    pub oversold: i64,
+    pub server_cpu_percent: Option<f64>,
+    pub server_rss_mib: Option<f64>,
+}
+
+impl MixedReport {
+    /// What went wrong: errors, lost messages, oversold units (empty when the run held).
+    pub fn failures(&self) -> Vec<String> {
+        let mut failed = Vec::new();
+        if self.errors > 0 {
+            let first = [&self.hls.first_error, &self.checkout.first_error]
+                .into_iter()
+                .flatten()
+                .next()
+                .cloned()
+                .or_else(|| self.publish.errors.first().cloned());
+            failed.push(format!(
+                "{} errors (first: {})",
+                self.errors,
+                first.unwrap_or_else(|| "see the report".into())
+            ));
+        }
+        if self.lost_messages > 0 {
+            failed.push(format!("{} chat messages lost", self.lost_messages));
+        }
+        if self.oversold > 0 {
+            failed.push(format!("{} units oversold", self.oversold));
+        }
+        failed
+    }
+}
+
+async fn api(
+    client: &reqwest::Client,
+    token: &str,
+    method: reqwest::Method,
+    url: String,
+    body: Value,
+) -> anyhow::Result<Value> {
+    let r = client.request(method, &url).bearer_auth(token).json(&body).send().await.with_context(|| url.clone())?;
+    let status = r.status();
+    let text = r.text().await?;
+    anyhow::ensure!(status.is_success(), "{url}: {status} {text}");
+    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// One channel per publisher, each with its own product on the line-up: `(channel, product, key)`.
+async fn set_up(client: &reqwest::Client, opts: &MixedOptions, run: u128) -> anyhow::Result<Vec<(i64, i64, String)>> {
+    let (base, token) = (&opts.base, &opts.admin_token);
+    let mut shows = Vec::new();
+    for i in 0..opts.channels {
+        let product = api(client, token, reqwest::Method::POST, format!("{base}/api/v1/products"),
+            json!({"name": format!("Mixed bench {run} #{i}"), "category": "skincare", "price_minor": 12_000, "stock": 1_000}))
+            .await?["id"].as_i64().context("no product id")?;
+        let channel = api(
+            client,
+            token,
+            reqwest::Method::POST,
+            format!("{base}/api/v1/channels"),
+            json!({"title": format!("Mixed bench {run} #{i}")}),
+        )
+        .await?;
+        let (id, key) = (
+            channel["id"].as_i64().context("no channel id")?,
+            channel["stream_key"].as_str().context("no stream key")?.to_owned(),
+        );
+        api(
+            client,
+            token,
+            reqwest::Method::PUT,
+            format!("{base}/api/v1/channels/{id}/lineup"),
+            json!({"product_ids": [product]}),
+        )
+        .await?;
+        shows.push((id, product, key));
+    }
+    Ok(shows)
+}
+
+/// Waits until every channel shows live.
+async fn wait_live(client: &reqwest::Client, base: &str, channels: &[i64]) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for id in channels {
+        loop {
+            let c: Value = client.get(format!("{base}/api/v1/channels/{id}")).send().await?.json().await?;
+            if c["status"] == "live" {
+                break;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "channel {id} did not go live within 30 s");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Every `every`, each host pins its product, until `until`.
+async fn pin(
+    client: reqwest::Client,
+    opts: MixedOptions,
+    shows: Vec<(i64, i64)>,
+    until: Instant,
+    done: Arc<AtomicU64>,
+) -> PinReport {
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    let mut tick = tokio::time::interval(opts.pin_every);
+    loop {
+        tick.tick().await;
+        if Instant::now() >= until {
+            break;
+        }
+        for (channel, product) in &shows {
+            let started = Instant::now();
+            let url = format!("{}/api/v1/channels/{channel}/pin", opts.base);
+            match api(&client, &opts.admin_token, reqwest::Method::POST, url, json!({"product_id": product})).await {
+                Ok(_) => latencies.push(started.elapsed()),
+                Err(_) => errors += 1,
+            }
+            done.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    PinReport { pins: latencies.len() as u64, errors, latency: percentiles(&mut latencies) }
+}
+
+fn sample(pids: &[u32]) -> Option<(Instant, Duration, u64)> {
+    if pids.is_empty() {
+        return None;
+    }
+    let s = sample_processes(pids).ok()?;
+    Some((Instant::now(), s.cpu, s.rss_bytes))
+}
+
+pub async fn run(opts: MixedOptions) -> anyhow::Result<MixedReport> {
+    anyhow::ensure!(opts.channels > 0, "at least one channel");
+    let host = url::Url::parse(&opts.base).context("--url")?;
+    let loopback = host
+        .host_str()
+        .is_some_and(|h| h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()));
+    anyhow::ensure!(opts.allow_remote || loopback, "refusing a non-loopback target without --allow-remote");
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
+    let shows = set_up(&client, &opts, run).await?;
+    let channels: Vec<i64> = shows.iter().map(|s| s.0).collect();
+
+    // The publishers run from before the measured window to its end.
+    let lead = Duration::from_secs(8);
+    let publishing = tokio::spawn(publish::run(PublishOptions {
+        rtmp: opts.rtmp.clone(),
+        keys: shows.iter().map(|s| s.2.clone()).collect(),
+        input: opts.input.clone(),
+        duration: lead + opts.duration,
+        warmup: lead,
+        allow_remote: opts.allow_remote,
+        follow: None,
+        server_pids: Vec::new(),
+    }));
+    wait_live(&client, &opts.base, &channels).await?;
+    // A few parts into each live before viewers arrive.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let started = Instant::now();
+    let until = started + opts.duration;
+    let before = sample(&opts.server_pids);
+    let pins_done = Arc::new(AtomicU64::new(0));
+    let hls = tokio::spawn(hls::run(HlsOptions {
+        base: opts.base.clone(),
+        channels: channels.clone(),
+        viewers: opts.hls_viewers,
+        duration: opts.duration,
+    }));
+    let room = tokio::spawn(chat::run(ChatOptions {
+        base: opts.base.clone(),
+        channel: channels[0],
+        viewers: opts.chat_viewers,
+        chatters: opts.chatters.clone(),
+        rate: opts.chat_rate,
+        duration: opts.duration,
+        source_addresses: 8,
+        server_pids: Vec::new(),
+        allow_remote: opts.allow_remote,
+        run_id: Some(format!("mixed-{run}")),
+    }));
+    let pins = tokio::spawn(pin(
+        client.clone(),
+        opts.clone(),
+        shows.iter().map(|s| (s.0, s.1)).collect(),
+        until,
+        pins_done.clone(),
+    ));
+    let sale = tokio::spawn(checkout::run(CheckoutOptions {
+        base: opts.base.clone(),
+        admin_token: opts.admin_token.clone(),
+        buyers: opts.buyers.clone(),
+        units: opts.units,
+        per_customer: 1,
+        connections: opts.connections,
+        duration: opts.duration,
+        server_pids: Vec::new(),
+        allow_remote: opts.allow_remote,
+    }));
+    let progress = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.tick().await;
+        while Instant::now() < until {
+            tick.tick().await;
+            eprintln!("[{:>4.0} s] pins {}", started.elapsed().as_secs_f64(), pins_done.load(Ordering::Relaxed));
+        }
+    });
+    let hls = hls.await?.context("LL-HLS viewers")?;
+    let chat = room.await?.context("the live room")?;
+    let pins = pins.await?;
+    let checkout = sale.await?.context("the flash sale")?;
+    let after = sample(&opts.server_pids);
+    progress.abort();
+    let publish = publishing.await?.context("the publishers")?;
+
+    let usage = before.zip(after).map(|((t0, cpu0, _), (t1, cpu1, rss))| {
+        ((cpu1.saturating_sub(cpu0)).as_secs_f64() / (t1 - t0).as_secs_f64() * 100.0, rss as f64 / (1024.0 * 1024.0))
+    });
+    let errors =
+        publish.failed as u64 + hls.errors + chat.viewers_failed as u64 + chat.refused + pins.errors + checkout.errors;
+    Ok(MixedReport {
+        seconds: started.elapsed().as_secs_f64(),
+        channels,
+        lost_messages: chat.lost.unwrap_or(0),
+        oversold: checkout.oversold,
+        errors,
+        publish,
+        hls,
+        chat,
+        pins,
+        checkout,
+        server_cpu_percent: usage.map(|u| u.0),
+        server_rss_mib: usage.map(|u| u.1),
+    })
+}
