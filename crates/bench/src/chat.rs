@@ -11,7 +11,7 @@ use futures::{SinkExt, StreamExt};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -34,6 +34,8 @@ pub struct ChatOptions {
     /// (one chatting, others only listening with no chatters) measure one room together, each
     /// with its own viewers, when one process cannot hold them all.
     pub run_id: Option<String>,
+    /// Where each delivery's latency is also recorded by second, for plots and progress.
+    pub timeline: Option<Arc<crate::timeline::Timeline>>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -280,7 +282,7 @@ pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {
         let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (i % opts.source_addresses.max(1) as usize) as u8));
         let (histogram, read_histogram, delivered, mut stop) =
             (histogram.clone(), read_histogram.clone(), delivered.clone(), stop_rx.clone());
-        let (ready, limit, run) = (ready_tx.clone(), limit.clone(), run.clone());
+        let (ready, limit, run, timeline) = (ready_tx.clone(), limit.clone(), run.clone(), opts.timeline.clone());
         let (authority, path) = (url.authority().to_owned(), ws_path.clone());
         viewers.spawn(async move {
             let permit = limit.acquire_owned().await;
@@ -297,18 +299,26 @@ pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {
             // viewers on different threads do not fight over its counters frame by frame.
             let mut latencies: Vec<(u64, u64)> = Vec::with_capacity(256);
             let flush = |latencies: &mut Vec<(u64, u64)>| {
+                let now = Instant::now();
                 for (arrived, read) in latencies.iter() {
                     histogram.record(*arrived);
                     read_histogram.record(*read);
+                    if let Some(t) = &timeline {
+                        t.record(now, Duration::from_millis(*arrived));
+                    }
                 }
                 delivered.fetch_add(latencies.len() as u64, Ordering::Relaxed);
                 latencies.clear();
             };
+            // Handed over when the buffer is full, and at least every 200 ms so the timeline's
+            // seconds stay true at low rates.
+            let mut flushed = Instant::now();
             let read = viewer.read_texts(|text, arrived_us, read_us| {
                 if let Some(sent) = sent_after_marker(text, &marker) {
                     latencies.push((arrived_us.saturating_sub(sent) / 1000, read_us.saturating_sub(sent) / 1000));
-                    if latencies.len() == latencies.capacity() {
+                    if latencies.len() == latencies.capacity() || flushed.elapsed() >= Duration::from_millis(200) {
                         flush(&mut latencies);
+                        flushed = Instant::now();
                     }
                 }
             });

@@ -26,6 +26,8 @@ pub struct CheckoutOptions {
     pub duration: Duration,
     pub server_pids: Vec<u32>,
     pub allow_remote: bool,
+    /// Where each attempt's latency is also recorded by second, for plots and progress.
+    pub timeline: Option<Arc<crate::timeline::Timeline>>,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -138,7 +140,7 @@ pub async fn run(opts: CheckoutOptions) -> anyhow::Result<CheckoutReport> {
         let (buyers, order_url, body) = (buyers.clone(), order_url.clone(), body.clone());
         let (ready, start) = (ready.clone(), start.clone());
         let me_url = format!("{}/api/v1/me", opts.base);
-        let (connections, duration) = (opts.connections, opts.duration);
+        let (connections, duration, timeline) = (opts.connections, opts.duration, opts.timeline.clone());
         clients.spawn(async move {
             // One connection per client, kept alive.
             let client = reqwest::Client::builder().pool_max_idle_per_host(1).http1_only().build()?;
@@ -179,6 +181,9 @@ pub async fn run(opts: CheckoutOptions) -> anyhow::Result<CheckoutReport> {
                 let took = sent.elapsed();
                 tally.attempts += 1;
                 tally.latencies.push(took);
+                if let Some(t) = &timeline {
+                    t.record(Instant::now(), took);
+                }
                 match outcome {
                     Ok((status, _)) if status == reqwest::StatusCode::CREATED => {
                         tally.created += 1;

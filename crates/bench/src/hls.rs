@@ -6,6 +6,7 @@
 //! duration, so a long cycle is a viewer falling behind.
 
 use crate::stats::{Histogram, Percentiles};
+use crate::timeline::Timeline;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,6 +19,8 @@ pub struct HlsOptions {
     pub channels: Vec<i64>,
     pub viewers: usize,
     pub duration: Duration,
+    /// Where each cycle's latency is also recorded by second, for plots and progress.
+    pub timeline: Option<Arc<Timeline>>,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -58,7 +61,14 @@ pub fn hinted_part(playlist: &str) -> Option<(String, u64, u32)> {
     Some((uri.to_owned(), msn.parse().ok()?, part.parse().ok()?))
 }
 
-async fn follow(client: reqwest::Client, base: String, channel: i64, until: Instant, shared: Arc<Shared>) {
+async fn follow(
+    client: reqwest::Client,
+    base: String,
+    channel: i64,
+    until: Instant,
+    shared: Arc<Shared>,
+    timeline: Option<Arc<Timeline>>,
+) {
     let mut query = String::new();
     while Instant::now() < until {
         let started = Instant::now();
@@ -94,6 +104,9 @@ async fn follow(client: reqwest::Client, base: String, channel: i64, until: Inst
                 shared.parts.fetch_add(1, Ordering::Relaxed);
                 shared.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
                 shared.cycles.record(started.elapsed().as_millis() as u64);
+                if let Some(t) = &timeline {
+                    t.record(Instant::now(), started.elapsed());
+                }
                 query = format!("?_HLS_msn={msn}&_HLS_part={part}");
             }
             Err(e) => {
@@ -117,7 +130,14 @@ pub async fn run(opts: HlsOptions) -> anyhow::Result<HlsReport> {
     let tasks: Vec<_> = (0..opts.viewers)
         .map(|i| {
             let channel = opts.channels[i % opts.channels.len()];
-            tokio::spawn(follow(client.clone(), opts.base.clone(), channel, until, shared.clone()))
+            tokio::spawn(follow(
+                client.clone(),
+                opts.base.clone(),
+                channel,
+                until,
+                shared.clone(),
+                opts.timeline.clone(),
+            ))
         })
         .collect();
     for t in tasks {

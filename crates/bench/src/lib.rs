@@ -8,6 +8,8 @@ pub mod checkout;
 pub mod flv_file;
 pub mod hls;
 pub mod mixed;
+pub mod plot;
 pub mod publish;
 pub mod rtmp_client;
 pub mod stats;
+pub mod timeline;

@@ -8,19 +8,21 @@
 //! - the hosts pinning their product on every channel at an interval;
 //! - a flash sale on one product ([`crate::checkout`]).
 //!
-//! A line of progress goes to stderr every second. The report gives each workload's throughput,
-//! latency percentiles and errors, the chat messages lost, the units oversold, and the server's
-//! CPU and RSS over the measured window; [`MixedReport::failures`] lists what must be zero.
+//! A line of progress goes to stderr every second (each workload's operations and p99 in the last
+//! second). The report gives each workload's throughput, latency percentiles and errors, the chat
+//! messages lost, the units oversold, the server's CPU and RSS over the measured window, and each
+//! workload's latency second by second ([`crate::timeline`]), which [`write_files`] plots as SVG
+//! beside the JSON report; [`MixedReport::failures`] lists what must be zero.
 
 use crate::chat::{self, ChatOptions, ChatReport};
 use crate::checkout::{self, CheckoutOptions, CheckoutReport};
 use crate::hls::{self, HlsOptions, HlsReport};
 use crate::publish::{self, PublishOptions, PublishReport};
 use crate::stats::{percentiles, sample_processes, Percentiles};
+use crate::timeline::{Second, Timeline};
 use anyhow::Context;
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -72,6 +74,36 @@ pub struct MixedReport {
     pub oversold: i64,
     pub server_cpu_percent: Option<f64>,
     pub server_rss_mib: Option<f64>,
+    /// Each workload's latency, second by second.
+    pub timelines: Vec<WorkloadTimeline>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WorkloadTimeline {
+    /// `hls`, `chat`, `pins`, `checkout`
+    pub workload: &'static str,
+    /// What its latency measures.
+    pub measures: &'static str,
+    pub seconds: Vec<Second>,
+}
+
+/// The workloads whose latency is followed over time, and what each one measures.
+const WORKLOADS: [(&str, &str); 4] = [
+    ("hls", "LL-HLS viewer cycle (blocking playlist + part)"),
+    ("chat", "chat delivery (sent → read by a viewer)"),
+    ("pins", "pin request"),
+    ("checkout", "flash-sale order attempt"),
+];
+
+/// Writes `mixed.json` and one `latency-<workload>.svg` per workload into `dir`.
+pub fn write_files(report: &MixedReport, dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(dir.join("mixed.json"), serde_json::to_vec_pretty(report)?)?;
+    for t in &report.timelines {
+        let path = dir.join(format!("latency-{}.svg", t.workload));
+        crate::plot::latency_svg(&path, &format!("{}: p50 and p99 latency, second by second", t.measures), &t.seconds)?;
+    }
+    Ok(())
 }
 
 impl MixedReport {
@@ -170,7 +202,7 @@ async fn pin(
     opts: MixedOptions,
     shows: Vec<(i64, i64)>,
     until: Instant,
-    done: Arc<AtomicU64>,
+    timeline: Arc<Timeline>,
 ) -> PinReport {
     let mut latencies = Vec::new();
     let mut errors = 0;
@@ -184,10 +216,12 @@ async fn pin(
             let started = Instant::now();
             let url = format!("{}/api/v1/channels/{channel}/pin", opts.base);
             match api(&client, &opts.admin_token, reqwest::Method::POST, url, json!({"product_id": product})).await {
-                Ok(_) => latencies.push(started.elapsed()),
+                Ok(_) => {
+                    latencies.push(started.elapsed());
+                    timeline.record(Instant::now(), started.elapsed());
+                }
                 Err(_) => errors += 1,
             }
-            done.fetch_add(1, Ordering::Relaxed);
         }
     }
     PinReport { pins: latencies.len() as u64, errors, latency: percentiles(&mut latencies) }
@@ -232,12 +266,15 @@ pub async fn run(opts: MixedOptions) -> anyhow::Result<MixedReport> {
     let started = Instant::now();
     let until = started + opts.duration;
     let before = sample(&opts.server_pids);
-    let pins_done = Arc::new(AtomicU64::new(0));
+    // Room for the workloads' stragglers after the window.
+    let span = opts.duration.as_secs() as usize + 30;
+    let timelines: Vec<Arc<Timeline>> = WORKLOADS.iter().map(|_| Arc::new(Timeline::new(started, span))).collect();
     let hls = tokio::spawn(hls::run(HlsOptions {
         base: opts.base.clone(),
         channels: channels.clone(),
         viewers: opts.hls_viewers,
         duration: opts.duration,
+        timeline: Some(timelines[0].clone()),
     }));
     let room = tokio::spawn(chat::run(ChatOptions {
         base: opts.base.clone(),
@@ -250,13 +287,14 @@ pub async fn run(opts: MixedOptions) -> anyhow::Result<MixedReport> {
         server_pids: Vec::new(),
         allow_remote: opts.allow_remote,
         run_id: Some(format!("mixed-{run}")),
+        timeline: Some(timelines[1].clone()),
     }));
     let pins = tokio::spawn(pin(
         client.clone(),
         opts.clone(),
         shows.iter().map(|s| (s.0, s.1)).collect(),
         until,
-        pins_done.clone(),
+        timelines[2].clone(),
     ));
     let sale = tokio::spawn(checkout::run(CheckoutOptions {
         base: opts.base.clone(),
@@ -268,13 +306,24 @@ pub async fn run(opts: MixedOptions) -> anyhow::Result<MixedReport> {
         duration: opts.duration,
         server_pids: Vec::new(),
         allow_remote: opts.allow_remote,
+        timeline: Some(timelines[3].clone()),
     }));
+    let watched = timelines.clone();
     let progress = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.tick().await;
         while Instant::now() < until {
             tick.tick().await;
-            eprintln!("[{:>4.0} s] pins {}", started.elapsed().as_secs_f64(), pins_done.load(Ordering::Relaxed));
+            let now = Instant::now();
+            let line: Vec<String> = WORKLOADS
+                .iter()
+                .zip(&watched)
+                .map(|((name, _), t)| {
+                    let s = t.last_second(now);
+                    format!("{name} {}/s p99 {:.0} ms", s.count, s.p99_ms)
+                })
+                .collect();
+            eprintln!("[{:>4.0} s] {}", started.elapsed().as_secs_f64(), line.join(" | "));
         }
     });
     let hls = hls.await?.context("LL-HLS viewers")?;
@@ -303,5 +352,14 @@ pub async fn run(opts: MixedOptions) -> anyhow::Result<MixedReport> {
         checkout,
         server_cpu_percent: usage.map(|u| u.0),
         server_rss_mib: usage.map(|u| u.1),
+        timelines: WORKLOADS
+            .iter()
+            .zip(&timelines)
+            .map(|((workload, measures), t)| WorkloadTimeline {
+                workload,
+                measures,
+                seconds: t.per_second(opts.duration.as_secs() as usize),
+            })
+            .collect(),
     })
 }

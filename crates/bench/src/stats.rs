@@ -48,23 +48,29 @@ impl Histogram {
 
     pub fn percentiles(&self) -> Percentiles {
         let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect();
-        let total: u64 = counts.iter().sum();
-        if total == 0 {
-            return Percentiles::default();
-        }
-        let at = |q: f64| {
-            let want = ((total as f64 * q).ceil() as u64).max(1);
-            let mut seen = 0;
-            for (ms, n) in counts.iter().enumerate() {
-                seen += n;
-                if seen >= want {
-                    return ms as f64;
-                }
-            }
-            Self::MAX_MS as f64
-        };
-        Percentiles { count: total as usize, p50_ms: at(0.5), p99_ms: at(0.99), max_ms: at(1.0) }
+        bucket_percentiles(&counts, |ms| ms as f64)
     }
+}
+
+/// Percentiles of samples counted in buckets: `counts[b]` samples fell in bucket `b`, whose value
+/// (in ms) is `value(b)`.
+pub fn bucket_percentiles(counts: &[u64], value: impl Fn(usize) -> f64) -> Percentiles {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return Percentiles::default();
+    }
+    let at = |q: f64| {
+        let want = ((total as f64 * q).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (bucket, n) in counts.iter().enumerate() {
+            seen += n;
+            if seen >= want {
+                return value(bucket);
+            }
+        }
+        value(counts.len().saturating_sub(1))
+    };
+    Percentiles { count: total as usize, p50_ms: at(0.5), p99_ms: at(0.99), max_ms: at(1.0) }
 }
 
 /// CPU time (user + system) and resident memory of a process, from `/proc`.

@@ -240,7 +240,20 @@ impl Publisher {
     }
 
     fn drain(&mut self) {
+        // A part is held until the next output: if that ends its segment, both are published
+        // together (see `LiveChannel::push_last_part`).
+        let mut held: Option<olive_media_mux::Part> = None;
         while let Some(output) = self.packager.poll_output() {
+            if let Some(part) = held.take() {
+                match &output {
+                    Output::SegmentEnd { segment, duration_ms } if *segment == part.segment => {
+                        self.live.push_last_part(part, *duration_ms);
+                        self.end_segment(*segment, *duration_ms, false);
+                        continue;
+                    }
+                    _ => self.live.push_part(part),
+                }
+            }
             match output {
                 Output::Init { bytes, .. } => {
                     self.init_version = self.live.begin_session(bytes.clone(), Utc::now());
@@ -252,23 +265,32 @@ impl Publisher {
                     if self.recorder.is_some() {
                         self.segment_parts.push(part.bytes.clone());
                     }
-                    self.live.push_part(part);
+                    held = Some(part);
                 }
-                Output::SegmentEnd { segment, duration_ms } => {
-                    self.live.end_segment(segment, duration_ms);
-                    if let Some(r) = &self.recorder {
-                        r.segment(SegmentWrite {
-                            msn: segment,
-                            init_version: self.init_version,
-                            discontinuity: self.first_segment && self.init_version > 1,
-                            duration_ms,
-                            parts: std::mem::take(&mut self.segment_parts),
-                        });
-                    }
-                    self.first_segment = false;
-                }
+                Output::SegmentEnd { segment, duration_ms } => self.end_segment(segment, duration_ms, true),
             }
         }
+        if let Some(part) = held {
+            self.live.push_part(part);
+        }
+    }
+
+    /// A segment was cut: the window learns it (unless already told with its last part) and the
+    /// recorder gets its parts.
+    fn end_segment(&mut self, segment: u64, duration_ms: i64, tell_window: bool) {
+        if tell_window {
+            self.live.end_segment(segment, duration_ms);
+        }
+        if let Some(r) = &self.recorder {
+            r.segment(SegmentWrite {
+                msn: segment,
+                init_version: self.init_version,
+                discontinuity: self.first_segment && self.init_version > 1,
+                duration_ms,
+                parts: std::mem::take(&mut self.segment_parts),
+            });
+        }
+        self.first_segment = false;
     }
 
     fn finish(&mut self) {

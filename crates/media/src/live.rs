@@ -120,55 +120,23 @@ impl LiveChannel {
     }
 
     pub fn push_part(&self, part: Part) {
-        let mut w = self.lock();
-        if w.segments.back().is_none_or(|s| s.msn != part.segment) {
-            let discontinuity = std::mem::take(&mut w.pending_discontinuity);
-            let segment = LiveSegment {
-                msn: part.segment,
-                program_date_time: w.origin + ChronoDuration::milliseconds(part.start_ms),
-                init_version: w.init_version,
-                discontinuity,
-                parts: Vec::new(),
-                duration_ms: None,
-            };
-            w.segments.push_back(segment);
-            w.next_msn = part.segment + 1;
-        }
-        w.media_end_ms = part.start_ms + part.duration_ms;
-        let segment = w.segments.back_mut().expect("just ensured");
-        segment.parts.push(LivePart {
-            index: part.index,
-            duration_ms: part.duration_ms,
-            independent: part.independent,
-            bytes: part.bytes,
-        });
-        drop(w);
+        add_part(&mut self.lock(), part);
         self.bump();
     }
 
     pub fn end_segment(&self, msn: u64, duration_ms: i64) {
+        close_segment(&mut self.lock(), msn, duration_ms);
+        self.bump();
+    }
+
+    /// A segment's last part and the segment's end, shown to readers together. Published one
+    /// after the other, a blocking request woken between the two would be told (by the preload
+    /// hint) to wait for one more part of that segment, which is never cut: a 404.
+    pub fn push_last_part(&self, part: Part, duration_ms: i64) {
+        let msn = part.segment;
         let mut w = self.lock();
-        if let Some(s) = w.segments.iter_mut().find(|s| s.msn == msn) {
-            s.duration_ms = Some(duration_ms);
-            // Rounded segment durations must not exceed the target (RFC 8216bis §4.4.3.1); a GOP
-            // longer than the configured target raises it.
-            let rounded = ((duration_ms + 500) / 1000).max(1) as u64;
-            w.target_duration_s = w.target_duration_s.max(rounded);
-        }
-        while w.segments.iter().filter(|s| s.duration_ms.is_some()).count() > WINDOW_SEGMENTS {
-            if let Some(second) = w.segments.get(1).map(|s| s.program_date_time) {
-                w.pins.retain(|p| p.start >= second);
-            }
-            if let Some(old) = w.segments.pop_front() {
-                if w.segments.front().is_some_and(|s| s.discontinuity) {
-                    w.discontinuity_sequence += 1;
-                }
-                let still_used = w.segments.iter().any(|s| s.init_version == old.init_version);
-                if !still_used && old.init_version != w.init_version {
-                    w.inits.remove(&old.init_version);
-                }
-            }
-        }
+        add_part(&mut w, part);
+        close_segment(&mut w, msn, duration_ms);
         drop(w);
         self.bump();
     }
@@ -308,6 +276,54 @@ impl LiveChannel {
     }
 }
 
+fn add_part(w: &mut Window, part: Part) {
+    if w.segments.back().is_none_or(|s| s.msn != part.segment) {
+        let discontinuity = std::mem::take(&mut w.pending_discontinuity);
+        let segment = LiveSegment {
+            msn: part.segment,
+            program_date_time: w.origin + ChronoDuration::milliseconds(part.start_ms),
+            init_version: w.init_version,
+            discontinuity,
+            parts: Vec::new(),
+            duration_ms: None,
+        };
+        w.segments.push_back(segment);
+        w.next_msn = part.segment + 1;
+    }
+    w.media_end_ms = part.start_ms + part.duration_ms;
+    let segment = w.segments.back_mut().expect("just ensured");
+    segment.parts.push(LivePart {
+        index: part.index,
+        duration_ms: part.duration_ms,
+        independent: part.independent,
+        bytes: part.bytes,
+    });
+}
+
+fn close_segment(w: &mut Window, msn: u64, duration_ms: i64) {
+    if let Some(s) = w.segments.iter_mut().find(|s| s.msn == msn) {
+        s.duration_ms = Some(duration_ms);
+        // Rounded segment durations must not exceed the target (RFC 8216bis §4.4.3.1); a GOP
+        // longer than the configured target raises it.
+        let rounded = ((duration_ms + 500) / 1000).max(1) as u64;
+        w.target_duration_s = w.target_duration_s.max(rounded);
+    }
+    while w.segments.iter().filter(|s| s.duration_ms.is_some()).count() > WINDOW_SEGMENTS {
+        if let Some(second) = w.segments.get(1).map(|s| s.program_date_time) {
+            w.pins.retain(|p| p.start >= second);
+        }
+        if let Some(old) = w.segments.pop_front() {
+            if w.segments.front().is_some_and(|s| s.discontinuity) {
+                w.discontinuity_sequence += 1;
+            }
+            let still_used = w.segments.iter().any(|s| s.init_version == old.init_version);
+            if !still_used && old.init_version != w.init_version {
+                w.inits.remove(&old.init_version);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,6 +345,24 @@ mod tests {
             live.push_part(part(msn, i));
         }
         live.end_segment(msn, 2000);
+    }
+
+    /// Readers never see a segment's last part without its end: the preload hint then names the
+    /// next segment's first part, not a part of the finished segment that will never be cut.
+    #[test]
+    fn a_segments_last_part_and_its_end_are_seen_together() {
+        let live = LiveChannel::new(2000, 500, 0);
+        live.begin_session(Bytes::from_static(b"init"), Utc::now());
+        for i in 0..3 {
+            live.push_part(part(0, i));
+        }
+        assert!(live.playlist(false).unwrap().contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-0-3.m4s\""));
+        let before = *live.version.borrow();
+        live.push_last_part(part(0, 3), 2000);
+        assert_eq!(*live.version.borrow(), before + 1, "one wake-up for both");
+        let text = live.playlist(false).unwrap();
+        assert!(text.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-1-0.m4s\""), "{text}");
+        assert_eq!(live.segment(0).unwrap().concat(), b"0.0;0.1;0.2;0.3;");
     }
 
     #[test]

@@ -122,6 +122,9 @@ pub struct MixedArgs {
     /// Length of the measured window, in seconds.
     #[arg(long, default_value_t = 600)]
     duration: u64,
+    /// Also write the report (`mixed.json`) and latency-over-time plots (`latency-*.svg`) here.
+    #[arg(long)]
+    out: Option<PathBuf>,
     #[command(flatten)]
     common: Common,
 }
@@ -268,6 +271,10 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             })
             .await?;
             args.common.print(&report, print_mixed)?;
+            if let Some(dir) = &args.out {
+                mixed::write_files(&report, dir)?;
+                eprintln!("report and plots written to {}", dir.display());
+            }
             let failures = report.failures();
             anyhow::ensure!(failures.is_empty(), "the peak did not hold: {}", failures.join("; "));
             Ok(())
@@ -291,6 +298,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 duration: Duration::from_secs(args.duration),
                 server_pids: args.common.server_pid.clone(),
                 allow_remote: args.common.allow_remote,
+                timeline: None,
             })
             .await?;
             args.common.print(&report, |report| {
@@ -350,6 +358,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 server_pids: args.common.server_pid.clone(),
                 allow_remote: args.common.allow_remote,
                 run_id: args.run_id,
+                timeline: None,
             })
             .await?;
             args.common.print(&report, |report| {

@@ -93,6 +93,7 @@ async fn bench_mixed_holds_a_short_peak() {
     server.create_user("mixed-admin@example.com", "admin").await;
     let clip = crate::live::clip(server.data_dir.path()).await;
     let rtmp = server.rtmp.clone();
+    let out = tempfile::tempdir().unwrap();
     let report = bench(
         &[
             "mixed",
@@ -126,6 +127,8 @@ async fn bench_mixed_holds_a_short_peak() {
             "30",
             "--server-pid",
             &server.pid().to_string(),
+            "--out",
+            out.path().to_str().unwrap(),
         ],
         &[("OLIVE_BENCH_ADMIN_PASSWORD", PASSWORD)],
     )
@@ -138,4 +141,14 @@ async fn bench_mixed_holds_a_short_peak() {
     assert!(report["pins"]["pins"].as_u64().unwrap() >= 3 * 9, "{report}");
     assert_eq!(report["publish"]["failed"], 0);
     assert!(report["server_cpu_percent"].as_f64().is_some());
+    // Latency second by second, and its plots beside the report.
+    for (i, workload) in ["hls", "chat", "pins", "checkout"].iter().enumerate() {
+        let timeline = &report["timelines"][i];
+        assert_eq!(timeline["workload"], *workload);
+        assert_eq!(timeline["seconds"].as_array().unwrap().len(), 30);
+        let svg = std::fs::read_to_string(out.path().join(format!("latency-{workload}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("<polyline"), "a plot of {workload}");
+    }
+    let written: Value = serde_json::from_slice(&std::fs::read(out.path().join("mixed.json")).unwrap()).unwrap();
+    assert_eq!(written["checkout"]["created"], 20);
 }
