@@ -21,9 +21,14 @@ async fn shared_store() -> Arc<dyn Store> {
     Arc::new(SqliteStore::open(&format!("sqlite://{}/olive.db", dir.display())).await.unwrap())
 }
 
-fn rand_suffix() -> u64 {
+/// Unique within the process (tests run at once: the clock alone once gave two of them the same
+/// directory) and across runs.
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    format!("{nanos}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 fn node(store: &Arc<dyn Store>, bus: &Arc<dyn Bus>) -> AppState {
