@@ -8,7 +8,7 @@
 //! - the hosts pinning their product on every channel at an interval;
 //! - a flash sale on one product ([`crate::checkout`]).
 //!
-//! A line of progress goes to stderr every second (each workload's operations and p99 in the last
+//! A line of progress goes to the caller every second (each workload's operations and p99 in the last
 //! second). The report gives each workload's throughput, latency percentiles and errors, the chat
 //! messages lost, the units oversold, the server's CPU and RSS over the measured window, and each
 //! workload's latency second by second ([`crate::timeline`]), which [`write_files`] plots as SVG
@@ -235,7 +235,8 @@ fn sample(pids: &[u32]) -> Option<(Instant, Duration, u64)> {
     Some((Instant::now(), s.cpu, s.rss_bytes))
 }
 
-pub async fn run(opts: MixedOptions) -> anyhow::Result<MixedReport> {
+/// Runs the peak; `progress` is given a line of progress every second (the binary prints it).
+pub async fn run(opts: MixedOptions, progress: impl Fn(&str) + Send + Sync + 'static) -> anyhow::Result<MixedReport> {
     anyhow::ensure!(opts.channels > 0, "at least one channel");
     let host = url::Url::parse(&opts.base).context("--url")?;
     let loopback = host
@@ -323,7 +324,7 @@ pub async fn run(opts: MixedOptions) -> anyhow::Result<MixedReport> {
                     format!("{name} {}/s p99 {:.0} ms", s.count, s.p99_ms)
                 })
                 .collect();
-            eprintln!("[{:>4.0} s] {}", started.elapsed().as_secs_f64(), line.join(" | "));
+            progress(&format!("[{:>4.0} s] {}", started.elapsed().as_secs_f64(), line.join(" | ")));
         }
     });
     let hls = hls.await?.context("LL-HLS viewers")?;

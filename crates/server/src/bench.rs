@@ -251,24 +251,27 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             eprintln!("signing up {} chatters and {} buyers…", args.chatters, args.buyers);
             let chatters = olive_bench::accounts::sign_up(&base, "chatter", args.chatters).await?;
             let buyers = olive_bench::accounts::sign_up(&base, "buyer", args.buyers).await?;
-            let report = mixed::run(MixedOptions {
-                base,
-                rtmp: args.rtmp,
-                admin_token,
-                input: args.input,
-                channels: args.channels,
-                hls_viewers: args.hls_viewers,
-                chat_viewers: args.chat_viewers,
-                chatters,
-                chat_rate: args.chat_rate,
-                pin_every: Duration::from_secs(args.pin_every),
-                buyers,
-                units: args.units,
-                connections: args.connections,
-                duration: Duration::from_secs(args.duration),
-                server_pids: args.common.server_pid.clone(),
-                allow_remote: args.common.allow_remote,
-            })
+            let report = mixed::run(
+                MixedOptions {
+                    base,
+                    rtmp: args.rtmp,
+                    admin_token,
+                    input: args.input,
+                    channels: args.channels,
+                    hls_viewers: args.hls_viewers,
+                    chat_viewers: args.chat_viewers,
+                    chatters,
+                    chat_rate: args.chat_rate,
+                    pin_every: Duration::from_secs(args.pin_every),
+                    buyers,
+                    units: args.units,
+                    connections: args.connections,
+                    duration: Duration::from_secs(args.duration),
+                    server_pids: args.common.server_pid.clone(),
+                    allow_remote: args.common.allow_remote,
+                },
+                |line| eprintln!("{line}"),
+            )
             .await?;
             args.common.print(&report, print_mixed)?;
             if let Some(dir) = &args.out {
