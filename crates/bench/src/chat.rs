@@ -259,9 +259,7 @@ async fn connect(ws_url: &str, token: &str) -> anyhow::Result<Socket> {
 }
 
 pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {
-    let url = url::Url::parse(&opts.base).context("--url")?;
-    let host: IpAddr = url.host_str().context("--url has no host")?.parse().context("--url must name an IP address")?;
-    anyhow::ensure!(opts.allow_remote || host.is_loopback(), "refusing a non-loopback target without --allow-remote");
+    let (url, host) = crate::http_target(&opts.base, opts.allow_remote)?;
     let ws_url = format!("ws://{}/api/v1/channels/{}/ws", url.authority(), opts.channel);
     let ws_path = format!("/api/v1/channels/{}/ws", opts.channel);
     let target: SocketAddr = SocketAddr::new(host, url.port().unwrap_or(80));

@@ -119,10 +119,7 @@ async fn set_up(client: &reqwest::Client, opts: &CheckoutOptions) -> anyhow::Res
 }
 
 pub async fn run(opts: CheckoutOptions) -> anyhow::Result<CheckoutReport> {
-    let url = url::Url::parse(&opts.base).context("--url")?;
-    let host: std::net::IpAddr =
-        url.host_str().context("--url has no host")?.parse().context("--url must name an IP address")?;
-    anyhow::ensure!(opts.allow_remote || host.is_loopback(), "refusing a non-loopback target without --allow-remote");
+    crate::http_target(&opts.base, opts.allow_remote)?;
     anyhow::ensure!(!opts.buyers.is_empty() && opts.connections > 0, "no buyers or no connections");
     let setup = reqwest::Client::new();
     let (product, deal) = set_up(&setup, &opts).await?;

@@ -72,50 +72,48 @@ async fn follow(
     let mut query = String::new();
     while Instant::now() < until {
         let started = Instant::now();
-        let playlist = client.get(format!("{base}/live/{channel}/index.m3u8{query}")).send().await;
-        let text = match playlist {
-            Ok(r) if r.status() == reqwest::StatusCode::OK => r.text().await.unwrap_or_default(),
-            Ok(r) => {
-                shared.error(format!("playlist of channel {channel}: {}", r.status()));
-                query.clear();
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                continue;
-            }
-            Err(e) => {
-                shared.error(format!("playlist of channel {channel}: {e}"));
-                query.clear();
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                continue;
-            }
-        };
-        let Some((uri, msn, part)) = hinted_part(&text) else {
-            // Ended, or not started: look again shortly.
-            query.clear();
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            continue;
-        };
-        let fetched = match client.get(format!("{base}/live/{channel}/{uri}")).send().await {
-            Ok(r) if r.status() == reqwest::StatusCode::OK => r.bytes().await.map_err(|e| e.to_string()),
-            Ok(r) => Err(r.status().to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        match fetched {
-            Ok(bytes) => {
+        match cycle(&client, &base, channel, &query).await {
+            Ok(Some((next, bytes))) => {
                 shared.parts.fetch_add(1, Ordering::Relaxed);
-                shared.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                shared.bytes.fetch_add(bytes, Ordering::Relaxed);
                 shared.cycles.record(started.elapsed().as_millis() as u64);
                 if let Some(t) = &timeline {
                     t.record(Instant::now(), started.elapsed());
                 }
-                query = format!("?_HLS_msn={msn}&_HLS_part={part}");
+                query = next;
+                continue;
             }
-            Err(e) => {
-                shared.error(format!("part {uri} of channel {channel}: {e}"));
-                query.clear();
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
+            // Ended, or not started: look again shortly.
+            Ok(None) => {}
+            Err(e) => shared.error(format!("channel {channel}: {e}")),
         }
+        query.clear();
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// One cycle: the playlist (blocking on `query`), then the part its preload hint names. Gives the
+/// query that blocks on that part and the part's size, or `None` when the playlist hints no part.
+async fn cycle(
+    client: &reqwest::Client,
+    base: &str,
+    channel: i64,
+    query: &str,
+) -> Result<Option<(String, u64)>, String> {
+    let text =
+        get(client, format!("{base}/live/{channel}/index.m3u8{query}")).await.map_err(|e| format!("playlist: {e}"))?;
+    let Some((uri, msn, part)) = hinted_part(&String::from_utf8_lossy(&text)) else { return Ok(None) };
+    let bytes = get(client, format!("{base}/live/{channel}/{uri}")).await.map_err(|e| format!("part {uri}: {e}"))?;
+    Ok(Some((format!("?_HLS_msn={msn}&_HLS_part={part}"), bytes.len() as u64)))
+}
+
+/// A `200` answer's body, or why not.
+async fn get(client: &reqwest::Client, url: String) -> Result<bytes::Bytes, String> {
+    let r = client.get(url).send().await.map_err(|e| e.to_string())?;
+    if r.status() != reqwest::StatusCode::OK {
+        return Err(r.status().to_string());
+    }
+    r.bytes().await.map_err(|e| e.to_string())
 }
 
 pub async fn run(opts: HlsOptions) -> anyhow::Result<HlsReport> {

@@ -13,3 +13,14 @@ pub mod publish;
 pub mod rtmp_client;
 pub mod stats;
 pub mod timeline;
+
+use anyhow::Context;
+
+/// The server `base` names (`http://IP:PORT`), parsed; refused unless loopback or `allow_remote`.
+pub fn http_target(base: &str, allow_remote: bool) -> anyhow::Result<(url::Url, std::net::IpAddr)> {
+    let url = url::Url::parse(base).context("--url")?;
+    let host: std::net::IpAddr =
+        url.host_str().context("--url has no host")?.parse().context("--url must name an IP address")?;
+    anyhow::ensure!(allow_remote || host.is_loopback(), "refusing a non-loopback target without --allow-remote");
+    Ok((url, host))
+}

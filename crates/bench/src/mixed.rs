@@ -238,11 +238,7 @@ fn sample(pids: &[u32]) -> Option<(Instant, Duration, u64)> {
 /// Runs the peak; `progress` is given a line of progress every second (the binary prints it).
 pub async fn run(opts: MixedOptions, progress: impl Fn(&str) + Send + Sync + 'static) -> anyhow::Result<MixedReport> {
     anyhow::ensure!(opts.channels > 0, "at least one channel");
-    let host = url::Url::parse(&opts.base).context("--url")?;
-    let loopback = host
-        .host_str()
-        .is_some_and(|h| h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()));
-    anyhow::ensure!(opts.allow_remote || loopback, "refusing a non-loopback target without --allow-remote");
+    crate::http_target(&opts.base, opts.allow_remote)?;
     let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
     let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
     let shows = set_up(&client, &opts, run).await?;

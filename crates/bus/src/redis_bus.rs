@@ -246,6 +246,12 @@ mod tests {
         url
     }
 
+    /// A bus name no other run uses, so keys and channels start empty.
+    fn unique(url: &str, label: &str) -> String {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        format!("{url}#{label}-{}-{nanos}", std::process::id())
+    }
+
     #[tokio::test]
     async fn two_nodes_hear_each_other_in_order() {
         let Some(url) = redis_url() else { return };
@@ -290,11 +296,7 @@ mod tests {
     #[tokio::test]
     async fn nodes_share_one_rate_limit() {
         let Some(url) = redis_url() else { return };
-        let url = format!(
-            "{url}#limit-test-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-        );
+        let url = unique(&url, "limit-test");
         let (a, b) = (RedisBus::open(&url).unwrap(), RedisBus::open(&url).unwrap());
         let (la, lb) = (a.shared_limits().unwrap(), b.shared_limits().unwrap());
         let period = Duration::from_secs(1);
@@ -319,11 +321,7 @@ mod tests {
     #[tokio::test]
     async fn nodes_see_one_holder_per_lease() {
         let Some(url) = redis_url() else { return };
-        let url = format!(
-            "{url}#lease-test-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-        );
+        let url = unique(&url, "lease-test");
         let (a, b) = (RedisBus::open(&url).unwrap(), RedisBus::open(&url).unwrap());
         let (la, lb) = (a.leases(), b.leases());
         let short = Duration::from_millis(300);

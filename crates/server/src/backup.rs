@@ -8,7 +8,7 @@
 //! Objects are copied after the database snapshot, so every object the snapshot names is there
 //! (objects are written before the rows that name them, and replays are deleted row first).
 
-use crate::config::{DatabaseEngine, StorageArgs, StorageConfig};
+use crate::config::{StorageArgs, StorageConfig};
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -88,12 +88,9 @@ fn backup_store(place: &str, storage: &StorageConfig) -> anyhow::Result<Objects>
 }
 
 fn sqlite_path(storage: &StorageConfig) -> anyhow::Result<PathBuf> {
-    if storage.database_engine != DatabaseEngine::Sqlite {
-        bail!("backup and restore cover the embedded database; back PostgreSQL up with pg_basebackup or pg_dump");
-    }
-    let url = storage.database_url();
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
-    Ok(PathBuf::from(path.split('?').next().unwrap_or(path)))
+    storage
+        .sqlite_path()
+        .context("backup and restore cover the embedded database; back PostgreSQL up with pg_basebackup or pg_dump")
 }
 
 pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {

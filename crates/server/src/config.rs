@@ -329,6 +329,16 @@ impl StorageConfig {
     pub fn object_store_url(&self) -> &str {
         self.object_store_url.expose_secret()
     }
+
+    /// The embedded database's file, or `None` on PostgreSQL.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        if self.database_engine != DatabaseEngine::Sqlite {
+            return None;
+        }
+        let url = self.database_url();
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+        Some(PathBuf::from(path.split('?').next().unwrap_or(path)))
+    }
 }
 
 /// The `file://` URL of a directory, made absolute.

@@ -14,7 +14,7 @@
 //! Fencing: a promoted standby replicates (if asked) to a new place; the old primary, if it comes
 //! back, must not be started on its old data (see docs/DISASTER_RECOVERY.md).
 
-use crate::config::{directory_url, DatabaseEngine, StorageArgs, StorageConfig};
+use crate::config::{directory_url, StorageArgs, StorageConfig};
 use anyhow::{bail, Context};
 use olive_objects::{Objects, S3Settings};
 use secrecy::ExposeSecret;
@@ -103,11 +103,9 @@ impl Replica {
 
 /// The SQLite file a storage configuration names.
 fn database_path(storage: &StorageConfig) -> anyhow::Result<PathBuf> {
-    if storage.database_engine != DatabaseEngine::Sqlite {
-        bail!("Litestream replicates the embedded (SQLite) database; PostgreSQL uses streaming replication (docs/DISASTER_RECOVERY.md)");
-    }
-    let path = storage.database_url().trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-    Ok(PathBuf::from(path.split('?').next().unwrap_or(path)))
+    storage.sqlite_path().context(
+        "Litestream replicates the embedded (SQLite) database; PostgreSQL uses streaming replication (docs/DISASTER_RECOVERY.md)",
+    )
 }
 
 fn litestream(args: &[&str]) -> Command {
@@ -150,7 +148,8 @@ pub async fn mirror(from: &Objects, to: &Objects) -> anyhow::Result<usize> {
 /// What `olive serve --replica-url` runs beside the server.
 pub struct Replicator {
     litestream: Child,
-    mirror: Option<tokio::task::JoinHandle<()>>,
+    /// The mirror task and the replica's objects (only for a local object store).
+    mirror: Option<(tokio::task::JoinHandle<()>, Objects)>,
     _config: tempfile::NamedTempFile,
 }
 
@@ -167,7 +166,8 @@ impl Replicator {
         let child = spawn(cmd, "replication")?;
         let mirror = if storage.object_store_url().starts_with("file://") {
             let (from, to) = (objects.clone(), replica.objects(&storage.s3)?);
-            Some(tokio::spawn(async move {
+            let target = to.clone();
+            let task = tokio::spawn(async move {
                 let mut tick = tokio::time::interval(MIRROR_EVERY);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
@@ -176,7 +176,8 @@ impl Replicator {
                         tracing::warn!(error = %e, "could not mirror objects to the replica");
                     }
                 }
-            }))
+            });
+            Some((task, target))
         } else {
             None
         };
@@ -186,13 +187,11 @@ impl Replicator {
 
     /// After the server stopped: a last mirror pass, then Litestream is asked to stop (it ships
     /// what it has not yet shipped).
-    pub async fn stop(mut self, objects: &Objects, place: &str, storage: &StorageConfig) {
-        if let Some(task) = self.mirror.take() {
+    pub async fn stop(mut self, objects: &Objects) {
+        if let Some((task, replica)) = self.mirror.take() {
             task.abort();
-            if let Ok(replica) = Replica::parse(place).and_then(|r| r.objects(&storage.s3)) {
-                if let Err(e) = mirror(objects, &replica).await {
-                    tracing::warn!(error = %e, "the last object mirror failed");
-                }
+            if let Err(e) = mirror(objects, &replica).await {
+                tracing::warn!(error = %e, "the last object mirror failed");
             }
         }
         terminate(&mut self.litestream).await;

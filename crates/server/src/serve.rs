@@ -181,8 +181,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     for task in background {
         task.abort();
     }
-    if let (Some(replicator), Some(place)) = (replicator, &config.replica_url) {
-        replicator.stop(&engines.objects, place, &config.storage).await;
+    if let Some(replicator) = replicator {
+        replicator.stop(&engines.objects).await;
     }
     tracing::info!("stopped cleanly");
     Ok(())

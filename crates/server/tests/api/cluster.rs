@@ -13,6 +13,7 @@ use crate::live::{channel_with_key, clip, have_ffmpeg, publish};
 use crate::room::{connect, next_of, send};
 use crate::s3::S3Server;
 use futures::StreamExt;
+use olive_bench::hls::hinted_part;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -119,12 +120,7 @@ http {{
             .spawn()
             .expect("start nginx");
         let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while client.get(format!("{base}/livez")).send().await.is_err() {
-            assert!(Instant::now() < deadline, "nginx did not answer on {base}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_until_answers(&format!("{base}/livez"), Duration::from_secs(20), "nginx").await;
         Nginx { child, base, _dir: dir }
     }
 }
@@ -170,12 +166,7 @@ async fn follow(base: String, channel: i64, stop: Arc<AtomicBool>, killed: Arc<A
                 continue;
             }
         };
-        let hint = text
-            .lines()
-            .find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\""))
-            .and_then(|rest| rest.split('"').next())
-            .map(str::to_owned);
-        let Some(hint) = hint else {
+        let Some((hint, msn, index)) = hinted_part(&text) else {
             query.clear();
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
@@ -190,11 +181,6 @@ async fn follow(base: String, channel: i64, stop: Arc<AtomicBool>, killed: Arc<A
                 if killed.load(Ordering::Acquire) {
                     seen.parts_after_kill += 1;
                 }
-                let (msn, index) = hint
-                    .strip_prefix("part-")
-                    .and_then(|r| r.strip_suffix(".m4s"))
-                    .and_then(|r| r.split_once('-'))
-                    .expect("parts are named part-MSN-INDEX.m4s");
                 query = format!("?_HLS_msn={msn}&_HLS_part={index}");
             }
             _ => {
@@ -317,15 +303,7 @@ async fn three_nodes_behind_nginx_share_lives_chat_and_a_flash_sale() {
         client.get(format!("{}/api/v1/channels/{channel}", lb.base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(listed["status"], "live");
     // A blocking reload on node 2 waits for the next part on node 1, as on node 1 itself.
-    let hint = playlist.lines().find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"")).unwrap();
-    let (msn, index) = hint
-        .trim_end_matches('"')
-        .strip_prefix("part-")
-        .unwrap()
-        .strip_suffix(".m4s")
-        .unwrap()
-        .split_once('-')
-        .unwrap();
+    let (_, msn, index) = hinted_part(&playlist).expect("a live playlist hints its next part");
     let asked = Instant::now();
     let blocked = client
         .get(format!("{}/live/{channel}/index.m3u8?_HLS_msn={msn}&_HLS_part={index}", node2.base))

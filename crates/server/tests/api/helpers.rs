@@ -308,6 +308,16 @@ pub async fn error_code(r: Response, status: StatusCode) -> String {
     body["error"]["code"].as_str().expect("error.code").to_owned()
 }
 
+/// Waits until `url` answers at all (any status), for a server just started; `what` names it.
+pub async fn wait_until_answers(url: &str, within: Duration, what: &str) {
+    let client = Client::new();
+    let deadline = std::time::Instant::now() + within;
+    while client.get(url).send().await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "{what} did not answer on {url} within {within:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A loopback port nobody listens on at the moment of asking.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

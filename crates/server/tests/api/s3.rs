@@ -4,7 +4,7 @@
 
 use olive_objects::S3Settings;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::process::{Child, Command};
 
 pub struct S3Server {
@@ -29,7 +29,7 @@ impl S3Server {
             eprintln!("moto is not installed: skipping the S3 test (pip install 'moto[server]==5.2.5')");
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = crate::helpers::free_port();
         let child = Command::new("python3")
             .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
@@ -39,12 +39,8 @@ impl S3Server {
             .spawn()
             .expect("start moto");
         let endpoint = format!("http://127.0.0.1:{port}");
+        crate::helpers::wait_until_answers(&format!("{endpoint}/moto-api/"), Duration::from_secs(30), "moto").await;
         let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while client.get(format!("{endpoint}/moto-api/")).send().await.is_err() {
-            assert!(Instant::now() < deadline, "moto did not answer on {endpoint} within 30 s");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
         let bucket = "olive-test".to_owned();
         let created = client.put(format!("{endpoint}/{bucket}")).send().await.unwrap();
         assert!(created.status().is_success(), "creating the bucket: {}", created.status());
