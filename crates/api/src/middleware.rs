@@ -14,6 +14,8 @@ use axum::response::Response;
 use chrono::Utc;
 use olive_core::ChannelId;
 use olive_store::Meter;
+use std::collections::HashMap;
+use std::sync::RwLock;
 use std::time::Instant;
 use tracing::Instrument;
 
@@ -22,23 +24,96 @@ use tracing::Instrument;
 #[derive(Debug, Clone, Copy)]
 pub struct ChannelEgress(pub ChannelId);
 
+/// The request counter and latency histogram of each route, method and status, made once: building
+/// a metric's key (its labels as strings, hashed and compared in the registry) on every request
+/// cost more than the rest of a cached read's bookkeeping.
+#[derive(Default)]
+pub struct HttpMetrics {
+    by_route: RwLock<HashMap<String, Vec<RouteMetrics>>>,
+    /// `olive_egress_bytes_total{kind="media"}` and `{kind="other"}`.
+    egress: std::sync::OnceLock<[metrics::Counter; 2]>,
+}
+
+#[derive(Clone)]
+struct RouteMetrics {
+    method: Method,
+    status: u16,
+    requests: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+impl HttpMetrics {
+    fn record(&self, route: &str, method: &Method, status: u16, elapsed: f64) {
+        // Methods outside the standard set share one label, so made-up methods cannot grow it.
+        let method = if STANDARD_METHODS.contains(method) {
+            method.clone()
+        } else {
+            Method::from_bytes(b"OTHER").expect("a valid token")
+        };
+        let find =
+            |handles: &[RouteMetrics]| handles.iter().find(|h| h.status == status && h.method == method).cloned();
+        let known = self.by_route.read().expect("http metrics poisoned").get(route).and_then(|h| find(h));
+        let handles = known.unwrap_or_else(|| {
+            let mut by_route = self.by_route.write().expect("http metrics poisoned");
+            let handles = by_route.entry(route.to_owned()).or_default();
+            find(handles).unwrap_or_else(|| {
+                let labels = [
+                    ("route", route.to_owned()),
+                    ("method", method.as_str().to_owned()),
+                    ("status", status.to_string()),
+                ];
+                let made = RouteMetrics {
+                    method: method.clone(),
+                    status,
+                    requests: metrics::counter!("olive_http_requests_total", &labels),
+                    duration: metrics::histogram!("olive_http_request_duration_seconds", &labels[..2]),
+                };
+                handles.push(made.clone());
+                made
+            })
+        });
+        handles.requests.increment(1);
+        handles.duration.record(elapsed);
+    }
+
+    fn egress(&self, media: bool, bytes: u64) {
+        let [media_bytes, other_bytes] = self.egress.get_or_init(|| {
+            ["media", "other"].map(|kind| metrics::counter!("olive_egress_bytes_total", "kind" => kind))
+        });
+        if media { media_bytes } else { other_bytes }.increment(bytes);
+    }
+}
+
+const STANDARD_METHODS: [Method; 9] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::OPTIONS,
+    Method::CONNECT,
+    Method::TRACE,
+];
+
 pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let route: String = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
-    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let route_str = route.as_ref().map_or("unmatched", |p| p.as_str());
     // Live media names its channel in the path; other routes that serve a channel's bytes say so.
-    let live_channel = route.starts_with("/live/{id}").then(|| path_channel(req.uri().path())).flatten();
+    let live_channel = route_str.starts_with("/live/{id}").then(|| path_channel(req.uri().path())).flatten();
     // Bytes sent to another node are counted where they leave for the viewer, not twice.
     let between_nodes = crate::peers::is_forwarded(req.headers());
     if let Some(channel) = live_channel {
         req.extensions_mut().insert(ChannelEgress(channel));
     }
+    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let span = tracing::info_span!(
         "request",
         %request_id,
         method = %method,
-        route = %route,
+        route = %route_str,
         channel_id = live_channel.map(|c| c.0),
         user_id = tracing::field::Empty,
     );
@@ -60,15 +135,12 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
             .exact()
             .or_else(|| response.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok()));
         if let Some(bytes) = bytes.filter(|b| *b > 0) {
-            let kind = if channel.is_some() { "media" } else { "other" };
-            metrics::counter!("olive_egress_bytes_total", "kind" => kind).increment(bytes);
+            state.http_metrics.egress(channel.is_some(), bytes);
             let amount = i64::try_from(bytes).unwrap_or(i64::MAX);
             state.media.usage().add(Utc::now().date_naive(), channel, Meter::EgressBytes, amount);
         }
     }
-    let labels = [("route", route), ("method", method.as_str().to_owned()), ("status", status.as_u16().to_string())];
-    metrics::counter!("olive_http_requests_total", &labels).increment(1);
-    metrics::histogram!("olive_http_request_duration_seconds", &labels[..2]).record(elapsed.as_secs_f64());
+    state.http_metrics.record(route_str, &method, status.as_u16(), elapsed.as_secs_f64());
     response.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }

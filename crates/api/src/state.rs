@@ -53,8 +53,19 @@ pub struct Live {
     pub deals: Arc<DealDesk>,
 }
 
+/// Cloned for every request (each extractor and middleware takes its own), so it is one
+/// reference count around [`Shared`], not one per engine.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub objects: Objects,
     pub bus: Arc<dyn Bus>,
@@ -81,6 +92,8 @@ pub struct AppState {
     pub prices: olive_commerce::cost::Prices,
     /// The client for requests to other nodes (live playback held elsewhere).
     pub peers: reqwest::Client,
+    /// Each route's request metrics, registered once.
+    pub(crate) http_metrics: crate::middleware::HttpMetrics,
 }
 
 impl AppState {
@@ -91,10 +104,11 @@ impl AppState {
         settings: ApiSettings,
         live: Live,
         metrics: Option<PrometheusHandle>,
+        prices: olive_commerce::cost::Prices,
     ) -> Self {
         let Live { media, thumbnails, hub, deals } = live;
         let cache = Arc::new(ReadCache::new(store.clone(), bus.clone(), hub.clone()));
-        AppState {
+        AppState(Arc::new(Shared {
             throttle: Arc::new(LoginThrottle::new(settings.login_limits)),
             event_pace: Arc::default(),
             recommendations: Arc::default(),
@@ -109,8 +123,9 @@ impl AppState {
             deals,
             metrics,
             draining: Arc::default(),
-            prices: olive_commerce::cost::Prices::default(),
+            prices,
             peers: crate::peers::client(),
-        }
+            http_metrics: Default::default(),
+        }))
     }
 }

@@ -1,7 +1,9 @@
 //! `olive bench chat`: one channel's live room under load. N viewer sockets (spread over several
 //! 127.0.0.x source addresses, so the client side does not run out of ports) listen, M signed-in
 //! chatters send at a total rate for a bounded time, and every viewer times every bench message
-//! from the moment it was sent (the send time rides in the text) to the moment it arrived.
+//! from the moment it was sent (the send time rides in the text) to the moment it arrived. The
+//! chatters may also tap hearts in bursts, once a second each; the room announces hearts as one
+//! count per tick, and every viewer adds the counts up, so a heart the room dropped shows.
 //! Reports delivery latency p50/p99/max, messages delivered per second, messages lost, and the
 //! server's CPU and RSS (per viewer too) when given its pid.
 
@@ -25,6 +27,8 @@ pub struct ChatOptions {
     pub chatters: Vec<String>,
     /// Messages per second, all chatters together.
     pub rate: f64,
+    /// Hearts per second, all chatters together, each chatter's share sent as one burst a second.
+    pub hearts: u64,
     pub duration: Duration,
     /// Viewers are spread over 127.0.0.1 … 127.0.0.N.
     pub source_addresses: u8,
@@ -49,6 +53,10 @@ pub struct ChatReport {
     /// `None` when only listening (this process does not know how many were sent).
     pub lost: Option<u64>,
     pub delivered_per_second: f64,
+    pub hearts_sent: u64,
+    /// Hearts sent but missing from a viewer's announced total, summed over viewers (`None` when
+    /// only listening).
+    pub hearts_lost: Option<u64>,
     /// From send to the frame reaching the viewer's socket (the kernel's receive timestamp).
     pub latency: Percentiles,
     /// From send to the load generator reading it (adds this process's own queueing).
@@ -79,6 +87,14 @@ fn sent_after_marker(frame: &str, marker: &str) -> Option<u64> {
     let rest = &frame[frame.find(marker)? + marker.len()..];
     let body = &rest[..rest.find('"')?];
     body.rsplit(':').next()?.parse().ok()
+}
+
+/// The count of a hearts frame (`{"type":"hearts","count":N}`), found without a full parse as
+/// chat frames are.
+fn hearts_count(frame: &str) -> Option<u64> {
+    let rest = frame.strip_prefix(r#"{"type":"hearts","count":"#)?;
+    let digits = rest.find(|c: char| !c.is_ascii_digit()).map_or(rest, |end| &rest[..end]);
+    digits.parse().ok()
 }
 
 /// Asks the kernel to stamp received data with the time it arrived (`SO_TIMESTAMPNS`), so delivery
@@ -268,6 +284,9 @@ pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {
     let histogram = Arc::new(Histogram::new());
     let read_histogram = Arc::new(Histogram::new());
     let delivered = Arc::new(AtomicU64::new(0));
+    // Hearts the chatters tapped, and those missing from each viewer's announced total, summed.
+    let hearts_sent = Arc::new(AtomicU64::new(0));
+    let hearts_missing = Arc::new(AtomicU64::new(0));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let rss_before = opts.server_pids.first().and_then(|p| sample_process(*p).ok()).map(|s| s.rss_bytes);
 
@@ -280,6 +299,7 @@ pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {
         let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (i % opts.source_addresses.max(1) as usize) as u8));
         let (histogram, read_histogram, delivered, mut stop) =
             (histogram.clone(), read_histogram.clone(), delivered.clone(), stop_rx.clone());
+        let (hearts_sent, hearts_missing) = (hearts_sent.clone(), hearts_missing.clone());
         let (ready, limit, run, timeline) = (ready_tx.clone(), limit.clone(), run.clone(), opts.timeline.clone());
         let (authority, path) = (url.authority().to_owned(), ws_path.clone());
         viewers.spawn(async move {
@@ -311,7 +331,12 @@ pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {
             // Handed over when the buffer is full, and at least every 200 ms so the timeline's
             // seconds stay true at low rates.
             let mut flushed = Instant::now();
+            let mut hearts = 0u64;
             let read = viewer.read_texts(|text, arrived_us, read_us| {
+                if let Some(n) = hearts_count(text) {
+                    hearts = hearts.saturating_add(n);
+                    return;
+                }
                 if let Some(sent) = sent_after_marker(text, &marker) {
                     latencies.push((arrived_us.saturating_sub(sent) / 1000, read_us.saturating_sub(sent) / 1000));
                     if latencies.len() == latencies.capacity() || flushed.elapsed() >= Duration::from_millis(200) {
@@ -325,6 +350,8 @@ pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {
                 _ = read => {}
             }
             flush(&mut latencies);
+            // Stopped only after every chatter is done: the sent count is final.
+            hearts_missing.fetch_add(hearts_sent.load(Ordering::Relaxed).saturating_sub(hearts), Ordering::Relaxed);
         });
     }
     drop(ready_tx);
@@ -347,14 +374,17 @@ pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {
     let mut chatters = tokio::task::JoinSet::new();
     let count = opts.chatters.len();
     for (n, token) in opts.chatters.iter().enumerate() {
-        let (ws_url, token, sent, refused, duration) =
-            (ws_url.clone(), token.clone(), sent.clone(), refused.clone(), opts.duration);
+        let (ws_url, token, sent, refused, hearts_sent, duration) =
+            (ws_url.clone(), token.clone(), sent.clone(), refused.clone(), hearts_sent.clone(), opts.duration);
+        // This chatter's share of the hearts, tapped in one burst a second.
+        let burst = opts.hearts / count as u64 + u64::from((n as u64) < opts.hearts % count as u64);
         let run = run.clone();
         chatters.spawn(async move {
             let mut socket = connect(&ws_url, &token).await?;
             // Spread the chatters' sends evenly over one period.
             tokio::time::sleep(period.mul_f64(n as f64 / count as f64)).await;
             let mut tick = tokio::time::interval(period);
+            let mut heart_tick = tokio::time::interval(Duration::from_secs(1));
             let end = tokio::time::Instant::now() + duration;
             let mut seq = 0u64;
             loop {
@@ -368,6 +398,16 @@ pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {
                         let frame = serde_json::json!({"type": "chat", "text": text}).to_string();
                         socket.send(Message::Text(frame.into())).await?;
                         sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ = heart_tick.tick(), if burst > 0 => {
+                        if tokio::time::Instant::now() >= end {
+                            break;
+                        }
+                        for _ in 0..burst {
+                            socket.feed(Message::Text(r#"{"type":"heart"}"#.into())).await?;
+                        }
+                        socket.flush().await?;
+                        hearts_sent.fetch_add(burst, Ordering::Relaxed);
                     }
                     frame = socket.next() => match frame {
                         Some(Ok(Message::Text(t))) if t.contains("\"type\":\"error\"") => {
@@ -409,6 +449,8 @@ pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {
         delivered,
         lost: (!opts.chatters.is_empty()).then(|| expected.saturating_sub(delivered)),
         delivered_per_second: delivered as f64 / seconds.max(0.001),
+        hearts_sent: hearts_sent.load(Ordering::Relaxed),
+        hearts_lost: (!opts.chatters.is_empty()).then(|| hearts_missing.load(Ordering::Relaxed)),
         latency: histogram.percentiles(),
         latency_read: read_histogram.percentiles(),
         server_cpu_percent: (!opts.server_pids.is_empty())
@@ -434,6 +476,16 @@ mod tests {
         assert_eq!(sent_after_marker(r#"{"type":"chat","text":"hello"}"#, &marker("42")), None);
         assert_eq!(sent_after_marker(r#"{"type":"viewers","count":3}"#, &marker("42")), None);
         assert_eq!(sent_after_marker("not json", &marker("42")), None);
+    }
+
+    #[test]
+    fn hearts_frames_carry_their_count() {
+        assert_eq!(hearts_count(r#"{"type":"hearts","count":250}"#), Some(250));
+        assert_eq!(hearts_count(r#"{"type":"hearts","count":7,"more":1}"#), Some(7));
+        assert_eq!(hearts_count(r#"{"type":"hearts","count":}"#), None);
+        assert_eq!(hearts_count(r#"{"type":"hearts","count":99999999999999999999999}"#), None, "overflow");
+        assert_eq!(hearts_count(r#"{"type":"chat","text":"{\"type\":\"hearts\",\"count\":5}"}"#), None);
+        assert_eq!(hearts_count(""), None);
     }
 
     #[test]

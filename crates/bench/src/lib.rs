@@ -7,6 +7,7 @@ pub mod chat;
 pub mod checkout;
 pub mod flv_file;
 pub mod hls;
+pub mod http;
 pub mod mixed;
 pub mod plot;
 pub mod publish;

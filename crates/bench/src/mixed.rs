@@ -42,6 +42,8 @@ pub struct MixedOptions {
     pub chatters: Vec<String>,
     /// Chat messages per second, all chatters together.
     pub chat_rate: f64,
+    /// Hearts per second, all chatters together, in bursts.
+    pub hearts: u64,
     pub pin_every: Duration,
     /// Bearer tokens of the flash sale's buyers.
     pub buyers: Vec<String>,
@@ -71,6 +73,8 @@ pub struct MixedReport {
     /// Every failed operation of every workload.
     pub errors: u64,
     pub lost_messages: u64,
+    /// Hearts tapped but missing from a viewer's announced total, summed over viewers.
+    pub lost_hearts: u64,
     pub oversold: i64,
     pub server_cpu_percent: Option<f64>,
     pub server_rss_mib: Option<f64>,
@@ -125,6 +129,9 @@ impl MixedReport {
         }
         if self.lost_messages > 0 {
             failed.push(format!("{} chat messages lost", self.lost_messages));
+        }
+        if self.lost_hearts > 0 {
+            failed.push(format!("{} hearts lost", self.lost_hearts));
         }
         if self.oversold > 0 {
             failed.push(format!("{} units oversold", self.oversold));
@@ -279,6 +286,7 @@ pub async fn run(opts: MixedOptions, progress: impl Fn(&str) + Send + Sync + 'st
         viewers: opts.chat_viewers,
         chatters: opts.chatters.clone(),
         rate: opts.chat_rate,
+        hearts: opts.hearts,
         duration: opts.duration,
         source_addresses: 8,
         server_pids: Vec::new(),
@@ -340,6 +348,7 @@ pub async fn run(opts: MixedOptions, progress: impl Fn(&str) + Send + Sync + 'st
         seconds: started.elapsed().as_secs_f64(),
         channels,
         lost_messages: chat.lost.unwrap_or(0),
+        lost_hearts: chat.hearts_lost.unwrap_or(0),
         oversold: checkout.oversold,
         errors,
         publish,

@@ -60,6 +60,17 @@ impl Timeline {
         Second { second, count: p.count as u64, p50_ms: p.p50_ms, p99_ms: p.p99_ms, max_ms: p.max_ms }
     }
 
+    /// All seconds up to `until` (exclusive) as one distribution.
+    pub fn overall(&self, until: usize) -> crate::stats::Percentiles {
+        let mut counts = vec![0u64; BUCKETS];
+        for second in &self.seconds[..until.min(self.seconds.len())] {
+            for (total, bucket) in counts.iter_mut().zip(second) {
+                *total += bucket.load(Ordering::Relaxed);
+            }
+        }
+        crate::stats::bucket_percentiles(&counts, upper_ms)
+    }
+
     /// Every second up to `until` (exclusive).
     pub fn per_second(&self, until: usize) -> Vec<Second> {
         (0..until.min(self.seconds.len())).map(|s| self.second(s)).collect()
@@ -94,6 +105,10 @@ mod tests {
         assert_eq!(s[2].count, 1, "late samples land in the last second");
         assert_eq!(t.last_second(start + Duration::from_millis(2500)), s[1]);
         assert_eq!(t.per_second(1)[0].second, 0);
+        let all = t.overall(10);
+        assert_eq!(all.count, 102);
+        assert!((2000.0..=2200.0).contains(&all.max_ms), "{all:?}");
+        assert!((50.0..=55.0).contains(&all.p50_ms), "{all:?}");
         t.record(start, Duration::from_secs(100_000));
         assert!(t.per_second(1)[0].max_ms > 60_000.0, "huge values land in the top bucket");
     }

@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use olive_bench::chat::{self, ChatOptions};
 use olive_bench::checkout::{self, CheckoutOptions};
+use olive_bench::http::{self, HttpOptions};
 use olive_bench::mixed::{self, MixedOptions, MixedReport};
 use olive_bench::publish::{self, PublishOptions};
 use std::path::PathBuf;
@@ -19,6 +20,8 @@ pub enum BenchCommand {
     Checkout(CheckoutArgs),
     /// A live-shopping peak: publishers, LL-HLS viewers, a busy room, pins and a flash sale at once.
     Mixed(MixedArgs),
+    /// The read path (home feed, channel list, product detail) at full speed, path after path.
+    Http(HttpArgs),
 }
 
 /// What every workload takes: whom to watch, where it may go, how to report.
@@ -77,6 +80,24 @@ pub struct CheckoutArgs {
 }
 
 #[derive(Args)]
+pub struct HttpArgs {
+    /// The server's HTTP address.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Paths to load, one after the other (repeat the flag, or separate with commas).
+    #[arg(long = "path", value_delimiter = ',', default_values_t = http::DEFAULT_PATHS.map(String::from))]
+    paths: Vec<String>,
+    /// Keep-alive connections, each with one request in flight.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Seconds each path is loaded.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args)]
 pub struct MixedArgs {
     /// The server's HTTP address.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -107,6 +128,9 @@ pub struct MixedArgs {
     /// Chat messages per second, all chatters together.
     #[arg(long, default_value_t = 10.0)]
     chat_rate: f64,
+    /// Hearts per second, all chatters together, each chatter's share tapped in one burst a second.
+    #[arg(long, default_value_t = 200)]
+    hearts: u64,
     /// Seconds between pins on each channel.
     #[arg(long, default_value_t = 5)]
     pin_every: u64,
@@ -150,6 +174,9 @@ pub struct ChatArgs {
     /// Chat messages per second, all chatters together.
     #[arg(long, default_value_t = 20.0)]
     rate: f64,
+    /// Hearts per second, all chatters together, each chatter's share tapped in one burst a second.
+    #[arg(long, default_value_t = 0)]
+    hearts: u64,
     /// How long the chatters send, in seconds.
     #[arg(long, default_value_t = 30)]
     duration: u64,
@@ -192,6 +219,44 @@ pub struct PublishArgs {
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
+        BenchCommand::Http(args) => {
+            let report = http::run(HttpOptions {
+                base: args.url.trim_end_matches('/').to_owned(),
+                paths: args.paths,
+                connections: args.connections,
+                duration: Duration::from_secs(args.duration),
+                server_pids: args.common.server_pid.clone(),
+                allow_remote: args.common.allow_remote,
+            })
+            .await?;
+            args.common.print(&report, |report| {
+                println!(
+                    "{} connections, {:.0} s per path, one request in flight per connection",
+                    report.connections, report.seconds_per_path
+                );
+                println!(
+                    "{:<28} {:>10} {:>8} {:>9} {:>9} {:>9} {:>7} {:>11}",
+                    "path", "req/s", "MB/s", "p50 ms", "p99 ms", "max ms", "errors", "server CPU"
+                );
+                for p in &report.paths {
+                    let cpu = p.server_cpu_percent.map_or_else(|| "-".to_owned(), |c| format!("{c:.0} %"));
+                    println!(
+                        "{:<28} {:>10.0} {:>8.1} {:>9.3} {:>9.3} {:>9.1} {:>7} {:>11}",
+                        p.path,
+                        p.requests_per_second,
+                        p.megabytes_per_second,
+                        p.latency.p50_ms,
+                        p.latency.p99_ms,
+                        p.latency.max_ms,
+                        p.errors,
+                        cpu
+                    );
+                }
+            })?;
+            let failures = report.failures();
+            anyhow::ensure!(failures.is_empty(), "{}", failures.join("; "));
+            Ok(())
+        }
         BenchCommand::Publish(args) => {
             let mut keys = args.keys;
             if let Some(file) = &args.keys_file {
@@ -262,6 +327,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                     chat_viewers: args.chat_viewers,
                     chatters,
                     chat_rate: args.chat_rate,
+                    hearts: args.hearts,
                     pin_every: Duration::from_secs(args.pin_every),
                     buyers,
                     units: args.units,
@@ -356,6 +422,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 viewers: args.viewers,
                 chatters,
                 rate: args.rate,
+                hearts: args.hearts,
                 duration: Duration::from_secs(args.duration),
                 source_addresses: args.sources,
                 server_pids: args.common.server_pid.clone(),
@@ -377,6 +444,10 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                     report.delivered_per_second,
                     report.lost.map_or_else(|| "unknown (listening only)".to_owned(), |n| n.to_string())
                 );
+                if report.hearts_sent > 0 {
+                    let lost = report.hearts_lost.map_or_else(|| "unknown".to_owned(), |n| n.to_string());
+                    println!("hearts sent {}  missing from viewers' totals {lost}", report.hearts_sent);
+                }
                 println!(
                     "delivery latency (to the viewer's socket): p50 {:.0} ms  p99 {:.0} ms  max {:.0} ms",
                     l.p50_ms, l.p99_ms, l.max_ms
@@ -419,6 +490,7 @@ fn print_mixed(r: &MixedReport) {
         r.chat.latency,
         r.chat.viewers_failed as u64 + r.chat.refused,
     );
+    row("hearts", format!("{} sent", r.chat.hearts_sent), none, 0);
     row("pins", format!("{} pins", r.pins.pins), r.pins.latency, r.pins.errors);
     row(
         "flash sale",
@@ -427,8 +499,8 @@ fn print_mixed(r: &MixedReport) {
         r.checkout.errors,
     );
     println!(
-        "errors {}  lost chat messages {}  oversold {}  orders {} of {} units",
-        r.errors, r.lost_messages, r.oversold, r.checkout.created, r.checkout.units
+        "errors {}  lost chat messages {}  lost hearts {}  oversold {}  orders {} of {} units",
+        r.errors, r.lost_messages, r.lost_hearts, r.oversold, r.checkout.created, r.checkout.units
     );
     if let (Some(cpu), Some(rss)) = (r.server_cpu_percent, r.server_rss_mib) {
         println!("server: {cpu:.0} % of a core, RSS {rss:.0} MiB");

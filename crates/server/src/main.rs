@@ -8,6 +8,7 @@ mod config;
 mod cost;
 mod demo;
 mod engines;
+mod http_server;
 mod labelling;
 mod operations;
 mod personalise;

@@ -13,7 +13,6 @@ use olive_media::registry::LiveRegistry;
 use olive_media::thumbnail::Thumbnails;
 use olive_media::{LiveMedia, MediaSettings};
 use olive_realtime::hub::Hub;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -89,15 +88,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     deals.resume().await.context("cannot resume this node's running deals")?;
     let deals_desk = deals.clone();
     let usage = media.usage().clone();
-    let mut state = AppState::new(
+    let state = AppState::new(
         engines.store.clone(),
         engines.objects.clone(),
         bus,
         settings,
         Live { media, thumbnails, hub: hub.clone(), deals },
         Some(metrics.clone()),
+        config.cost.prices,
     );
-    state.prices = config.cost.prices;
     let draining = state.draining.clone();
     // Background jobs: webhook deliveries, recording finalisation, replay registration, training,
     // and (with a model) thumbnail labelling.
@@ -155,20 +154,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let drain = config.drain;
     tracing::info!(%addr, "http listener ready on http://{addr}");
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            signals.received().await;
-            // Readiness fails first, so load balancers move new traffic elsewhere while this node
-            // still answers; then it stops taking connections and drains.
-            draining.store(true, std::sync::atomic::Ordering::Release);
-            if !drain.is_zero() {
-                tracing::info!(seconds = drain.as_secs(), "draining: /readyz answers 503 before stopping");
-                tokio::time::sleep(drain).await;
-            }
-            let _ = stop.send(true);
-        })
-        .await
-        .context("http server failed")?;
+    crate::http_server::serve(listener, app(state), async move {
+        signals.received().await;
+        // Readiness fails first, so load balancers move new traffic elsewhere while this node
+        // still answers; then it stops taking connections and drains.
+        draining.store(true, std::sync::atomic::Ordering::Release);
+        if !drain.is_zero() {
+            tracing::info!(seconds = drain.as_secs(), "draining: /readyz answers 503 before stopping");
+            tokio::time::sleep(drain).await;
+        }
+        let _ = stop.send(true);
+    })
+    .await;
     // Publishers are disconnected and their channels marked offline, and the job in progress
     // finishes, before we exit.
     let _ = rtmp_task.await;

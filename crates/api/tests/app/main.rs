@@ -39,7 +39,8 @@ fn node(store: &Arc<dyn Store>, bus: &Arc<dyn Bus>) -> AppState {
     let deals =
         olive_commerce::deal_desk::DealDesk::new(store.clone(), bus.clone(), "test".into(), Arc::new(chrono::Utc::now));
     let live = Live { media, thumbnails, hub, deals };
-    let state = AppState::new(store.clone(), objects, bus.clone(), ApiSettings::default(), live, None);
+    let state =
+        AppState::new(store.clone(), objects, bus.clone(), ApiSettings::default(), live, None, Default::default());
     state.cache.spawn_listener();
     state
 }

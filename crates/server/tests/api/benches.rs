@@ -1,4 +1,5 @@
-//! The load generators against the real server, small: `olive bench chat` counts every message
+//! The load generators against the real server, small: `olive bench http` times every answer and
+//! fails on any error, `olive bench chat` counts every message
 //! every viewer got, `olive bench checkout` sells exactly the deal's units and checks the server's
 //! count, and `olive bench mixed` holds a 30 s peak of every workload at once with no error, no
 //! lost message and no unit oversold (the CI variant of the load day). Their figures at scale are
@@ -36,6 +37,8 @@ async fn bench_chat_counts_every_delivery() {
             "2",
             "--rate",
             "2",
+            "--hearts",
+            "10",
             "--duration",
             "3",
             "--sources",
@@ -50,6 +53,8 @@ async fn bench_chat_counts_every_delivery() {
     assert_eq!(report["refused"], 0);
     assert_eq!(report["delivered"].as_u64(), Some(sent * 20), "{report}");
     assert_eq!(report["lost"], 0);
+    assert!(report["hearts_sent"].as_u64().unwrap() >= 20, "a burst a second: {report}");
+    assert_eq!(report["hearts_lost"], 0, "every viewer saw every heart counted: {report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -84,6 +89,84 @@ async fn bench_checkout_sells_exactly_the_units() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bench_http_loads_each_read_path_in_turn() {
+    let server = Server::start().await;
+    let admin = server.create_user("bench-http-admin@example.com", "admin").await;
+    let product = server.product(&admin, "Cushion", 5).await;
+    let detail = format!("/api/v1/products/{product}");
+    let pid = server.pid().to_string();
+    let report = bench(
+        &[
+            "http",
+            "--url",
+            &server.base,
+            "--path",
+            &format!("/api/v1/feed,/api/v1/channels,{detail}"),
+            "--connections",
+            "4",
+            "--duration",
+            "1",
+            "--server-pid",
+            &pid,
+        ],
+        &[],
+    )
+    .await;
+    let paths = report["paths"].as_array().unwrap();
+    let names: Vec<&str> = paths.iter().map(|p| p["path"].as_str().unwrap()).collect();
+    assert_eq!(names, ["/api/v1/feed", "/api/v1/channels", detail.as_str()]);
+    for p in paths {
+        assert_eq!(p["errors"], 0, "{p}");
+        assert!(p["requests"].as_u64().unwrap() > 10, "{p}");
+        assert!(p["megabytes_per_second"].as_f64().unwrap() > 0.0, "{p}");
+        let latency = &p["latency"];
+        assert_eq!(latency["count"], p["requests"], "every answer timed: {p}");
+        assert!(latency["p50_ms"].as_f64() <= latency["p99_ms"].as_f64(), "{p}");
+        assert!(p["server_cpu_percent"].as_f64().unwrap() > 0.0, "{p}");
+    }
+}
+
+#[tokio::test]
+async fn bench_http_fails_on_errors_and_refuses_bad_targets() {
+    let server = Server::start().await;
+    let run = |args: Vec<String>| async move {
+        let out = tokio::process::Command::new(BIN).arg("bench").arg("http").args(&args).output().await.unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let base = server.base.clone();
+    let with = |extra: &[&str]| {
+        let mut args = vec!["--url".to_owned(), base.clone()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    // A path the server answers 404 counts every answer as an error, and the run fails.
+    let (ok, err) = run(with(&["--path", "/api/v1/products/999999", "--connections", "2", "--duration", "1"])).await;
+    assert!(!ok && err.contains("404"), "{err}");
+    // Nothing listening: connection errors, not a hang.
+    let (ok, err) = run(vec![
+        "--url".into(),
+        format!("http://127.0.0.1:{}", free_port()),
+        "--duration".into(),
+        "1".into(),
+        "--path".into(),
+        "/livez".into(),
+    ])
+    .await;
+    assert!(!ok && err.contains("connect"), "{err}");
+    for (extra, says) in [
+        (&["--path", "api/v1/channels"][..], "must start with /"),
+        (&["--path", "/a b"][..], "\"/a b\""),
+        (&["--connections", "0"][..], "--connections must be positive"),
+        (&["--duration", "0"][..], "--duration must be positive"),
+    ] {
+        let (ok, err) = run(with(extra)).await;
+        assert!(!ok && err.contains(says), "{extra:?}: {err}");
+    }
+    let (ok, err) = run(vec!["--url".into(), "http://10.1.2.3:80".into()]).await;
+    assert!(!ok && err.contains("non-loopback"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bench_mixed_holds_a_short_peak() {
     if !crate::live::have_ffmpeg() {
         return;
@@ -115,6 +198,8 @@ async fn bench_mixed_holds_a_short_peak() {
             "3",
             "--chat-rate",
             "3",
+            "--hearts",
+            "30",
             "--pin-every",
             "3",
             "--units",
@@ -135,6 +220,8 @@ async fn bench_mixed_holds_a_short_peak() {
     .await;
     assert_eq!((report["errors"].as_u64(), report["lost_messages"].as_u64()), (Some(0), Some(0)), "{report}");
     assert_eq!(report["oversold"], 0);
+    assert_eq!(report["lost_hearts"], 0, "every viewer's hearts total adds up: {report}");
+    assert!(report["chat"]["hearts_sent"].as_u64().unwrap() >= 30 * 28, "heart bursts every second: {report}");
     assert_eq!(report["checkout"]["created"], 20, "the sale sold out: {report}");
     assert!(report["hls"]["parts"].as_u64().unwrap() > 30 * 30, "every viewer kept up: {report}");
     assert!(report["chat"]["delivered"].as_u64().unwrap() >= 50 * 80, "messages reached the room: {report}");
