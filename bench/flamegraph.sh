@@ -11,25 +11,11 @@ cd "$(dirname "$0")/.."
 
 path="${1:-/api/v1/products/1}"
 out="${2:-bench/results/flamegraphs/$(echo "${path#/}" | tr '/' '-')${PIPELINE:+-pipelined}.svg}"
-OLIVE="${OLIVE:-${CARGO_TARGET_DIR:-target}/release/olive}"
+. bench/olive-demo.sh
 SECONDS_SAMPLED="${SECONDS_SAMPLED:-6}"
 ADDR=127.0.0.1:18183
-for tool in wrk perf inferno-collapse-perf inferno-flamegraph curl; do
-    command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
-done
-[ -x "$OLIVE" ] || { echo "missing $OLIVE (cargo build --release)" >&2; exit 1; }
-
-work="$(mktemp -d)"
-cleanup() {
-    [ -n "${olive_pid:-}" ] && kill "$olive_pid" 2>/dev/null || true
-    sleep 0.5
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$OLIVE" serve --demo --data-dir "$work/data" --http "$ADDR" --rtmp 127.0.0.1:0 >"$work/olive.log" 2>&1 &
-olive_pid=$!
-for _ in $(seq 100); do curl -sf "http://$ADDR/readyz" >/dev/null && break; sleep 0.1; done
+need wrk perf inferno-collapse-perf inferno-flamegraph curl
+start_olive_demo "$ADDR" 127.0.0.1:0
 curl -sf "http://$ADDR$path" >/dev/null || { echo "$path does not answer 200" >&2; exit 1; }
 
 script=()

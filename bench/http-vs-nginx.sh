@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-OLIVE="${OLIVE:-${CARGO_TARGET_DIR:-target}/release/olive}"
+. bench/olive-demo.sh
 DURATION="${DURATION:-15}"
 CONNECTIONS="${CONNECTIONS:-64}"
 THREADS="${THREADS:-2}"
@@ -19,23 +19,9 @@ ROUNDS="${ROUNDS:-3}"   # olive and nginx alternate; the median round is reporte
 export PIPELINE="${PIPELINE:-8}"
 OLIVE_ADDR=127.0.0.1:18181
 NGINX_ADDR=127.0.0.1:18182
-for tool in wrk nginx curl; do
-    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk nginx curl)" >&2; exit 1; }
-done
-[ -x "$OLIVE" ] || { echo "missing $OLIVE (cargo build --release)" >&2; exit 1; }
-
-work="$(mktemp -d)"
-cleanup() {
-    [ -n "${olive_pid:-}" ] && kill "$olive_pid" 2>/dev/null || true
-    [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
-    sleep 0.5
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$OLIVE" serve --demo --data-dir "$work/data" --http "$OLIVE_ADDR" --rtmp 127.0.0.1:0 >"$work/olive.log" 2>&1 &
-olive_pid=$!
-for _ in $(seq 100); do curl -sf "http://$OLIVE_ADDR/readyz" >/dev/null && break; sleep 0.1; done
+need wrk nginx curl
+before_cleanup() { [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true; }
+start_olive_demo "$OLIVE_ADDR" 127.0.0.1:0
 
 paths=(/api/v1/channels /api/v1/products/1)
 mkdir -p "$work/www/api/v1/products"

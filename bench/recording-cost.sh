@@ -10,32 +10,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-OLIVE="${OLIVE:-${CARGO_TARGET_DIR:-target}/release/olive}"
+. bench/olive-demo.sh
 CHANNELS="${CHANNELS:-10}"
 DURATION="${DURATION:-120}"
 HTTP=127.0.0.1:18411
 RTMP=127.0.0.1:19411
-for tool in ffmpeg curl python3; do
-    command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
-done
-[ -x "$OLIVE" ] || { echo "missing $OLIVE (cargo build --release)" >&2; exit 1; }
-
-work="$(mktemp -d)"
-cleanup() {
-    [ -n "${olive_pid:-}" ] && kill "$olive_pid" 2>/dev/null || true
-    sleep 0.5
-    rm -rf "$work"
-}
-trap cleanup EXIT
+need ffmpeg curl python3
 
 # The same input as the ingest benchmark: busy 720p30 test picture, B-frames, 2 s GOP.
 ffmpeg -v error -y -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 \
     -t 20 -c:v libx264 -preset superfast -b:v 2500k -maxrate 2500k -bufsize 5000k -bf 2 -g 60 -keyint_min 60 \
     -sc_threshold 0 -pix_fmt yuv420p -c:a aac -b:a 128k -f flv "$work/input.flv"
 
-"$OLIVE" serve --demo --data-dir "$work/data" --http "$HTTP" --rtmp "$RTMP" >"$work/olive.log" 2>&1 &
-olive_pid=$!
-for _ in $(seq 100); do curl -sf "http://$HTTP/readyz" >/dev/null && break; sleep 0.1; done
+start_olive_demo "$HTTP" "$RTMP"
 
 password=$(awk '$2 == "host@olive.test" {print $3}' "$work/data/demo-accounts.txt")
 token=$(curl -s "http://$HTTP/api/v1/auth/login" -H 'content-type: application/json' \

@@ -34,9 +34,8 @@ pub struct HttpMetrics {
     egress: std::sync::OnceLock<[metrics::Counter; 2]>,
 }
 
-#[derive(Clone)]
 struct RouteMetrics {
-    method: Method,
+    method: &'static str,
     status: u16,
     requests: metrics::Counter,
     duration: metrics::Histogram,
@@ -45,35 +44,31 @@ struct RouteMetrics {
 impl HttpMetrics {
     fn record(&self, route: &str, method: &Method, status: u16, elapsed: f64) {
         // Methods outside the standard set share one label, so made-up methods cannot grow it.
-        let method = if STANDARD_METHODS.contains(method) {
-            method.clone()
-        } else {
-            Method::from_bytes(b"OTHER").expect("a valid token")
+        let method = STANDARD_METHODS.iter().find(|m| *m == method).map_or("OTHER", Method::as_str);
+        let this = |h: &&RouteMetrics| h.status == status && h.method == method;
+        let record = |h: &RouteMetrics| {
+            h.requests.increment(1);
+            h.duration.record(elapsed);
         };
-        let find =
-            |handles: &[RouteMetrics]| handles.iter().find(|h| h.status == status && h.method == method).cloned();
-        let known = self.by_route.read().expect("http metrics poisoned").get(route).and_then(|h| find(h));
-        let handles = known.unwrap_or_else(|| {
-            let mut by_route = self.by_route.write().expect("http metrics poisoned");
-            let handles = by_route.entry(route.to_owned()).or_default();
-            find(handles).unwrap_or_else(|| {
-                let labels = [
-                    ("route", route.to_owned()),
-                    ("method", method.as_str().to_owned()),
-                    ("status", status.to_string()),
-                ];
-                let made = RouteMetrics {
-                    method: method.clone(),
-                    status,
-                    requests: metrics::counter!("olive_http_requests_total", &labels),
-                    duration: metrics::histogram!("olive_http_request_duration_seconds", &labels[..2]),
-                };
-                handles.push(made.clone());
-                made
-            })
-        });
-        handles.requests.increment(1);
-        handles.duration.record(elapsed);
+        if let Some(handles) = self.by_route.read().expect("http metrics poisoned").get(route) {
+            if let Some(h) = handles.iter().find(this) {
+                return record(h);
+            }
+        }
+        let mut by_route = self.by_route.write().expect("http metrics poisoned");
+        let handles = by_route.entry(route.to_owned()).or_default();
+        if !handles.iter().any(|h| this(&h)) {
+            let labels = [("route", route.to_owned()), ("method", method.to_owned()), ("status", status.to_string())];
+            handles.push(RouteMetrics {
+                method,
+                status,
+                requests: metrics::counter!("olive_http_requests_total", &labels),
+                duration: metrics::histogram!("olive_http_request_duration_seconds", &labels[..2]),
+            });
+        }
+        if let Some(h) = handles.iter().find(this) {
+            record(h);
+        }
     }
 
     fn egress(&self, media: bool, bytes: u64) {
@@ -84,7 +79,7 @@ impl HttpMetrics {
     }
 }
 
-const STANDARD_METHODS: [Method; 9] = [
+static STANDARD_METHODS: [Method; 9] = [
     Method::GET,
     Method::HEAD,
     Method::POST,
