@@ -2,7 +2,10 @@
 //! channel's line-up and starts a live deal selling all of them (as an admin, through the API),
 //! signs up `buyers` shoppers, and then `connections` clients place orders for the deal's product
 //! as fast as the server answers, for a bounded time — every attempt with its own
-//! `Idempotency-Key`, like shoppers pressing "buy" again and again. It reports attempts per second,
+//! `Idempotency-Key`, like shoppers pressing "buy" again and again. With a `rate` the clients
+//! instead press at that many attempts a second in all, on a fixed schedule (a client behind it
+//! presses again at once). Latency counts from sending the attempt, as in the other workloads of
+//! `bench mixed`. It reports attempts per second,
 //! latency percentiles, orders created, refusals by reason, and checks the outcome against the
 //! server: orders created must equal the deal's sold count and never exceed the units listed.
 
@@ -24,6 +27,8 @@ pub struct CheckoutOptions {
     pub per_customer: i64,
     pub connections: usize,
     pub duration: Duration,
+    /// Attempts per second, all clients together; `None`: each client as fast as it is answered.
+    pub rate: Option<f64>,
     pub server_pids: Vec<u32>,
     pub allow_remote: bool,
     /// Where each attempt's latency is also recorded by second, for plots and progress.
@@ -35,6 +40,8 @@ pub struct CheckoutReport {
     pub units: i64,
     pub buyers: usize,
     pub connections: usize,
+    /// The paced rate asked for (attempts/s), if any.
+    pub rate: Option<f64>,
     pub seconds: f64,
     pub attempts: u64,
     pub attempts_per_second: f64,
@@ -121,6 +128,11 @@ async fn set_up(client: &reqwest::Client, opts: &CheckoutOptions) -> anyhow::Res
 pub async fn run(opts: CheckoutOptions) -> anyhow::Result<CheckoutReport> {
     crate::http_target(&opts.base, opts.allow_remote)?;
     anyhow::ensure!(!opts.buyers.is_empty() && opts.connections > 0, "no buyers or no connections");
+    if let Some(rate) = opts.rate {
+        anyhow::ensure!(rate.is_finite() && rate > 0.0, "the attempt rate must be a positive number");
+    }
+    // With a rate, each client presses every `gap`, the clients spread evenly within it.
+    let gap = opts.rate.map(|rate| Duration::from_secs_f64(opts.connections as f64 / rate));
     let setup = reqwest::Client::new();
     let (product, deal) = set_up(&setup, &opts).await?;
 
@@ -154,7 +166,18 @@ pub async fn run(opts: CheckoutOptions) -> anyhow::Result<CheckoutReport> {
             let stop_at = started + duration;
             let mut tally = Tally::default();
             let mut n = 0usize;
-            while Instant::now() < stop_at {
+            loop {
+                let due = match gap {
+                    Some(gap) => started + gap.mul_f64(n as f64 + worker as f64 / connections as f64),
+                    None => Instant::now(),
+                };
+                // Attempts still due when time is up are not made: the rate reached says so.
+                if due >= stop_at || Instant::now() >= stop_at {
+                    break;
+                }
+                if gap.is_some() && due > Instant::now() {
+                    tokio::time::sleep_until(due.into()).await;
+                }
                 let buyer = (worker + n * connections) % buyers.len();
                 let key = format!("flash-{run_id}-{worker}-{n}");
                 n += 1;
@@ -238,6 +261,7 @@ pub async fn run(opts: CheckoutOptions) -> anyhow::Result<CheckoutReport> {
         units: opts.units,
         buyers: opts.buyers.len(),
         connections: opts.connections,
+        rate: opts.rate,
         seconds,
         attempts: all.attempts,
         attempts_per_second: all.attempts as f64 / seconds,

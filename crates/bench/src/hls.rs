@@ -103,8 +103,28 @@ async fn cycle(
     let text =
         get(client, format!("{base}/live/{channel}/index.m3u8{query}")).await.map_err(|e| format!("playlist: {e}"))?;
     let Some((uri, msn, part)) = hinted_part(&String::from_utf8_lossy(&text)) else { return Ok(None) };
-    let bytes = get(client, format!("{base}/live/{channel}/{uri}")).await.map_err(|e| format!("part {uri}: {e}"))?;
-    Ok(Some((format!("?_HLS_msn={msn}&_HLS_part={part}"), bytes.len() as u64)))
+    let bytes =
+        receive(client, format!("{base}/live/{channel}/{uri}")).await.map_err(|e| format!("part {uri}: {e}"))?;
+    Ok(Some((format!("?_HLS_msn={msn}&_HLS_part={part}"), bytes)))
+}
+
+/// Receives a `200` answer's body chunk by chunk, as a player feeding its decoder would, without
+/// gathering it in one buffer (with 1,000 viewers that copy alone was 600 MB/s of the load
+/// generator's time); gives its length, checked against `Content-Length`.
+async fn receive(client: &reqwest::Client, url: String) -> Result<u64, String> {
+    let mut r = client.get(url).send().await.map_err(|e| e.to_string())?;
+    if r.status() != reqwest::StatusCode::OK {
+        return Err(r.status().to_string());
+    }
+    let expected = r.content_length();
+    let mut received = 0u64;
+    while let Some(chunk) = r.chunk().await.map_err(|e| e.to_string())? {
+        received += chunk.len() as u64;
+    }
+    match expected {
+        Some(expected) if expected != received => Err(format!("{received} of {expected} bytes")),
+        _ => Ok(received),
+    }
 }
 
 /// A `200` answer's body, or why not.

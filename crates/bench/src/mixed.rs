@@ -6,7 +6,8 @@
 //! - LL-HLS viewers following the lives with blocking reloads ([`crate::hls`]);
 //! - a live room under load: viewer sockets and chatters on the first channel ([`crate::chat`]);
 //! - the hosts pinning their product on every channel at an interval;
-//! - a flash sale on one product ([`crate::checkout`]).
+//! - a flash sale on one product ([`crate::checkout`]), its buyers pressing "buy" at a set rate (or
+//!   as fast as answered), on a thread and runtime of their own.
 //!
 //! A line of progress goes to the caller every second (each workload's operations and p99 in the last
 //! second). The report gives each workload's throughput, latency percentiles and errors, the chat
@@ -22,6 +23,7 @@ use crate::stats::{percentiles, sample_processes, Percentiles};
 use crate::timeline::{Second, Timeline};
 use anyhow::Context;
 use serde_json::{json, Value};
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,6 +51,8 @@ pub struct MixedOptions {
     pub buyers: Vec<String>,
     pub units: i64,
     pub connections: usize,
+    /// Sale attempts per second, all buyers together; `None`: as fast as the server answers.
+    pub sale_rate: Option<f64>,
     pub duration: Duration,
     pub server_pids: Vec<u32>,
     pub allow_remote: bool,
@@ -242,6 +246,29 @@ fn sample(pids: &[u32]) -> Option<(Instant, Duration, u64)> {
     Some((Instant::now(), s.cpu, s.rss_bytes))
 }
 
+/// Runs `work` on a thread of its own, with a single-threaded runtime. The buyers' requests are
+/// then sent and read when they are due, not after the answers of a thousand video players that
+/// share the load generator's run queue (a shopper's phone has its own): the sale's latency is the
+/// server's and the network's.
+fn on_own_thread<T: Send + 'static>(
+    name: &str,
+    work: impl Future<Output = anyhow::Result<T>> + Send + 'static,
+) -> impl Future<Output = anyhow::Result<T>> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    let thread = std::thread::Builder::new().name(name.to_owned()).spawn(move || {
+        let outcome = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|runtime| runtime.block_on(work));
+        let _ = done.send(outcome);
+    });
+    async move {
+        thread.context("starting a load thread")?;
+        result.await.context("a load thread stopped without a result")?
+    }
+}
+
 /// Runs the peak; `progress` is given a line of progress every second (the binary prints it).
 pub async fn run(opts: MixedOptions, progress: impl Fn(&str) + Send + Sync + 'static) -> anyhow::Result<MixedReport> {
     anyhow::ensure!(opts.channels > 0, "at least one channel");
@@ -301,18 +328,22 @@ pub async fn run(opts: MixedOptions, progress: impl Fn(&str) + Send + Sync + 'st
         until,
         timelines[2].clone(),
     ));
-    let sale = tokio::spawn(checkout::run(CheckoutOptions {
-        base: opts.base.clone(),
-        admin_token: opts.admin_token.clone(),
-        buyers: opts.buyers.clone(),
-        units: opts.units,
-        per_customer: 1,
-        connections: opts.connections,
-        duration: opts.duration,
-        server_pids: Vec::new(),
-        allow_remote: opts.allow_remote,
-        timeline: Some(timelines[3].clone()),
-    }));
+    let sale = on_own_thread(
+        "flash-sale",
+        checkout::run(CheckoutOptions {
+            base: opts.base.clone(),
+            admin_token: opts.admin_token.clone(),
+            buyers: opts.buyers.clone(),
+            units: opts.units,
+            per_customer: 1,
+            connections: opts.connections,
+            duration: opts.duration,
+            rate: opts.sale_rate,
+            server_pids: Vec::new(),
+            allow_remote: opts.allow_remote,
+            timeline: Some(timelines[3].clone()),
+        }),
+    );
     let watched = timelines.clone();
     let progress = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -334,7 +365,7 @@ pub async fn run(opts: MixedOptions, progress: impl Fn(&str) + Send + Sync + 'st
     let hls = hls.await?.context("LL-HLS viewers")?;
     let chat = room.await?.context("the live room")?;
     let pins = pins.await?;
-    let checkout = sale.await?.context("the flash sale")?;
+    let checkout = sale.await.context("the flash sale")?;
     let after = sample(&opts.server_pids);
     progress.abort();
     let publish = publishing.await?.context("the publishers")?;

@@ -72,6 +72,10 @@ pub struct CheckoutArgs {
     /// Concurrent client connections.
     #[arg(long, default_value_t = 64)]
     connections: usize,
+    /// Attempts per second, all connections together, on a fixed schedule; latency counts from
+    /// when each attempt was due. Without it each connection orders as fast as it is answered.
+    #[arg(long)]
+    rate: Option<f64>,
     /// How long buyers keep ordering, in seconds.
     #[arg(long, default_value_t = 10)]
     duration: u64,
@@ -143,6 +147,10 @@ pub struct MixedArgs {
     /// Concurrent buyer connections.
     #[arg(long, default_value_t = 32)]
     connections: usize,
+    /// Sale attempts per second, all buyers together, on a fixed schedule (1,000 buyers pressing
+    /// "buy" twice a second); 0: every connection as fast as it is answered.
+    #[arg(long, default_value_t = 2000.0)]
+    sale_rate: f64,
     /// Length of the measured window, in seconds.
     #[arg(long, default_value_t = 600)]
     duration: u64,
@@ -311,6 +319,10 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 args.units > 0 && args.buyers > 0 && args.connections > 0 && args.pin_every > 0,
                 "--units, --buyers, --connections and --pin-every must be positive"
             );
+            anyhow::ensure!(
+                args.sale_rate.is_finite() && args.sale_rate >= 0.0,
+                "--sale-rate must be a number of attempts a second, or 0"
+            );
             let base = args.url.trim_end_matches('/').to_owned();
             let admin_token = olive_bench::accounts::log_in(&base, &args.admin_email, &args.admin_password).await?;
             eprintln!("signing up {} chatters and {} buyers…", args.chatters, args.buyers);
@@ -332,6 +344,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                     buyers,
                     units: args.units,
                     connections: args.connections,
+                    sale_rate: (args.sale_rate != 0.0).then_some(args.sale_rate),
                     duration: Duration::from_secs(args.duration),
                     server_pids: args.common.server_pid.clone(),
                     allow_remote: args.common.allow_remote,
@@ -353,6 +366,10 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 args.units > 0 && args.buyers > 0 && args.connections > 0,
                 "--units, --buyers and --connections must be positive"
             );
+            anyhow::ensure!(
+                args.rate.is_none_or(|rate| rate.is_finite() && rate > 0.0),
+                "--rate must be a positive number of attempts a second"
+            );
             let base = args.url.trim_end_matches('/').to_owned();
             let admin_token = olive_bench::accounts::log_in(&base, &args.admin_email, &args.admin_password).await?;
             eprintln!("signing up {} buyers…", args.buyers);
@@ -364,6 +381,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 units: args.units,
                 per_customer: args.per_customer,
                 connections: args.connections,
+                rate: args.rate,
                 duration: Duration::from_secs(args.duration),
                 server_pids: args.common.server_pid.clone(),
                 allow_remote: args.common.allow_remote,
@@ -494,7 +512,10 @@ fn print_mixed(r: &MixedReport) {
     row("pins", format!("{} pins", r.pins.pins), r.pins.latency, r.pins.errors);
     row(
         "flash sale",
-        format!("{:.0} attempts/s", r.checkout.attempts_per_second),
+        match r.checkout.rate {
+            Some(rate) => format!("{:.0} attempts/s (at {rate:.0}/s)", r.checkout.attempts_per_second),
+            None => format!("{:.0} attempts/s", r.checkout.attempts_per_second),
+        },
         r.checkout.latency,
         r.checkout.errors,
     );

@@ -2,7 +2,9 @@
 //! over; each command lives in its own module.
 
 mod admin;
+mod api_lane;
 mod backup;
+mod batched_writes;
 mod bench;
 mod config;
 mod cost;

@@ -153,8 +153,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     ];
 
     let drain = config.drain;
+    let api_lane = crate::api_lane::ApiLane::start().context("starting the API runtime")?;
     tracing::info!(%addr, "http listener ready on http://{addr}");
-    crate::http_server::serve(listener, app(state), async move {
+    crate::http_server::serve(listener, app(state), Some(api_lane.handle()), async move {
         signals.received().await;
         // Readiness fails first, so load balancers move new traffic elsewhere while this node
         // still answers; then it stops taking connections and drains.
@@ -181,6 +182,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(replicator) = replicator {
         replicator.stop(&engines.objects).await;
     }
+    // Tasks that requests on the API lane started (a deal's owner among them) end with it.
+    drop(api_lane);
     tracing::info!("stopped cleanly");
     Ok(())
 }

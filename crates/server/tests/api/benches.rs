@@ -89,6 +89,45 @@ async fn bench_checkout_sells_exactly_the_units() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bench_checkout_at_a_rate_paces_its_attempts_and_refuses_a_bad_rate() {
+    let server = Server::start().await;
+    server.create_user("bench-rate-admin@example.com", "admin").await;
+    let env = [("OLIVE_BENCH_ADMIN_PASSWORD", PASSWORD)];
+    let args = |rate: &'static str| {
+        vec![
+            "checkout",
+            "--url",
+            &server.base,
+            "--admin-email",
+            "bench-rate-admin@example.com",
+            "--units",
+            "10",
+            "--buyers",
+            "20",
+            "--connections",
+            "4",
+            "--duration",
+            "2",
+            "--rate",
+            rate,
+        ]
+    };
+    let report = bench(&args("100"), &env).await;
+    assert_eq!(report["rate"], 100.0);
+    let attempts = report["attempts"].as_u64().unwrap();
+    // 100 a second for 2 s, on a schedule: neither faster nor (on an idle server) much slower.
+    assert!((150..=200).contains(&attempts), "{attempts} attempts at 100/s for 2 s: {report}");
+    assert_eq!((report["created"].as_i64(), report["oversold"].as_i64()), (Some(10), Some(0)), "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+    for bad in ["0", "-5", "NaN", "inf", "fast"] {
+        let out = tokio::process::Command::new(BIN).arg("bench").args(args(bad)).envs(env).output().await.unwrap();
+        assert!(!out.status.success(), "--rate {bad} was accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("rate"), "--rate {bad}: {stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bench_http_loads_each_read_path_in_turn() {
     let server = Server::start().await;
     let admin = server.create_user("bench-http-admin@example.com", "admin").await;
@@ -208,6 +247,8 @@ async fn bench_mixed_holds_a_short_peak() {
             "40",
             "--connections",
             "4",
+            "--sale-rate",
+            "200",
             "--duration",
             "30",
             "--server-pid",
@@ -223,6 +264,7 @@ async fn bench_mixed_holds_a_short_peak() {
     assert_eq!(report["lost_hearts"], 0, "every viewer's hearts total adds up: {report}");
     assert!(report["chat"]["hearts_sent"].as_u64().unwrap() >= 30 * 28, "heart bursts every second: {report}");
     assert_eq!(report["checkout"]["created"], 20, "the sale sold out: {report}");
+    assert!(report["checkout"]["attempts"].as_u64().unwrap() <= 200 * 30, "the sale kept its pace: {report}");
     assert!(report["hls"]["parts"].as_u64().unwrap() > 30 * 30, "every viewer kept up: {report}");
     assert!(report["chat"]["delivered"].as_u64().unwrap() >= 50 * 80, "messages reached the room: {report}");
     assert!(report["pins"]["pins"].as_u64().unwrap() >= 3 * 9, "{report}");
