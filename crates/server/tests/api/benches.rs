@@ -93,26 +93,16 @@ async fn bench_checkout_at_a_rate_paces_its_attempts_and_refuses_a_bad_rate() {
     let server = Server::start().await;
     server.create_user("bench-rate-admin@example.com", "admin").await;
     let env = [("OLIVE_BENCH_ADMIN_PASSWORD", PASSWORD)];
-    let args = |rate: &'static str| {
-        vec![
-            "checkout",
-            "--url",
-            &server.base,
-            "--admin-email",
-            "bench-rate-admin@example.com",
-            "--units",
-            "10",
-            "--buyers",
-            "20",
-            "--connections",
-            "4",
-            "--duration",
-            "2",
-            "--rate",
-            rate,
-        ]
+    // `--rate=VALUE`, so that clap hands even "-5" to the bench as the rate.
+    let args = |rate: &str| -> Vec<String> {
+        ["checkout", "--url", &server.base, "--admin-email", "bench-rate-admin@example.com", "--units", "10"]
+            .into_iter()
+            .chain(["--buyers", "20", "--connections", "4", "--duration", "2"])
+            .map(str::to_owned)
+            .chain([format!("--rate={rate}")])
+            .collect()
     };
-    let report = bench(&args("100"), &env).await;
+    let report = bench(&args("100").iter().map(String::as_str).collect::<Vec<_>>(), &env).await;
     assert_eq!(report["rate"], 100.0);
     let attempts = report["attempts"].as_u64().unwrap();
     // 100 a second for 2 s, on a schedule: neither faster nor (on an idle server) much slower.
