@@ -125,12 +125,21 @@ async fn set_up(client: &reqwest::Client, opts: &CheckoutOptions) -> anyhow::Res
     Ok((product, deal))
 }
 
+/// A paced rate must be a positive number of attempts a second (`None`: not paced).
+pub fn check_rate(rate: Option<f64>) -> anyhow::Result<()> {
+    if let Some(rate) = rate {
+        anyhow::ensure!(
+            rate.is_finite() && rate > 0.0,
+            "the attempt rate must be a positive number of attempts a second, not {rate}"
+        );
+    }
+    Ok(())
+}
+
 pub async fn run(opts: CheckoutOptions) -> anyhow::Result<CheckoutReport> {
     crate::http_target(&opts.base, opts.allow_remote)?;
     anyhow::ensure!(!opts.buyers.is_empty() && opts.connections > 0, "no buyers or no connections");
-    if let Some(rate) = opts.rate {
-        anyhow::ensure!(rate.is_finite() && rate > 0.0, "the attempt rate must be a positive number");
-    }
+    check_rate(opts.rate)?;
     // With a rate, each client presses every `gap`, the clients spread evenly within it.
     let gap = opts.rate.map(|rate| Duration::from_secs_f64(opts.connections as f64 / rate));
     let setup = reqwest::Client::new();

@@ -319,10 +319,9 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 args.units > 0 && args.buyers > 0 && args.connections > 0 && args.pin_every > 0,
                 "--units, --buyers, --connections and --pin-every must be positive"
             );
-            anyhow::ensure!(
-                args.sale_rate.is_finite() && args.sale_rate >= 0.0,
-                "--sale-rate must be a number of attempts a second, or 0"
-            );
+            // 0: as fast as answered.
+            let sale_rate = (args.sale_rate != 0.0).then_some(args.sale_rate);
+            checkout::check_rate(sale_rate).context("--sale-rate")?;
             let base = args.url.trim_end_matches('/').to_owned();
             let admin_token = olive_bench::accounts::log_in(&base, &args.admin_email, &args.admin_password).await?;
             eprintln!("signing up {} chatters and {} buyers…", args.chatters, args.buyers);
@@ -344,7 +343,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                     buyers,
                     units: args.units,
                     connections: args.connections,
-                    sale_rate: (args.sale_rate != 0.0).then_some(args.sale_rate),
+                    sale_rate,
                     duration: Duration::from_secs(args.duration),
                     server_pids: args.common.server_pid.clone(),
                     allow_remote: args.common.allow_remote,
@@ -366,10 +365,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 args.units > 0 && args.buyers > 0 && args.connections > 0,
                 "--units, --buyers and --connections must be positive"
             );
-            anyhow::ensure!(
-                args.rate.is_none_or(|rate| rate.is_finite() && rate > 0.0),
-                "--rate must be a positive number of attempts a second"
-            );
+            checkout::check_rate(args.rate).context("--rate")?;
             let base = args.url.trim_end_matches('/').to_owned();
             let admin_token = olive_bench::accounts::log_in(&base, &args.admin_email, &args.admin_password).await?;
             eprintln!("signing up {} buyers…", args.buyers);
