@@ -7,6 +7,7 @@
 #        PORT=18510 PGURL=postgres://postgres@127.0.0.1:5432 REDIS=redis://127.0.0.1:6379)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/server-env.sh
 VIEWERS=${VIEWERS:-20000}
 CHATTERS=${CHATTERS:-120}
 RATE=${RATE:-100}

@@ -6,6 +6,7 @@
 # The server and the load generator each need a file descriptor per viewer (check `ulimit -n`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/server-env.sh
 VIEWERS=${VIEWERS:-10000}
 CHATTERS=${CHATTERS:-120}
 RATE=${RATE:-100}

@@ -7,6 +7,7 @@
 #        DATABASE_URL=postgres://… runs it on PostgreSQL instead of the embedded SQLite)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/server-env.sh
 UNITS=${UNITS:-1000}
 BUYERS=${BUYERS:-2000}
 CONNECTIONS=${CONNECTIONS:-64}

@@ -8,6 +8,7 @@
 #   COUNTS="10 50" DURATION=60 bench/ingest-vs-nginx-rtmp.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/server-env.sh
 
 OLIVE="${OLIVE:-${CARGO_TARGET_DIR:-target}/release/olive}"
 COUNTS="${COUNTS:-10 25 50}"

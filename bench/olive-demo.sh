@@ -3,6 +3,7 @@
 # `start_olive_demo HTTP RTMP` starts the server there and waits until it is ready. A script with
 # more to stop at exit defines `before_cleanup`.
 OLIVE="${OLIVE:-${CARGO_TARGET_DIR:-target}/release/olive}"
+. bench/server-env.sh
 
 need() {
     for tool in "$@"; do

@@ -10,6 +10,7 @@
 #   DURATION=600 SCENE=60 bench/vision-cost.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/server-env.sh
 
 OLIVE="${OLIVE:-${CARGO_TARGET_DIR:-target}/release/olive}"
 VISION="${VISION:-$HOME/.cache/olive-vision}"

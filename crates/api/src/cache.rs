@@ -2,7 +2,8 @@
 //! bytes so a cache hit costs a map lookup and a reference-count increment; and the user behind
 //! each session token, so a signed-in request (a flash sale's thousands of "buy" presses a second)
 //! does not ask the database who is calling. A session's user is kept for [`SESSION_TTL`] at most;
-//! logging out and role changes are announced and forgotten at once on every node.
+//! logging out and role changes are announced and forgotten at once on every node, and the room
+//! sockets opened with them are closed ([`SessionSockets`]).
 //!
 //! Correctness rule: every write that changes what these bodies show calls `invalidate_*`, which
 //! forgets the local copy and announces it on the bus topic [`TOPIC`] so every other node forgets
@@ -10,6 +11,7 @@
 //! from storing its stale result after the write's invalidation.
 
 use crate::dto::{ChannelView, List, ProductView};
+use crate::session_sockets::SessionSockets;
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -69,6 +71,8 @@ pub struct ReadCache {
     /// Session hash → its user, and when they were read.
     sessions: RwLock<HashMap<[u8; 32], (User, Instant)>>,
     sessions_generation: AtomicU64,
+    /// Room sockets to close when their session ends or their user changes.
+    sockets: Arc<SessionSockets>,
 }
 
 impl ReadCache {
@@ -83,7 +87,13 @@ impl ReadCache {
             products_generation: AtomicU64::new(0),
             sessions: RwLock::new(HashMap::new()),
             sessions_generation: AtomicU64::new(0),
+            sockets: Arc::default(),
         }
+    }
+
+    /// The signed-in room sockets this cache closes when their identity changes.
+    pub fn sockets(&self) -> &Arc<SessionSockets> {
+        &self.sockets
     }
 
     /// `GET /api/v1/channels` as JSON bytes, with live viewer counts (rebuilt when they change,
@@ -211,9 +221,11 @@ impl ReadCache {
         } else if let Some(hash) = text.strip_prefix("session:").and_then(unhex) {
             self.sessions_generation.fetch_add(1, Ordering::AcqRel);
             self.sessions.write().expect("session cache poisoned").remove(&hash);
+            self.sockets.session_ended(&hash);
         } else if let Some(id) = text.strip_prefix("user:").and_then(|id| id.parse().ok()) {
             self.sessions_generation.fetch_add(1, Ordering::AcqRel);
             self.sessions.write().expect("session cache poisoned").retain(|_, (u, _)| u.id != UserId(id));
+            self.sockets.user_changed(UserId(id));
         } else {
             self.forget_all();
         }

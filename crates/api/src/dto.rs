@@ -47,11 +47,31 @@ pub struct LoginRequest {
     pub password: secrecy::SecretString,
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    #[schema(value_type = String, format = Password)]
+    pub current_password: secrecy::SecretString,
+    /// 8 to 128 characters.
+    #[schema(value_type = String, format = Password)]
+    pub new_password: secrecy::SecretString,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct SessionView {
     /// Use as `Authorization: Bearer <token>`. The browser session travels in an HttpOnly cookie.
     pub token: String,
     pub user: UserView,
+}
+
+/// The answer to every well-formed sign-up, whether the address was new or already had an account:
+/// sign-up never tells who has one. Sign in next; a taken address keeps its own password.
+#[derive(Serialize, ToSchema)]
+pub struct SignupAccepted {
+    /// The address as it is stored (trimmed, lower-cased).
+    pub email: String,
+    /// What to do next: always `log_in`.
+    pub next: &'static str,
 }
 
 #[derive(Deserialize, ToSchema)]

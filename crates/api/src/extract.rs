@@ -164,9 +164,11 @@ impl FromRequestParts<AppState> for ClientIp {
 
 /// The client's address: the TCP peer, unless the peer is a trusted proxy, in which case the
 /// nearest address in `X-Forwarded-For` that is not itself a trusted proxy (a client can put
-/// anything at the start of the header; only what our proxies appended is believed).
-pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
-    if !trusted.contains(&peer) {
+/// anything at the start of the header; only what our proxies appended is believed). Proxies are
+/// given as ranges (`10.244.0.0/16`), as a cluster's ingress pods come and go.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|range| range.contains(ip));
+    if !is_trusted(&peer) {
         return peer;
     }
     let mut client = peer;
@@ -174,7 +176,7 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAdd
     let hops: Vec<&str> = chain.flat_map(|v| v.split(',')).map(str::trim).collect();
     for hop in hops.iter().rev() {
         match hop.parse::<IpAddr>() {
-            Ok(ip) if trusted.contains(&ip) => client = ip,
+            Ok(ip) if is_trusted(&ip) => client = ip,
             Ok(ip) => return ip,
             Err(_) => return client,
         }
@@ -349,6 +351,10 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn range(s: &str) -> ipnet::IpNet {
+        s.parse().unwrap()
+    }
+
     fn forwarded(values: &[&str]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for v in values {
@@ -360,7 +366,7 @@ mod tests {
     #[test]
     fn the_forwarded_client_is_believed_only_from_a_trusted_proxy() {
         let proxy = ip("10.0.0.2");
-        let trusted = [proxy, ip("10.0.0.3")];
+        let trusted = [range("10.0.0.2/32"), range("10.0.0.3/32")];
         let h = forwarded(&["203.0.113.9"]);
         assert_eq!(client_ip(proxy, &h, &trusted), ip("203.0.113.9"));
         assert_eq!(client_ip(ip("198.51.100.1"), &h, &trusted), ip("198.51.100.1"), "anyone else: the peer");
@@ -369,7 +375,7 @@ mod tests {
 
     #[test]
     fn a_spoofed_start_of_the_chain_is_ignored() {
-        let trusted = [ip("10.0.0.2"), ip("10.0.0.3")];
+        let trusted = [range("10.0.0.2/32"), range("10.0.0.3/32")];
         // The client wrote "1.2.3.4"; the outer proxy appended the real client, the inner one the outer proxy.
         let h = forwarded(&["1.2.3.4, 203.0.113.9", "10.0.0.3"]);
         assert_eq!(client_ip(ip("10.0.0.2"), &h, &trusted), ip("203.0.113.9"));
@@ -378,5 +384,14 @@ mod tests {
         let long = vec!["10.0.0.3"; 500].join(",");
         assert_eq!(client_ip(ip("10.0.0.2"), &forwarded(&[&long]), &trusted), ip("10.0.0.3"));
         assert_eq!(client_ip(ip("10.0.0.2"), &forwarded(&["::1, 2001:db8::7"]), &trusted), ip("2001:db8::7"));
+    }
+
+    #[test]
+    fn proxies_are_trusted_by_range() {
+        let trusted = [range("10.244.0.0/16"), range("fd00::/8")];
+        let h = forwarded(&["203.0.113.9, 10.244.7.1"]);
+        assert_eq!(client_ip(ip("10.244.3.2"), &h, &trusted), ip("203.0.113.9"), "two ingress hops");
+        assert_eq!(client_ip(ip("fd00::5"), &forwarded(&["2001:db8::7"]), &trusted), ip("2001:db8::7"));
+        assert_eq!(client_ip(ip("10.245.0.1"), &h, &trusted), ip("10.245.0.1"), "outside the range");
     }
 }

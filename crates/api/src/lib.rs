@@ -12,6 +12,7 @@ mod middleware;
 pub mod openapi;
 pub mod peers;
 mod routes;
+pub mod session_sockets;
 pub mod state;
 mod web;
 
@@ -25,13 +26,20 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 /// Largest JSON body accepted.
 pub const JSON_BODY_LIMIT: usize = 64 * 1024;
 
+/// The metrics listener's surface (`--metrics`): `GET /metrics` and nothing else.
+pub fn metrics_app(handle: metrics_exporter_prometheus::PrometheusHandle) -> Router {
+    routes::health::metrics_router(handle)
+}
+
 /// The whole HTTP surface.
 pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/v1/auth/signup", post(routes::auth::signup))
         .route("/api/v1/auth/login", post(routes::auth::login))
         .route("/api/v1/auth/logout", post(routes::auth::logout))
+        .route("/api/v1/auth/logout-all", post(routes::auth::logout_all))
         .route("/api/v1/me", get(routes::auth::me))
+        .route("/api/v1/me/password", post(routes::auth::change_password))
         .route("/api/v1/users", get(routes::users::list))
         .route("/api/v1/users/{id}", axum::routing::patch(routes::users::update))
         .route("/api/v1/jobs", get(routes::jobs::list))

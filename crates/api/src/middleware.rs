@@ -3,6 +3,12 @@
 //! `olive_http_request_duration_seconds`), the egress meter, and headers every response gets. The
 //! `route` label is the matched route template, never the raw path, so label cardinality stays
 //! bounded.
+//!
+//! Egress is metered as the body's bytes are sent ([`Metered`]), so a viewer who goes away
+//! mid-part is charged what left, not the whole part. It is charged to a channel only when the
+//! handler that served a channel's bytes says so ([`ChannelEgress`]): a request for a channel that
+//! does not exist, or for a file it does not have, costs that id nothing. Bytes sent to another
+//! node (an authenticated forwarded request) are counted where they leave for the viewer.
 
 use crate::state::AppState;
 use axum::body::HttpBody;
@@ -91,18 +97,15 @@ static STANDARD_METHODS: [Method; 9] = [
     Method::TRACE,
 ];
 
-pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let route = req.extensions().get::<MatchedPath>().cloned();
     let route_str = route.as_ref().map_or("unmatched", |p| p.as_str());
-    // Live media names its channel in the path; other routes that serve a channel's bytes say so.
+    // For the log only: metering waits for the handler to say whose bytes it served.
     let live_channel = route_str.starts_with("/live/{id}").then(|| path_channel(req.uri().path())).flatten();
     // Bytes sent to another node are counted where they leave for the viewer, not twice.
-    let between_nodes = crate::peers::is_forwarded(req.headers());
-    if let Some(channel) = live_channel {
-        req.extensions_mut().insert(ChannelEgress(channel));
-    }
+    let between_nodes = crate::peers::is_from_node(req.headers(), &state.settings.node_secret);
     let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let span = tracing::info_span!(
         "request",
@@ -122,22 +125,64 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
             tracing::debug!(status = status.as_u16(), latency_ms = elapsed.as_secs_f64() * 1e3, "request done");
         }
     });
-    let channel = response.extensions().get::<ChannelEgress>().map(|c| c.0).or(live_channel);
-    if method != Method::HEAD && !between_nodes {
-        let bytes = response
-            .body()
-            .size_hint()
-            .exact()
-            .or_else(|| response.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok()));
-        if let Some(bytes) = bytes.filter(|b| *b > 0) {
-            state.http_metrics.egress(channel.is_some(), bytes);
-            let amount = i64::try_from(bytes).unwrap_or(i64::MAX);
-            state.media.usage().add(Utc::now().date_naive(), channel, Meter::EgressBytes, amount);
-        }
-    }
+    let channel = response.extensions().get::<ChannelEgress>().map(|c| c.0).filter(|_| status.is_success());
     state.http_metrics.record(route_str, &method, status.as_u16(), elapsed.as_secs_f64());
     response.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    response
+    if method == Method::HEAD || between_nodes {
+        return response;
+    }
+    let meter = EgressMeter { state: state.clone(), channel, sent: 0 };
+    response.map(|body| axum::body::Body::new(Metered { body, meter }))
+}
+
+/// Counts a response's bytes as they are sent and charges them when the body is done (or dropped,
+/// when the client went away).
+struct Metered {
+    body: axum::body::Body,
+    meter: EgressMeter,
+}
+
+struct EgressMeter {
+    state: AppState,
+    channel: Option<ChannelId>,
+    sent: u64,
+}
+
+impl Drop for EgressMeter {
+    fn drop(&mut self) {
+        if self.sent == 0 {
+            return;
+        }
+        self.state.http_metrics.egress(self.channel.is_some(), self.sent);
+        let amount = i64::try_from(self.sent).unwrap_or(i64::MAX);
+        self.state.media.usage().add(Utc::now().date_naive(), self.channel, Meter::EgressBytes, amount);
+    }
+}
+
+impl HttpBody for Metered {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.body).poll_frame(cx);
+        if let std::task::Poll::Ready(Some(Ok(frame))) = &polled {
+            if let Some(data) = frame.data_ref() {
+                self.meter.sent += data.len() as u64;
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// The channel id in `/live/{id}/…`.

@@ -13,7 +13,8 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "Olive", description = "Live commerce: channels, catalogue, orders, replays."),
     paths(
-        routes::auth::signup, routes::auth::login, routes::auth::logout, routes::auth::me,
+        routes::auth::signup, routes::auth::login, routes::auth::logout, routes::auth::logout_all, routes::auth::me,
+        routes::auth::change_password,
         routes::users::list, routes::users::update, routes::jobs::list, routes::cost::report,
         routes::webhooks::create, routes::webhooks::list, routes::webhooks::delete,
         routes::products::list, routes::products::detail, routes::products::create, routes::products::update,

@@ -4,7 +4,7 @@
 use crate::cache::ReadCache;
 use metrics_exporter_prometheus::PrometheusHandle;
 use olive_bus::Bus;
-use olive_commerce::accounts::{LoginLimits, LoginThrottle};
+use olive_commerce::accounts::{AccountLimits, AccountThrottle};
 use olive_commerce::deal_desk::DealDesk;
 use olive_media::thumbnail::Thumbnails;
 use olive_media::LiveMedia;
@@ -20,14 +20,18 @@ pub struct ApiSettings {
     /// cookies get `Secure` and the `__Host-` prefix. When unset, the request's `Host` is trusted
     /// as the origin and cookies are not `Secure` (plain-HTTP local use).
     pub public_origin: Option<String>,
-    pub login_limits: LoginLimits,
+    pub account_limits: AccountLimits,
     /// Where encoders publish, e.g. `rtmp://127.0.0.1:1935/live`; shown with stream keys.
     pub ingest_url: String,
     /// This node's name among several.
     pub node: String,
     /// Proxies whose `X-Forwarded-For` names the client (a load balancer in front); from anyone
     /// else the header is ignored and the TCP peer is the client.
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// What proves a request came from another node of this deployment.
+    pub node_secret: crate::peers::NodeSecret,
+    /// Where webhooks may be registered to point.
+    pub webhook_targets: olive_jobs::webhooks::WebhookTargets,
 }
 
 impl ApiSettings {
@@ -70,7 +74,8 @@ pub struct Shared {
     pub objects: Objects,
     pub bus: Arc<dyn Bus>,
     pub cache: Arc<ReadCache>,
-    pub throttle: Arc<LoginThrottle>,
+    /// Sign-up and login throttling.
+    pub throttle: Arc<AccountThrottle>,
     /// The newest recommender snapshot this node has loaded (none until one is trained).
     pub recommendations: Arc<arc_swap::ArcSwapOption<olive_commerce::recommendations::Snapshot>>,
     /// Paces each visitor's event reports.
@@ -109,7 +114,7 @@ impl AppState {
         let Live { media, thumbnails, hub, deals } = live;
         let cache = Arc::new(ReadCache::new(store.clone(), bus.clone(), hub.clone()));
         AppState(Arc::new(Shared {
-            throttle: Arc::new(LoginThrottle::new(settings.login_limits)),
+            throttle: Arc::new(AccountThrottle::new(settings.account_limits)),
             event_pace: Arc::default(),
             recommendations: Arc::default(),
             store,

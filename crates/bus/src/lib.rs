@@ -17,7 +17,7 @@ use tokio::sync::broadcast;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
-    #[error("unsupported bus URL {0:?}: expected memory:// or redis://host:port")]
+    #[error("unsupported bus URL: expected memory://, redis://host:port or rediss://host:port")]
     UnsupportedUrl(String),
     #[error("bus error: {0}")]
     Backend(String),
@@ -66,6 +66,16 @@ pub trait Bus: Send + Sync + 'static {
     }
     /// Claims every node sees (on one node: this process's own).
     fn leases(&self) -> &dyn Leases;
+    /// A secret every node on this bus reads the same (the first node to ask makes it, 256 random
+    /// bits as hex), with which one node proves a request to another genuine. Whoever can read
+    /// the bus's store is trusted anyway. On one node: this process's own.
+    async fn shared_secret(&self) -> Result<String, BusError>;
+}
+
+/// 32 random bytes as 64 hex digits.
+pub fn random_secret() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Named claims with a time to live. A holder is any string (a node names itself and says where
@@ -98,12 +108,14 @@ pub trait SharedLimits: Send + Sync {
 }
 
 /// Opens the bus a URL names. A Redis bus connects in the background (it must be called inside a
-/// Tokio runtime); `ping` tells whether it is reachable.
-pub fn from_url(url: &str) -> Result<Arc<dyn Bus>, BusError> {
+/// Tokio runtime); `ping` tells whether it is reachable. `redis://user:password@host:port` signs
+/// in (Redis ACLs, or `redis://:password@…` for `requirepass`), and `rediss://` speaks TLS, checking
+/// the server's certificate against the system's authorities or against `ca` (PEM) when given.
+pub fn from_url(url: &str, ca: Option<&[u8]>) -> Result<Arc<dyn Bus>, BusError> {
     match url {
         "memory://" | "memory:" => Ok(Arc::new(MemoryBus::default())),
         other if other.starts_with("redis://") || other.starts_with("rediss://") => {
-            Ok(Arc::new(redis_bus::RedisBus::open(other)?))
+            Ok(Arc::new(redis_bus::RedisBus::open(other, ca)?))
         }
         other => Err(BusError::UnsupportedUrl(other.to_owned())),
     }
@@ -116,6 +128,7 @@ pub mod redis_bus;
 pub struct MemoryBus {
     topics: Mutex<HashMap<String, broadcast::Sender<Bytes>>>,
     leases: MemoryLeases,
+    secret: std::sync::OnceLock<String>,
 }
 
 /// One process's leases: holder and expiry by key, on Tokio's clock (so tests can pause it).
@@ -196,6 +209,10 @@ impl Bus for MemoryBus {
         Subscription { rx: self.sender(topic).subscribe() }
     }
 
+    async fn shared_secret(&self) -> Result<String, BusError> {
+        Ok(self.secret.get_or_init(random_secret).clone())
+    }
+
     async fn ping(&self) -> Result<(), BusError> {
         Ok(())
     }
@@ -211,7 +228,7 @@ mod tests {
 
     #[tokio::test]
     async fn subscribers_get_messages_of_their_topic_only() {
-        let bus = from_url("memory://").unwrap();
+        let bus = from_url("memory://", None).unwrap();
         let mut a = bus.subscribe("a");
         let mut a2 = bus.subscribe("a");
         let mut b = bus.subscribe("b");
@@ -258,6 +275,6 @@ mod tests {
 
     #[test]
     fn unknown_url_is_refused() {
-        assert!(matches!(from_url("kafka://x"), Err(BusError::UnsupportedUrl(_))));
+        assert!(matches!(from_url("kafka://x", None), Err(BusError::UnsupportedUrl(_))));
     }
 }

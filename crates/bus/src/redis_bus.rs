@@ -40,12 +40,22 @@ pub struct RedisBus {
 }
 
 impl RedisBus {
-    pub fn open(url: &str) -> Result<Self, BusError> {
+    /// `url` is `redis[s]://[user:password@]host:port[/db][#name]`; `ca`, for `rediss://`, the PEM
+    /// authority that signed the server's certificate when the system's do not.
+    pub fn open(url: &str, ca: Option<&[u8]>) -> Result<Self, BusError> {
         let (url, name) = url.split_once('#').unwrap_or((url, "olive"));
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
             return Err(BusError::Backend(format!("redis bus name {name:?}: use letters, digits, '-', '_', '.'")));
         }
-        let client = redis::Client::open(url).map_err(|e| BusError::Backend(format!("redis URL: {e}")))?;
+        // The URL may hold a password: errors say what is wrong with it, never what it is.
+        let client = match ca {
+            Some(pem) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates { client_tls: None, root_cert: Some(pem.to_vec()) },
+            ),
+            None => redis::Client::open(url),
+        }
+        .map_err(|e| BusError::Backend(format!("redis URL: {e}")))?;
         let prefix = format!("{name}:");
         let local = Arc::new(MemoryBus::default());
         let listener = tokio::spawn(listen(client.clone(), prefix.clone(), local.clone()));
@@ -224,6 +234,25 @@ impl Bus for RedisBus {
         self.local.subscribe(topic)
     }
 
+    async fn shared_secret(&self) -> Result<String, BusError> {
+        let mut conn = self.publisher().await?;
+        let key = format!("{}secret:nodes", self.prefix);
+        // The first node to ask sets it; every node then reads the same value.
+        redis::cmd("SET")
+            .arg(&key)
+            .arg(crate::random_secret())
+            .arg("NX")
+            .query_async::<Option<String>>(&mut conn)
+            .await
+            .map_err(|e| BusError::Backend(e.to_string()))?;
+        redis::cmd("GET")
+            .arg(&key)
+            .query_async::<Option<String>>(&mut conn)
+            .await
+            .map_err(|e| BusError::Backend(e.to_string()))?
+            .ok_or_else(|| BusError::Backend("the node secret vanished from Redis".to_owned()))
+    }
+
     async fn ping(&self) -> Result<(), BusError> {
         let mut conn = self.publisher().await?;
         redis::cmd("PING")
@@ -257,8 +286,8 @@ mod tests {
         let Some(url) = redis_url() else { return };
         // A bus name of its own: other tests may share the server.
         let url = format!("{url}#bus-test-{}", std::process::id());
-        let (a, b) = (RedisBus::open(&url).unwrap(), RedisBus::open(&url).unwrap());
-        let other = RedisBus::open(&format!("{}#another-deployment", url.split('#').next().unwrap())).unwrap();
+        let (a, b) = (RedisBus::open(&url, None).unwrap(), RedisBus::open(&url, None).unwrap());
+        let other = RedisBus::open(&format!("{}#another-deployment", url.split('#').next().unwrap()), None).unwrap();
         let mut on_other = other.subscribe("t");
         a.ping().await.unwrap();
         let topic = "t";
@@ -297,7 +326,7 @@ mod tests {
     async fn nodes_share_one_rate_limit() {
         let Some(url) = redis_url() else { return };
         let url = unique(&url, "limit-test");
-        let (a, b) = (RedisBus::open(&url).unwrap(), RedisBus::open(&url).unwrap());
+        let (a, b) = (RedisBus::open(&url, None).unwrap(), RedisBus::open(&url, None).unwrap());
         let (la, lb) = (a.shared_limits().unwrap(), b.shared_limits().unwrap());
         let period = Duration::from_secs(1);
         assert_eq!(la.take("chat:1:7", period, 3).await.unwrap(), None);
@@ -308,7 +337,7 @@ mod tests {
         // A refusal takes nothing; another user and another deployment have their own allowance.
         assert!(la.take("chat:1:7", period, 3).await.unwrap().is_some());
         assert_eq!(la.take("chat:1:8", period, 3).await.unwrap(), None);
-        let other = RedisBus::open(&format!("{url}-other")).unwrap();
+        let other = RedisBus::open(&format!("{url}-other"), None).unwrap();
         assert_eq!(other.shared_limits().unwrap().take("chat:1:7", period, 3).await.unwrap(), None);
         // With a burst of 1 (slow mode) the second is refused at once.
         assert_eq!(la.take("slow:1:7", Duration::from_secs(30), 1).await.unwrap(), None);
@@ -322,7 +351,7 @@ mod tests {
     async fn nodes_see_one_holder_per_lease() {
         let Some(url) = redis_url() else { return };
         let url = unique(&url, "lease-test");
-        let (a, b) = (RedisBus::open(&url).unwrap(), RedisBus::open(&url).unwrap());
+        let (a, b) = (RedisBus::open(&url, None).unwrap(), RedisBus::open(&url, None).unwrap());
         let (la, lb) = (a.leases(), b.leases());
         let short = Duration::from_millis(300);
         assert_eq!(la.acquire("live:9", "node-a http://a", short).await.unwrap(), None);
@@ -342,10 +371,167 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreachable_server_is_an_error_not_a_hang() {
-        let bus = RedisBus::open("redis://127.0.0.1:1").unwrap();
+        let bus = RedisBus::open("redis://127.0.0.1:1", None).unwrap();
         let pinged = tokio::time::timeout(Duration::from_secs(30), bus.ping()).await.expect("ping gave up");
         assert!(pinged.is_err());
-        assert!(matches!(RedisBus::open("redis://[::1"), Err(BusError::Backend(_))));
-        assert!(matches!(RedisBus::open("redis://127.0.0.1:6379#bad name"), Err(BusError::Backend(_))));
+        assert!(matches!(RedisBus::open("redis://[::1", None), Err(BusError::Backend(_))));
+        assert!(matches!(RedisBus::open("redis://127.0.0.1:6379#bad name", None), Err(BusError::Backend(_))));
+    }
+
+    /// A Redis of this test's own that speaks only TLS and asks for a password, with a
+    /// certificate from an authority made here. `None` (and a notice) without redis-server and
+    /// openssl.
+    struct TlsRedis {
+        port: u16,
+        ca: Vec<u8>,
+        _child: tokio::process::Child,
+        _dir: tempfile::TempDir,
+    }
+
+    fn run(dir: &std::path::Path, program: &str, args: &[&str]) -> bool {
+        std::process::Command::new(program)
+            .args(args)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    async fn tls_redis(password: &str) -> Option<TlsRedis> {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
+        let made = run(
+            d,
+            "openssl",
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=olive-test-ca",
+            ],
+        ) && run(
+            d,
+            "openssl",
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ) && run(
+            d,
+            "openssl",
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "ext",
+            ],
+        );
+        if !made {
+            eprintln!("openssl is not installed: skipping the TLS Redis test");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let spawned = tokio::process::Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args(["--tls-cert-file", "server.pem", "--tls-key-file", "server.key", "--tls-ca-cert-file", "ca.pem"])
+            .args(["--tls-auth-clients", "no", "--requirepass", password])
+            .current_dir(d)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn();
+        let Ok(child) = spawned else {
+            eprintln!("redis-server is not installed: skipping the TLS Redis test");
+            return None;
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(tokio::time::Instant::now() < deadline, "redis-server never listened with TLS");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Some(TlsRedis { port, ca: std::fs::read(d.join("ca.pem")).unwrap(), _child: child, _dir: dir })
+    }
+
+    /// `rediss://` with a password: the bus works, nodes share their secret; a wrong password, an
+    /// unknown authority or plain text does not connect, and no error shows the password.
+    #[tokio::test]
+    async fn a_bus_over_tls_with_a_password() {
+        let Some(redis) = tls_redis("bus-pass-1234").await else { return };
+        let url = format!("rediss://:bus-pass-1234@127.0.0.1:{}#tls-test", redis.port);
+        let (a, b) = (RedisBus::open(&url, Some(&redis.ca)).unwrap(), RedisBus::open(&url, Some(&redis.ca)).unwrap());
+        a.ping().await.expect("TLS and the password are accepted");
+        let mut on_b = b.subscribe("t");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            a.publish("t", Bytes::from_static(b"over tls")).await.unwrap();
+            if let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_millis(100), on_b.recv()).await {
+                assert_eq!(&m[..], b"over tls");
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "b never heard a over TLS");
+        }
+        let secret = a.shared_secret().await.unwrap();
+        assert_eq!(secret.len(), 64);
+        assert_eq!(b.shared_secret().await.unwrap(), secret, "every node reads the same node secret");
+        for (url, ca) in [
+            (format!("rediss://:wrong-pass@127.0.0.1:{}", redis.port), Some(&redis.ca[..])),
+            (format!("rediss://:bus-pass-1234@127.0.0.1:{}", redis.port), None),
+            (format!("redis://:bus-pass-1234@127.0.0.1:{}", redis.port), None),
+        ] {
+            let bus = RedisBus::open(&url, ca).unwrap();
+            let refused = tokio::time::timeout(Duration::from_secs(10), bus.ping()).await.expect("an answer in time");
+            let e = refused.expect_err(&url);
+            assert!(!e.to_string().contains("bus-pass-1234"), "{e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_memory_bus_keeps_one_secret() {
+        let bus = MemoryBus::default();
+        let secret = bus.shared_secret().await.unwrap();
+        assert_eq!(secret.len(), 64);
+        assert_eq!(bus.shared_secret().await.unwrap(), secret);
+        assert_ne!(MemoryBus::default().shared_secret().await.unwrap(), secret);
     }
 }

@@ -164,7 +164,8 @@ pub async fn channel_for_stream_key(store: &dyn Store, presented: &str) -> Resul
     Ok(store.channel_by_stream_key_hash(&StreamKey::from_secret(presented).hash()).await?)
 }
 
-/// Sets the show's line-up: products in the order given, each once.
+/// Sets the show's line-up: products in the order given, each once, all of them on sale (a draft
+/// or archived product cannot be shown, pinned or sold).
 pub async fn set_lineup(
     store: &dyn Store,
     actor: &User,
@@ -180,6 +181,16 @@ pub async fn set_lineup(
     }
     if unique.len() > MAX_LINEUP {
         return Err(CommerceError::invalid("product_ids", format!("a line-up holds at most {MAX_LINEUP} products")));
+    }
+    for product in &unique {
+        let on_sale = match store.product(*product).await {
+            Ok(p) => p.status == olive_store::ProductStatus::Active,
+            Err(StoreError::NotFound(_)) => false,
+            Err(e) => return Err(e.into()),
+        };
+        if !on_sale {
+            return Err(CommerceError::invalid("product_ids", format!("product {product} is not on sale")));
+        }
     }
     store.set_lineup(id, &unique).await?;
     Ok(unique)

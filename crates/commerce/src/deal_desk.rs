@@ -174,10 +174,18 @@ pub struct DealDesk {
     waiting: Mutex<HashMap<u64, oneshot::Sender<Outcome>>>,
     next_forward: std::sync::atomic::AtomicU64,
     news: broadcast::Sender<DealNews>,
+    rules: crate::deals::DealRules,
 }
 
 impl DealDesk {
-    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, node: String, clock: Clock) -> Arc<Self> {
+    /// A desk holding hosts' deals to `rules`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        node: String,
+        clock: Clock,
+        rules: crate::deals::DealRules,
+    ) -> Arc<Self> {
         Arc::new(DealDesk {
             store,
             bus,
@@ -188,6 +196,7 @@ impl DealDesk {
             waiting: Mutex::new(HashMap::new()),
             next_forward: std::sync::atomic::AtomicU64::new(0),
             news: broadcast::channel(1024).0,
+            rules,
         })
     }
 
@@ -324,7 +333,7 @@ impl DealDesk {
     /// Starts a deal on a channel's line-up product and its owner here.
     pub async fn start(self: &Arc<Self>, actor: &User, channel: ChannelId, req: &DealRequest) -> Result<Deal> {
         let now = (self.clock)();
-        let new = plan(self.store.as_ref(), actor, channel, req, &self.node, now).await?;
+        let new = plan(self.store.as_ref(), actor, channel, req, &self.rules, &self.node, now).await?;
         let deal = self.store.start_deal(new).await.map_err(|e| match e {
             StoreError::AlreadyExists(_) => CommerceError::DealRunning,
             e => e.into(),

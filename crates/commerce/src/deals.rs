@@ -1,6 +1,10 @@
 //! Live deals: what a host may start and end. A deal sells a line-up product at a deal price, a
 //! fixed quantity, at most so many per customer, for 10 s to 20 min. Selling is the
 //! [`crate::deal_desk`]'s job; this module checks requests and who may make them.
+//!
+//! A host cannot give the shop away: a deal price is at least [`DealRules::floor_percent`] of the
+//! product's price unless an admin starts the deal, and a deal lists no more units than are in
+//! stock (they are taken from stock when it starts).
 
 use crate::channels::managed;
 use crate::{CommerceError, Result};
@@ -11,6 +15,32 @@ use olive_store::{NewDeal, ProductStatus, Store, StoreError, User};
 pub const MIN_DURATION_S: i64 = 10;
 pub const MAX_DURATION_S: i64 = 20 * 60;
 pub const MAX_LISTED: i64 = 1_000_000;
+
+/// What the shop allows hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DealRules {
+    /// The lowest deal price a host may set, in percent of the product's price (0 to 100).
+    pub floor_percent: u8,
+}
+
+impl Default for DealRules {
+    fn default() -> Self {
+        DealRules { floor_percent: 10 }
+    }
+}
+
+impl DealRules {
+    /// The lowest deal price `actor` may set for a product priced `price_minor`: the floor,
+    /// rounded up (KRW has no minor unit, so a floor never rounds down to a cheaper price), or 0
+    /// for an admin.
+    pub fn lowest_price(&self, actor: &User, price_minor: i64) -> i64 {
+        if actor.role.at_least(olive_core::Role::Admin) {
+            return 0;
+        }
+        let floor = i128::from(price_minor) * i128::from(self.floor_percent);
+        i64::try_from((floor + 99) / 100).unwrap_or(price_minor)
+    }
+}
 
 /// A host's request to start a deal.
 #[derive(Debug, Clone)]
@@ -28,6 +58,7 @@ pub async fn plan(
     actor: &User,
     channel: ChannelId,
     req: &DealRequest,
+    rules: &DealRules,
     node: &str,
     now: DateTime<Utc>,
 ) -> Result<NewDeal> {
@@ -58,10 +89,17 @@ pub async fn plan(
     if product.status != ProductStatus::Active {
         return Err(CommerceError::ProductUnavailable(product.id));
     }
-    if !(0..=product.price_minor).contains(&req.price_minor) {
+    let lowest = rules.lowest_price(actor, product.price_minor);
+    if !(lowest..=product.price_minor).contains(&req.price_minor) {
         return Err(CommerceError::invalid(
             "price_minor",
-            format!("a deal price is between 0 and the product's price ({})", product.price_minor),
+            format!("a deal price is between {lowest} and the product's price ({})", product.price_minor),
+        ));
+    }
+    if req.quantity > product.stock {
+        return Err(CommerceError::invalid(
+            "quantity",
+            format!("a deal lists at most the units in stock ({})", product.stock),
         ));
     }
     Ok(NewDeal {
@@ -137,7 +175,7 @@ mod tests {
         let now = Utc::now();
         let plan_of = |r: DealRequest, who: User| {
             let store = store.clone();
-            async move { plan(store.as_ref(), &who, ch, &r, "n", now).await }
+            async move { plan(store.as_ref(), &who, ch, &r, &DealRules::default(), "n", now).await }
         };
         let ok = plan_of(req(p), host.clone()).await.unwrap();
         assert_eq!((ok.listed, ok.per_customer, ok.price_minor), (10, 2, 15_000));
@@ -150,10 +188,48 @@ mod tests {
             DealRequest { quantity: MAX_LISTED + 1, ..req(p) },
             DealRequest { per_customer_limit: 0, ..req(p) },
             DealRequest { price_minor: -1, ..req(p) },
+            DealRequest { price_minor: 0, ..req(p) },
+            DealRequest { price_minor: 1_999, ..req(p) },
             DealRequest { price_minor: 20_001, ..req(p) },
+            DealRequest { quantity: 51, ..req(p) },
             DealRequest { product_id: ProductId(999), ..req(p) },
         ] {
             assert!(matches!(plan_of(bad.clone(), host.clone()).await, Err(CommerceError::Invalid { .. })), "{bad:?}");
         }
+        // The floor: 10 % of 20,000 is 2,000, which a host may set; an admin may go to 0.
+        assert_eq!(
+            plan_of(DealRequest { price_minor: 2_000, ..req(p) }, host.clone()).await.unwrap().price_minor,
+            2_000
+        );
+        let admin = User { role: olive_core::Role::Admin, ..other_admin(&store).await };
+        assert_eq!(plan_of(DealRequest { price_minor: 0, ..req(p) }, admin).await.unwrap().price_minor, 0);
+    }
+
+    async fn other_admin(store: &Arc<dyn Store>) -> User {
+        let new = NewUser {
+            email: "admin@example.com".into(),
+            display_name: "a".into(),
+            password_hash: "h".into(),
+            role: Role::Admin,
+            created_at: Utc::now(),
+        };
+        store.create_user(new).await.unwrap()
+    }
+
+    #[test]
+    fn the_floor_rounds_up_and_spares_admins() {
+        let rules = DealRules { floor_percent: 10 };
+        let host = |role| User {
+            id: olive_core::UserId(1),
+            email: "h@example.com".into(),
+            display_name: "h".into(),
+            role,
+            created_at: Utc::now(),
+        };
+        assert_eq!(rules.lowest_price(&host(Role::Host), 20_000), 2_000);
+        assert_eq!(rules.lowest_price(&host(Role::Host), 9_999), 1_000, "999.9 rounds up");
+        assert_eq!(rules.lowest_price(&host(Role::Host), i64::MAX), i64::MAX / 10 + 1);
+        assert_eq!(rules.lowest_price(&host(Role::Admin), 20_000), 0);
+        assert_eq!(DealRules { floor_percent: 0 }.lowest_price(&host(Role::Host), 20_000), 0);
     }
 }

@@ -6,6 +6,7 @@
 use crate::{CommerceError, Result};
 use chrono::{DateTime, Utc};
 use olive_core::ratelimit::{KeyedLimiter, Quota};
+use olive_core::AddressKey;
 use olive_store::{EventKind, NewEvent, Order, Store, TargetKind, User};
 use rand::RngCore;
 use std::sync::Mutex;
@@ -56,15 +57,22 @@ impl VisitorId {
     }
 }
 
-/// Paces each visitor's reports, in memory on each node.
+/// Paces reports, in memory on each node: each visitor's, and each client address's, since a
+/// client that drops its cookie is a new visitor on every request and could otherwise flood the
+/// recommender with made-up taste.
 pub struct EventPace {
     per_visitor: Mutex<KeyedLimiter<VisitorId>>,
+    per_address: Mutex<KeyedLimiter<AddressKey>>,
 }
 
 impl Default for EventPace {
     fn default() -> Self {
-        // Twenty batches at once, then one every 500 ms: far above what the app sends.
-        EventPace { per_visitor: Mutex::new(KeyedLimiter::new(Quota::new(20, Duration::from_millis(500)), 100_000)) }
+        EventPace {
+            // Twenty batches at once, then one every 500 ms: far above what the app sends.
+            per_visitor: Mutex::new(KeyedLimiter::new(Quota::new(20, Duration::from_millis(500)), 100_000)),
+            // A hundred at once, then twenty a second: a household or an office of viewers.
+            per_address: Mutex::new(KeyedLimiter::new(Quota::new(100, Duration::from_millis(50)), 100_000)),
+        }
     }
 }
 
@@ -73,6 +81,7 @@ impl Default for EventPace {
 pub async fn report(
     store: &dyn Store,
     pace: &EventPace,
+    address: AddressKey,
     visitor: &VisitorId,
     user: Option<&User>,
     batch: Vec<ReportedEvent>,
@@ -116,6 +125,11 @@ pub async fn report(
             at: now,
         });
     }
+    pace.per_address
+        .lock()
+        .expect("pace poisoned")
+        .check(&address, clock)
+        .map_err(|retry| CommerceError::RateLimited(retry.0))?;
     pace.per_visitor
         .lock()
         .expect("pace poisoned")

@@ -6,6 +6,13 @@
 //! keyed with the webhook's secret>` and `Olive-Event: <type>`; docs/WEBHOOKS.md shows how to
 //! verify it. The body is fixed when the event happens, so a retry sends the same bytes (with a
 //! fresh timestamp and signature), and its `id` lets receivers drop duplicates.
+//!
+//! A webhook URL is a secret of its receiver (it often carries a token): it is never logged or
+//! kept in a job's error whole, only its scheme and host ([`redacted`]). And a webhook is a
+//! request the server makes on an admin's word: unless the operator allows it
+//! ([`WebhookTargets::AnyAddress`]), it may reach only public addresses, checked when the URL is
+//! registered (an IP literal, `localhost`) and again at every delivery on the addresses its host
+//! name resolves to, so a name that later resolves inside the network reaches nothing.
 
 use crate::{Handler, JobError};
 use async_trait::async_trait;
@@ -53,12 +60,50 @@ fn invalid(field: &'static str, message: impl Into<String>) -> WebhookError {
     WebhookError::Invalid { field, message: message.into() }
 }
 
+/// Where webhooks may be delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WebhookTargets {
+    /// Public addresses only (the default).
+    #[default]
+    PublicOnly,
+    /// Anywhere, private networks and loopback included (`--allow-private-webhooks`).
+    AnyAddress,
+}
+
+/// A URL as it may be logged: its scheme, host and port, the rest elided.
+pub fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(host), Some(port)) => format!("{}://{host}:{port}/…", u.scheme()),
+            (Some(host), None) => format!("{}://{host}/…", u.scheme()),
+            _ => "(a URL without a host)".to_owned(),
+        },
+        Err(_) => "(not a URL)".to_owned(),
+    }
+}
+
+/// Why `parsed`'s host may not be a target, if it may not: an address literal that is not public,
+/// or a name for this machine.
+fn refused_host(parsed: &url::Url) -> Option<&'static str> {
+    match parsed.host()? {
+        url::Host::Ipv4(ip) if !olive_core::is_public_unicast(ip.into()) => Some("a private or local address"),
+        url::Host::Ipv6(ip) if !olive_core::is_public_unicast(ip.into()) => Some("a private or local address"),
+        url::Host::Domain(name) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            (name == "localhost" || name.ends_with(".localhost")).then_some("this machine")
+        }
+        _ => None,
+    }
+}
+
 /// Registers an endpoint (an admin's call; the caller checks the role). Returns it with its new
-/// secret, which is shown this once. Only `http` and `https` URLs with a host are accepted.
+/// secret, which is shown this once. Only `http` and `https` URLs with a host are accepted, and
+/// with [`WebhookTargets::PublicOnly`] only those whose host is not a private or local address.
 pub async fn register(
     store: &dyn Store,
     url: &str,
     events: Vec<String>,
+    targets: WebhookTargets,
     now: DateTime<Utc>,
 ) -> Result<olive_store::Webhook, WebhookError> {
     let trimmed = url.trim();
@@ -68,6 +113,14 @@ pub async fn register(
     let parsed = url::Url::parse(trimmed).map_err(|e| invalid("url", e.to_string()))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
         return Err(invalid("url", "must be an http:// or https:// URL with a host"));
+    }
+    if targets == WebhookTargets::PublicOnly {
+        if let Some(why) = refused_host(&parsed) {
+            return Err(invalid(
+                "url",
+                format!("must not name {why}: webhooks reach public addresses unless the operator allows private ones"),
+            ));
+        }
     }
     let mut wanted: Vec<String> = Vec::new();
     for e in events {
@@ -126,16 +179,38 @@ pub async fn publish(
 pub struct Deliverer {
     store: Arc<dyn Store>,
     client: reqwest::Client,
+    targets: WebhookTargets,
+}
+
+/// Resolves names as the system does, keeping only public addresses: a receiver's name that
+/// resolves inside the network is "not found".
+struct PublicAddresses;
+
+impl reqwest::dns::Resolve for PublicAddresses {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let all: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<std::net::SocketAddr> =
+                all.into_iter().filter(|a| olive_core::is_public_unicast(a.ip())).collect();
+            if public.is_empty() {
+                let refused = format!("{host} resolves to no public address");
+                return Err(Box::new(std::io::Error::new(std::io::ErrorKind::PermissionDenied, refused)) as _);
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 impl Deliverer {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("an HTTP client without TLS options builds");
-        Deliverer { store, client }
+    pub fn new(store: Arc<dyn Store>, targets: WebhookTargets) -> Self {
+        let mut builder =
+            reqwest::Client::builder().timeout(Duration::from_secs(10)).redirect(reqwest::redirect::Policy::none());
+        if targets == WebhookTargets::PublicOnly {
+            builder = builder.dns_resolver(Arc::new(PublicAddresses));
+        }
+        let client = builder.build().expect("an HTTP client without TLS options builds");
+        Deliverer { store, client, targets }
     }
 }
 
@@ -153,6 +228,14 @@ impl Handler for Deliverer {
             Err(StoreError::NotFound(_)) => return Err(JobError::Permanent("the webhook was deleted".into())),
             Err(e) => return Err(JobError::Retry(e.to_string())),
         };
+        let target = redacted(&webhook.url);
+        // A webhook registered while private targets were allowed, or an address literal.
+        if self.targets == WebhookTargets::PublicOnly {
+            let refused = url::Url::parse(&webhook.url).ok().and_then(|u| refused_host(&u));
+            if let Some(why) = refused {
+                return Err(JobError::Permanent(format!("POST {target}: refused, the URL names {why}")));
+            }
+        }
         let response = self
             .client
             .post(&webhook.url)
@@ -162,18 +245,60 @@ impl Handler for Deliverer {
             .body(delivery.body)
             .send()
             .await
-            .map_err(|e| JobError::Retry(format!("POST {}: {e}", webhook.url)))?;
+            .map_err(|e| JobError::Retry(format!("POST {target}: {}", error_chain(&e.without_url()))))?;
         if response.status().is_success() {
             Ok(())
         } else {
-            Err(JobError::Retry(format!("POST {} answered {}", webhook.url, response.status())))
+            Err(JobError::Retry(format!("POST {target} answered {}", response.status())))
         }
     }
+}
+
+/// An error and its causes, on one line (reqwest's own message is only the outermost).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_are_logged_without_path_or_query() {
+        assert_eq!(
+            redacted("https://hooks.example.com/services/T0/B0/secret-token?x=1"),
+            "https://hooks.example.com/…"
+        );
+        assert_eq!(redacted("http://10.0.0.5:8080/hook?token=abc"), "http://10.0.0.5:8080/…");
+        assert_eq!(redacted("nonsense"), "(not a URL)");
+    }
+
+    #[test]
+    fn private_and_local_hosts_are_refused_by_name_or_address() {
+        let host = |u: &str| refused_host(&url::Url::parse(u).unwrap());
+        for bad in [
+            "http://127.0.0.1/x",
+            "http://10.0.0.1/x",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]:8080/x",
+            "http://[fd00::1]/x",
+            "http://localhost:9000/x",
+            "http://api.localhost/x",
+            "http://0.0.0.0/x",
+        ] {
+            assert!(host(bad).is_some(), "{bad}");
+        }
+        for good in ["https://hooks.example.com/x", "http://8.8.8.8/x", "https://[2606:4700::1111]/x"] {
+            assert_eq!(host(good), None, "{good}");
+        }
+    }
 
     #[test]
     fn signatures_are_hmac_sha256_over_timestamp_and_body() {

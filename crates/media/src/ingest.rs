@@ -17,7 +17,7 @@ use crate::LiveMedia;
 use bytes::Bytes;
 use chrono::Utc;
 use olive_bus::{topics, Bus};
-use olive_core::ChannelId;
+use olive_core::{AddressKey, ChannelId};
 use olive_media_mux::flv::{demux_audio, demux_video};
 use olive_media_mux::{FlvEvent, Output, Packager, VideoConfig};
 use olive_store::{ChannelPatch, ChannelStatus, Meter, Store};
@@ -87,6 +87,7 @@ impl Ingest {
         let _ = self.bus.publish(topics::STREAM_EVENTS, Bytes::from(event.to_string())).await;
         if !live {
             self.media.registry().release(channel).await;
+            self.thumbnails.forget(channel);
         }
         metrics::gauge!("olive_channels_live").set(self.media.live_channels().len() as f64);
         let label = channel.to_string();
@@ -98,10 +99,59 @@ impl Ingest {
     }
 }
 
+/// The connections of each client address that have not published yet: an encoder publishes
+/// within a second of connecting, so a few per address is plenty, and a client that opens many
+/// and never publishes holds no more than that.
+#[derive(Default)]
+struct Unpublished(std::sync::Mutex<std::collections::HashMap<AddressKey, usize>>);
+
+/// One connection counted in [`Unpublished`] until it publishes or ends.
+struct NotYetPublished {
+    counts: Arc<Unpublished>,
+    address: AddressKey,
+}
+
+impl Unpublished {
+    fn admit(self: &Arc<Self>, address: AddressKey, limit: usize) -> Option<NotYetPublished> {
+        let mut counts = self.0.lock().expect("rtmp counts poisoned");
+        let count = counts.entry(address).or_default();
+        if *count >= limit {
+            return None;
+        }
+        *count += 1;
+        Some(NotYetPublished { counts: self.clone(), address })
+    }
+}
+
+impl Drop for NotYetPublished {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().expect("rtmp counts poisoned");
+        if let Some(count) = counts.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.address);
+            }
+        }
+    }
+}
+
+/// Resolves once `timeout` has passed with no publish accepted on the connection.
+async fn unpublished_after(timeout: std::time::Duration, mut published: tokio::sync::watch::Receiver<bool>) {
+    tokio::time::sleep(timeout).await;
+    if !*published.borrow_and_update() {
+        return;
+    }
+    std::future::pending::<()>().await;
+}
+
 /// Accepts RTMP connections until `shutdown` resolves, then ends every session and marks their
-/// channels offline.
+/// channels offline. A connection must publish with a valid key within the settings'
+/// `publish_timeout`, and one address may hold only `unpublished_per_address` connections that
+/// have not.
 pub async fn serve(listener: TcpListener, ingest: Arc<Ingest>, shutdown: impl Future<Output = ()>) {
-    let limit = Arc::new(Semaphore::new(ingest.media.settings().max_connections));
+    let settings = ingest.media.settings();
+    let limit = Arc::new(Semaphore::new(settings.max_connections));
+    let unpublished = Arc::new(Unpublished::default());
     let mut sessions = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -128,12 +178,34 @@ pub async fn serve(listener: TcpListener, ingest: Arc<Ingest>, shutdown: impl Fu
                     tracing::warn!(%peer, "too many rtmp connections; refusing");
                     continue;
                 };
+                let address = AddressKey::of(peer.ip());
+                let Some(waiting) = unpublished.admit(address, settings.unpublished_per_address) else {
+                    metrics::counter!("olive_rtmp_refused_total", "reason" => "unpublished_per_address").increment(1);
+                    tracing::warn!(%peer, "too many rtmp connections from one address that have not published; refusing");
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
-                let handler = Handler { ingest: ingest.clone(), peer, publisher: None };
+                let (published_tx, published) = tokio::sync::watch::channel(false);
+                let handler = Handler {
+                    ingest: ingest.clone(),
+                    peer,
+                    publisher: None,
+                    waiting: Some(waiting),
+                    published: published_tx,
+                };
+                let timeout = settings.publish_timeout;
                 sessions.spawn(async move {
                     let _permit = permit;
-                    if let Err(e) = ServerSession::new(EofIsError(stream), handler).run().await {
-                        tracing::debug!(%peer, error = %e, "rtmp session ended with an error");
+                    let session = ServerSession::new(EofIsError(stream), handler)
+                        .with_message_limits(settings.max_message_before_publish, settings.max_message);
+                    tokio::select! {
+                        ended = session.run() => if let Err(e) = ended {
+                            tracing::debug!(%peer, error = %e, "rtmp session ended with an error");
+                        },
+                        () = unpublished_after(timeout, published) => {
+                            metrics::counter!("olive_rtmp_refused_total", "reason" => "publish_timeout").increment(1);
+                            tracing::warn!(%peer, seconds = timeout.as_secs(), "rtmp connection closed: no valid publish in time");
+                        }
                     }
                 });
                 metrics::gauge!("olive_rtmp_connections").set(sessions.len() as f64);
@@ -303,6 +375,10 @@ struct Handler {
     ingest: Arc<Ingest>,
     peer: SocketAddr,
     publisher: Option<Publisher>,
+    /// Counted against the peer's address until a publish is accepted.
+    waiting: Option<NotYetPublished>,
+    /// Set once a publish is accepted: the connection's deadline no longer applies.
+    published: tokio::sync::watch::Sender<bool>,
 }
 
 /// scuffle-rtmp closes the connection on any handler error; it has no variant for "refused".
@@ -391,7 +467,29 @@ impl SessionHandler for Handler {
             unmetered_cpu: std::time::Duration::ZERO,
         });
         tracing::info!(channel_id = %channel.id, peer = %self.peer, "publishing started");
+        self.waiting = None;
+        self.published.send_replace(true);
         self.ingest.set_live(channel.id, true).await;
+        Ok(())
+    }
+
+    /// Logged by name only: `releaseStream` and `FCPublish` carry the stream key.
+    async fn on_unknown_command(
+        &mut self,
+        _stream_id: u32,
+        command: scuffle_rtmp::command_messages::UnknownCommand<'_>,
+    ) -> Result<(), ServerSessionError> {
+        tracing::debug!(peer = %self.peer, command = %command.command_name.as_str(), "rtmp command ignored");
+        Ok(())
+    }
+
+    /// Logged by type only.
+    async fn on_unknown_message(
+        &mut self,
+        _stream_id: u32,
+        message: scuffle_rtmp::messages::UnknownMessage,
+    ) -> Result<(), ServerSessionError> {
+        tracing::debug!(peer = %self.peer, kind = ?message.msg_type_id, bytes = message.data.len(), "rtmp message ignored");
         Ok(())
     }
 

@@ -36,6 +36,13 @@ pub struct MediaSettings {
     pub reconnect_grace: Duration,
     /// Most simultaneous RTMP connections (publishing or still handshaking).
     pub max_connections: usize,
+    /// How long a connection may take to publish with a valid stream key before it is closed.
+    pub publish_timeout: Duration,
+    /// RTMP connections one client address may hold open before publishing.
+    pub unpublished_per_address: usize,
+    /// The largest RTMP message before a publish (commands only) and after (a keyframe).
+    pub max_message_before_publish: usize,
+    pub max_message: usize,
 }
 
 impl Default for MediaSettings {
@@ -44,6 +51,12 @@ impl Default for MediaSettings {
             packager: PackagerSettings::default(),
             reconnect_grace: Duration::from_secs(30),
             max_connections: 512,
+            publish_timeout: Duration::from_secs(10),
+            unpublished_per_address: 8,
+            // connect, createStream, publish: a few hundred bytes each.
+            max_message_before_publish: 64 * 1024,
+            // Four times nginx-rtmp's default `max_message` (1 MB): a 4K keyframe at a high bitrate.
+            max_message: 4 * 1024 * 1024,
         }
     }
 }

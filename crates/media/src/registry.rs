@@ -33,9 +33,23 @@ pub struct Owner {
 }
 
 impl Owner {
+    /// `"{node} {url}"`, where the URL must be a bare origin (`http://10.0.0.7:8080`): playback
+    /// paths are appended to it, so a holder with a path, query or credentials is not believed.
     fn parse(holder: &str) -> Option<Owner> {
         let (node, url) = holder.split_once(' ')?;
-        Some(Owner { node: node.to_owned(), url: url.to_owned() })
+        let parsed = url::Url::parse(url).ok()?;
+        let bare = matches!(parsed.scheme(), "http" | "https")
+            && parsed.host_str().is_some()
+            && parsed.path() == "/"
+            && parsed.query().is_none()
+            && parsed.fragment().is_none()
+            && parsed.username().is_empty()
+            && parsed.password().is_none();
+        if !bare || node.is_empty() {
+            tracing::warn!(holder, "a live's lease names no usable node URL; ignored");
+            return None;
+        }
+        Some(Owner { node: node.to_owned(), url: parsed.origin().ascii_serialization() })
     }
 }
 
@@ -177,6 +191,24 @@ impl LiveRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_owner_is_believed_only_with_a_bare_origin() {
+        let owner = Owner::parse("node-a http://10.0.0.7:8080").unwrap();
+        assert_eq!(owner, Owner { node: "node-a".into(), url: "http://10.0.0.7:8080".into() });
+        assert_eq!(Owner::parse("node-a http://10.0.0.7:8080/").unwrap().url, "http://10.0.0.7:8080");
+        for bad in [
+            "node-a",
+            "node-a http://10.0.0.7:8080/metrics",
+            "node-a http://10.0.0.7:8080?x=1",
+            "node-a http://u:p@10.0.0.7:8080",
+            "node-a file:///etc/passwd",
+            "node-a not a url",
+            " http://10.0.0.7",
+        ] {
+            assert_eq!(Owner::parse(bad), None, "{bad}");
+        }
+    }
 
     fn two_nodes() -> (LiveRegistry, LiveRegistry) {
         let bus: Arc<dyn Bus> = Arc::new(olive_bus::MemoryBus::default());

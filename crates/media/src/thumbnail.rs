@@ -240,6 +240,12 @@ impl Thumbnails {
         self
     }
 
+    /// The live's pictures are done with (it ended): its newest is no longer shown as its live's.
+    pub fn forget(&self, channel: ChannelId) {
+        self.latest.write().expect("thumbnails poisoned").remove(&channel);
+        self.gates.lock().expect("gates poisoned").remove(&channel);
+    }
+
     pub fn latest(&self, channel: ChannelId) -> Option<Thumbnail> {
         self.latest.read().expect("thumbnails poisoned").get(&channel).cloned()
     }

@@ -37,7 +37,7 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
             let config = StorageConfig::from_args(&storage)?;
             let engines = engines::open(&config).await?;
             let input = SignupInput { email, password, display_name };
-            let user = accounts::signup(engines.store.as_ref(), input, role, Utc::now()).await?;
+            let user = accounts::signup(engines.store.as_ref(), input, role, Utc::now()).await?.created()?;
             println!("created user {} <{}> with role {}", user.id, user.email, user.role);
             Ok(())
         }

@@ -158,10 +158,21 @@ pub struct ServeArgs {
     /// the host name for an unspecified address].
     #[arg(long, env = "OLIVE_ADVERTISE_URL", value_name = "URL")]
     pub advertise_url: Option<String>,
-    /// Load balancers whose X-Forwarded-For names the client (comma-separated IP addresses), for
-    /// login throttling by client address [default: none; the TCP peer is the client].
-    #[arg(long, env = "OLIVE_TRUSTED_PROXIES", value_name = "IPS", value_delimiter = ',')]
+    /// Load balancers whose X-Forwarded-For names the client (comma-separated IP addresses or
+    /// CIDR ranges such as 10.0.0.0/8), for limits by client address [default: none; the TCP
+    /// peer is the client].
+    #[arg(long, env = "OLIVE_TRUSTED_PROXIES", value_name = "CIDRS", value_delimiter = ',')]
     pub trusted_proxies: Option<Vec<String>>,
+    /// Where Prometheus scrapes `/metrics` (a listener of its own, not routed to the public)
+    /// [default: 127.0.0.1:9464].
+    #[arg(long, env = "OLIVE_METRICS_ADDR", value_name = "ADDR")]
+    pub metrics: Option<String>,
+    /// For rediss:// bus URLs: a PEM file of the certificate authority that signed Redis's
+    /// certificate, when it is not one the system trusts.
+    #[arg(long, env = "OLIVE_BUS_CA_FILE", value_name = "FILE")]
+    pub bus_ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Replicate the embedded database continuously with Litestream (and mirror local objects)
     /// to a directory, file:///DIR or s3://BUCKET/PREFIX, for `olive standby` to follow.
     #[arg(long, env = "OLIVE_REPLICA_URL", value_name = "DIR|URL")]
@@ -169,6 +180,131 @@ pub struct ServeArgs {
     /// On an empty data dir, create demo channels, products and accounts.
     #[arg(long)]
     pub demo: bool,
+}
+
+/// The limits that keep one client from taking what others need (docs/SECURITY.md lists each).
+#[derive(Args, Debug, Clone, Default)]
+pub struct LimitArgs {
+    /// A request's head must arrive within this of its first byte, or the connection is closed
+    /// (seconds) [default: 10].
+    #[arg(long, env = "OLIVE_HTTP_HEADER_TIMEOUT_SECS", value_name = "SECS")]
+    pub http_header_timeout_secs: Option<u64>,
+    /// A connection with nothing in flight for this long is closed (seconds) [default: 60].
+    #[arg(long, env = "OLIVE_HTTP_IDLE_TIMEOUT_SECS", value_name = "SECS")]
+    pub http_idle_timeout_secs: Option<u64>,
+    /// Connections open at once, WebSockets included; past it new ones get 503 [default: 20000].
+    #[arg(long, env = "OLIVE_HTTP_MAX_CONNECTIONS", value_name = "N")]
+    pub http_max_connections: Option<usize>,
+    /// A new connection must send its first bytes within this (seconds) [default: 10].
+    #[arg(long, env = "OLIVE_HTTP_PEEK_TIMEOUT_SECS", value_name = "SECS")]
+    pub http_peek_timeout_secs: Option<u64>,
+    /// Sign-ups one client address may make per hour [default: 30].
+    #[arg(long, env = "OLIVE_SIGNUP_LIMIT", value_name = "PER_HOUR")]
+    pub signup_limit: Option<u32>,
+    /// Login attempts one client address may make per minute [default: 20].
+    #[arg(long, env = "OLIVE_LOGIN_LIMIT", value_name = "PER_MINUTE")]
+    pub login_limit: Option<u32>,
+    /// An RTMP connection must publish with a valid stream key within this (seconds) [default: 10].
+    #[arg(long, env = "OLIVE_RTMP_PUBLISH_TIMEOUT_SECS", value_name = "SECS")]
+    pub rtmp_publish_timeout_secs: Option<u64>,
+    /// RTMP connections one client address may hold open before publishing [default: 8].
+    #[arg(long, env = "OLIVE_RTMP_UNPUBLISHED_PER_ADDRESS", value_name = "N")]
+    pub rtmp_unpublished_per_address: Option<usize>,
+    /// The lowest deal price a host may set, as a percentage of the product's price (admins may go
+    /// lower) [default: 10].
+    #[arg(long, env = "OLIVE_DEAL_FLOOR_PERCENT", value_name = "PERCENT")]
+    pub deal_floor_percent: Option<u8>,
+    /// Allow webhooks to private, loopback and link-local addresses (a receiver inside the
+    /// operator's network) [default: refused].
+    #[arg(long, env = "OLIVE_ALLOW_PRIVATE_WEBHOOKS")]
+    pub allow_private_webhooks: bool,
+}
+
+/// The limits, checked.
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    pub http: crate::http_limits::HttpLimits,
+    pub signups_per_hour: u32,
+    pub logins_per_minute: u32,
+    pub rtmp_publish_timeout: std::time::Duration,
+    pub rtmp_unpublished_per_address: usize,
+    pub deal_floor_percent: u8,
+    pub allow_private_webhooks: bool,
+}
+
+impl LimitsConfig {
+    fn resolve(args: &LimitArgs, file: &FileConfig) -> Result<Self, ConfigError> {
+        let secs = |key: &'static str, flag: Option<u64>, file: Option<u64>, default: u64, max: u64| {
+            let value = flag.or(file).unwrap_or(default);
+            if (1..=max).contains(&value) {
+                Ok(std::time::Duration::from_secs(value))
+            } else {
+                Err(bad(key, format!("{value} is not between 1 and {max} seconds")))
+            }
+        };
+        let defaults = crate::http_limits::HttpLimits::default();
+        let http = crate::http_limits::HttpLimits {
+            header_timeout: secs(
+                "http_header_timeout_secs",
+                args.http_header_timeout_secs,
+                file.http_header_timeout_secs,
+                defaults.header_timeout.as_secs(),
+                600,
+            )?,
+            idle_timeout: secs(
+                "http_idle_timeout_secs",
+                args.http_idle_timeout_secs,
+                file.http_idle_timeout_secs,
+                defaults.idle_timeout.as_secs(),
+                3600,
+            )?,
+            max_connections: match args.http_max_connections.or(file.http_max_connections) {
+                None => defaults.max_connections,
+                Some(n) if (1..=1_000_000).contains(&n) => n,
+                Some(n) => return Err(bad("http_max_connections", format!("{n} is not between 1 and 1000000"))),
+            },
+            peek_timeout: secs(
+                "http_peek_timeout_secs",
+                args.http_peek_timeout_secs,
+                file.http_peek_timeout_secs,
+                defaults.peek_timeout.as_secs(),
+                600,
+            )?,
+        };
+        let signups_per_hour =
+            args.signup_limit.or(file.signup_limit).unwrap_or(olive_commerce::accounts::DEFAULT_SIGNUPS_PER_HOUR);
+        if !(1..=1_000_000).contains(&signups_per_hour) {
+            return Err(bad("signup_limit", format!("{signups_per_hour} is not between 1 and 1000000 an hour")));
+        }
+        let logins_per_minute =
+            args.login_limit.or(file.login_limit).unwrap_or(olive_commerce::accounts::DEFAULT_LOGINS_PER_MINUTE);
+        if !(1..=1_000_000).contains(&logins_per_minute) {
+            return Err(bad("login_limit", format!("{logins_per_minute} is not between 1 and 1000000 a minute")));
+        }
+        let rtmp_publish_timeout =
+            secs("rtmp_publish_timeout_secs", args.rtmp_publish_timeout_secs, file.rtmp_publish_timeout_secs, 10, 600)?;
+        let rtmp_unpublished_per_address =
+            args.rtmp_unpublished_per_address.or(file.rtmp_unpublished_per_address).unwrap_or(8);
+        if !(1..=10_000).contains(&rtmp_unpublished_per_address) {
+            return Err(bad(
+                "rtmp_unpublished_per_address",
+                format!("{rtmp_unpublished_per_address} is not between 1 and 10000"),
+            ));
+        }
+        let deal_floor_percent = args.deal_floor_percent.or(file.deal_floor_percent).unwrap_or(10);
+        if deal_floor_percent > 100 {
+            return Err(bad("deal_floor_percent", format!("{deal_floor_percent} is more than 100")));
+        }
+        Ok(LimitsConfig {
+            http,
+            signups_per_hour,
+            logins_per_minute,
+            rtmp_publish_timeout,
+            rtmp_unpublished_per_address,
+            deal_floor_percent,
+            allow_private_webhooks: args.allow_private_webhooks || file.allow_private_webhooks.unwrap_or(false),
+        })
+    }
 }
 
 /// The TOML file: the same keys as the flags, in snake_case.
@@ -199,6 +335,18 @@ struct FileConfig {
     advertise_url: Option<String>,
     trusted_proxies: Option<Vec<String>>,
     replica_url: Option<String>,
+    metrics: Option<String>,
+    bus_ca_file: Option<PathBuf>,
+    http_header_timeout_secs: Option<u64>,
+    http_idle_timeout_secs: Option<u64>,
+    http_max_connections: Option<usize>,
+    http_peek_timeout_secs: Option<u64>,
+    signup_limit: Option<u32>,
+    login_limit: Option<u32>,
+    rtmp_publish_timeout_secs: Option<u64>,
+    rtmp_unpublished_per_address: Option<usize>,
+    deal_floor_percent: Option<u8>,
+    allow_private_webhooks: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -248,7 +396,12 @@ pub struct ServeConfig {
     pub drain: std::time::Duration,
     /// Where other nodes reach this one; `None`: from the HTTP address once bound.
     pub advertise_url: Option<String>,
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The listener that serves `/metrics` to Prometheus.
+    pub metrics: SocketAddr,
+    /// The certificate authority of a TLS Redis bus, read from `--bus-ca-file`.
+    pub bus_ca: Option<Vec<u8>>,
+    pub limits: LimitsConfig,
     /// Where Litestream replicates the embedded database.
     pub replica_url: Option<String>,
     pub demo: bool,
@@ -358,6 +511,11 @@ fn host_name() -> String {
         .unwrap_or_else(|| "olive".to_owned())
 }
 
+/// An IP address (a range of one) or a CIDR range.
+fn parse_range(text: &str) -> Option<ipnet::IpNet> {
+    text.parse::<ipnet::IpNet>().ok().or_else(|| text.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
 fn socket(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
     value.parse().map_err(|_| bad(key, format!("{value:?} is not a socket address like 127.0.0.1:8080")))
 }
@@ -421,8 +579,20 @@ impl ServeConfig {
             .or_else(|| file.trusted_proxies.clone())
             .unwrap_or_default()
             .iter()
-            .map(|ip| ip.trim().parse().map_err(|_| bad("trusted_proxies", format!("{ip:?} is not an IP address"))))
-            .collect::<Result<Vec<std::net::IpAddr>, _>>()?;
+            .map(|range| {
+                parse_range(range.trim())
+                    .ok_or_else(|| bad("trusted_proxies", format!("{range:?} is not an IP address or CIDR range")))
+            })
+            .collect::<Result<Vec<ipnet::IpNet>, _>>()?;
+        let metrics =
+            socket("metrics", args.metrics.as_deref().or(file.metrics.as_deref()).unwrap_or("127.0.0.1:9464"))?;
+        let bus_ca = match args.bus_ca_file.clone().or_else(|| file.bus_ca_file.clone()) {
+            Some(path) => Some(
+                std::fs::read(&path).map_err(|e| bad("bus_ca_file", format!("cannot read {}: {e}", path.display())))?,
+            ),
+            None => None,
+        };
+        let limits = LimitsConfig::resolve(&args.limits, &file)?;
         let replica_url = args.replica_url.clone().or_else(|| file.replica_url.clone());
         if replica_url.is_some() && storage.database_engine != DatabaseEngine::Sqlite {
             return Err(bad(
@@ -445,6 +615,9 @@ impl ServeConfig {
             drain: std::time::Duration::from_secs(drain_secs),
             advertise_url,
             trusted_proxies,
+            metrics,
+            bus_ca,
+            limits,
             replica_url,
             demo: args.demo,
         })
@@ -520,6 +693,18 @@ mod tests {
             (ServeArgs::default(), "advertise_url = \"10.0.0.7:8080\"", "advertise_url"),
             (ServeArgs { advertise_url: Some("http://a:1/x".into()), ..Default::default() }, "", "advertise_url"),
             (ServeArgs::default(), "trusted_proxies = [\"10.0.0.1\", \"nginx\"]", "trusted_proxies"),
+            (ServeArgs::default(), "trusted_proxies = [\"10.0.0.0/33\"]", "trusted_proxies"),
+            (ServeArgs::default(), "metrics = \"9464\"", "metrics"),
+            (ServeArgs::default(), "bus_ca_file = \"/nonexistent/ca.pem\"", "bus_ca_file"),
+            (ServeArgs::default(), "http_header_timeout_secs = 0", "http_header_timeout_secs"),
+            (ServeArgs::default(), "http_idle_timeout_secs = 99999", "http_idle_timeout_secs"),
+            (ServeArgs::default(), "http_max_connections = 0", "http_max_connections"),
+            (ServeArgs::default(), "http_peek_timeout_secs = 0", "http_peek_timeout_secs"),
+            (ServeArgs::default(), "signup_limit = 0", "signup_limit"),
+            (ServeArgs::default(), "login_limit = 0", "login_limit"),
+            (ServeArgs::default(), "rtmp_publish_timeout_secs = 0", "rtmp_publish_timeout_secs"),
+            (ServeArgs::default(), "rtmp_unpublished_per_address = 0", "rtmp_unpublished_per_address"),
+            (ServeArgs::default(), "deal_floor_percent = 101", "deal_floor_percent"),
             (ServeArgs::default(), "database_url = \"postgres://x/y\"\nreplica_url = \"/r\"", "replica_url"),
             (ServeArgs::default(), "monthly_budget = -1.0", "monthly_budget"),
             (ServeArgs::default(), "price_egress_per_gb = nan", "price_egress_per_gb"),
@@ -587,10 +772,32 @@ mod tests {
         let c = serve(ServeArgs::default(), "").unwrap();
         assert_eq!(c.advertise_url("127.0.0.1:8081".parse().unwrap()), "http://127.0.0.1:8081");
         assert_eq!(c.advertise_url("0.0.0.0:8080".parse().unwrap()), format!("http://{}:8080", host_name()));
-        let args = ServeArgs { trusted_proxies: Some(vec!["10.0.0.2".into(), " ::1".into()]), ..Default::default() };
+        let args = ServeArgs {
+            trusted_proxies: Some(vec!["10.0.0.2".into(), " ::1".into(), "10.244.0.0/16".into(), "fd00::/8".into()]),
+            ..Default::default()
+        };
         let c = serve(args, "advertise_url = \"http://10.0.0.7:8080/\"").unwrap();
         assert_eq!(c.advertise_url("0.0.0.0:8080".parse().unwrap()), "http://10.0.0.7:8080");
-        assert_eq!(c.trusted_proxies, vec!["10.0.0.2".parse::<std::net::IpAddr>().unwrap(), "::1".parse().unwrap()]);
+        let ranges: Vec<String> = c.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(ranges, ["10.0.0.2/32", "::1/128", "10.244.0.0/16", "fd00::/8"]);
+    }
+
+    #[test]
+    fn limits_have_their_defaults_and_come_from_flags_then_file() {
+        let c = serve(ServeArgs::default(), "").unwrap();
+        assert_eq!(c.limits.http, crate::http_limits::HttpLimits::default());
+        assert_eq!(c.metrics, "127.0.0.1:9464".parse().unwrap());
+        assert_eq!((c.limits.signups_per_hour, c.limits.rtmp_unpublished_per_address), (30, 8));
+        assert_eq!((c.limits.deal_floor_percent, c.limits.allow_private_webhooks), (10, false));
+        let args = ServeArgs {
+            limits: LimitArgs { http_header_timeout_secs: Some(2), ..Default::default() },
+            ..Default::default()
+        };
+        let file = "http_header_timeout_secs = 5\nhttp_max_connections = 300\nallow_private_webhooks = true\n";
+        let c = serve(args, file).unwrap();
+        assert_eq!(c.limits.http.header_timeout, std::time::Duration::from_secs(2));
+        assert_eq!(c.limits.http.max_connections, 300);
+        assert!(c.limits.allow_private_webhooks);
     }
 
     #[test]

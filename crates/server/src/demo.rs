@@ -223,7 +223,10 @@ pub async fn seed_if_empty(store: &dyn Store, objects: &Objects, data_dir: &Path
         let password = Alphanumeric.sample_string(&mut rand::thread_rng(), 16);
         let input =
             SignupInput { email: email.into(), password: SecretString::from(password.clone()), display_name: None };
-        let user = accounts::signup(store, input, role, now).await.with_context(|| format!("creating {email}"))?;
+        let user = accounts::signup(store, input, role, now)
+            .await
+            .and_then(accounts::SignupOutcome::created)
+            .with_context(|| format!("creating {email}"))?;
         accounts_text.push_str(&format!("{:<7} {email:<20} {password}\n", role.as_str()));
         made.push(user);
     }

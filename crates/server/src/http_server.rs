@@ -14,6 +14,7 @@
 
 use crate::api_lane;
 use crate::batched_writes::{Batch, BatchedWrites};
+use crate::http_limits::{Admission, Admitted, ConnectionClock, Deadlines, HttpLimits, InFlight};
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
@@ -30,15 +31,18 @@ use tower::ServiceExt;
 
 /// Serves `router` on `listener` until `shutdown` completes, then drains. With `quick` (an
 /// [`api_lane::ApiLane`]'s runtime), connections that start with a quick request are served there.
+/// Every connection is held to `limits` ([`crate::http_limits`]).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     quick: Option<tokio::runtime::Handle>,
+    limits: HttpLimits,
     shutdown: impl Future<Output = ()>,
 ) {
     let (stop_tx, stop_rx) = watch::channel(false);
     // Every connection holds a receiver; the sender sees them all gone once every connection ended.
     let (open_tx, open_rx) = watch::channel(());
+    let admission = Admission::new(limits.max_connections);
     let mut shutdown = pin!(shutdown);
     loop {
         let (tcp, remote) = tokio::select! {
@@ -51,10 +55,16 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Some(admitted) = admission.admit() else {
+            tracing::debug!(%remote, "connection refused: at the connection cap");
+            admission.refuse(tcp);
+            continue;
+        };
+        let conn = Conn { tcp, remote, limits, admitted };
         let (router, stop, open) = (router.clone(), stop_rx.clone(), open_rx.clone());
         match &quick {
-            Some(lane) => tokio::spawn(sort(tcp, remote, router, lane.clone(), stop, open)),
-            None => tokio::spawn(connection(tcp, remote, router, stop, open)),
+            Some(lane) => tokio::spawn(sort(conn, router, lane.clone(), stop, open)),
+            None => tokio::spawn(connection(conn, router, stop, open)),
         };
     }
     drop(listener);
@@ -73,10 +83,18 @@ async fn accept_failed(e: std::io::Error) {
     }
 }
 
-/// Serves the connection here, or on the API lane if its first request is a quick one.
-async fn sort(
+/// An accepted connection with its place under the cap.
+struct Conn {
     tcp: TcpStream,
     remote: SocketAddr,
+    limits: HttpLimits,
+    admitted: Admitted,
+}
+
+/// Serves the connection here, or on the API lane if its first request is a quick one. A
+/// connection that sends nothing within the peek timeout is closed.
+async fn sort(
+    conn: Conn,
     router: Router,
     lane: tokio::runtime::Handle,
     mut stop: watch::Receiver<bool>,
@@ -84,18 +102,25 @@ async fn sort(
 ) {
     let mut first = [0u8; api_lane::PEEK];
     let peeked = tokio::select! {
-        peeked = tcp.peek(&mut first) => peeked.unwrap_or(0),
+        peeked = tokio::time::timeout(conn.limits.peek_timeout, conn.tcp.peek(&mut first)) => match peeked {
+            Ok(peeked) => peeked.unwrap_or(0),
+            Err(_) => {
+                tracing::debug!(remote = %conn.remote, "connection closed: it sent nothing in time");
+                return;
+            }
+        },
         _ = stop.wait_for(|stop| *stop) => return,
     };
     if !api_lane::is_quick_request(&first[..peeked]) {
-        return connection(tcp, remote, router, stop, open).await;
+        return connection(conn, router, stop, open).await;
     }
     // A socket belongs to the runtime that registered it: it moves over as a plain socket.
+    let Conn { tcp, remote, limits, admitted } = conn;
     match tcp.into_std() {
         Ok(tcp) => {
             lane.spawn(async move {
                 match TcpStream::from_std(tcp) {
-                    Ok(tcp) => connection(tcp, remote, router, stop, open).await,
+                    Ok(tcp) => connection(Conn { tcp, remote, limits, admitted }, router, stop, open).await,
                     Err(e) => tracing::debug!(error = %e, "cannot move a connection to the API lane"),
                 }
             });
@@ -104,28 +129,58 @@ async fn sort(
     }
 }
 
-async fn connection(
-    tcp: TcpStream,
-    remote: SocketAddr,
-    router: Router,
-    mut stop: watch::Receiver<bool>,
-    _open: watch::Receiver<()>,
-) {
+/// The response body, carrying its request's [`InFlight`] until hyper has sent it (or given up).
+struct Tracked {
+    body: axum::body::Body,
+    _in_flight: InFlight,
+}
+
+impl http_body::Body for Tracked {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+async fn connection(conn: Conn, router: Router, mut stop: watch::Receiver<bool>, _open: watch::Receiver<()>) {
+    let Conn { tcp, remote, limits, admitted } = conn;
     if let Err(e) = tcp.set_nodelay(true) {
         tracing::debug!(error = %e, "cannot set TCP_NODELAY");
     }
     let batch = Arc::new(Batch::default());
+    let clock = Arc::new(ConnectionClock::default());
     let service = {
-        let batch = batch.clone();
+        let (batch, clock) = (batch.clone(), clock.clone());
         hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            let in_flight = clock.request_started();
             if request.headers().contains_key(hyper::header::UPGRADE) {
                 batch.send_at_once();
             }
             request.extensions_mut().insert(ConnectInfo(remote));
-            router.clone().oneshot(request)
+            let (router, clock) = (router.clone(), clock.clone());
+            async move {
+                let response = router.oneshot(request).await?;
+                if response.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
+                    clock.switched_protocols();
+                }
+                Ok::<_, std::convert::Infallible>(response.map(|body| Tracked { body, _in_flight: in_flight }))
+            }
         })
     };
-    let io = TokioIo::new(BatchedWrites::new(tcp, batch.clone()));
+    let io = TokioIo::new(Deadlines::new(BatchedWrites::new(tcp, batch.clone()), clock, limits, Some(admitted)));
     let http = hyper::server::conn::http1::Builder::new();
     let mut conn = pin!(http.serve_connection(io, service).with_upgrades());
     let stopped = tokio::select! {
@@ -169,7 +224,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(serve(listener, router, None, async move {
+        tokio::spawn(serve(listener, router, None, HttpLimits::default(), async move {
             let _ = stopped.await;
         }));
         (addr, stop)
@@ -209,7 +264,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, router, Some(lane.handle()), async move {
+        let server = tokio::spawn(serve(listener, router, Some(lane.handle()), HttpLimits::default(), async move {
             let _ = stopped.await;
         }));
         // Two requests on one connection: the lane is chosen by the first.

@@ -10,6 +10,7 @@ mod config;
 mod cost;
 mod demo;
 mod engines;
+mod http_limits;
 mod http_server;
 mod labelling;
 mod operations;

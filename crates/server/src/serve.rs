@@ -6,6 +6,7 @@ use crate::{demo, engines, labelling, operations, personalise, replication, tele
 use anyhow::Context;
 use chrono::Utc;
 use olive_api::{app, ApiSettings, AppState, Live};
+use olive_commerce::accounts::AccountLimits;
 use olive_commerce::deal_desk::DealDesk;
 use olive_media::ingest::Ingest;
 use olive_media::record::{self, Recordings};
@@ -36,7 +37,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         data_dir = %config.storage.data_dir.display(),
         "storage ready"
     );
-    let bus = olive_bus::from_url(&config.bus_url).context("opening the bus")?;
+    let bus = olive_bus::from_url(&config.bus_url, config.bus_ca.as_deref()).context("opening the bus")?;
     let replicator = match &config.replica_url {
         Some(place) => Some(replication::Replicator::start(place, &config.storage, &engines.objects).await?),
         None => None,
@@ -50,7 +51,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.http).await.with_context(|| format!("cannot listen on {}", config.http))?;
     let addr = listener.local_addr()?;
     let registry = Arc::new(LiveRegistry::new(bus.clone(), &config.node_id, &config.advertise_url(addr)));
-    let media = Arc::new(LiveMedia::new(MediaSettings::default()).with_registry(registry.clone()));
+    let media_settings = MediaSettings {
+        publish_timeout: config.limits.rtmp_publish_timeout,
+        unpublished_per_address: config.limits.rtmp_unpublished_per_address,
+        ..Default::default()
+    };
+    let media = Arc::new(LiveMedia::new(media_settings).with_registry(registry.clone()));
     let rtmp = TcpListener::bind(config.rtmp).await.with_context(|| format!("cannot listen on {}", config.rtmp))?;
     let rtmp_addr = rtmp.local_addr()?;
     let (stop, stopped) = watch::channel(false);
@@ -75,15 +81,29 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let rtmp_task = tokio::spawn(olive_media::ingest::serve(rtmp, ingest, wait_for_stop(stopped)));
     tracing::info!(addr = %rtmp_addr, "rtmp listener ready on rtmp://{rtmp_addr}/live");
 
+    let webhook_targets = if config.limits.allow_private_webhooks {
+        olive_jobs::webhooks::WebhookTargets::AnyAddress
+    } else {
+        olive_jobs::webhooks::WebhookTargets::PublicOnly
+    };
     let settings = ApiSettings {
         public_origin: config.public_origin(),
         ingest_url: format!("rtmp://{rtmp_addr}/live"),
         node: config.node_id.clone(),
         trusted_proxies: config.trusted_proxies.clone(),
+        node_secret: node_secret(bus.as_ref()).await?,
+        webhook_targets,
+        account_limits: olive_commerce::accounts::AccountLimits {
+            signups_per_address: AccountLimits::signups_per_hour(config.limits.signups_per_hour),
+            logins_per_address: AccountLimits::logins_per_minute(config.limits.logins_per_minute),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let hub = Hub::new(engines.store.clone(), bus.clone(), config.node_id.clone());
-    let deals = DealDesk::new(engines.store.clone(), bus.clone(), config.node_id.clone(), Arc::new(Utc::now));
+    let deal_rules = olive_commerce::deals::DealRules { floor_percent: config.limits.deal_floor_percent };
+    let deals =
+        DealDesk::new(engines.store.clone(), bus.clone(), config.node_id.clone(), Arc::new(Utc::now), deal_rules);
     let deal_news = deals.subscribe();
     deals.resume().await.context("cannot resume this node's running deals")?;
     let deals_desk = deals.clone();
@@ -103,7 +123,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (jobs_stop, jobs_stopped) = watch::channel(false);
     let job_settings = olive_jobs::WorkerSettings { lease: config.job_lease, ..Default::default() };
     let mut worker = olive_jobs::Worker::new(engines.store.clone(), job_settings)
-        .register(Arc::new(olive_jobs::webhooks::Deliverer::new(engines.store.clone())))
+        .register(Arc::new(olive_jobs::webhooks::Deliverer::new(engines.store.clone(), webhook_targets)))
         .register(Arc::new(record::Finalise {
             store: engines.store.clone(),
             objects: engines.objects.clone(),
@@ -135,7 +155,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tokio::spawn(recording_sweeper(recordings)),
         tokio::spawn(stream_events_to_webhooks(state.bus.clone(), engines.store.clone())),
         state.cache.spawn_listener(),
-        tokio::spawn(operations::process_metrics(metrics)),
+        tokio::spawn(operations::process_metrics(metrics.clone())),
         tokio::spawn(operations::database_gauges(engines.store.clone(), config.cost)),
         tokio::spawn(operations::probe_bus(state.bus.clone(), config.node_id.clone())),
         tokio::spawn(session_sweeper(state.clone())),
@@ -154,8 +174,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let drain = config.drain;
     let api_lane = crate::api_lane::ApiLane::start().context("starting the API runtime")?;
+    let metrics_listener =
+        TcpListener::bind(config.metrics).await.with_context(|| format!("cannot listen on {}", config.metrics))?;
+    let metrics_addr = metrics_listener.local_addr()?;
+    let (metrics_stop, metrics_stopped) = watch::channel(false);
+    let metrics_server = tokio::spawn(crate::http_server::serve(
+        metrics_listener,
+        olive_api::metrics_app(metrics.clone()),
+        None,
+        config.limits.http,
+        wait_for_stop(metrics_stopped),
+    ));
+    tracing::info!(addr = %metrics_addr, "metrics listener ready on http://{metrics_addr}/metrics");
     tracing::info!(%addr, "http listener ready on http://{addr}");
-    crate::http_server::serve(listener, app(state), Some(api_lane.handle()), async move {
+    crate::http_server::serve(listener, app(state), Some(api_lane.handle()), config.limits.http, async move {
         signals.received().await;
         // Readiness fails first, so load balancers move new traffic elsewhere while this node
         // still answers; then it stops taking connections and drains.
@@ -175,6 +207,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // What was used up to the end is written out.
     let _ = usage_stop.send(true);
     let _ = usage_flusher.await;
+    let _ = metrics_stop.send(true);
+    let _ = metrics_server.await;
 
     for task in background {
         task.abort();
@@ -200,6 +234,23 @@ async fn stream_events_to_webhooks(bus: Arc<dyn olive_bus::Bus>, store: Arc<dyn 
         let data = serde_json::json!({ "channel_id": channel, "at": at });
         if let Err(e) = olive_jobs::webhooks::publish(store.as_ref(), kind, &id, data, Utc::now()).await {
             tracing::error!(error = %e, event = kind, "could not queue a stream webhook");
+        }
+    }
+}
+
+/// The secret the nodes on this bus share; a node that cannot read it in 30 s does not start.
+async fn node_secret(bus: &dyn olive_bus::Bus) -> anyhow::Result<olive_api::peers::NodeSecret> {
+    let mut delay = Duration::from_millis(100);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match bus.shared_secret().await {
+            Ok(secret) => return Ok(olive_api::peers::NodeSecret::new(secret.into())),
+            Err(e) if tokio::time::Instant::now() + delay < deadline => {
+                tracing::warn!(error = %e, "cannot read the node secret from the bus yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(anyhow::anyhow!(e).context("reading the node secret from the bus")),
         }
     }
 }

@@ -214,6 +214,19 @@ impl Store for PostgresStore {
         row.ok_or(StoreError::NotFound("user"))?.try_into()
     }
 
+    async fn set_password_hash(&self, id: UserId, password_hash: &str) -> Result<()> {
+        let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(id.0)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("user"));
+        }
+        Ok(())
+    }
+
     async fn create_session(&self, new: NewSession) -> Result<()> {
         sqlx::query("INSERT INTO sessions (hash, user_id, kind, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(&new.hash.0[..])
@@ -248,6 +261,16 @@ impl Store for PostgresStore {
             .await
             .map_err(backend)?;
         Ok(())
+    }
+
+    async fn delete_user_sessions(&self, user: UserId, keep: Option<&SessionHash>) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND ($2::bytea IS NULL OR hash <> $2)")
+            .bind(user.0)
+            .bind(keep.map(|h| h.0.to_vec()))
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
     }
 
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64> {

@@ -226,6 +226,19 @@ impl Store for SqliteStore {
         row.ok_or(StoreError::NotFound("user"))?.try_into()
     }
 
+    async fn set_password_hash(&self, id: UserId, password_hash: &str) -> Result<()> {
+        let done = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(id.0)
+            .execute(&self.write)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("user"));
+        }
+        Ok(())
+    }
+
     async fn create_session(&self, new: NewSession) -> Result<()> {
         sqlx::query("INSERT INTO sessions (hash, user_id, kind, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
             .bind(&new.hash.0[..])
@@ -260,6 +273,16 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
         Ok(())
+    }
+
+    async fn delete_user_sessions(&self, user: UserId, keep: Option<&SessionHash>) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = ?1 AND (?2 IS NULL OR hash <> ?2)")
+            .bind(user.0)
+            .bind(keep.map(|h| h.0.to_vec()))
+            .execute(&self.write)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
     }
 
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64> {

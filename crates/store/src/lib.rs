@@ -73,12 +73,16 @@ pub trait Store: Send + Sync + 'static {
     async fn count_users(&self) -> Result<i64>;
     async fn list_users(&self, page: Page) -> Result<Vec<User>>;
     async fn set_user_role(&self, id: UserId, role: Role) -> Result<User>;
+    /// Replaces the account's password hash.
+    async fn set_password_hash(&self, id: UserId, password_hash: &str) -> Result<()>;
 
     // ---- sessions (ids are stored only as hashes)
     async fn create_session(&self, new: NewSession) -> Result<()>;
     /// The user a live session belongs to; `None` for unknown or expired sessions.
     async fn session_user(&self, hash: &SessionHash, now: DateTime<Utc>) -> Result<Option<User>>;
     async fn delete_session(&self, hash: &SessionHash) -> Result<()>;
+    /// Ends every session of `user` except `keep`; how many ended.
+    async fn delete_user_sessions(&self, user: UserId, keep: Option<&SessionHash>) -> Result<u64>;
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64>;
 
     // ---- catalogue

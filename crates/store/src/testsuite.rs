@@ -153,6 +153,29 @@ pub async fn sessions_expire_and_can_be_deleted(store: Arc<dyn Store>) {
     assert_eq!(store.delete_expired_sessions(now).await.unwrap(), 1);
     store.delete_session(&live).await.unwrap();
     assert_eq!(store.session_user(&live, now).await.unwrap(), None);
+
+    // Signing out everywhere but here, then everywhere.
+    let other = store.create_user(new_user("dj@example.com", Role::Viewer)).await.unwrap();
+    for (n, owner) in [(10u8, user.id), (11, user.id), (12, user.id), (13, other.id)] {
+        let new = NewSession {
+            hash: SessionHash([n; 32]),
+            user_id: owner,
+            kind: SessionKind::Bearer,
+            created_at: now,
+            expires_at: now + Duration::hours(1),
+        };
+        store.create_session(new).await.unwrap();
+    }
+    assert_eq!(store.delete_user_sessions(user.id, Some(&SessionHash([10; 32]))).await.unwrap(), 2);
+    assert!(store.session_user(&SessionHash([10; 32]), now).await.unwrap().is_some(), "the kept one");
+    assert!(store.session_user(&SessionHash([11; 32]), now).await.unwrap().is_none());
+    assert_eq!(store.delete_user_sessions(user.id, None).await.unwrap(), 1);
+    assert!(store.session_user(&SessionHash([13; 32]), now).await.unwrap().is_some(), "another user's");
+
+    store.set_password_hash(user.id, "new-hash").await.unwrap();
+    let creds = store.credentials_by_email("di@example.com").await.unwrap().unwrap();
+    assert_eq!(creds.password_hash, "new-hash");
+    assert!(matches!(store.set_password_hash(UserId(999_999), "x").await, Err(StoreError::NotFound(_))));
 }
 
 pub async fn products_are_created_filtered_and_paged(store: Arc<dyn Store>) {

@@ -1,6 +1,6 @@
 //! Sign-up, login, logout and "who am I".
 
-use crate::dto::{LoginRequest, SessionView, SignupRequest, UserView};
+use crate::dto::{LoginRequest, PasswordChange, SessionView, SignupAccepted, SignupRequest, UserView};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{check_login_origin, session_cookie, ApiJson, ClientIp, SignedIn, Via};
 use crate::state::{ApiSettings, AppState};
@@ -40,17 +40,25 @@ async fn signed_in(state: &AppState, user: &User, status: StatusCode) -> ApiResu
     Ok((status, [(header::SET_COOKIE, set_cookie(&state.settings, Some(&cookie)))], ApiJson(body)).into_response())
 }
 
+/// Sign-up answers `202` the same way for a new address and a taken one (the taken account is
+/// left alone), after the same work, so it cannot be used to find out who has an account; the
+/// client signs in next. Throttled per client address; password hashing is bounded per process
+/// (`503 busy` past that).
 #[utoipa::path(post, path = "/api/v1/auth/signup", tag = "accounts", request_body = SignupRequest,
-    responses((status = 201, body = SessionView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 202, body = SignupAccepted), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 pub async fn signup(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     ApiJson(req): ApiJson<SignupRequest>,
 ) -> ApiResult<Response> {
     check_login_origin(&headers, &state.settings)?;
-    let input = SignupInput { email: req.email, password: req.password, display_name: req.display_name };
-    let user = accounts::signup(state.store.as_ref(), input, Role::Viewer, Utc::now()).await?;
-    signed_in(&state, &user, StatusCode::CREATED).await
+    state.throttle.admit_signup(ip, Instant::now())?;
+    let email = accounts::normalise_email(&req.email)?;
+    let input = SignupInput { email: email.clone(), password: req.password, display_name: req.display_name };
+    accounts::signup(state.store.as_ref(), input, Role::Viewer, Utc::now()).await?;
+    Ok((StatusCode::ACCEPTED, ApiJson(SignupAccepted { email, next: "log_in" })).into_response())
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginRequest,
@@ -62,17 +70,17 @@ pub async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
     check_login_origin(&headers, &state.settings)?;
-    state.throttle.admit(ip, &req.email, Instant::now())?;
+    state.throttle.admit_login(ip, &req.email, Instant::now())?;
     let user = match accounts::check_credentials(state.store.as_ref(), &req.email, req.password).await {
         Ok(user) => user,
         Err(e @ CommerceError::InvalidCredentials) => {
-            state.throttle.failed(&req.email, Instant::now());
+            state.throttle.login_failed(ip, &req.email, Instant::now());
             tracing::info!(%ip, "login failed");
             return Err(e.into());
         }
         Err(e) => return Err(e.into()),
     };
-    state.throttle.succeeded(&req.email);
+    state.throttle.login_succeeded(ip, &req.email);
     // Rotate: whatever session this browser held before logging in ends here.
     if let Some(old) = session_cookie(&headers, &state.settings).and_then(|raw| SessionToken::parse(&raw)) {
         accounts::end_session(state.store.as_ref(), &old).await?;
@@ -92,6 +100,57 @@ pub async fn logout(State(state): State<AppState>, SignedIn(auth): SignedIn) -> 
         response.headers_mut().insert(header::SET_COOKIE, set_cookie(&state.settings, None));
     }
     Ok(response)
+}
+
+/// Signs the caller out everywhere: every session of the account ends, this one too, and their
+/// room sockets close on every node.
+#[utoipa::path(post, path = "/api/v1/auth/logout-all", tag = "accounts",
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn logout_all(State(state): State<AppState>, SignedIn(auth): SignedIn) -> ApiResult<Response> {
+    accounts::end_all_sessions(state.store.as_ref(), &auth.user).await?;
+    state.cache.invalidate_user(auth.user.id).await;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if auth.via == Via::Cookie {
+        response.headers_mut().insert(header::SET_COOKIE, set_cookie(&state.settings, None));
+    }
+    Ok(response)
+}
+
+/// Changes the caller's password (the current one is asked again) and ends every other session;
+/// this one goes on. Counted against login attempts, like any password check.
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "accounts", request_body = PasswordChange,
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    SignedIn(auth): SignedIn,
+    ApiJson(req): ApiJson<PasswordChange>,
+) -> ApiResult<Response> {
+    state.throttle.admit_login(ip, &auth.user.email, Instant::now())?;
+    let changed = accounts::change_password(
+        state.store.as_ref(),
+        &auth.user,
+        req.current_password,
+        req.new_password,
+        &auth.token,
+    )
+    .await;
+    match changed {
+        Ok(_) => state.throttle.login_succeeded(ip, &auth.user.email),
+        Err(CommerceError::InvalidCredentials) => {
+            state.throttle.login_failed(ip, &auth.user.email, Instant::now());
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "the current password is wrong",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    // Every node forgets the account's sessions and closes its sockets; this session is read again.
+    state.cache.invalidate_user(auth.user.id).await;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "accounts",

@@ -1,10 +1,11 @@
 //! `POST /api/v1/events`: what the web app reports for the recommender, in batches. Anyone may
 //! report; the browser's visitor cookie (given here if it has none) ties its events together, and a
-//! signed-in visitor's also carry their account.
+//! signed-in visitor's also carry their account. Reports are paced per visitor and per client
+//! address (a client without the cookie is a new visitor each time).
 
 use crate::dto::{EventBatch, EventsAccepted};
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{visitor, visitor_cookie, ApiJson, Viewer};
+use crate::extract::{visitor, visitor_cookie, ApiJson, ClientIp, Viewer};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -17,6 +18,7 @@ use std::time::Instant;
     responses((status = 202, body = EventsAccepted), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn report(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     viewer: Viewer,
     headers: HeaderMap,
     ApiJson(batch): ApiJson<EventBatch>,
@@ -26,6 +28,7 @@ pub async fn report(
     let accepted = events::report(
         state.store.as_ref(),
         &state.event_pace,
+        olive_core::AddressKey::of(ip),
         &visitor,
         viewer.user(),
         reported,

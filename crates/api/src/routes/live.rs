@@ -5,9 +5,10 @@
 //! sites too. A live held by another node is forwarded there ([`crate::peers`]).
 
 use crate::error::ApiError;
+use crate::peers::{HlsQuery, PeerPath};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use olive_core::ChannelId;
@@ -40,16 +41,28 @@ enum Source {
 }
 
 /// The channel's window on this node, or the answer of the node that holds its live: a live that
-/// ended here may since have started on another node.
-async fn live_source(state: &AppState, id: &str, uri: &Uri, headers: &HeaderMap) -> Result<Source, ApiError> {
-    let id: ChannelId = id.parse().map_err(|_| ApiError::not_found("live stream"))?;
+/// ended here may since have started on another node. `path` is what would be asked of that node,
+/// already parsed: nothing else is forwarded.
+async fn live_source(state: &AppState, path: PeerPath, headers: &HeaderMap) -> Result<Source, ApiError> {
+    let (PeerPath::Playlist(id, _) | PeerPath::Media(id, _) | PeerPath::Thumbnail(id)) = path;
     let here = state.media.channel(id);
     if here.as_ref().is_none_or(|live| live.is_ended()) {
         if let Some(owner) = crate::peers::owner_elsewhere(state, id, headers).await {
-            return crate::peers::forward(state, &owner, uri).await.map(Source::Forwarded);
+            let answer = crate::peers::forward(state, &owner, path).await?;
+            return Ok(Source::Forwarded(of_channel(answer, id)));
         }
     }
     here.map(Source::Here).ok_or_else(|| ApiError::not_found("live stream"))
+}
+
+fn channel_id(raw: &str, what: &'static str) -> Result<ChannelId, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found(what))
+}
+
+/// The channel's bytes: egress is charged to it.
+fn of_channel(mut response: Response, channel: ChannelId) -> Response {
+    response.extensions_mut().insert(crate::middleware::ChannelEgress(channel));
+    response
 }
 
 fn with_headers(mut response: Response, content_type: &'static str, cache: &'static str) -> Response {
@@ -66,12 +79,14 @@ fn with_headers(mut response: Response, content_type: &'static str, cache: &'sta
 pub async fn playlist(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    uri: Uri,
     headers: HeaderMap,
     query: Result<Query<PlaylistQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|_| bad_request("_HLS_msn and _HLS_part must be non-negative integers"))?;
-    let live = match live_source(&state, &id, &uri, &headers).await? {
+    let id = channel_id(&id, "live stream")?;
+    let skip = q.skip.as_deref().is_some_and(|s| s == "YES" || s == "v2");
+    let forwarded = HlsQuery { msn: q.msn, part: q.part, skip };
+    let live = match live_source(&state, PeerPath::Playlist(id, forwarded), &headers).await? {
         Source::Here(live) => live,
         Source::Forwarded(response) => return Ok(response),
     };
@@ -101,9 +116,8 @@ pub async fn playlist(
             }
         }
     }
-    let skip = q.skip.as_deref().is_some_and(|s| s == "YES" || s == "v2");
     let text = live.playlist(skip).ok_or_else(|| ApiError::not_found("live stream"))?;
-    Ok(with_headers(text.into_response(), "application/vnd.apple.mpegurl", "no-cache, no-store"))
+    Ok(of_channel(with_headers(text.into_response(), "application/vnd.apple.mpegurl", "no-cache, no-store"), id))
 }
 
 /// `GET /live/{channel_id}/{file}` — init segments, segments and parts. A part that is announced
@@ -111,15 +125,16 @@ pub async fn playlist(
 pub async fn media_file(
     State(state): State<AppState>,
     Path((id, file)): Path<(String, String)>,
-    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let live = match live_source(&state, &id, &uri, &headers).await? {
+    let not_found = || ApiError::not_found("media file");
+    // Only a name the live window could hold is looked up here or sent to another node.
+    let (id, file) = (channel_id(&id, "media file")?, MediaFile::parse(&file).ok_or_else(not_found)?);
+    let live = match live_source(&state, PeerPath::Media(id, file), &headers).await? {
         Source::Here(live) => live,
         Source::Forwarded(response) => return Ok(response),
     };
-    let not_found = || ApiError::not_found("media file");
-    let bytes: Bytes = match MediaFile::parse(&file).ok_or_else(not_found)? {
+    let bytes: Bytes = match file {
         MediaFile::Init(v) => live.init(v).ok_or_else(not_found)?,
         MediaFile::Segment(msn) => {
             let parts = live.segment(msn).ok_or_else(not_found)?;
@@ -128,7 +143,7 @@ pub async fn media_file(
                 axum::body::Body::from_stream(futures::stream::iter(parts.into_iter().map(Ok::<_, std::io::Error>)));
             let mut response = body.into_response();
             response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-            return Ok(with_headers(response, "video/mp4", "public, max-age=31536000, immutable"));
+            return Ok(of_channel(with_headers(response, "video/mp4", "public, max-age=31536000, immutable"), id));
         }
         MediaFile::Part(msn, index) => match live.part(msn, index) {
             Some(b) => b,
@@ -141,25 +156,25 @@ pub async fn media_file(
             }
         },
     };
-    Ok(with_headers(bytes.into_response(), "video/mp4", "public, max-age=31536000, immutable"))
+    Ok(of_channel(with_headers(bytes.into_response(), "video/mp4", "public, max-age=31536000, immutable"), id))
 }
 
 /// `GET /live/{channel_id}/thumbnail.jpg`: the newest thumbnail of the channel's live (from the
-/// node that holds it), or of its last replay when it is not live.
+/// node that holds it), or of its last visible replay when it is not live.
 pub async fn thumbnail(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let id: ChannelId = id.parse().map_err(|_| ApiError::not_found("thumbnail"))?;
+    let id = channel_id(&id, "thumbnail")?;
     let here = state.thumbnails.latest(id).filter(|_| state.media.registry().holds(id));
     if here.is_none() {
         if let Some(owner) = crate::peers::owner_elsewhere(&state, id, &headers).await {
-            return crate::peers::forward(&state, &owner, &uri).await;
+            return crate::peers::forward(&state, &owner, PeerPath::Thumbnail(id)).await.map(|r| of_channel(r, id));
         }
     }
-    let jpeg = match here.or_else(|| state.thumbnails.latest(id)) {
+    // Not live here or anywhere: the picture of its last visible replay, never a stale live's.
+    let jpeg = match here {
         Some(t) => t.jpeg,
         None => {
             let query = olive_store::ReplayQuery {
@@ -174,5 +189,5 @@ pub async fn thumbnail(
             state.objects.get(&key).await.map_err(|_| ApiError::not_found("thumbnail"))?.bytes
         }
     };
-    Ok(with_headers(jpeg.into_response(), "image/jpeg", "public, max-age=2"))
+    Ok(of_channel(with_headers(jpeg.into_response(), "image/jpeg", "public, max-age=2"), id))
 }

@@ -7,14 +7,23 @@
 //! connection itself (one flush per tick, not per message, and without waking a task per viewer).
 //! What a slow socket cannot take waits for the next tick, up to 1,024 frames; past that the oldest
 //! are skipped, so nobody else is slowed.
+//!
+//! What a client may do: an upgrade from another site's page (an `Origin` that is not ours) is
+//! refused, as a cookie would otherwise sign it in; a frame larger than the protocol allows
+//! ([`MAX_CLIENT_FRAME`]) closes the connection; every frame is paced ([`ClientPace`]); and a
+//! signed-in socket closes when its session ends or its user changes ([`crate::session_sockets`]).
 
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{csrf_refused, origin_matches};
 use crate::extract::{IdPath, Viewer};
+use crate::session_sockets::Registration;
 use crate::state::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{close_code, CloseFrame};
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use chrono::Utc;
 use futures::stream::SplitSink;
@@ -22,6 +31,7 @@ use futures::Sink;
 use futures::{SinkExt, StreamExt};
 use olive_core::ChannelId;
 use olive_realtime::hub::{Frame, Hub, HubError, Numbered, Offer, Outlet, Seat};
+use olive_realtime::pace::{ClientPace, FrameKind, Verdict};
 use olive_realtime::protocol::{parse_client, ClientMessage, ServerMessage, MAX_CLIENT_FRAME};
 use olive_store::User;
 use std::collections::VecDeque;
@@ -29,10 +39,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-/// Frames larger than this close the connection (WebSocket status 1009); smaller ones that are
-/// still too large for a message get an error frame.
-const MAX_WS_MESSAGE: usize = 2 * 1024 * 1024;
-/// Per-socket buffers (tungstenite's defaults are 128 KiB each).
+/// Per-socket buffers (tungstenite's defaults are 128 KiB each). A client frame larger than the
+/// protocol's [`MAX_CLIENT_FRAME`] closes the connection (WebSocket status 1009).
 const READ_BUFFER: usize = 4 * 1024;
 const WRITE_BUFFER: usize = 16 * 1024;
 
@@ -40,23 +48,29 @@ pub async fn socket(
     State(state): State<AppState>,
     viewer: Viewer,
     IdPath(channel): IdPath<ChannelId>,
+    headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
+    // Browsers always send Origin on a WebSocket upgrade; other clients may leave it out.
+    if headers.contains_key(header::ORIGIN) && !origin_matches(&headers, &state.settings) {
+        return Err(csrf_refused());
+    }
     let (first, seat) = state.hub.join(channel, Utc::now()).await.map_err(|e| match e {
         HubError::NoSuchChannel => ApiError::not_found("channel"),
         e => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string()),
     })?;
     let upgrade =
         upgrade.map_err(|e| ApiError::new(StatusCode::UPGRADE_REQUIRED, "websocket_required", e.body_text()))?;
+    let identity = viewer.0.as_ref().map(|a| state.cache.sockets().register(a.user.id, a.token.hash().0));
     let user = viewer.user().cloned();
     let hub = state.hub.clone();
     Ok(upgrade
         // Small buffers: most viewers only listen, and an idle socket should cost kilobytes.
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
-        .max_message_size(MAX_WS_MESSAGE)
-        .max_frame_size(MAX_WS_MESSAGE)
-        .on_upgrade(move |socket| session(socket, hub, user, channel, first, seat)))
+        .max_message_size(MAX_CLIENT_FRAME)
+        .max_frame_size(MAX_CLIENT_FRAME)
+        .on_upgrade(move |socket| session(socket, hub, user, identity, channel, first, seat)))
 }
 
 fn text(frame: Frame) -> Message {
@@ -138,6 +152,7 @@ async fn session(
     socket: WebSocket,
     hub: Arc<Hub>,
     user: Option<User>,
+    identity: Option<Registration>,
     channel: ChannelId,
     first: Vec<Frame>,
     mut seat: Seat,
@@ -163,34 +178,61 @@ async fn session(
             connection.closed = true;
         }
     };
+    let mut pace = ClientPace::default();
     let reader = async {
         while let Some(Ok(message)) = stream.next().await {
-            let answer = match message {
+            let (kind, parsed) = match message {
                 Message::Text(t) => match parse_client(t.as_str()) {
-                    Ok(ClientMessage::Chat { text }) => match hub.chat(channel, user.as_ref(), &text, Utc::now()).await
-                    {
-                        Ok(()) => None,
-                        Err(e) => Some(error(e.code(), e.to_string())),
-                    },
-                    Ok(ClientMessage::Heart {}) => {
-                        hub.heart(channel);
-                        None
-                    }
+                    Ok(m @ ClientMessage::Chat { .. }) => (FrameKind::Chat, Ok(m)),
+                    Ok(m @ ClientMessage::Heart {}) => (FrameKind::Heart, Ok(m)),
+                    Err(e) => (FrameKind::Invalid, Err(error(e.code(), e.to_string()))),
+                },
+                Message::Binary(_) => {
+                    (FrameKind::Invalid, Err(error("binary_frame", "frames are JSON text, not binary")))
+                }
+                Message::Close(_) => break,
+                Message::Ping(_) | Message::Pong(_) => continue,
+            };
+            match pace.admit(kind, std::time::Instant::now()) {
+                Verdict::Handle => {}
+                Verdict::Drop => continue,
+                Verdict::Close => {
+                    return Some(CloseFrame { code: close_code::POLICY, reason: "too many frames".into() })
+                }
+            }
+            let answer = match parsed {
+                Ok(ClientMessage::Chat { text }) => match hub.chat(channel, user.as_ref(), &text, Utc::now()).await {
+                    Ok(()) => None,
                     Err(e) => Some(error(e.code(), e.to_string())),
                 },
-                Message::Binary(b) if b.len() > MAX_CLIENT_FRAME => {
-                    Some(error("frame_too_large", "frames are JSON text"))
+                Ok(ClientMessage::Heart {}) => {
+                    hub.heart(channel);
+                    None
                 }
-                Message::Binary(_) => Some(error("binary_frame", "frames are JSON text, not binary")),
-                Message::Close(_) => break,
-                Message::Ping(_) | Message::Pong(_) => None,
+                Err(refusal) => Some(refusal),
             };
             if let Some(frame) = answer {
                 reply(frame);
             }
         }
+        None
     };
-    reader.await;
+    let signed_out = async {
+        match &identity {
+            Some(registration) => registration.closed().await,
+            None => std::future::pending().await,
+        }
+        Some(CloseFrame { code: close_code::POLICY, reason: "signed out or changed: reconnect".into() })
+    };
+    let close = tokio::select! {
+        close = reader => close,
+        close = signed_out => close,
+    };
+    if let Some(close) = close {
+        let mut connection = connection.lock().expect("connection poisoned");
+        connection.push(Message::Close(Some(close)));
+        connection.pump();
+    }
     // The relay forgets the connection at its next write; the seat is left here.
     connection.lock().expect("connection poisoned").closed = true;
     drop(seat);

@@ -22,6 +22,9 @@ use olive_media::record::{media_key, playlist};
 use olive_media::MediaFile;
 use olive_store::{Replay, ReplayStatus};
 
+/// How long shared caches may keep a replay's media: what a hide or delete has to outlast.
+pub const MEDIA_MAX_AGE: &str = "public, max-age=300";
+
 fn not_found() -> ApiError {
     ApiError::not_found("replay")
 }
@@ -105,11 +108,7 @@ pub async fn media_file(
         let value = format!("bytes {}-{}/{size}", r.start(), r.end());
         h.insert(header::CONTENT_RANGE, HeaderValue::from_str(&value).expect("digits are a valid header"));
     }
-    let cache = if replay.hidden || replay.status != ReplayStatus::Ready {
-        "private, no-cache"
-    } else {
-        "public, max-age=31536000, immutable"
-    };
+    let cache = if replay.hidden || replay.status != ReplayStatus::Ready { "private, no-cache" } else { MEDIA_MAX_AGE };
     headers(&mut response, content_type, cache);
     response.extensions_mut().insert(ChannelEgress(replay.channel_id));
     Ok(response)

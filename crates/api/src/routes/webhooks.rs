@@ -27,9 +27,11 @@ pub async fn create(
     ApiJson(req): ApiJson<WebhookCreate>,
 ) -> ApiResult<(StatusCode, ApiJson<WebhookWithSecret>)> {
     require_role(signed_in.user(), Role::Admin)?;
-    let webhook =
-        webhooks::register(state.store.as_ref(), &req.url, req.events, Utc::now()).await.map_err(webhook_error)?;
-    tracing::info!(webhook_id = webhook.id, url = %webhook.url, "webhook registered");
+    let targets = state.settings.webhook_targets;
+    let webhook = webhooks::register(state.store.as_ref(), &req.url, req.events, targets, Utc::now())
+        .await
+        .map_err(webhook_error)?;
+    tracing::info!(webhook_id = webhook.id, url = %webhooks::redacted(&webhook.url), "webhook registered");
     Ok((StatusCode::CREATED, ApiJson(WebhookWithSecret { webhook: (&webhook).into(), secret: webhook.secret.clone() })))
 }
 

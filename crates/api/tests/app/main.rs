@@ -36,8 +36,13 @@ fn node(store: &Arc<dyn Store>, bus: &Arc<dyn Bus>) -> AppState {
     let objects = Objects::in_memory();
     let thumbnails = Arc::new(Thumbnails::new(objects.clone(), store.clone()));
     let hub = Hub::new(store.clone(), bus.clone(), "test".into());
-    let deals =
-        olive_commerce::deal_desk::DealDesk::new(store.clone(), bus.clone(), "test".into(), Arc::new(chrono::Utc::now));
+    let deals = olive_commerce::deal_desk::DealDesk::new(
+        store.clone(),
+        bus.clone(),
+        "test".into(),
+        Arc::new(chrono::Utc::now),
+        Default::default(),
+    );
     let live = Live { media, thumbnails, hub, deals };
     let state =
         AppState::new(store.clone(), objects, bus.clone(), ApiSettings::default(), live, None, Default::default());
@@ -183,8 +188,14 @@ async fn a_logout_or_role_change_on_one_node_reaches_the_others_session_cache() 
         .header("content-type", "application/json")
         .body(Body::from(r#"{"email":"shopper@example.com","password":"correct horse battery"}"#))
         .unwrap();
-    let (status, body) = send(&a, signup).await;
-    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = send(&a, signup).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let login = Request::post("/api/v1/auth/login")
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"email":"shopper@example.com","password":"correct horse battery"}"#))
+        .unwrap();
+    let (status, body) = send(&a, login).await;
+    assert_eq!(status, StatusCode::OK);
     let token = body["token"].as_str().unwrap().to_owned();
     let id = body["user"]["id"].as_i64().unwrap();
 

@@ -8,7 +8,7 @@ use serde_json::json;
 async fn signup_login_logout_and_me() {
     let server = Server::start().await;
     let session = server.signup("ana@example.com").await;
-    let cookie = session.set_cookie.clone().expect("signup sets the session cookie");
+    let cookie = session.set_cookie.clone().expect("login sets the session cookie");
     assert!(cookie.starts_with("olive_session="), "{cookie}");
     for attr in ["HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(cookie.contains(attr), "{attr} missing from {cookie}");
@@ -58,12 +58,24 @@ async fn wrong_password_and_unknown_email_answer_alike() {
 }
 
 #[tokio::test]
-async fn signup_refuses_duplicates_and_bad_input() {
+async fn signup_does_not_tell_who_has_an_account_and_refuses_bad_input() {
     let server = Server::start().await;
     server.signup("cy@example.com").await;
     let post = |body: serde_json::Value| server.client.post(server.url("/api/v1/auth/signup")).json(&body).send();
-    let dup = post(json!({"email": "CY@example.com", "password": PASSWORD})).await.unwrap();
-    assert_eq!(error_code(dup, StatusCode::CONFLICT).await, "email_taken");
+    // A taken address is answered exactly as a new one, and the account keeps its password.
+    let dup = post(json!({"email": "CY@example.com", "password": "another password"})).await.unwrap();
+    let (dup_status, dup_body) = (dup.status(), dup.json::<serde_json::Value>().await.unwrap());
+    let new = post(json!({"email": "cz@example.com", "password": PASSWORD})).await.unwrap();
+    let (new_status, new_body) = (new.status(), new.json::<serde_json::Value>().await.unwrap());
+    assert_eq!((dup_status, new_status), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
+    assert_eq!(dup_body, json!({"email": "cy@example.com", "next": "log_in"}));
+    assert_eq!(new_body, json!({"email": "cz@example.com", "next": "log_in"}));
+    server.login("cy@example.com", PASSWORD).await;
+    let taken_over = server
+        .client
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({"email": "cy@example.com", "password": "another password"}));
+    assert_eq!(taken_over.send().await.unwrap().status(), StatusCode::UNAUTHORIZED, "sign-up changed nothing");
     let short = post(json!({"email": "dy@example.com", "password": "short"})).await.unwrap();
     assert_eq!(error_code(short, StatusCode::UNPROCESSABLE_ENTITY).await, "invalid_field");
     let bad_email = post(json!({"email": "not-an-email", "password": PASSWORD})).await.unwrap();
@@ -100,13 +112,14 @@ async fn login_is_throttled_per_account() {
 async fn cookie_sessions_need_a_matching_origin_to_change_anything() {
     let server = Server::start().await;
     let browser = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    server.signup("fay@example.com").await;
     let r = browser
-        .post(server.url("/api/v1/auth/signup"))
+        .post(server.url("/api/v1/auth/login"))
         .json(&json!({"email": "fay@example.com", "password": PASSWORD}))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.status(), StatusCode::OK);
     // Reads work with the cookie alone.
     assert_eq!(browser.get(server.url("/api/v1/me")).send().await.unwrap().status(), StatusCode::OK);
     // A write with no Origin, or another site's, is refused.

@@ -359,13 +359,11 @@ async fn three_nodes_behind_nginx_share_lives_chat_and_a_flash_sale() {
         .map(|i| {
             let (client, base) = (client.clone(), lb.base.clone());
             async move {
-                let r = client
-                    .post(format!("{base}/api/v1/auth/signup"))
-                    .json(&json!({"email": format!("buyer-{i}@cluster.example.com"), "password": PASSWORD}))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), StatusCode::CREATED);
+                let account = json!({"email": format!("buyer-{i}@cluster.example.com"), "password": PASSWORD});
+                let r = patiently(|| client.post(format!("{base}/api/v1/auth/signup")).json(&account).send()).await;
+                assert_eq!(r.status(), StatusCode::ACCEPTED);
+                let r = patiently(|| client.post(format!("{base}/api/v1/auth/login")).json(&account).send()).await;
+                assert_eq!(r.status(), StatusCode::OK);
                 r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
             }
         })

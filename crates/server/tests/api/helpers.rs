@@ -35,6 +35,8 @@ pub struct Server {
     pub base: String,
     /// `rtmp://127.0.0.1:PORT/live`
     pub rtmp: String,
+    /// `http://127.0.0.1:PORT/metrics`: the metrics listener.
+    pub metrics: String,
     pub data_dir: tempfile::TempDir,
     pub db: Db,
     /// Every line the server printed on stdout.
@@ -97,7 +99,14 @@ impl Server {
         let mut cmd = Command::new(BIN);
         cmd.arg("serve").args(["--http", "127.0.0.1:0", "--rtmp", "127.0.0.1:0"]).args(extra);
         storage_args(&mut cmd, &data_dir, &db);
-        cmd.env("RUST_LOG", "info").env_remove("OLIVE_LOG_FORMAT").envs(env.iter().copied());
+        // Tests sign up and log in many accounts from one address; the hostile tests pass the
+        // limits they check as flags, which win over these.
+        cmd.env("RUST_LOG", "info")
+            .env_remove("OLIVE_LOG_FORMAT")
+            .env("OLIVE_SIGNUP_LIMIT", "1000000")
+            .env("OLIVE_LOGIN_LIMIT", "1000000")
+            .env("OLIVE_METRICS_ADDR", "127.0.0.1:0")
+            .envs(env.iter().copied());
         cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true);
         let mut child = cmd.spawn().expect("start olive");
         let stdout = child.stdout.take().unwrap();
@@ -107,7 +116,7 @@ impl Server {
         tokio::spawn(async move {
             let mut lines = BufReader::new(stdout).lines();
             let mut addr_tx = Some(addr_tx);
-            let mut rtmp = None;
+            let (mut rtmp, mut metrics) = (None, None);
             while let Ok(Some(line)) = lines.next_line().await {
                 let after = |marker: &str| {
                     line.split(marker)
@@ -117,15 +126,18 @@ impl Server {
                 if let Some(addr) = after("rtmp listener ready on rtmp://") {
                     rtmp = Some(addr);
                 }
+                if let Some(url) = after("metrics listener ready on http://") {
+                    metrics = Some(url);
+                }
                 if let Some(addr) = after("http listener ready on http://") {
                     if let Some(tx) = addr_tx.take() {
-                        let _ = tx.send((addr, rtmp.clone().unwrap_or_default()));
+                        let _ = tx.send((addr, rtmp.clone().unwrap_or_default(), metrics.clone().unwrap_or_default()));
                     }
                 }
                 sink.lock().unwrap().push(line);
             }
         });
-        let (addr, rtmp) = tokio::time::timeout(Duration::from_secs(60), addr_rx)
+        let (addr, rtmp, metrics) = tokio::time::timeout(Duration::from_secs(60), addr_rx)
             .await
             .expect("olive did not report its HTTP listener within 60 s")
             .expect("olive exited before listening");
@@ -133,6 +145,7 @@ impl Server {
             child: Some(child),
             base: format!("http://{addr}"),
             rtmp: format!("rtmp://{rtmp}"),
+            metrics: format!("http://{metrics}"),
             data_dir,
             db,
             output,
@@ -179,26 +192,17 @@ impl Server {
         self.login(email, PASSWORD).await
     }
 
+    /// Signs up (as a client would: again after `503 busy`), then logs in.
     pub async fn signup(&self, email: &str) -> Session {
-        let r = self
-            .client
-            .post(self.url("/api/v1/auth/signup"))
-            .json(&json!({"email": email, "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::CREATED, "signup {email}");
-        Session::from_response(self, r).await
+        let body = json!({"email": email, "password": PASSWORD});
+        let r = patiently(|| self.client.post(self.url("/api/v1/auth/signup")).json(&body).send()).await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED, "signup {email}");
+        self.login(email, PASSWORD).await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Session {
-        let r = self
-            .client
-            .post(self.url("/api/v1/auth/login"))
-            .json(&json!({"email": email, "password": password}))
-            .send()
-            .await
-            .unwrap();
+        let body = json!({"email": email, "password": password});
+        let r = patiently(|| self.client.post(self.url("/api/v1/auth/login")).json(&body).send()).await;
         assert_eq!(r.status(), StatusCode::OK, "login {email}");
         Session::from_response(self, r).await
     }
@@ -232,6 +236,29 @@ impl Server {
             .unwrap();
         v["stock"].as_i64().unwrap()
     }
+}
+
+/// Sends a request until it is not refused with `503 busy` (the server hashes a bounded number of
+/// passwords at once), waiting a fifth of what `Retry-After` says, with jitter; at most a minute.
+pub async fn patiently<F, Fut>(send: F) -> Response
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = reqwest::Result<Response>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = send().await.unwrap();
+        if r.status() != StatusCode::SERVICE_UNAVAILABLE || tokio::time::Instant::now() > deadline {
+            return r;
+        }
+        let wait = r.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(1);
+        tokio::time::sleep(Duration::from_millis(200 * wait + rand_jitter())).await;
+    }
+}
+
+/// Up to 300 ms, so refused clients do not all come back at once.
+fn rand_jitter() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::from(d.subsec_nanos()) % 300)
 }
 
 fn storage_args(cmd: &mut Command, data_dir: &tempfile::TempDir, db: &Db) {

@@ -160,7 +160,8 @@ async fn every_dashboard_query_and_alert_value_has_series_from_a_real_scrape() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 
-    let target = server.base.trim_start_matches("http://").to_owned();
+    // Prometheus scrapes the metrics listener, as the manifests have it.
+    let target = server.metrics.trim_start_matches("http://").trim_end_matches("/metrics").to_owned();
     let prometheus = start_prometheus(&target).await;
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
     let mut checks: Vec<(String, String)> =

@@ -109,7 +109,8 @@ async fn a_live_becomes_a_replay_with_thumbnails() {
     if !have_ffmpeg() {
         return;
     }
-    let server = Server::start().await;
+    // The webhook receiver is on loopback.
+    let server = Server::start_with(Db::Sqlite, &["--allow-private-webhooks"]).await;
     let bucket = file_bucket(&server);
     live_becomes_replay(&server, &bucket).await;
 }
@@ -121,7 +122,7 @@ async fn a_live_becomes_a_replay_with_thumbnails_on_s3() {
     }
     let Some(s3) = S3Server::start().await else { return };
     let url = s3.url("recordings-test");
-    let args = ["--object-store-url", url.as_str()];
+    let args = ["--object-store-url", url.as_str(), "--allow-private-webhooks"];
     let server = Server::start_with_flags_and_env(Db::Sqlite, &args, &s3.env()).await;
     let bucket = Objects::from_url(&url, &s3.settings()).unwrap();
     live_becomes_replay(&server, &bucket).await;

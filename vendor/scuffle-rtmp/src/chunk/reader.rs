@@ -16,6 +16,9 @@ use crate::messages::MessageType;
 // chunks on normal operations we should never hit these limits
 // This is for when someone is trying to send us a malicious chunk streams
 const MAX_PARTIAL_CHUNK_SIZE: usize = 10 * 1024 * 1024; // 10MB (should be more than enough)
+/// olive patch: what all partial messages together may hold beyond the largest message allowed:
+/// an encoder interleaves small audio and command messages with one large video message at a time.
+const PARTIAL_SLACK: usize = 256 * 1024;
 const MAX_PREVIOUS_CHUNK_HEADERS: usize = 100; // 100 chunks
 const MAX_PARTIAL_CHUNK_COUNT: usize = 4; // 4 chunks
 
@@ -43,6 +46,10 @@ pub struct ChunkReader {
     /// This is the max chunk size that the client has specified.
     /// By default this is 128 bytes.
     max_chunk_size: usize,
+
+    /// olive patch: the largest message accepted (upstream: a fixed 10 MB, four of them at once);
+    /// set by the session, small until the client has published.
+    max_message_size: usize,
 }
 
 impl Default for ChunkReader {
@@ -52,11 +59,22 @@ impl Default for ChunkReader {
             partial_chunks: HashMap::with_capacity(MAX_PARTIAL_CHUNK_COUNT),
             previous_timestamp_deltas: HashMap::with_capacity(MAX_PREVIOUS_CHUNK_HEADERS),
             max_chunk_size: INIT_CHUNK_SIZE,
+            max_message_size: MAX_PARTIAL_CHUNK_SIZE,
         }
     }
 }
 
 impl ChunkReader {
+    /// olive patch: sets the largest message accepted. Partial messages together may hold at most
+    /// this plus a small slack; past either, the read fails and the connection closes.
+    pub fn set_max_message_size(&mut self, size: usize) {
+        self.max_message_size = size.min(MAX_PARTIAL_CHUNK_SIZE);
+    }
+
+    fn partial_bytes(&self) -> usize {
+        self.partial_chunks.values().map(BytesMut::len).sum()
+    }
+
     /// Call when a client requests a chunk size change.
     ///
     /// Returns `false` if the chunk size is out of bounds.
@@ -207,6 +225,12 @@ impl ChunkReader {
             } else {
                 // Otherwise we generate a key using the chunk stream id and the message stream
                 // id. We then get the partial chunk from the map using the key.
+                // olive patch: all partial messages together stay within one large message and a
+                // little more, however many chunk streams the client interleaves.
+                let held = self.partial_bytes() + payload.len();
+                if held > self.max_message_size + PARTIAL_SLACK {
+                    return Err(crate::error::RtmpError::ChunkRead(ChunkReadError::PartialChunkTooLarge(held)));
+                }
                 let key = (header.chunk_stream_id, message_header.msg_stream_id);
                 let partial_chunk = match self.partial_chunks.get_mut(&key) {
                     Some(partial_chunk) => partial_chunk,
@@ -231,7 +255,7 @@ impl ChunkReader {
                 let length = {
                     // If the length of a single chunk is larger than the max partial chunk size
                     // we return an error. The client is probably trying to DoS us.
-                    if partial_chunk.len() + payload.len() > MAX_PARTIAL_CHUNK_SIZE {
+                    if partial_chunk.len() + payload.len() > self.max_message_size {
                         return Err(crate::error::RtmpError::ChunkRead(ChunkReadError::PartialChunkTooLarge(
                             partial_chunk.len() + payload.len(),
                         )));
@@ -329,7 +353,7 @@ impl ChunkReader {
                     .read_u24::<BigEndian>()
                     .eof_to_none()
                     .map_err(|e| e.map(crate::error::RtmpError::Io))?;
-                if msg_length as usize > MAX_PARTIAL_CHUNK_SIZE {
+                if msg_length as usize > self.max_message_size {
                     return Err(Some(crate::error::RtmpError::ChunkRead(
                         ChunkReadError::PartialChunkTooLarge(msg_length as usize),
                     )));
@@ -391,7 +415,7 @@ impl ChunkReader {
                     .read_u24::<BigEndian>()
                     .eof_to_none()
                     .map_err(|e| e.map(crate::error::RtmpError::Io))?;
-                if msg_length as usize > MAX_PARTIAL_CHUNK_SIZE {
+                if msg_length as usize > self.max_message_size {
                     return Err(Some(crate::error::RtmpError::ChunkRead(
                         ChunkReadError::PartialChunkTooLarge(msg_length as usize),
                     )));

@@ -81,6 +81,8 @@ pub struct ServerSession<S, H> {
     chunk_writer: ChunkWriter,
     /// Is Publishing
     publishing_stream_ids: Vec<u32>,
+    /// olive patch: the largest message accepted before and after the client publishes.
+    message_limits: (usize, usize),
 }
 
 impl<S, H> ServerSession<S, H> {
@@ -101,7 +103,17 @@ impl<S, H> ServerSession<S, H> {
             read_buf: BytesMut::new(),
             write_buf: Vec::new(),
             publishing_stream_ids: Vec::new(),
+            message_limits: (usize::MAX, usize::MAX),
         }
+    }
+
+    /// olive patch: limits the size of one message to `before_publish` until the client has
+    /// published (connect and publish commands are small), and to `after_publish` from then on
+    /// (a keyframe of the encoder's video).
+    pub fn with_message_limits(mut self, before_publish: usize, after_publish: usize) -> Self {
+        self.message_limits = (before_publish, after_publish);
+        self.chunk_reader.set_max_message_size(before_publish);
+        self
     }
 
     /// Set the context of the session.
@@ -509,6 +521,7 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin, H: SessionHandler>
         self.handler.on_publish(stream_id, app_name.as_ref(), publishing_name).await?;
 
         self.publishing_stream_ids.push(stream_id);
+        self.chunk_reader.set_max_message_size(self.message_limits.1);
 
         EventMessageStreamBegin { stream_id }.write(&self.chunk_writer, &mut self.write_buf)?;
 
