@@ -173,6 +173,7 @@ pub struct ProductUpdate {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ProductListQuery {
     pub category: Option<String>,
@@ -184,6 +185,7 @@ pub struct ProductListQuery {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     pub limit: Option<i64>,
@@ -199,7 +201,7 @@ pub struct List<T> {
 
 impl<T> List<T> {
     pub fn page(items: Vec<T>, page: olive_store::Page) -> Self {
-        let next_offset = (items.len() as i64 == page.limit).then_some(page.offset + page.limit);
+        let next_offset = (items.len() as i64 == page.limit).then_some(page.offset.saturating_add(page.limit));
         List { items, next_offset }
     }
 }
@@ -274,6 +276,7 @@ pub struct RevenueView {
 
 /// `GET /api/v1/channels/{id}/stats?since=…`
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StatsQuery {
     /// Count orders from this moment (RFC 3339); by default from the start of the current live,
@@ -369,6 +372,11 @@ pub struct OrderRequest {
     /// Orders of a running deal count for the deal's channel whatever is sent here.
     #[serde(default)]
     pub channel_id: Option<ChannelId>,
+    /// The deal the buyer is buying from (the card they pressed "buy" on). When it is no longer
+    /// running the order is refused with `deal_ended` rather than placed at the full price.
+    #[serde(default)]
+    #[schema(value_type = Option<i64>)]
+    pub deal_id: Option<olive_core::DealId>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -396,6 +404,13 @@ pub struct OrderView {
     pub total_display: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl OrderView {
+    /// The order as JSON, as the API and the `order.placed` webhook show it.
+    pub fn json(order: &Order) -> serde_json::Value {
+        serde_json::to_value(OrderView::from(order)).expect("an order view serialises")
+    }
 }
 
 impl From<&Order> for OrderView {
@@ -713,6 +728,7 @@ pub struct FeedItem {
 
 /// `GET /api/v1/similar?kind=product&id=3`
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SimilarQuery {
     /// `product`, `channel` or `replay`.

@@ -17,6 +17,7 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use arc_swap::ArcSwapOption;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -24,6 +25,7 @@ use olive_core::ChannelId;
 use olive_media::registry::Owner;
 use olive_media::MediaFile;
 use secrecy::{ExposeSecret, SecretString};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Marks a request one node sends another; its value is the sender's node name.
@@ -46,44 +48,53 @@ const PASSED: [HeaderName; 6] = [
 ];
 
 /// The secret the nodes of one deployment share (from the bus, see
-/// [`olive_bus::Bus::shared_secret`]); never logged.
-#[derive(Clone)]
-pub struct NodeSecret(SecretString);
+/// [`olive_bus::Bus::shared_secret`]); never logged. Until it is known (the bus was not reachable
+/// yet) no request is taken for another node's and forwarded ones carry none: the owner then
+/// treats them as a client's, which costs metering accuracy, not correctness.
+#[derive(Clone, Default)]
+pub struct NodeSecret(Arc<ArcSwapOption<SecretString>>);
 
 impl NodeSecret {
     pub fn new(secret: SecretString) -> Self {
-        NodeSecret(secret)
+        let known = NodeSecret::default();
+        known.learn(secret);
+        known
     }
 
     /// A secret of this process alone (one node: nothing is forwarded to it).
     pub fn random() -> Self {
-        NodeSecret(SecretString::from(olive_bus::random_secret()))
+        NodeSecret::new(SecretString::from(olive_bus::random_secret()))
+    }
+
+    /// The secret, once read from the bus.
+    pub fn learn(&self, secret: SecretString) {
+        self.0.store(Some(Arc::new(secret)));
+    }
+
+    pub fn is_known(&self) -> bool {
+        self.0.load().is_some()
     }
 
     /// Whether `presented` is this secret, compared in constant time.
     fn admits(&self, presented: &[u8]) -> bool {
         use subtle::ConstantTimeEq;
-        let ours = self.0.expose_secret().as_bytes();
+        let Some(secret) = self.0.load_full() else { return false };
+        let ours = secret.expose_secret().as_bytes();
         ours.len() == presented.len() && bool::from(ours.ct_eq(presented))
     }
 
     fn header_value(&self) -> Option<HeaderValue> {
-        HeaderValue::from_str(self.0.expose_secret()).ok().map(|mut v| {
+        let secret = self.0.load_full()?;
+        HeaderValue::from_str(secret.expose_secret()).ok().map(|mut v| {
             v.set_sensitive(true);
             v
         })
     }
 }
 
-impl Default for NodeSecret {
-    fn default() -> Self {
-        NodeSecret::random()
-    }
-}
-
 impl std::fmt::Debug for NodeSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("NodeSecret(…)")
+        f.write_str(if self.is_known() { "NodeSecret(…)" } else { "NodeSecret(not yet known)" })
     }
 }
 
@@ -209,5 +220,9 @@ mod tests {
         h.remove(FORWARDED);
         assert!(!is_from_node(&h, &secret));
         assert_eq!(format!("{secret:?}"), "NodeSecret(…)");
+        let unknown = NodeSecret::default();
+        h.insert(FORWARDED, HeaderValue::from_static("node-b"));
+        assert!(!is_from_node(&h, &unknown), "nothing is proven before the secret is known");
+        assert!(unknown.header_value().is_none());
     }
 }

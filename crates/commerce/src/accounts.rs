@@ -282,6 +282,21 @@ pub async fn end_session(store: &dyn Store, token: &SessionToken) -> Result<()> 
     Ok(store.delete_session(&token.hash()).await?)
 }
 
+/// Gives the account `id` the role `role`, on an admin's word. An admin may not change their own
+/// role: the shop is never left without the admin who acted, and nobody demotes themselves by a
+/// slip.
+pub async fn set_role(store: &dyn Store, actor: &User, id: UserId, role: Role) -> Result<User> {
+    if !actor.role.at_least(Role::Admin) {
+        return Err(CommerceError::Forbidden);
+    }
+    if actor.id == id {
+        return Err(CommerceError::invalid("role", "an admin cannot change their own role; ask another admin"));
+    }
+    let user = store.set_user_role(id, role).await?;
+    tracing::info!(user_id = %id, %role, by = %actor.id, "role changed");
+    Ok(user)
+}
+
 /// Signs `user` out everywhere: every session ends, the caller's too.
 pub async fn end_all_sessions(store: &dyn Store, user: &User) -> Result<u64> {
     let ended = store.delete_user_sessions(user.id, None).await?;

@@ -473,6 +473,49 @@ impl DealDesk {
             || self.remote.lock().expect("remote poisoned").contains_key(&product)
     }
 
+    /// The deal running on `product`, here or on another node, if any.
+    pub fn running_deal(&self, product: ProductId) -> Option<DealId> {
+        if let Some(owned) = self.running.lock().expect("deals poisoned").get(&product) {
+            return Some(owned.deal.id);
+        }
+        self.remote.lock().expect("remote poisoned").get(&product).map(|r| r.deal)
+    }
+
+    /// The deal side of a checkout. `None`: the order is an ordinary one (no deal runs on its
+    /// products and the buyer named none). A buyer who named a deal (`expected`, the card they
+    /// pressed "buy" on) or whose product's deal ends while they order is told `deal_ended`, never
+    /// sold the product at its full price instead: they may ask again, knowing the price.
+    pub async fn checkout(
+        &self,
+        buyer: &User,
+        items: &[(ProductId, i64)],
+        key: &str,
+        expected: Option<DealId>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DealPurchase>> {
+        let running: Vec<DealId> = items.iter().filter_map(|(p, _)| self.running_deal(*p)).collect();
+        if running.is_empty() && expected.is_none() {
+            return Ok(None);
+        }
+        let key = crate::orders::check_idempotency_key(key)?;
+        let lines = crate::orders::normalise_lines(items)?;
+        let [line] = lines.as_slice() else {
+            return Err(CommerceError::invalid("items", "a deal's product is ordered on its own"));
+        };
+        match (expected, self.running_deal(line.product_id)) {
+            (Some(named), Some(now_running)) if named != now_running => {
+                return Err(CommerceError::Deal(Refusal::Ended))
+            }
+            (Some(_), None) => return Err(CommerceError::Deal(Refusal::Ended)),
+            _ => {}
+        }
+        match self.buy(buyer, line, &key, now).await {
+            // The deal ended between the look and the purchase.
+            None => Err(CommerceError::Deal(Refusal::Ended)),
+            Some(result) => result.map(Some),
+        }
+    }
+
     /// Buys a running deal's product, from its owner here or on another node: `None` when no
     /// deal runs on it (the order is an ordinary one). `Refusal::Ended` comes back for a deal whose
     /// time is up.
@@ -686,6 +729,15 @@ impl Owner {
                 self.book.confirm(pending.hold.id, order.id);
                 for reply in pending.replies {
                     let _ = reply.send(Ok(DealPurchase::Created(order.clone())));
+                }
+            }
+            DealOrderOutcome::OverLimit { bought } => {
+                // The database knows of purchases this owner did not (another owner's, before a
+                // failover): the hold goes back and the buyer is told the limit.
+                self.book.release(pending.hold.id);
+                let refusal = Refusal::LimitReached { limit: self.deal.per_customer, taken: bought };
+                for reply in pending.replies {
+                    let _ = reply.send(Err(CommerceError::Deal(refusal)));
                 }
             }
             DealOrderOutcome::Existing { order_id, request_hash } => {

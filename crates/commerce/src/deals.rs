@@ -96,11 +96,10 @@ pub async fn plan(
             format!("a deal price is between {lowest} and the product's price ({})", product.price_minor),
         ));
     }
+    // Its units leave the stock when it starts: a deal lists at most what is there (the store's
+    // conditional update holds it too, against a sale in between).
     if req.quantity > product.stock {
-        return Err(CommerceError::invalid(
-            "quantity",
-            format!("a deal lists at most the units in stock ({})", product.stock),
-        ));
+        return Err(CommerceError::OutOfStock(product.id));
     }
     Ok(NewDeal {
         channel_id: channel,
@@ -191,11 +190,14 @@ mod tests {
             DealRequest { price_minor: 0, ..req(p) },
             DealRequest { price_minor: 1_999, ..req(p) },
             DealRequest { price_minor: 20_001, ..req(p) },
-            DealRequest { quantity: 51, ..req(p) },
             DealRequest { product_id: ProductId(999), ..req(p) },
         ] {
             assert!(matches!(plan_of(bad.clone(), host.clone()).await, Err(CommerceError::Invalid { .. })), "{bad:?}");
         }
+        assert!(matches!(
+            plan_of(DealRequest { quantity: 51, ..req(p) }, host.clone()).await,
+            Err(CommerceError::OutOfStock(_))
+        ));
         // The floor: 10 % of 20,000 is 2,000, which a host may set; an admin may go to 0.
         assert_eq!(
             plan_of(DealRequest { price_minor: 2_000, ..req(p) }, host.clone()).await.unwrap().price_minor,

@@ -76,18 +76,24 @@ impl Default for EventPace {
     }
 }
 
-/// Checks a client's batch, paces the visitor and appends it. Purchases are refused here: only
-/// the order path records them.
+/// Who reports a batch: the browser, its account if signed in, and the client address.
+pub struct Reporter<'a> {
+    pub visitor: &'a VisitorId,
+    pub user: Option<&'a User>,
+    pub address: AddressKey,
+}
+
+/// Checks a client's batch, paces the visitor and its address, and appends it. Purchases are
+/// refused here: only the order path records them.
 pub async fn report(
     store: &dyn Store,
     pace: &EventPace,
-    address: AddressKey,
-    visitor: &VisitorId,
-    user: Option<&User>,
+    reporter: Reporter<'_>,
     batch: Vec<ReportedEvent>,
     now: DateTime<Utc>,
     clock: Instant,
 ) -> Result<usize> {
+    let Reporter { visitor, user, address } = reporter;
     if batch.is_empty() {
         return Err(CommerceError::invalid("events", "send at least one event"));
     }

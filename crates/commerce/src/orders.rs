@@ -68,10 +68,7 @@ pub async fn place_order(
     let idempotency_key = check_idempotency_key(idempotency_key)?;
     let lines = normalise_lines(items)?;
     if let Some(channel) = channel {
-        match store.channel(channel).await {
-            Err(StoreError::NotFound(_)) => return Err(CommerceError::invalid("channel_id", "no such channel")),
-            other => drop(other?),
-        }
+        credited_channel(store, channel, &lines).await?;
     }
     let placed = store
         .place_order(NewOrder {
@@ -87,6 +84,23 @@ pub async fn place_order(
         tracing::info!(order_id = %order.id, user_id = %buyer.id, total = order.total_minor, "order placed");
     }
     Ok(placed)
+}
+
+/// A sale is credited to a channel (its host's stats, attribution) only if the order could have
+/// come from it: the channel is live, or one of the order's products is in its line-up.
+async fn credited_channel(store: &dyn Store, channel: ChannelId, lines: &[OrderLine]) -> Result<()> {
+    let found = match store.channel(channel).await {
+        Err(StoreError::NotFound(_)) => return Err(CommerceError::invalid("channel_id", "no such channel")),
+        other => other?,
+    };
+    if found.status == olive_store::ChannelStatus::Live {
+        return Ok(());
+    }
+    let lineup = store.lineup(channel).await?;
+    if lines.iter().any(|l| lineup.contains(&l.product_id)) {
+        return Ok(());
+    }
+    Err(CommerceError::invalid("channel_id", "the channel is not live and shows none of the order's products"))
 }
 
 /// An order as `viewer` may see it: their own, or any for an admin.

@@ -86,19 +86,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         olive_jobs::webhooks::WebhookTargets::PublicOnly
     };
+    // Read from the bus in the background: a node starts (and says it is not ready) while Redis
+    // is still coming up.
+    let node_secret = olive_api::peers::NodeSecret::default();
+    let secret_reader = tokio::spawn(read_node_secret(bus.clone(), node_secret.clone()));
     let settings = ApiSettings {
         public_origin: config.public_origin(),
         ingest_url: format!("rtmp://{rtmp_addr}/live"),
         node: config.node_id.clone(),
         trusted_proxies: config.trusted_proxies.clone(),
-        node_secret: node_secret(bus.as_ref()).await?,
+        node_secret: node_secret.clone(),
         webhook_targets,
-        account_limits: olive_commerce::accounts::AccountLimits {
+        account_limits: AccountLimits {
             signups_per_address: AccountLimits::signups_per_hour(config.limits.signups_per_hour),
             logins_per_address: AccountLimits::logins_per_minute(config.limits.logins_per_minute),
             ..Default::default()
         },
-        ..Default::default()
     };
     let hub = Hub::new(engines.store.clone(), bus.clone(), config.node_id.clone());
     let deal_rules = olive_commerce::deals::DealRules { floor_percent: config.limits.deal_floor_percent };
@@ -124,6 +127,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let job_settings = olive_jobs::WorkerSettings { lease: config.job_lease, ..Default::default() };
     let mut worker = olive_jobs::Worker::new(engines.store.clone(), job_settings)
         .register(Arc::new(olive_jobs::webhooks::Deliverer::new(engines.store.clone(), webhook_targets)))
+        .register(Arc::new(olive_jobs::webhooks::OrderPlaced::new(
+            engines.store.clone(),
+            olive_api::dto::OrderView::json,
+        )))
         .register(Arc::new(record::Finalise {
             store: engines.store.clone(),
             objects: engines.objects.clone(),
@@ -145,6 +152,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         wait_for_stop(usage_stopped),
     ));
     let background = [
+        secret_reader,
         sweeper,
         tokio::spawn(registry.heartbeat()),
         tokio::spawn(hub.clone().deliver()),
@@ -238,19 +246,17 @@ async fn stream_events_to_webhooks(bus: Arc<dyn olive_bus::Bus>, store: Arc<dyn 
     }
 }
 
-/// The secret the nodes on this bus share; a node that cannot read it in 30 s does not start.
-async fn node_secret(bus: &dyn olive_bus::Bus) -> anyhow::Result<olive_api::peers::NodeSecret> {
+/// Reads the secret the nodes on this bus share, retrying until the bus answers.
+async fn read_node_secret(bus: Arc<dyn olive_bus::Bus>, into: olive_api::peers::NodeSecret) {
     let mut delay = Duration::from_millis(100);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         match bus.shared_secret().await {
-            Ok(secret) => return Ok(olive_api::peers::NodeSecret::new(secret.into())),
-            Err(e) if tokio::time::Instant::now() + delay < deadline => {
+            Ok(secret) => return into.learn(secret.into()),
+            Err(e) => {
                 tracing::warn!(error = %e, "cannot read the node secret from the bus yet; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
-            Err(e) => return Err(anyhow::anyhow!(e).context("reading the node secret from the bus")),
         }
     }
 }

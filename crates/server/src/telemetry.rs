@@ -112,6 +112,44 @@ pub fn init_metrics() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_gauge!("olive_budget_month_elapsed_ratio", "Share of the month gone");
     metrics::describe_gauge!("olive_cost_month_to_date_usd", "This month's estimated spend, US dollars");
     metrics::describe_gauge!("olive_budget_monthly_usd", "The monthly budget, US dollars");
+    metrics::describe_gauge!("olive_http_connections", "Open HTTP connections, WebSockets included");
+    metrics::describe_counter!(
+        "olive_http_connections_refused_total",
+        "HTTP connections answered 503 and closed at the connection cap"
+    );
+    metrics::describe_counter!(
+        "olive_rtmp_refused_total",
+        "RTMP connections closed before publishing, by reason (publish_timeout, unpublished_per_address)"
+    );
+    metrics::describe_counter!("olive_thumbnails_total", "Thumbnails by result (stored, deferred, failed)");
+    metrics::describe_histogram!(
+        "olive_thumbnail_seconds",
+        metrics::Unit::Seconds,
+        "Time to decode a keyframe and encode its thumbnail"
+    );
+    metrics::describe_histogram!(
+        "olive_thumbnail_cpu_seconds",
+        metrics::Unit::Seconds,
+        "CPU time spent on one thumbnail"
+    );
+    metrics::describe_histogram!(
+        "olive_label_cpu_seconds",
+        metrics::Unit::Seconds,
+        "CPU time spent labelling one thumbnail"
+    );
+    metrics::describe_counter!(
+        "olive_recording_bytes_total",
+        metrics::Unit::Bytes,
+        "Bytes of recordings written to object storage"
+    );
+    metrics::describe_counter!(
+        "olive_recording_dropped_total",
+        "Recording segments dropped because object storage could not keep up or failed"
+    );
+    metrics::describe_counter!(
+        "olive_ws_skipped_frames_total",
+        "Room frames skipped for viewers whose connection could not keep up"
+    );
     metrics::gauge!("olive_channels_live").set(0.0);
     metrics::gauge!("olive_rtmp_connections").set(0.0);
     // Counters the alerts read start at zero, so "nothing went wrong" is a series, not an absence.

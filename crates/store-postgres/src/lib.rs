@@ -562,6 +562,7 @@ impl Store for PostgresStore {
                 .push_bind(item.unit_price_minor);
         });
         insert.build().execute(&mut *tx).await.map_err(backend)?;
+        queue_order_placed(&mut tx, order_id, new.created_at).await?;
         tx.commit().await.map_err(backend)?;
         Ok(PlacedOrder::Created(self.order(OrderId(order_id)).await?))
     }
@@ -1325,7 +1326,9 @@ impl Store for PostgresStore {
     async fn record_deal_orders(&self, id: DealId, orders: &[NewDealOrder]) -> Result<Vec<DealOrderOutcome>> {
         let mut tx = self.begin_write().await?;
         let deal: Option<DealRow> =
-            sqlx::query_as(&format!("SELECT {DEAL_COLUMNS} FROM deals WHERE id = $1 AND status = 'running'"))
+            // Locked: a second owner during a failover waits here, so the per-customer limit below
+            // counts the first one's orders.
+            sqlx::query_as(&format!("SELECT {DEAL_COLUMNS} FROM deals WHERE id = $1 AND status = 'running' FOR UPDATE"))
                 .bind(id.0)
                 .fetch_optional(&mut *tx)
                 .await
@@ -1339,6 +1342,24 @@ impl Store for PostgresStore {
         let mut outcomes = Vec::with_capacity(orders.len());
         let mut units = 0i64;
         for new in orders {
+            // The per-customer limit, kept by the database too: an owner's memory is not the only
+            // guard (two owners during a failover). A retried key is answered below as before.
+            let bought: i64 = sqlx::query_scalar(
+                "SELECT CAST(COALESCE(SUM(i.quantity), 0) AS BIGINT) FROM order_items i JOIN orders o ON o.id = i.order_id
+                 WHERE i.deal_id = $1 AND o.user_id = $2
+                   AND NOT EXISTS (SELECT 1 FROM orders k WHERE k.user_id = $3 AND k.idempotency_key = $4)",
+            )
+            .bind(id.0)
+            .bind(new.user_id.0)
+            .bind(new.user_id.0)
+            .bind(&new.idempotency_key)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if bought + new.quantity > deal.per_customer {
+                outcomes.push(DealOrderOutcome::OverLimit { bought });
+                continue;
+            }
             let inserted: Option<(i64, DateTime<Utc>)> = sqlx::query_as(
                 "INSERT INTO orders
                    (user_id, idempotency_key, request_hash, status, total_minor, currency, channel_id, created_at, updated_at)
@@ -1381,6 +1402,7 @@ impl Store for PostgresStore {
             .await
             .map_err(backend)?;
             units += new.quantity;
+            queue_order_placed(&mut tx, order_id, created_at).await?;
             outcomes.push(DealOrderOutcome::Created(deal_order(order_id, &deal, name.clone(), new, created_at)?));
         }
         let counted = sqlx::query(
@@ -1436,6 +1458,15 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(backend)?;
         Ok(deal)
     }
+}
+
+/// Queues the order's `order.placed` notice in its transaction ([`olive_store_sql::QUEUE_ORDER_PLACED`]).
+async fn queue_order_placed(conn: &mut sqlx::PgConnection, order_id: i64, at: DateTime<Utc>) -> Result<()> {
+    let (payload, dedupe) = olive_store_sql::order_placed_notice(order_id);
+    let query = sqlx::query(olive_store_sql::QUEUE_ORDER_PLACED).bind(olive_store::ORDER_PLACED_JOB).bind(payload);
+    let query = query.bind(dedupe).bind(olive_store::ORDER_PLACED_ATTEMPTS).bind(at);
+    query.execute(conn).await.map_err(backend)?;
+    Ok(())
 }
 
 #[cfg(test)]

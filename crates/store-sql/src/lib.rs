@@ -220,6 +220,19 @@ pub fn replay(same_request: bool, order: Order) -> Result<PlacedOrder> {
     }
 }
 
+/// Queues an order's `order.placed` notice ([`olive_store::ORDER_PLACED_JOB`]) in the order's own
+/// transaction, when any webhook is registered. Numbered placeholders: both engines take it as it
+/// is. Binds: kind, payload, dedupe key, attempts, time (see [`order_placed_notice`]).
+pub const QUEUE_ORDER_PLACED: &str = "INSERT INTO jobs
+       (kind, payload, dedupe_key, status, attempts, max_attempts, run_at, created_at, updated_at)
+     SELECT $1, $2, $3, 'queued', 0, $4, $5, $5, $5 WHERE EXISTS (SELECT 1 FROM webhooks)
+     ON CONFLICT (dedupe_key) DO NOTHING";
+
+/// The payload and dedupe key of an order's notice.
+pub fn order_placed_notice(order_id: i64) -> (String, String) {
+    (format!("{{\"order_id\":{order_id}}}"), format!("{}/{order_id}", olive_store::ORDER_PLACED_JOB))
+}
+
 pub fn backend(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }

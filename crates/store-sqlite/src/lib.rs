@@ -570,6 +570,7 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
         }
+        queue_order_placed(&mut tx, order_id, new.created_at).await?;
         tx.commit().await.map_err(backend)?;
         Ok(PlacedOrder::Created(self.order_from_writer(OrderId(order_id)).await?))
     }
@@ -1346,6 +1347,24 @@ impl Store for SqliteStore {
         let mut outcomes = Vec::with_capacity(orders.len());
         let mut units = 0i64;
         for new in orders {
+            // The per-customer limit, kept by the database too: an owner's memory is not the only
+            // guard (two owners during a failover). A retried key is answered below as before.
+            let bought: i64 = sqlx::query_scalar(
+                "SELECT CAST(COALESCE(SUM(i.quantity), 0) AS BIGINT) FROM order_items i JOIN orders o ON o.id = i.order_id
+                 WHERE i.deal_id = ? AND o.user_id = ?
+                   AND NOT EXISTS (SELECT 1 FROM orders k WHERE k.user_id = ? AND k.idempotency_key = ?)",
+            )
+            .bind(id.0)
+            .bind(new.user_id.0)
+            .bind(new.user_id.0)
+            .bind(&new.idempotency_key)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if bought + new.quantity > deal.per_customer {
+                outcomes.push(DealOrderOutcome::OverLimit { bought });
+                continue;
+            }
             let inserted: Option<(i64, DateTime<Utc>)> = sqlx::query_as(
                 "INSERT INTO orders
                    (user_id, idempotency_key, request_hash, status, total_minor, currency, channel_id, created_at, updated_at)
@@ -1388,6 +1407,7 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
             units += new.quantity;
+            queue_order_placed(&mut tx, order_id, created_at).await?;
             outcomes.push(DealOrderOutcome::Created(deal_order(order_id, &deal, name.clone(), new, created_at)?));
         }
         // The SELECT above ran in this write transaction (SQLite's single writer), so the deal is
@@ -1446,6 +1466,15 @@ impl SqliteStore {
             .map_err(backend)?;
         Ok(self.orders_with_items(vec![row]).await?.remove(0))
     }
+}
+
+/// Queues the order's `order.placed` notice in its transaction ([`olive_store_sql::QUEUE_ORDER_PLACED`]).
+async fn queue_order_placed(conn: &mut sqlx::SqliteConnection, order_id: i64, at: DateTime<Utc>) -> Result<()> {
+    let (payload, dedupe) = olive_store_sql::order_placed_notice(order_id);
+    let query = sqlx::query(olive_store_sql::QUEUE_ORDER_PLACED).bind(olive_store::ORDER_PLACED_JOB).bind(payload);
+    let query = query.bind(dedupe).bind(olive_store::ORDER_PLACED_ATTEMPTS).bind(at);
+    query.execute(conn).await.map_err(backend)?;
+    Ok(())
 }
 
 #[cfg(test)]

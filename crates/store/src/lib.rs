@@ -15,6 +15,13 @@ pub mod testsuite;
 
 pub use types::*;
 
+/// The job every new order queues in its own transaction when any webhook is registered: it turns
+/// into the `order.placed` deliveries (`olive_jobs::webhooks::OrderPlaced`), so a crash between
+/// the order's commit and its notification loses nothing. Its payload is `{"order_id": N}`.
+pub const ORDER_PLACED_JOB: &str = "webhook.order_placed";
+/// Attempts of an [`ORDER_PLACED_JOB`] before it is a dead letter.
+pub const ORDER_PLACED_ATTEMPTS: i64 = 8;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use olive_core::{ChannelId, DealId, OrderId, ProductId, ReplayId, Role, UserId};

@@ -43,6 +43,7 @@ macro_rules! store_tests {
             pins_make_a_timeline,
             deals_take_stock_and_give_back_the_unsold,
             deal_orders_are_batched_idempotent_and_never_oversold,
+            an_order_queues_its_notice_in_its_own_transaction,
             concurrent_deal_batches_never_oversell,
             channel_sales_count_the_channels_orders,
             events_are_appended_and_read_back,
@@ -964,12 +965,21 @@ pub async fn deal_orders_are_batched_idempotent_and_never_oversold(store: Arc<dy
     assert_eq!(sales.iter().map(|s| (s.user_id, s.quantity)).collect::<Vec<_>>(), vec![(a.id, 2), (b.id, 1)]);
     assert_eq!(sales[0].idempotency_key, "a1");
 
+    // The per-customer limit (2) holds in the database: a's third unit is refused, and writes nothing.
+    let over = store.record_deal_orders(deal.id, &[deal_order(a.id, "a2", 1)]).await.unwrap();
+    assert_eq!(over, vec![DealOrderOutcome::OverLimit { bought: 2 }]);
+    assert_eq!(store.deal(deal.id).await.unwrap().sold, 3);
+    let retried = store.record_deal_orders(deal.id, &[deal_order(a.id, "a1", 2)]).await.unwrap();
+    assert!(matches!(&retried[0], DealOrderOutcome::Existing { order_id, .. } if *order_id == first.id), "{retried:?}");
+
     // A batch that would sell 6 of 5 is refused whole: nothing of it is written.
-    let refused = store.record_deal_orders(deal.id, &[deal_order(b.id, "b2", 1), deal_order(b.id, "b3", 2)]).await;
+    let c = store.create_user(new_user("deal-c@example.com", Role::Viewer)).await.unwrap();
+    let d = store.create_user(new_user("deal-d@example.com", Role::Viewer)).await.unwrap();
+    let refused = store.record_deal_orders(deal.id, &[deal_order(c.id, "c1", 2), deal_order(d.id, "d1", 1)]).await;
     assert!(matches!(refused, Err(StoreError::OutOfStock(_))), "{refused:?}");
     assert_eq!(store.deal(deal.id).await.unwrap().sold, 3);
-    assert_eq!(store.orders_for_user(b.id, Page::default()).await.unwrap().len(), 1);
-    store.record_deal_orders(deal.id, &[deal_order(b.id, "b2", 2)]).await.unwrap();
+    assert_eq!(store.orders_for_user(c.id, Page::default()).await.unwrap().len(), 0);
+    store.record_deal_orders(deal.id, &[deal_order(c.id, "c1", 2)]).await.unwrap();
     assert_eq!(store.deal(deal.id).await.unwrap().sold, 5);
 }
 
@@ -1247,4 +1257,49 @@ pub async fn gauges_count_jobs_and_sold_out_products(store: Arc<dyn Store>) {
     let gauges = store.gauges().await.unwrap();
     assert_eq!(gauges.products_sold_out, 1, "only {} is on sale and sold out", gone.name);
     assert_eq!(gauges.jobs, vec![(JobStatus::Queued, 1), (JobStatus::Running, 1)]);
+}
+
+/// With a webhook registered, each new order (ordinary or a deal's) queues its `order.placed`
+/// notice in the order's own transaction, once; with none registered, nothing is queued.
+pub async fn an_order_queues_its_notice_in_its_own_transaction(store: Arc<dyn Store>) {
+    let notices = |store: Arc<dyn Store>| async move {
+        let jobs = store.list_jobs(None, Page::new(200, 0)).await.unwrap();
+        let mut payloads: Vec<String> =
+            jobs.into_iter().filter(|j| j.kind == crate::ORDER_PLACED_JOB).map(|j| j.payload).collect();
+        payloads.sort();
+        payloads
+    };
+    let buyer = store.create_user(new_user("notice@example.com", Role::Viewer)).await.unwrap();
+    let p = store.create_product(new_product("Mist", "toner", 10)).await.unwrap();
+    let quiet = match store.place_order(order(buyer.id, "quiet", &[(p.id, 1)])).await.unwrap() {
+        PlacedOrder::Created(o) => o,
+        other => panic!("{other:?}"),
+    };
+    assert!(notices(store.clone()).await.is_empty(), "no webhook, no notice (order {})", quiet.id);
+    store
+        .create_webhook(NewWebhook {
+            url: "https://hooks.example.com/x".into(),
+            secret: "whsec_x".into(),
+            events: vec![],
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    let heard = match store.place_order(order(buyer.id, "heard", &[(p.id, 1)])).await.unwrap() {
+        PlacedOrder::Created(o) => o,
+        other => panic!("{other:?}"),
+    };
+    // A replay of the same request queues nothing more.
+    store.place_order(order(buyer.id, "heard", &[(p.id, 1)])).await.unwrap();
+    let ch = channel_for_replays(&store).await;
+    let deal = store.start_deal(new_deal(ch.id, p.id, 3)).await.unwrap();
+    let outcomes = store.record_deal_orders(deal.id, &[deal_order(buyer.id, "deal", 1)]).await.unwrap();
+    let DealOrderOutcome::Created(in_deal) = &outcomes[0] else { panic!("{outcomes:?}") };
+    let mut expected = vec![format!("{{\"order_id\":{}}}", heard.id), format!("{{\"order_id\":{}}}", in_deal.id)];
+    expected.sort();
+    assert_eq!(notices(store.clone()).await, expected);
+    // An order refused (out of stock) queues nothing: the notice lives and dies with the order.
+    let refused = store.place_order(order(buyer.id, "too-many", &[(p.id, 100)])).await;
+    assert!(matches!(refused, Err(StoreError::OutOfStock(_))), "{refused:?}");
+    assert_eq!(notices(store).await.len(), 2);
 }

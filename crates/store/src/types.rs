@@ -582,6 +582,11 @@ pub enum DealOrderOutcome {
         order_id: OrderId,
         request_hash: String,
     },
+    /// The buyer already bought `bought` units of this deal, and this order would pass its
+    /// per-customer limit; nothing was written for it.
+    OverLimit {
+        bought: i64,
+    },
 }
 
 text_enum!(

@@ -214,6 +214,15 @@ fn kubernetes_overlays_render_and_validate() {
             assert!(kinds.contains(&needed), "{overlay} renders no {needed}: {kinds:?}");
         }
         assert!(rendered.contains("path: /readyz") && rendered.contains("path: /livez"));
+        // Metrics on their own port, scraped there and routed nowhere public; clients seen through
+        // the ingress by their own address.
+        assert!(rendered.contains("OLIVE_METRICS_ADDR: 0.0.0.0:9464"), "{overlay}: the metrics listener");
+        assert!(rendered.contains("containerPort: 9464"), "{overlay}: the metrics port");
+        let monitor = rendered.split("\n---\n").find(|d| d.contains("kind: ServiceMonitor")).unwrap();
+        assert!(monitor.contains("port: metrics") && !monitor.contains("port: http"), "{overlay}: {monitor}");
+        let ingress = rendered.split("\n---\n").find(|d| d.contains("kind: Ingress")).unwrap();
+        assert!(!ingress.contains("olive-metrics") && !ingress.contains("9464"), "{overlay}: {ingress}");
+        assert!(rendered.contains("OLIVE_TRUSTED_PROXIES: 10.244.0.0/16"), "{overlay}: trusted proxies");
         let (custom, core): (Vec<_>, Vec<_>) =
             docs.into_iter().partition(|(kind, _)| CUSTOM_RESOURCES.iter().any(|(k, _)| k == kind));
         let core_file = dir.path().join(format!("{overlay}.yaml"));

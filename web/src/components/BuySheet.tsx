@@ -15,8 +15,9 @@ export interface Buyable {
   image?: string;
   /** Units that can still be bought, when known. */
   available?: number;
-  /** A running deal's price and per-customer limit. */
-  deal?: { price_minor: number; limit: number };
+  /** A running deal: its id (sent with the order, so an ended deal is refused rather than sold at the
+   * usual price), price and per-customer limit. */
+  deal?: { id: number; price_minor: number; limit: number };
 }
 
 export function BuySheet({
@@ -50,7 +51,8 @@ export function BuySheet({
     setState('placing');
     setError(null);
     try {
-      await post<Order>('/orders', { items: [{ product_id: item.id, quantity }], channel_id: channelId }, { 'Idempotency-Key': key });
+      const order = { items: [{ product_id: item.id, quantity }], channel_id: channelId, deal_id: item.deal?.id };
+      await post<Order>('/orders', order, { 'Idempotency-Key': key });
       setState('done');
     } catch (err) {
       setError(humanError(err));

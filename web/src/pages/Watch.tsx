@@ -259,7 +259,7 @@ function dealBuyable(deal: RunningDeal, product: Product | undefined): Buyable {
     currency: deal.currency,
     image: deal.product.image_url ?? undefined,
     available: deal.remaining,
-    deal: { price_minor: deal.price_minor, limit: deal.per_customer_limit },
+    deal: { id: deal.id, price_minor: deal.price_minor, limit: deal.per_customer_limit },
   };
 }
 

@@ -44,7 +44,7 @@ async fn signed_in(state: &AppState, user: &User, status: StatusCode) -> ApiResu
 /// left alone), after the same work, so it cannot be used to find out who has an account; the
 /// client signs in next. Throttled per client address; password hashing is bounded per process
 /// (`503 busy` past that).
-#[utoipa::path(post, path = "/api/v1/auth/signup", tag = "accounts", request_body = SignupRequest,
+#[utoipa::path(post, operation_id = "auth_signup", path = "/api/v1/auth/signup", tag = "accounts", request_body = SignupRequest,
     responses((status = 202, body = SignupAccepted), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn signup(
@@ -61,7 +61,7 @@ pub async fn signup(
     Ok((StatusCode::ACCEPTED, ApiJson(SignupAccepted { email, next: "log_in" })).into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginRequest,
+#[utoipa::path(post, operation_id = "auth_login", path = "/api/v1/auth/login", tag = "accounts", request_body = LoginRequest,
     responses((status = 200, body = SessionView), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
@@ -90,7 +90,7 @@ pub async fn login(
     signed_in(&state, &user, StatusCode::OK).await
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts",
+#[utoipa::path(post, operation_id = "auth_logout", path = "/api/v1/auth/logout", tag = "accounts",
     responses((status = 204), (status = 401, body = ErrorBody)))]
 pub async fn logout(State(state): State<AppState>, SignedIn(auth): SignedIn) -> ApiResult<Response> {
     accounts::end_session(state.store.as_ref(), &auth.token).await?;
@@ -104,7 +104,7 @@ pub async fn logout(State(state): State<AppState>, SignedIn(auth): SignedIn) -> 
 
 /// Signs the caller out everywhere: every session of the account ends, this one too, and their
 /// room sockets close on every node.
-#[utoipa::path(post, path = "/api/v1/auth/logout-all", tag = "accounts",
+#[utoipa::path(post, operation_id = "auth_logout_all", path = "/api/v1/auth/logout-all", tag = "accounts",
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn logout_all(State(state): State<AppState>, SignedIn(auth): SignedIn) -> ApiResult<Response> {
     accounts::end_all_sessions(state.store.as_ref(), &auth.user).await?;
@@ -118,7 +118,7 @@ pub async fn logout_all(State(state): State<AppState>, SignedIn(auth): SignedIn)
 
 /// Changes the caller's password (the current one is asked again) and ends every other session;
 /// this one goes on. Counted against login attempts, like any password check.
-#[utoipa::path(post, path = "/api/v1/me/password", tag = "accounts", request_body = PasswordChange,
+#[utoipa::path(post, operation_id = "auth_change_password", path = "/api/v1/me/password", tag = "accounts", request_body = PasswordChange,
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn change_password(
@@ -153,7 +153,7 @@ pub async fn change_password(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/me", tag = "accounts",
+#[utoipa::path(get, operation_id = "auth_me", path = "/api/v1/me", tag = "accounts",
     responses((status = 200, body = UserView), (status = 401, body = ErrorBody)))]
 pub async fn me(signed_in: SignedIn) -> ApiJson<UserView> {
     ApiJson(signed_in.user().into())

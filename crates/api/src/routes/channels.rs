@@ -18,14 +18,14 @@ use olive_commerce::CommerceError;
 use olive_core::{ChannelId, Money};
 use olive_media::PinRange;
 
-#[utoipa::path(get, path = "/api/v1/channels", tag = "channels",
+#[utoipa::path(get, operation_id = "channels_list", path = "/api/v1/channels", tag = "channels",
     responses((status = 200, body = List<ChannelView>)))]
 pub async fn list(State(state): State<AppState>) -> ApiResult<Response> {
     let body = state.cache.channel_list().await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/channels/{id}", tag = "channels",
+#[utoipa::path(get, operation_id = "channels_detail", path = "/api/v1/channels/{id}", params(("id" = i64, Path, description = "the channel's id")), tag = "channels",
     responses((status = 200, body = ChannelView), (status = 404, body = ErrorBody)))]
 pub async fn detail(
     State(state): State<AppState>,
@@ -45,7 +45,7 @@ pub async fn detail(
     Ok(ApiJson(view))
 }
 
-#[utoipa::path(post, path = "/api/v1/channels", tag = "channels", request_body = ChannelCreate,
+#[utoipa::path(post, operation_id = "channels_create", path = "/api/v1/channels", tag = "channels", request_body = ChannelCreate,
     responses((status = 201, body = ChannelWithKey), (status = 403, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -63,7 +63,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, ApiJson(body)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/channels/{id}", tag = "channels", request_body = ChannelUpdate,
+#[utoipa::path(patch, operation_id = "channels_update", path = "/api/v1/channels/{id}", params(("id" = i64, Path, description = "the channel's id")), tag = "channels", request_body = ChannelUpdate,
     responses((status = 200, body = ChannelView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
@@ -90,7 +90,7 @@ pub async fn update(
     Ok(ApiJson(view))
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/stream-key", tag = "channels",
+#[utoipa::path(post, operation_id = "channels_rotate_key", path = "/api/v1/channels/{id}/stream-key", params(("id" = i64, Path, description = "the channel's id")), tag = "channels",
     responses((status = 200, body = StreamKeyView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn rotate_key(
     State(state): State<AppState>,
@@ -103,7 +103,7 @@ pub async fn rotate_key(
 
 /// Pins a product now: viewers get `{"type":"pin","product","pts"}` and the live playlist an
 /// `EXT-X-DATERANGE` at `pts`, the media time of the part being produced.
-#[utoipa::path(post, path = "/api/v1/channels/{id}/pin", tag = "channels", request_body = PinRequest,
+#[utoipa::path(post, operation_id = "channels_pin", path = "/api/v1/channels/{id}/pin", params(("id" = i64, Path, description = "the channel's id")), tag = "channels", request_body = PinRequest,
     responses((status = 201, body = PinCreated), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn pin(
@@ -126,7 +126,7 @@ pub async fn pin(
 }
 
 /// The host's live stats: viewers now, orders and revenue since the live started (or `since`).
-#[utoipa::path(get, path = "/api/v1/channels/{id}/stats", tag = "channels", params(StatsQuery),
+#[utoipa::path(get, operation_id = "channels_stats", path = "/api/v1/channels/{id}/stats", tag = "channels", params(("id" = i64, Path, description = "the channel's id"), StatsQuery),
     responses((status = 200, body = ChannelStats), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn stats(
     State(state): State<AppState>,
@@ -152,7 +152,7 @@ pub async fn stats(
     Ok(ApiJson(ChannelStats { since, viewers: state.hub.viewers(id), orders: sales.orders, revenue }))
 }
 
-#[utoipa::path(put, path = "/api/v1/channels/{id}/lineup", tag = "channels", request_body = Lineup,
+#[utoipa::path(put, operation_id = "channels_set_lineup", path = "/api/v1/channels/{id}/lineup", params(("id" = i64, Path, description = "the channel's id")), tag = "channels", request_body = Lineup,
     responses((status = 200, body = Lineup), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_lineup(
     State(state): State<AppState>,
@@ -164,7 +164,7 @@ pub async fn set_lineup(
     Ok(ApiJson(Lineup { product_ids }))
 }
 
-#[utoipa::path(get, path = "/api/v1/channels/{id}/lineup", tag = "channels",
+#[utoipa::path(get, operation_id = "channels_lineup", path = "/api/v1/channels/{id}/lineup", params(("id" = i64, Path, description = "the channel's id")), tag = "channels",
     responses((status = 200, body = Lineup), (status = 404, body = ErrorBody)))]
 pub async fn lineup(State(state): State<AppState>, IdPath(id): IdPath<ChannelId>) -> ApiResult<ApiJson<Lineup>> {
     state.store.channel(id).await.map_err(CommerceError::from)?;

@@ -14,6 +14,7 @@ use olive_core::Role;
 const MAX_DAYS: i64 = 366;
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CostQuery {
     /// First day, `YYYY-MM-DD` (default: the first of this month).
@@ -25,7 +26,7 @@ pub struct CostQuery {
 }
 
 /// Estimated spend per channel and per day at the configured unit prices.
-#[utoipa::path(get, path = "/api/v1/admin/cost", tag = "admin", params(CostQuery),
+#[utoipa::path(get, operation_id = "cost_report", path = "/api/v1/admin/cost", tag = "admin", params(CostQuery),
     responses((status = 200, body = CostReport), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn report(
     State(state): State<AppState>,

@@ -15,7 +15,7 @@ fn view(state: &AppState, deal: &olive_store::Deal) -> DealView {
     DealView::new(deal, state.deals.counts(deal.id))
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/deals", tag = "channels", request_body = DealRequestBody,
+#[utoipa::path(post, operation_id = "deals_start", path = "/api/v1/channels/{id}/deals", params(("id" = i64, Path, description = "the channel's id")), tag = "channels", request_body = DealRequestBody,
     responses((status = 201, body = DealView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "a deal already runs, or not enough stock", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
@@ -38,7 +38,7 @@ pub async fn start(
 }
 
 /// The channel's running deal.
-#[utoipa::path(get, path = "/api/v1/channels/{id}/deal", tag = "channels",
+#[utoipa::path(get, operation_id = "deals_current", path = "/api/v1/channels/{id}/deal", params(("id" = i64, Path, description = "the channel's id")), tag = "channels",
     responses((status = 200, body = DealView), (status = 404, description = "no deal is running", body = ErrorBody)))]
 pub async fn current(
     State(state): State<AppState>,
@@ -49,7 +49,7 @@ pub async fn current(
     Ok(ApiJson(view(&state, &deal)))
 }
 
-#[utoipa::path(get, path = "/api/v1/deals/{id}", tag = "channels",
+#[utoipa::path(get, operation_id = "deals_detail", path = "/api/v1/deals/{id}", params(("id" = i64, Path, description = "the deal's id")), tag = "channels",
     responses((status = 200, body = DealView), (status = 404, body = ErrorBody)))]
 pub async fn detail(State(state): State<AppState>, IdPath(id): IdPath<DealId>) -> ApiResult<ApiJson<DealView>> {
     let deal = state.store.deal(id).await.map_err(olive_commerce::CommerceError::from)?;
@@ -58,7 +58,7 @@ pub async fn detail(State(state): State<AppState>, IdPath(id): IdPath<DealId>) -
 
 /// Ends a deal before its time. Orders already being written are still sold at the deal price;
 /// the unsold units go back to the product's stock.
-#[utoipa::path(post, path = "/api/v1/deals/{id}/end", tag = "channels",
+#[utoipa::path(post, operation_id = "deals_end", path = "/api/v1/deals/{id}/end", params(("id" = i64, Path, description = "the deal's id")), tag = "channels",
     responses((status = 200, body = DealView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn end(
     State(state): State<AppState>,

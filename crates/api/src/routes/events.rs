@@ -14,7 +14,7 @@ use chrono::Utc;
 use olive_commerce::events;
 use std::time::Instant;
 
-#[utoipa::path(post, path = "/api/v1/events", tag = "personalisation", request_body = EventBatch,
+#[utoipa::path(post, operation_id = "events_report", path = "/api/v1/events", tag = "personalisation", request_body = EventBatch,
     responses((status = 202, body = EventsAccepted), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn report(
     State(state): State<AppState>,
@@ -28,9 +28,7 @@ pub async fn report(
     let accepted = events::report(
         state.store.as_ref(),
         &state.event_pace,
-        olive_core::AddressKey::of(ip),
-        &visitor,
-        viewer.user(),
+        events::Reporter { visitor: &visitor, user: viewer.user(), address: olive_core::AddressKey::of(ip) },
         reported,
         Utc::now(),
         Instant::now(),

@@ -32,7 +32,7 @@ pub(crate) async fn lives_and_replays(state: &AppState) -> ApiResult<(Vec<Channe
     Ok((on_air, replays))
 }
 
-#[utoipa::path(get, path = "/api/v1/feed", tag = "personalisation", responses((status = 200, body = FeedView)))]
+#[utoipa::path(get, operation_id = "feed_feed", path = "/api/v1/feed", tag = "personalisation", responses((status = 200, body = FeedView)))]
 pub async fn feed(State(state): State<AppState>, viewer: Viewer, headers: HeaderMap) -> ApiResult<ApiJson<FeedView>> {
     let (on_air, replays) = lives_and_replays(&state).await?;
     let live: HashMap<i64, _> = on_air.iter().map(|c| (c.id.0, c)).collect();

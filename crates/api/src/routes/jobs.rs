@@ -10,6 +10,7 @@ use olive_core::Role;
 use olive_store::{JobStatus, Page};
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct JobQuery {
     /// `queued`, `running`, `done` or `dead` (the dead letters).
@@ -19,7 +20,7 @@ pub struct JobQuery {
 }
 
 /// Background jobs, newest first; `?status=dead` lists the dead letters.
-#[utoipa::path(get, path = "/api/v1/jobs", tag = "admin", params(JobQuery),
+#[utoipa::path(get, operation_id = "jobs_list", path = "/api/v1/jobs", tag = "admin", params(JobQuery),
     responses((status = 200, body = List<JobView>), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,

@@ -17,7 +17,7 @@ fn ids<A: std::str::FromStr, B: std::str::FromStr>(a: &str, b: &str) -> Result<(
 }
 
 /// Deletes a chat message; every viewer is told to drop it.
-#[utoipa::path(delete, path = "/api/v1/channels/{id}/chat/{message_id}", tag = "channels",
+#[utoipa::path(delete, operation_id = "moderation_delete_message", path = "/api/v1/channels/{id}/chat/{message_id}", params(("id" = i64, Path, description = "the channel's id"), ("message_id" = i64, Path, description = "the chat message's id")), tag = "channels",
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete_message(
     State(state): State<AppState>,
@@ -32,7 +32,7 @@ pub async fn delete_message(
 }
 
 /// Mutes (`{"mute_minutes": N}`) or bans (`{"ban": true}`) a user in the channel's chat.
-#[utoipa::path(put, path = "/api/v1/channels/{id}/chat/restrictions/{user_id}", tag = "channels",
+#[utoipa::path(put, operation_id = "moderation_restrict", path = "/api/v1/channels/{id}/chat/restrictions/{user_id}", params(("id" = i64, Path, description = "the channel's id"), ("user_id" = i64, Path, description = "the restricted user's id")), tag = "channels",
     request_body = ChatRestrictionRequest,
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn restrict(
@@ -53,7 +53,7 @@ pub async fn restrict(
 }
 
 /// Lifts a user's mute or ban.
-#[utoipa::path(delete, path = "/api/v1/channels/{id}/chat/restrictions/{user_id}", tag = "channels",
+#[utoipa::path(delete, operation_id = "moderation_lift", path = "/api/v1/channels/{id}/chat/restrictions/{user_id}", params(("id" = i64, Path, description = "the channel's id"), ("user_id" = i64, Path, description = "the restricted user's id")), tag = "channels",
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn lift(
     State(state): State<AppState>,

@@ -27,7 +27,7 @@ fn count(result: &'static str) {
     metrics::counter!("olive_orders_total", "result" => result).increment(1);
 }
 
-#[utoipa::path(post, path = "/api/v1/orders", tag = "orders", request_body = OrderRequest,
+#[utoipa::path(post, operation_id = "orders_place", path = "/api/v1/orders", tag = "orders", request_body = OrderRequest,
     params(("Idempotency-Key" = String, Header, description = "Same key and same body return the same order")),
     responses((status = 201, body = OrderView), (status = 200, description = "a replay of an earlier request", body = OrderView),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -43,12 +43,13 @@ pub async fn place(
     let key = key.to_str().map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?;
     let items: Vec<_> = req.items.iter().map(|i| (i.product_id, i.quantity)).collect();
     let started = std::time::Instant::now();
-    let placed = place_order(&state, &signed_in, &headers, &items, key, req.channel_id).await;
+    let placed = place_order(&state, &signed_in, &headers, &items, key, req.channel_id, req.deal_id).await;
     metrics::histogram!("olive_checkout_duration_seconds").record(started.elapsed().as_secs_f64());
     placed
 }
 
-/// Places the order through the deal owner (for a deal's product) or the store.
+/// Places the order through the deal owner (for a deal's product, or the deal the buyer named)
+/// or the store.
 async fn place_order(
     state: &AppState,
     signed_in: &SignedIn,
@@ -56,10 +57,11 @@ async fn place_order(
     items: &[(olive_core::ProductId, i64)],
     key: &str,
     channel: Option<olive_core::ChannelId>,
+    deal: Option<olive_core::DealId>,
 ) -> ApiResult<Response> {
     let state = state.clone();
     let now = Utc::now();
-    match deal_purchase(&state, signed_in.user(), items, key, now).await {
+    match state.deals.checkout(signed_in.user(), items, key, deal, now).await {
         Ok(Some(DealPurchase::Created(order))) => return Ok(created(&state, order, signed_in.user(), headers).await),
         Ok(Some(DealPurchase::Replayed(order))) => return Ok(replayed(&order)),
         Ok(None) => {}
@@ -78,29 +80,6 @@ async fn place_order(
             count(outcome(&e));
             Err(e.into())
         }
-    }
-}
-
-/// An order for the product of a deal running on this node is the deal owner's to answer;
-/// `None` for any other order (and for a deal that has just ended: it is sold at the usual price).
-async fn deal_purchase(
-    state: &AppState,
-    buyer: &olive_store::User,
-    items: &[(olive_core::ProductId, i64)],
-    key: &str,
-    now: chrono::DateTime<Utc>,
-) -> Result<Option<DealPurchase>, CommerceError> {
-    if !items.iter().any(|(p, _)| state.deals.has_deal(*p)) {
-        return Ok(None);
-    }
-    let key = orders::check_idempotency_key(key)?;
-    let lines = orders::normalise_lines(items)?;
-    let [line] = lines.as_slice() else {
-        return Err(CommerceError::invalid("items", "a deal's product is ordered on its own"));
-    };
-    match state.deals.buy(buyer, line, &key, now).await {
-        None | Some(Err(CommerceError::Deal(Refusal::Ended))) => Ok(None),
-        Some(result) => result.map(Some),
     }
 }
 
@@ -129,14 +108,7 @@ async fn created(state: &AppState, order: Order, buyer: &olive_store::User, head
     tokio::spawn(
         async move { events::purchased(store.as_ref(), &visitor, &buyer_for_events, &order_for_events).await },
     );
-    let view = serde_json::to_value(OrderView::from(&order)).expect("an order view serialises");
-    let event_id = format!("order.placed/{}", order.id);
-    if let Err(e) =
-        olive_jobs::webhooks::publish(state.store.as_ref(), "order.placed", &event_id, view, Utc::now()).await
-    {
-        // The order stands; only its notification is missing.
-        tracing::error!(order_id = %order.id, error = %e, "could not queue the order.placed webhook");
-    }
+    // Its `order.placed` webhook was queued in the order's own transaction (see `olive_store::ORDER_PLACED_JOB`).
     (StatusCode::CREATED, ApiJson(OrderView::from(&order))).into_response()
 }
 
@@ -145,7 +117,7 @@ fn replayed(order: &Order) -> Response {
     (StatusCode::OK, [("idempotent-replayed", "true")], ApiJson(OrderView::from(order))).into_response()
 }
 
-#[utoipa::path(get, path = "/api/v1/orders", tag = "orders", params(PageQuery),
+#[utoipa::path(get, operation_id = "orders_mine", path = "/api/v1/orders", tag = "orders", params(PageQuery),
     responses((status = 200, body = List<OrderView>), (status = 401, body = ErrorBody)))]
 pub async fn mine(
     State(state): State<AppState>,
@@ -157,7 +129,7 @@ pub async fn mine(
     Ok(ApiJson(List::page(orders.iter().map(OrderView::from).collect(), page)))
 }
 
-#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders",
+#[utoipa::path(get, operation_id = "orders_detail", path = "/api/v1/orders/{id}", params(("id" = i64, Path, description = "the order's id")), tag = "orders",
     responses((status = 200, body = OrderView), (status = 404, body = ErrorBody)))]
 pub async fn detail(
     State(state): State<AppState>,
@@ -168,7 +140,7 @@ pub async fn detail(
     Ok(ApiJson(OrderView::from(&order)))
 }
 
-#[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders",
+#[utoipa::path(post, operation_id = "orders_cancel", path = "/api/v1/orders/{id}/cancel", params(("id" = i64, Path, description = "the order's id")), tag = "orders",
     responses((status = 200, body = OrderView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn cancel(
     State(state): State<AppState>,

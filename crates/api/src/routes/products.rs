@@ -13,7 +13,7 @@ use olive_commerce::catalogue::{self, ProductChanges, ProductInput};
 use olive_core::{ProductId, Role};
 use olive_store::{Page, ProductQuery, ProductStatus};
 
-#[utoipa::path(get, path = "/api/v1/products", tag = "catalogue", params(ProductListQuery),
+#[utoipa::path(get, operation_id = "products_list", path = "/api/v1/products", tag = "catalogue", params(ProductListQuery),
     responses((status = 200, body = List<ProductView>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -26,7 +26,7 @@ pub async fn list(
     Ok(ApiJson(List::page(products.iter().map(ProductView::from).collect(), page)))
 }
 
-#[utoipa::path(get, path = "/api/v1/products/{id}", tag = "catalogue",
+#[utoipa::path(get, operation_id = "products_detail", path = "/api/v1/products/{id}", params(("id" = i64, Path, description = "the product's id")), tag = "catalogue",
     responses((status = 200, body = ProductView), (status = 404, body = ErrorBody)))]
 pub async fn detail(
     State(state): State<AppState>,
@@ -40,7 +40,7 @@ pub async fn detail(
     Ok(([(header::CONTENT_TYPE, "application/json")], cached.body).into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/products", tag = "catalogue", request_body = ProductCreate,
+#[utoipa::path(post, operation_id = "products_create", path = "/api/v1/products", tag = "catalogue", request_body = ProductCreate,
     responses((status = 201, body = ProductView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -61,7 +61,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, ApiJson(ProductView::from(&product))))
 }
 
-#[utoipa::path(patch, path = "/api/v1/products/{id}", tag = "catalogue", request_body = ProductUpdate,
+#[utoipa::path(patch, operation_id = "products_update", path = "/api/v1/products/{id}", params(("id" = i64, Path, description = "the product's id")), tag = "catalogue", request_body = ProductUpdate,
     responses((status = 200, body = ProductView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
@@ -85,7 +85,7 @@ pub async fn update(
 }
 
 /// Adds an image: the body is the PNG or JPEG file itself.
-#[utoipa::path(post, path = "/api/v1/products/{id}/images", tag = "catalogue",
+#[utoipa::path(post, operation_id = "products_upload_image", path = "/api/v1/products/{id}/images", params(("id" = i64, Path, description = "the product's id")), tag = "catalogue",
     request_body(content = Vec<u8>, content_type = "image/png"),
     responses((status = 201, body = ImageView), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn upload_image(

@@ -11,6 +11,7 @@ use olive_core::{ChannelId, ReplayId};
 use olive_store::Page;
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayListQuery {
     /// Only this channel's replays.
@@ -20,7 +21,7 @@ pub struct ReplayListQuery {
 }
 
 /// Replays ready to watch, newest first.
-#[utoipa::path(get, path = "/api/v1/replays", tag = "replays", params(ReplayListQuery),
+#[utoipa::path(get, operation_id = "replays_list", path = "/api/v1/replays", tag = "replays", params(ReplayListQuery),
     responses((status = 200, body = List<ReplayView>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -37,7 +38,7 @@ pub async fn list(
 }
 
 /// One replay; hidden and unfinished ones only for their host and admins.
-#[utoipa::path(get, path = "/api/v1/replays/{id}", tag = "replays",
+#[utoipa::path(get, operation_id = "replays_detail", path = "/api/v1/replays/{id}", params(("id" = i64, Path, description = "the replay's id")), tag = "replays",
     responses((status = 200, body = ReplayView), (status = 404, body = ErrorBody)))]
 pub async fn detail(
     State(state): State<AppState>,
@@ -53,6 +54,7 @@ pub async fn detail(
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayChatQuery {
     /// Messages after this id (the last one of the previous page).
@@ -61,7 +63,7 @@ pub struct ReplayChatQuery {
 }
 
 /// The chat of a replay, oldest first, each message with its offset into the replay.
-#[utoipa::path(get, path = "/api/v1/replays/{id}/chat", tag = "replays", params(ReplayChatQuery),
+#[utoipa::path(get, operation_id = "replays_chat", path = "/api/v1/replays/{id}/chat", tag = "replays", params(("id" = i64, Path, description = "the replay's id"), ReplayChatQuery),
     responses((status = 200, body = ReplayChatPage), (status = 404, body = ErrorBody)))]
 pub async fn chat(
     State(state): State<AppState>,
@@ -87,7 +89,7 @@ pub async fn chat(
 }
 
 /// Hides or shows a replay (its host, admins).
-#[utoipa::path(patch, path = "/api/v1/replays/{id}", tag = "replays", request_body = ReplayUpdate,
+#[utoipa::path(patch, operation_id = "replays_update", path = "/api/v1/replays/{id}", params(("id" = i64, Path, description = "the replay's id")), tag = "replays", request_body = ReplayUpdate,
     responses((status = 200, body = ReplayView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
@@ -100,7 +102,7 @@ pub async fn update(
 }
 
 /// Deletes a replay and its recording, segments and thumbnails included (its host, admins).
-#[utoipa::path(delete, path = "/api/v1/replays/{id}", tag = "replays",
+#[utoipa::path(delete, operation_id = "replays_delete", path = "/api/v1/replays/{id}", params(("id" = i64, Path, description = "the replay's id")), tag = "replays",
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "still recording", body = ErrorBody)))]
 pub async fn delete(

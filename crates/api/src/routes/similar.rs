@@ -12,7 +12,7 @@ use olive_commerce::CommerceError;
 use olive_store::{Page, ProductQuery, ProductStatus, TargetKind};
 use std::collections::HashMap;
 
-#[utoipa::path(get, path = "/api/v1/similar", tag = "personalisation", params(SimilarQuery),
+#[utoipa::path(get, operation_id = "similar_similar", path = "/api/v1/similar", tag = "personalisation", params(SimilarQuery),
     responses((status = 200, body = SimilarView)))]
 pub async fn similar(
     State(state): State<AppState>,

@@ -9,7 +9,7 @@ use axum::extract::State;
 use olive_core::{Role, UserId};
 use olive_store::Page;
 
-#[utoipa::path(get, path = "/api/v1/users", tag = "admin", params(PageQuery),
+#[utoipa::path(get, operation_id = "users_list", path = "/api/v1/users", tag = "admin", params(PageQuery),
     responses((status = 200, body = List<UserView>), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -22,7 +22,7 @@ pub async fn list(
     Ok(ApiJson(List::page(users.iter().map(UserView::from).collect(), page)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "admin", request_body = UserUpdate,
+#[utoipa::path(patch, operation_id = "users_update", path = "/api/v1/users/{id}", params(("id" = i64, Path, description = "the user's id")), tag = "admin", request_body = UserUpdate,
     responses((status = 200, body = UserView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
@@ -30,9 +30,8 @@ pub async fn update(
     IdPath(id): IdPath<UserId>,
     ApiJson(change): ApiJson<UserUpdate>,
 ) -> ApiResult<ApiJson<UserView>> {
-    require_role(signed_in.user(), Role::Admin)?;
-    let user = state.store.set_user_role(id, change.role).await.map_err(olive_commerce::CommerceError::from)?;
+    let user = olive_commerce::accounts::set_role(state.store.as_ref(), signed_in.user(), id, change.role).await?;
+    // Every node reads the account's sessions again, and its room sockets reconnect as the new role.
     state.cache.invalidate_user(id).await;
-    tracing::info!(user_id = %id, role = %change.role, by = %signed_in.user().id, "role changed");
     Ok(ApiJson(UserView::from(&user)))
 }

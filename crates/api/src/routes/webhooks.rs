@@ -19,7 +19,7 @@ fn webhook_error(e: WebhookError) -> ApiError {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/webhooks", tag = "admin", request_body = WebhookCreate,
+#[utoipa::path(post, operation_id = "webhooks_create", path = "/api/v1/webhooks", tag = "admin", request_body = WebhookCreate,
     responses((status = 201, body = WebhookWithSecret), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -35,7 +35,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, ApiJson(WebhookWithSecret { webhook: (&webhook).into(), secret: webhook.secret.clone() })))
 }
 
-#[utoipa::path(get, path = "/api/v1/webhooks", tag = "admin",
+#[utoipa::path(get, operation_id = "webhooks_list", path = "/api/v1/webhooks", tag = "admin",
     responses((status = 200, body = List<WebhookView>), (status = 403, body = ErrorBody)))]
 pub async fn list(State(state): State<AppState>, signed_in: SignedIn) -> ApiResult<ApiJson<List<WebhookView>>> {
     require_role(signed_in.user(), Role::Admin)?;
@@ -43,7 +43,7 @@ pub async fn list(State(state): State<AppState>, signed_in: SignedIn) -> ApiResu
     Ok(ApiJson(List { items: all.iter().map(WebhookView::from).collect(), next_offset: None }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "admin",
+#[utoipa::path(delete, operation_id = "webhooks_delete", path = "/api/v1/webhooks/{id}", params(("id" = i64, Path, description = "the webhook's id")), tag = "admin",
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,

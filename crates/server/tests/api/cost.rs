@@ -69,14 +69,18 @@ async fn the_cost_report_follows_from_measured_bytes() {
     let host = server.create_user("cost-host@example.com", "host").await;
     let (channel, key) = channel_with_key(&host, "Priced").await;
     let publisher = publish_colour(&format!("{}/{key}", server.rtmp), 8);
-    // Waiting for the live counts too: even a "not live yet" answer is the channel's egress.
+    // Waiting for the live: a "not live yet" 404 is not the channel's egress (a node that holds no
+    // window cannot tell a channel not yet live from no channel without asking the database, and
+    // a request for an id that does not exist must charge nobody), but every playlist served is.
     let mut watched = 0;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let r = server.client.get(server.url(&format!("/live/{channel}/index.m3u8"))).send().await.unwrap();
         let status = r.status();
         let body = r.bytes().await.unwrap();
-        watched += body.len() as u64;
+        if status == StatusCode::OK {
+            watched += body.len() as u64;
+        }
         if status == StatusCode::OK && String::from_utf8_lossy(&body).matches("#EXTINF:").count() >= 2 {
             break;
         }

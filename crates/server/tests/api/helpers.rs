@@ -238,6 +238,26 @@ impl Server {
     }
 }
 
+/// `promtool check metrics` on a scrape: every metric described, names as Prometheus would have
+/// them. Skipped (with a notice) where promtool is not installed.
+pub async fn promtool_checks(scrape: &str) {
+    use tokio::io::AsyncWriteExt;
+    let Ok(mut promtool) = tokio::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("promtool is not installed: skipping the metrics lint (apt-get install prometheus)");
+        return;
+    };
+    promtool.stdin.take().unwrap().write_all(scrape.as_bytes()).await.unwrap();
+    let out = promtool.wait_with_output().await.unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "promtool check metrics: {said}");
+}
+
 /// Sends a request until it is not refused with `503 busy` (the server hashes a bounded number of
 /// passwords at once), waiting a fifth of what `Retry-After` says, with jitter; at most a minute.
 pub async fn patiently<F, Fut>(send: F) -> Response

@@ -146,6 +146,8 @@ async fn every_dashboard_query_and_alert_value_has_series_from_a_real_scrape() {
     let mut socket = room::connect(&server, channel, Some(&shopper.token)).await;
     let products: Value = server.get_json("/api/v1/products").await;
     let product = products["items"][0]["id"].as_i64().unwrap();
+    let lineup = host.put(&format!("/api/v1/channels/{channel}/lineup")).json(&json!({ "product_ids": [product] }));
+    assert_eq!(lineup.send().await.unwrap().status(), StatusCode::OK);
     let pinned = host.post(&format!("/api/v1/channels/{channel}/pin")).json(&json!({ "product_id": product })).send();
     assert_eq!(pinned.await.unwrap().status(), StatusCode::CREATED);
     room::send(&mut socket, json!({"type": "chat", "text": "is it waterproof?"})).await;
@@ -186,6 +188,9 @@ async fn every_dashboard_query_and_alert_value_has_series_from_a_real_scrape() {
         }
     };
     assert!(missing.is_empty(), "no series from a real scrape for:\n{}", missing.join("\n"));
+    // Every series of a busy node is described as Prometheus's own lint wants.
+    let scrape = client.get(&server.metrics).send().await.unwrap().text().await.unwrap();
+    promtool_checks(&scrape).await;
     // The key series, by name, and the scrape itself.
     for expr in [
         "up{job=\"olive\"} == 1",

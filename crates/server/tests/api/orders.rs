@@ -162,6 +162,11 @@ async fn a_channels_orders_and_revenue_are_its_hosts_live_stats() {
     let product = server.product(&admin, "Cushion", 10).await;
     let (show, _) = crate::live::channel_with_key(&host, "Show").await;
     let (elsewhere, _) = crate::live::channel_with_key(&other_host, "Show").await;
+    // A sale is credited to a channel that shows the product.
+    for (who, channel) in [(&host, show), (&other_host, elsewhere)] {
+        let lineup = who.put(&format!("/api/v1/channels/{channel}/lineup")).json(&json!({ "product_ids": [product] }));
+        assert_eq!(lineup.send().await.unwrap().status(), StatusCode::OK);
+    }
     let from = |channel: Value, key: &str| {
         buyer
             .post("/api/v1/orders")

@@ -1033,6 +1033,38 @@ mod tests {
         }
     }
 
+    /// olive patch: the session's message limit, and all partial messages together.
+    #[test]
+    fn test_reader_message_limit_is_the_sessions() {
+        let header = |csid: u8, len: u32| {
+            let mut h = vec![csid, 0, 0, 0];
+            h.extend_from_slice(&len.to_be_bytes()[1..]);
+            h.extend_from_slice(&[0x09, 0, 0, 0, 0]);
+            h
+        };
+        let mut unpacker = ChunkReader::default();
+        unpacker.set_max_message_size(1000);
+        let mut buf = BytesMut::from(&header(3, 1001)[..]);
+        match unpacker.read_chunk(&mut buf).unwrap_err() {
+            crate::error::RtmpError::ChunkRead(ChunkReadError::PartialChunkTooLarge(1001)) => {}
+            err => panic!("Unexpected error: {err:?}"),
+        }
+        // At the limit a message is taken; raised after a publish, a larger one is too.
+        let mut unpacker = ChunkReader::default();
+        unpacker.set_max_message_size(1000);
+        let mut buf = BytesMut::from(&header(3, 1000)[..]);
+        buf.extend_from_slice(&[0u8; 128]);
+        assert!(unpacker.read_chunk(&mut buf).unwrap().is_none(), "a partial message is kept");
+        unpacker.set_max_message_size(4 * 1024 * 1024);
+        let mut buf = BytesMut::from(&header(4, 2_000_000)[..]);
+        buf.extend_from_slice(&[0u8; 128]);
+        assert!(unpacker.read_chunk(&mut buf).unwrap().is_none());
+        // Never above upstream's own ceiling.
+        unpacker.set_max_message_size(usize::MAX);
+        let mut buf = BytesMut::from(&header(5, 0xFF_FFFF)[..]);
+        assert!(unpacker.read_chunk(&mut buf).is_err());
+    }
+
     #[test]
     fn test_reader_error_too_many_partial_chunks() {
         let mut buf = BytesMut::new();
