@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use olive_core::{ChannelId, Currency, DealId, Money, OrderId, ProductId, ReplayId, Role, UserId};
 use olive_store::{
-    Channel, ChannelStatus, Job, JobStatus, Order, OrderStatus, Product, ProductStatus, Replay, ReplayStatus, User,
+    Channel, ChannelStatus, ChannelType, Job, JobStatus, Order, OrderStatus, Product, ProductStatus, Replay,
+    ReplayStatus, User,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -214,6 +215,9 @@ pub struct ChannelView {
     pub description: String,
     pub scheduled_at: Option<DateTime<Utc>>,
     pub status: ChannelStatus,
+    /// `basic`: the source only; `standard`: the source and an adaptive ladder made from it.
+    #[serde(rename = "type")]
+    pub kind: ChannelType,
     pub viewers: u64,
     pub thumbnail_interval_s: i32,
     pub chat_slow_mode_s: i32,
@@ -243,12 +247,13 @@ impl From<&Channel> for ChannelView {
             description: c.description.clone(),
             scheduled_at: c.scheduled_at,
             status: c.status,
+            kind: c.kind,
             viewers: 0,
             thumbnail_interval_s: c.thumbnail_interval_s,
             chat_slow_mode_s: c.chat_slow_mode_s,
             chat_banned_words: None,
             thumbnail_url: format!("/live/{}/thumbnail.jpg", c.id),
-            playback_url: format!("/live/{}/index.m3u8", c.id),
+            playback_url: format!("/live/{}/master.m3u8", c.id),
             created_at: c.created_at,
             health: None,
             ingest_url: None,
@@ -318,6 +323,10 @@ pub struct ChannelUpdate {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub scheduled_at: Option<Option<DateTime<Utc>>>,
+    /// `basic` (the source only) or `standard` (the source and an adaptive ladder); from the next
+    /// live on.
+    #[serde(rename = "type")]
+    pub kind: Option<ChannelType>,
     /// Seconds between live thumbnails (1 to 300).
     pub thumbnail_interval_s: Option<i64>,
     /// Chat slow mode: seconds between one user's messages, 0 (off) to 300.

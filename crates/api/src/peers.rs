@@ -23,7 +23,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use olive_core::ChannelId;
 use olive_media::registry::Owner;
-use olive_media::MediaFile;
+use olive_media::{MediaFile, RungName};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use std::time::Duration;
@@ -137,16 +137,24 @@ pub struct HlsQuery {
 /// What may be asked of the node that holds a live, each part already checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PeerPath {
-    Playlist(ChannelId, HlsQuery),
-    Media(ChannelId, MediaFile),
+    /// The multivariant playlist of the live's ladder.
+    Master(ChannelId),
+    /// A rendition's media playlist: the source's (`None`) or a rung's.
+    Playlist(ChannelId, Option<RungName>, HlsQuery),
+    Media(ChannelId, Option<RungName>, MediaFile),
     Thumbnail(ChannelId),
 }
 
 impl PeerPath {
     /// The path and query sent to the owner, written from the parsed parts.
     pub fn render(&self) -> String {
+        let folder = |channel: &ChannelId, rung: &Option<RungName>| match rung {
+            Some(rung) => format!("/live/{channel}/{rung}"),
+            None => format!("/live/{channel}"),
+        };
         match self {
-            PeerPath::Playlist(channel, q) => {
+            PeerPath::Master(channel) => format!("/live/{channel}/master.m3u8"),
+            PeerPath::Playlist(channel, rung, q) => {
                 let mut params = Vec::new();
                 if let Some(msn) = q.msn {
                     params.push(format!("_HLS_msn={msn}"));
@@ -158,9 +166,9 @@ impl PeerPath {
                     params.push("_HLS_skip=YES".to_owned());
                 }
                 let query = if params.is_empty() { String::new() } else { format!("?{}", params.join("&")) };
-                format!("/live/{channel}/index.m3u8{query}")
+                format!("{}/index.m3u8{query}", folder(channel, rung))
             }
-            PeerPath::Media(channel, file) => format!("/live/{channel}/{file}"),
+            PeerPath::Media(channel, rung, file) => format!("{}/{file}", folder(channel, rung)),
             PeerPath::Thumbnail(channel) => format!("/live/{channel}/thumbnail.jpg"),
         }
     }
@@ -195,13 +203,19 @@ mod tests {
     #[test]
     fn peer_paths_are_written_from_parsed_parts() {
         let c = ChannelId(7);
-        assert_eq!(PeerPath::Playlist(c, HlsQuery::default()).render(), "/live/7/index.m3u8");
+        assert_eq!(PeerPath::Playlist(c, None, HlsQuery::default()).render(), "/live/7/index.m3u8");
         let blocking = HlsQuery { msn: Some(12), part: Some(3), skip: true };
         assert_eq!(
-            PeerPath::Playlist(c, blocking).render(),
+            PeerPath::Playlist(c, None, blocking).render(),
             "/live/7/index.m3u8?_HLS_msn=12&_HLS_part=3&_HLS_skip=YES"
         );
-        assert_eq!(PeerPath::Media(c, MediaFile::Part(12, 3)).render(), "/live/7/part-12-3.m4s");
+        assert_eq!(
+            PeerPath::Playlist(c, Some(RungName(480)), blocking).render(),
+            "/live/7/480p/index.m3u8?_HLS_msn=12&_HLS_part=3&_HLS_skip=YES"
+        );
+        assert_eq!(PeerPath::Media(c, None, MediaFile::Part(12, 3)).render(), "/live/7/part-12-3.m4s");
+        assert_eq!(PeerPath::Media(c, Some(RungName(160)), MediaFile::Init(2)).render(), "/live/7/160p/init-2.mp4");
+        assert_eq!(PeerPath::Master(c).render(), "/live/7/master.m3u8");
         assert_eq!(PeerPath::Thumbnail(c).render(), "/live/7/thumbnail.jpg");
     }
 

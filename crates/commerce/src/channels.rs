@@ -10,7 +10,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use olive_core::{ChannelId, ProductId, Role};
-use olive_store::{Channel, ChannelPatch, ChannelSales, NewChannel, Store, StoreError, StreamKeyHash, User};
+use olive_store::{
+    Channel, ChannelPatch, ChannelSales, ChannelType, NewChannel, Store, StoreError, StreamKeyHash, User,
+};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -58,6 +60,9 @@ pub struct ChannelChanges {
     pub title: Option<String>,
     pub description: Option<String>,
     pub scheduled_at: Option<Option<DateTime<Utc>>>,
+    /// `basic` (the source only) or `standard` (the source and its ladder); takes effect at the
+    /// next live.
+    pub kind: Option<ChannelType>,
     /// Seconds between live thumbnails, 1 to 300.
     pub thumbnail_interval_s: Option<i64>,
     /// Chat slow mode, seconds between one user's messages: 0 (off) to 300.
@@ -113,6 +118,7 @@ pub async fn update_channel(
         description: changes.description.map(|d| validate::text("description", &d, 2000)).transpose()?,
         scheduled_at: changes.scheduled_at,
         status: None,
+        kind: changes.kind,
         thumbnail_interval_s: changes
             .thumbnail_interval_s
             .map(|s| validate::range("thumbnail_interval_s", s, 1, 300).map(|s| s as i32))

@@ -64,6 +64,7 @@ pub fn feed_tags(data: &[u8]) {
         part_target_ms: 300,
         discontinuity_sequence: 0,
         ended: false,
+        rendition_reports: &[],
     };
     let _ = playlist.render(true);
     let _ = playlist.render(false);

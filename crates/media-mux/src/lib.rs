@@ -9,14 +9,17 @@
 
 pub mod boxes;
 pub mod flv;
+pub mod flv_stream;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod master;
 pub mod names;
 pub mod packager;
 pub mod playlist;
+pub mod rung;
 pub mod timeline;
 pub mod vod;
 
 pub use flv::{AudioConfig, AudioFrame, DemuxError, FlvEvent, VideoConfig, VideoFrame};
-pub use names::MediaFile;
+pub use names::{MediaFile, RungName};
 pub use packager::{Output, Packager, PackagerSettings, Part};

@@ -1,6 +1,9 @@
 //! The names of media files, in one place: playlists write them, HTTP routes parse them back, and
 //! recordings store objects under them. `init-{v}.mp4`, `seg-{msn}.m4s`, `part-{msn}-{i}.m4s`.
 //! Parsing is strict — plain decimal digits only — so no two names reach the same file.
+//!
+//! A ladder's rungs are named by their height (`480p`) and live under their own folder,
+//! `/live/{channel}/480p/…`; the source rendition keeps the channel's folder itself.
 
 use std::fmt;
 
@@ -42,6 +45,31 @@ impl MediaFile {
     }
 }
 
+/// A rung of a channel's ladder, named by its picture height: `480p`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RungName(pub u16);
+
+impl fmt::Display for RungName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}p", self.0)
+    }
+}
+
+impl RungName {
+    /// The tallest rung a ladder may have.
+    pub const MAX_HEIGHT: u16 = 4320;
+
+    /// `{height}p`, the height 2 to 4 digits without a leading zero and at most 4320.
+    pub fn parse(name: &str) -> Option<Self> {
+        let digits = name.strip_suffix('p')?;
+        if !(2..=4).contains(&digits.len()) || digits.starts_with('0') {
+            return None;
+        }
+        let height: u16 = number(digits)?;
+        (height <= Self::MAX_HEIGHT).then_some(RungName(height))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +95,16 @@ mod tests {
             "",
         ] {
             assert_eq!(MediaFile::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn rung_names_are_heights_written_one_way() {
+        assert_eq!(RungName::parse("480p"), Some(RungName(480)));
+        assert_eq!(RungName(160).to_string(), "160p");
+        for bad in ["0480p", "480", "p", "4p", "99999p", "4321p", "480P", "+480p", "48 0p", "480p/", "..", "index.m3u8"]
+        {
+            assert_eq!(RungName::parse(bad), None, "{bad}");
         }
     }
 }

@@ -140,7 +140,26 @@ pub struct Packager {
     part_start_ms: Option<i64>,
     part_independent: bool,
     fragment_sequence: u32,
+    /// The stream time given to the frame last handed in, if it was kept.
+    accepted_ms: Option<i64>,
     out: VecDeque<Output>,
+}
+
+/// The decode time of an AAC frame (in samples): one frame (1024 samples) after `previous`, unless
+/// the clock's `from_clock` says a frame was lost or the clock jumped, so millisecond rounding
+/// never jitters the audio.
+pub(crate) fn aac_dts(previous: Option<u64>, from_clock: u64) -> u64 {
+    match previous {
+        Some(prev) => {
+            let expected = prev + 1024;
+            if from_clock.abs_diff(expected) <= 512 {
+                expected
+            } else {
+                from_clock.max(prev + 1)
+            }
+        }
+        None => from_clock,
+    }
 }
 
 impl Packager {
@@ -162,6 +181,7 @@ impl Packager {
             part_start_ms: None,
             part_independent: false,
             fragment_sequence: 0,
+            accepted_ms: None,
             out: VecDeque::new(),
         }
     }
@@ -171,7 +191,15 @@ impl Packager {
         self.out.pop_front()
     }
 
+    /// The time on the stream's timeline (milliseconds since its first keyframe) given to the
+    /// audio or video frame last handed to [`handle`](Self::handle); `None` if it was dropped (it
+    /// came before the first keyframe, or was a configuration).
+    pub fn accepted_ms(&self) -> Option<i64> {
+        self.accepted_ms
+    }
+
     pub fn handle(&mut self, event: FlvEvent) {
+        self.accepted_ms = None;
         match event {
             FlvEvent::VideoConfig(c) => {
                 if self.started.is_none() {
@@ -226,6 +254,7 @@ impl Packager {
         let raw = self.video.clock.unwrap(f.dts_ms);
         let ms = self.stream_ms(raw);
         let dts = ms as u64 * u64::from(VIDEO_TIMESCALE / 1000);
+        self.accepted_ms = Some(ms);
         self.video.complete_held(dts);
         self.video_boundary(ms, f.keyframe);
         self.video.held = Some(Held {
@@ -271,19 +300,8 @@ impl Packager {
         let raw = self.audio.clock.unwrap(f.ts_ms);
         let ms = self.stream_ms(raw);
         let from_clock = ms as u64 * rate / 1000;
-        // AAC frames hold 1024 samples: follow that cadence exactly unless the timestamps say a
-        // frame was lost or the clock jumped, so millisecond rounding never jitters the audio.
-        let dts = match &self.audio.held {
-            Some(h) => {
-                let expected = h.dts + 1024;
-                if from_clock.abs_diff(expected) <= 512 {
-                    expected
-                } else {
-                    from_clock.max(h.dts + 1)
-                }
-            }
-            None => from_clock,
-        };
+        let dts = aac_dts(self.audio.held.as_ref().map(|h| h.dts), from_clock);
+        self.accepted_ms = Some(ms);
         self.audio.complete_held(dts);
         if !has_video {
             self.audio_boundary(ms);
@@ -364,7 +382,7 @@ impl Packager {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::flv::{demux_audio, demux_video, tests as flv};
     use mp4_atom::{Any, Decode};
@@ -417,7 +435,7 @@ mod tests {
     }
 
     /// Every part is a decodable fragment; returns its (track, base decode time, total duration).
-    fn decode_times(part: &Part) -> Vec<(u32, u64, u64)> {
+    pub(crate) fn decode_times(part: &Part) -> Vec<(u32, u64, u64)> {
         let mut cursor = std::io::Cursor::new(&part.bytes[..]);
         let Any::Moof(moof) = Any::decode(&mut cursor).unwrap() else { panic!("part does not start with moof") };
         let Any::Mdat(_) = Any::decode(&mut cursor).unwrap() else { panic!("no mdat") };

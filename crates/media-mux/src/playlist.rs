@@ -38,6 +38,16 @@ pub struct PinRange {
     pub start: DateTime<Utc>,
 }
 
+/// Where another rendition of the same ladder has got to (`EXT-X-RENDITION-REPORT`,
+/// RFC 8216bis §4.4.5.4), so a player switching to it can ask for its next part at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenditionReport {
+    /// Relative to the playlist it appears in, e.g. `../480p/index.m3u8`.
+    pub uri: String,
+    pub last_msn: u64,
+    pub last_part: Option<u32>,
+}
+
 /// The live window and how to render it.
 #[derive(Debug, Clone)]
 pub struct Playlist<'a> {
@@ -52,6 +62,8 @@ pub struct Playlist<'a> {
     pub discontinuity_sequence: u64,
     /// The stream ended: no more parts, `EXT-X-ENDLIST`.
     pub ended: bool,
+    /// The other renditions of the ladder.
+    pub rendition_reports: &'a [RenditionReport],
 }
 
 /// `EXT-X-SKIP` applies to segments older than this many target durations from the end.
@@ -155,8 +167,23 @@ impl Playlist<'_> {
             let _ = writeln!(out, "#EXT-X-ENDLIST");
         } else if let Some((msn, index)) = self.next_part() {
             let _ = writeln!(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"", MediaFile::Part(msn, index));
+            for r in self.rendition_reports {
+                let _ = write!(out, "#EXT-X-RENDITION-REPORT:URI=\"{}\",LAST-MSN={}", r.uri, r.last_msn);
+                match r.last_part {
+                    Some(part) => {
+                        let _ = writeln!(out, ",LAST-PART={part}");
+                    }
+                    None => out.push('\n'),
+                }
+            }
         }
         out
+    }
+
+    /// The last part published: its segment and index (what other renditions report of this one).
+    pub fn last_part(&self) -> Option<(u64, u32)> {
+        let last = self.segments.last()?;
+        last.parts.last().map(|p| (last.msn, p.index))
     }
 
     /// The part that will be published next: after the last part of the open segment, or the
@@ -209,6 +236,7 @@ mod tests {
             part_target_ms: 500,
             discontinuity_sequence: 0,
             ended: false,
+            rendition_reports: &[],
         }
     }
 
@@ -226,6 +254,29 @@ mod tests {
         assert!(text.contains("#EXTINF:2.000,\nseg-102.m4s\n"));
         assert!(text.ends_with("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-103-2.m4s\"\n"), "{text}");
         assert!(!text.contains("ENDLIST"));
+    }
+
+    #[test]
+    fn other_renditions_are_reported_after_the_preload_hint() {
+        let segs = window(3, 2);
+        let reports = [
+            RenditionReport { uri: "../index.m3u8".into(), last_msn: 103, last_part: Some(1) },
+            RenditionReport { uri: "../360p/index.m3u8".into(), last_msn: 102, last_part: None },
+        ];
+        let mut p = playlist(&segs);
+        p.rendition_reports = &reports;
+        assert_eq!(p.last_part(), Some((103, 1)));
+        let text = p.render(true);
+        assert!(
+            text.ends_with(
+                "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-103-2.m4s\"\n\
+                 #EXT-X-RENDITION-REPORT:URI=\"../index.m3u8\",LAST-MSN=103,LAST-PART=1\n\
+                 #EXT-X-RENDITION-REPORT:URI=\"../360p/index.m3u8\",LAST-MSN=102\n"
+            ),
+            "{text}"
+        );
+        p.ended = true;
+        assert!(!p.render(false).contains("RENDITION-REPORT"), "an ended playlist has no reports");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 use crate::eof::EofIsError;
 use crate::health::HealthTracker;
+use crate::ladder::{plan, process, Fallback, Slot};
 use crate::live::LiveChannel;
 use crate::record::{Recorder, Recordings, SegmentWrite};
 use crate::thumbnail::{thread_cpu_time, Pacer, Thumbnails};
@@ -19,8 +20,9 @@ use chrono::Utc;
 use olive_bus::{topics, Bus};
 use olive_core::{AddressKey, ChannelId};
 use olive_media_mux::flv::{demux_audio, demux_video};
-use olive_media_mux::{FlvEvent, Output, Packager, VideoConfig};
-use olive_store::{ChannelPatch, ChannelStatus, Meter, Store};
+use olive_media_mux::rung::Cut;
+use olive_media_mux::{FlvEvent, Output, Packager, Part, VideoConfig};
+use olive_store::{ChannelPatch, ChannelStatus, ChannelType, Meter, Store};
 use scuffle_rtmp::session::server::{ServerSessionError, SessionData, SessionHandler};
 use scuffle_rtmp::ServerSession;
 use std::future::Future;
@@ -97,6 +99,26 @@ impl Ingest {
             metrics::gauge!("olive_ingest_fps", "channel" => label).set(0.0);
         }
     }
+}
+
+impl Ingest {
+    /// The channel's ladder ends with its live.
+    fn end_ladder(&self, channel: ChannelId) {
+        let ladders = self.media.ladders();
+        if let Some(ladder) = ladders.ladder(channel) {
+            ladder.end_stream();
+        }
+        ladders.set_fallback(channel, None);
+    }
+}
+
+/// Where a publishing session's ladder is.
+enum LadderFeed {
+    /// A `basic` channel, or a `standard` one that could not have a ladder.
+    None,
+    /// A slot is held; the encoder starts with the source's first keyframe.
+    Waiting(Slot),
+    Running(process::Feed),
 }
 
 /// The connections of each client address that have not published yet: an encoder publishes
@@ -219,6 +241,7 @@ pub async fn serve(listener: TcpListener, ingest: Arc<Ingest>, shutdown: impl Fu
     for channel in ingest.media.channels_with_windows() {
         if let Some(live) = ingest.media.channel(channel).filter(|l| !l.is_ended()) {
             live.end_stream();
+            ingest.end_ladder(channel);
             ingest.set_live(channel, false).await;
         }
         closing.extend(ingest.recordings.finish(channel, None));
@@ -248,12 +271,17 @@ struct Publisher {
     /// Payload bytes and CPU time not yet handed to the usage meter.
     unmetered_bytes: u64,
     unmetered_cpu: std::time::Duration,
+    ladder: LadderFeed,
+    /// The source's AVC sequence header as sent (the encoder's first tag).
+    sequence_header: Option<Bytes>,
 }
 
 impl Publisher {
-    fn feed(&mut self, ingest: &Ingest, event: FlvEvent, bytes: usize) {
+    /// `payload` is the tag payload as the broadcaster sent it (what the encoder is given).
+    fn feed(&mut self, ingest: &Ingest, event: FlvEvent, payload: &Bytes) {
+        let bytes = payload.len();
         let cpu = thread_cpu_time();
-        self.handle(ingest, event, bytes);
+        self.handle(ingest, event, payload);
         self.unmetered_bytes += bytes as u64;
         self.unmetered_cpu += thread_cpu_time().saturating_sub(cpu);
     }
@@ -269,7 +297,8 @@ impl Publisher {
         usage.add(day, Some(self.channel), Meter::CpuMs, i64::try_from(ms).unwrap_or(i64::MAX));
     }
 
-    fn handle(&mut self, ingest: &Ingest, event: FlvEvent, bytes: usize) {
+    fn handle(&mut self, ingest: &Ingest, event: FlvEvent, payload: &Bytes) {
+        let bytes = payload.len();
         let now = Instant::now();
         let snapshot = match &event {
             FlvEvent::VideoConfig(c) => {
@@ -307,11 +336,81 @@ impl Publisher {
             ingest.media.set_health(self.channel, s);
             self.meter(ingest);
         }
+        // What the ladder needs of the event, before the packager takes it.
+        let for_ladder = match &event {
+            FlvEvent::Video(f) => Some((f.keyframe, f.cts_ms, None)),
+            FlvEvent::Audio(f) => Some((false, 0, Some(f.data.clone()))),
+            FlvEvent::VideoConfig(_) => {
+                self.sequence_header = Some(payload.clone());
+                if let LadderFeed::Running(feed) = &mut self.ladder {
+                    feed.sequence_header(payload);
+                }
+                None
+            }
+            _ => None,
+        };
         self.packager.handle(event);
-        self.drain();
+        let accepted = self.packager.accepted_ms();
+        self.drain(ingest);
+        // Cuts first (in `drain`), then the frame that made them: an encoder can never answer
+        // with a frame whose part the ladder has not been told about.
+        if let (LadderFeed::Running(feed), Some(ms), Some((keyframe, cts_ms, audio))) =
+            (&mut self.ladder, accepted, for_ladder)
+        {
+            match audio {
+                Some(data) => feed.ladder().source_audio(ms, &data),
+                None => {
+                    if keyframe {
+                        feed.ladder().source_keyframe(ms, cts_ms);
+                    }
+                    feed.video(ms, cts_ms, keyframe, payload);
+                }
+            }
+        }
     }
 
-    fn drain(&mut self) {
+    /// The source's init segment went out: a waiting ladder is planned from its picture and its
+    /// encoder started, or the live plays as `basic` and says why.
+    fn start_ladder(
+        &mut self,
+        ingest: &Ingest,
+        video: Option<&VideoConfig>,
+        audio: Option<&olive_media_mux::AudioConfig>,
+    ) {
+        let slot = match std::mem::replace(&mut self.ladder, LadderFeed::None) {
+            LadderFeed::Waiting(slot) => slot,
+            other => {
+                self.ladder = other;
+                return;
+            }
+        };
+        let ladders = ingest.media.ladders();
+        let rungs =
+            video.map_or_else(Vec::new, |v| plan::plan(&ladders.settings().spec, v.width, v.height, v.frame_rate));
+        if rungs.is_empty() {
+            tracing::info!(channel_id = %self.channel, "nothing to make below the source's size; the live plays as basic");
+            ladders.set_fallback(self.channel, Some(Fallback::NothingBelowSource));
+            return;
+        }
+        let names: Vec<String> = rungs.iter().map(|r| r.name.to_string()).collect();
+        tracing::info!(channel_id = %self.channel, rungs = %names.join(","), "ladder starting");
+        let ladder = ladders.begin(self.channel, self.live.clone(), rungs);
+        ladder.source_started(audio.cloned());
+        let mut feed = process::start(ladders.clone(), ladder, slot, ingest.media.usage().clone());
+        if let Some(header) = &self.sequence_header {
+            feed.sequence_header(header);
+        }
+        self.ladder = LadderFeed::Running(feed);
+    }
+
+    /// A source part went to the window: the ladder cuts its rungs there too.
+    fn cut(&self, part: &Part, segment_ms: Option<i64>) {
+        if let LadderFeed::Running(feed) = &self.ladder {
+            feed.ladder().source_cut(Cut { segment_ms, ..Cut::of(part) });
+        }
+    }
+
+    fn drain(&mut self, ingest: &Ingest) {
         // A part is held until the next output: if that ends its segment, both are published
         // together (see `LiveChannel::push_last_part`).
         let mut held: Option<olive_media_mux::Part> = None;
@@ -319,16 +418,22 @@ impl Publisher {
             if let Some(part) = held.take() {
                 match &output {
                     Output::SegmentEnd { segment, duration_ms } if *segment == part.segment => {
+                        self.cut(&part, Some(*duration_ms));
                         self.live.push_last_part(part, *duration_ms);
                         self.end_segment(*segment, *duration_ms, false);
                         continue;
                     }
-                    _ => self.live.push_part(part),
+                    _ => {
+                        self.cut(&part, None);
+                        self.live.push_part(part);
+                    }
                 }
             }
             match output {
-                Output::Init { bytes, .. } => {
-                    self.init_version = self.live.begin_session(bytes.clone(), Utc::now());
+                Output::Init { bytes, video, audio } => {
+                    self.init_version =
+                        self.live.begin_session_with(bytes.clone(), Utc::now(), video.clone(), audio.clone());
+                    self.start_ladder(ingest, video.as_ref(), audio.as_ref());
                     if let Some(r) = &self.recorder {
                         r.init(self.init_version, bytes);
                     }
@@ -343,6 +448,7 @@ impl Publisher {
             }
         }
         if let Some(part) = held {
+            self.cut(&part, None);
             self.live.push_part(part);
         }
     }
@@ -365,9 +471,11 @@ impl Publisher {
         self.first_segment = false;
     }
 
-    fn finish(&mut self) {
+    fn finish(&mut self, ingest: &Ingest) {
         self.packager.finish();
-        self.drain();
+        self.drain(ingest);
+        // The encoder's input closes: it flushes its rungs and stops.
+        self.ladder = LadderFeed::None;
     }
 }
 
@@ -391,7 +499,7 @@ impl Handler {
     /// connection dropped, and the window waits for a reconnect before ending.
     fn stop(&mut self, clean: bool) {
         let Some(mut p) = self.publisher.take() else { return };
-        p.finish();
+        p.finish(&self.ingest);
         p.meter(&self.ingest);
         let media = self.ingest.media.clone();
         media.release(p.channel, p.session);
@@ -408,6 +516,7 @@ impl Handler {
                 return; // the broadcaster came back
             }
             live.end_stream();
+            ingest.end_ladder(channel);
             ingest.recordings.finish(channel, Some(&live));
             ingest.set_live(channel, false).await;
         });
@@ -450,6 +559,24 @@ impl SessionHandler for Handler {
             return Err(refused());
         };
         let packager = Packager::new(self.ingest.media.settings().packager, live.next_msn());
+        let ladders = self.ingest.media.ladders();
+        let ladder = match channel.kind {
+            ChannelType::Basic => {
+                ladders.set_fallback(channel.id, None);
+                LadderFeed::None
+            }
+            ChannelType::Standard => match ladders.reserve() {
+                Ok(slot) => {
+                    ladders.set_fallback(channel.id, None);
+                    LadderFeed::Waiting(slot)
+                }
+                Err(why) => {
+                    tracing::info!(channel_id = %channel.id, reason = %why, "the live plays as basic");
+                    ladders.set_fallback(channel.id, Some(why));
+                    LadderFeed::None
+                }
+            },
+        };
         let recorder = self.ingest.recordings.recorder(&channel, &live).await;
         self.publisher = Some(Publisher {
             channel: channel.id,
@@ -465,6 +592,8 @@ impl SessionHandler for Handler {
             thumbnails: Pacer::new(channel.thumbnail_interval_s),
             unmetered_bytes: 0,
             unmetered_cpu: std::time::Duration::ZERO,
+            ladder,
+            sequence_header: None,
         });
         tracing::info!(channel_id = %channel.id, peer = %self.peer, "publishing started");
         self.waiting = None;
@@ -500,19 +629,13 @@ impl SessionHandler for Handler {
 
     async fn on_data(&mut self, _stream_id: u32, data: SessionData) -> Result<(), ServerSessionError> {
         let Some(p) = &mut self.publisher else { return Ok(()) };
-        let (event, size) = match data {
-            SessionData::Video { timestamp, data } => {
-                let size = data.len();
-                (demux_video(timestamp, data), size)
-            }
-            SessionData::Audio { timestamp, data } => {
-                let size = data.len();
-                (demux_audio(timestamp, data), size)
-            }
+        let (event, payload) = match data {
+            SessionData::Video { timestamp, data } => (demux_video(timestamp, data.clone()), data),
+            SessionData::Audio { timestamp, data } => (demux_audio(timestamp, data.clone()), data),
             SessionData::Amf0 { .. } => return Ok(()),
         };
         match event {
-            Ok(event) => p.feed(&self.ingest, event, size),
+            Ok(event) => p.feed(&self.ingest, event, &payload),
             Err(e) => {
                 p.health.malformed();
                 tracing::debug!(channel_id = %p.channel, error = %e, "malformed tag skipped");

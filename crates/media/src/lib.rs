@@ -8,15 +8,18 @@ mod eof;
 pub mod fuzzing;
 pub mod health;
 pub mod ingest;
+pub mod ladder;
 pub mod live;
 pub mod record;
 pub mod registry;
 pub mod thumbnail;
+mod variants;
 
 pub use health::StreamHealth;
-pub use live::{LiveChannel, Wanted};
+pub use ladder::{Fallback, Ladder, LadderHealth, LadderSettings, Ladders};
+pub use live::{LiveChannel, RenditionShape, Wanted};
 pub use olive_media_mux::playlist::PinRange;
-pub use olive_media_mux::MediaFile;
+pub use olive_media_mux::{MediaFile, RungName};
 
 use chrono::Utc;
 use olive_core::ChannelId;
@@ -73,6 +76,8 @@ pub struct LiveMedia {
     usage: Arc<UsageMeter>,
     /// Which node holds each live.
     registry: Arc<LiveRegistry>,
+    /// The ladders this node makes.
+    ladders: Arc<Ladders>,
 }
 
 impl LiveMedia {
@@ -85,6 +90,30 @@ impl LiveMedia {
             sessions: AtomicU64::new(0),
             usage: Arc::default(),
             registry: Arc::new(LiveRegistry::single_node()),
+            ladders: Arc::new(Ladders::disabled("no encoder was configured")),
+        }
+    }
+
+    /// Makes ladders for `standard` channels with `ladders`.
+    pub fn with_ladders(mut self, ladders: Ladders) -> Self {
+        self.ladders = Arc::new(ladders);
+        self
+    }
+
+    /// The ladders this node makes.
+    pub fn ladders(&self) -> &Arc<Ladders> {
+        &self.ladders
+    }
+
+    /// Pins a product in the live's playlists: the source's and every rung's.
+    pub fn add_pin(&self, id: ChannelId, pin: PinRange) {
+        if let Some(live) = self.channel(id) {
+            live.add_pin(pin.clone());
+        }
+        if let Some(ladder) = self.ladders.ladder(id) {
+            for rung in &ladder.rungs {
+                rung.live.add_pin(pin.clone());
+            }
         }
     }
 

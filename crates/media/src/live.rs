@@ -5,8 +5,8 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use olive_media_mux::playlist::{PinRange, Playlist, PlaylistPart, PlaylistSegment};
-use olive_media_mux::Part;
+use olive_media_mux::playlist::{PinRange, Playlist, PlaylistPart, PlaylistSegment, RenditionReport};
+use olive_media_mux::{AudioConfig, Part, VideoConfig};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -40,6 +40,7 @@ struct Window {
     init_version: u32,
     segments: VecDeque<LiveSegment>,
     target_duration_s: u64,
+    segment_target_ms: i64,
     part_target_ms: i64,
     discontinuity_sequence: u64,
     ended: bool,
@@ -52,6 +53,20 @@ struct Window {
     next_msn: u64,
     /// Pins whose moment is still in the window.
     pins: Vec<PinRange>,
+    /// The tracks of the current session's init segment.
+    video: Option<VideoConfig>,
+    audio: Option<AudioConfig>,
+}
+
+/// What a multivariant playlist says of a rendition, from its window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenditionShape {
+    pub video: Option<VideoConfig>,
+    pub audio: Option<AudioConfig>,
+    /// Bits per second of the window's complete segments: the highest and the average
+    /// (RFC 8216bis §4.4.6.2). `None` before the first complete segment.
+    pub peak_bps: Option<u64>,
+    pub average_bps: Option<u64>,
 }
 
 /// What a blocking request waits for.
@@ -76,6 +91,7 @@ impl LiveChannel {
                 init_version: 0,
                 segments: VecDeque::new(),
                 target_duration_s: ((segment_target_ms + 999) / 1000).max(1) as u64,
+                segment_target_ms,
                 part_target_ms,
                 discontinuity_sequence: 0,
                 ended: false,
@@ -84,6 +100,8 @@ impl LiveChannel {
                 media_end_ms: 0,
                 next_msn: first_msn,
                 pins: Vec::new(),
+                video: None,
+                audio: None,
             }),
             version: watch::channel(0).0,
         }
@@ -106,7 +124,21 @@ impl LiveChannel {
     /// its stream time 0. A session after an earlier one is a discontinuity. Returns the init
     /// segment's version.
     pub fn begin_session(&self, init: Bytes, origin: DateTime<Utc>) -> u32 {
+        self.begin_session_with(init, origin, None, None)
+    }
+
+    /// [`begin_session`](Self::begin_session), remembering the init segment's tracks (what the
+    /// multivariant playlist says of this rendition).
+    pub fn begin_session_with(
+        &self,
+        init: Bytes,
+        origin: DateTime<Utc>,
+        video: Option<VideoConfig>,
+        audio: Option<AudioConfig>,
+    ) -> u32 {
         let mut w = self.lock();
+        w.video = video;
+        w.audio = audio;
         w.init_version += 1;
         let v = w.init_version;
         w.inits.insert(v, init);
@@ -157,6 +189,47 @@ impl LiveChannel {
         Some(w.origin + ChronoDuration::milliseconds(w.media_end_ms))
     }
 
+    /// The segment and part targets it was made with, in milliseconds.
+    pub fn targets(&self) -> (i64, i64) {
+        let w = self.lock();
+        (w.segment_target_ms, w.part_target_ms)
+    }
+
+    /// The wall-clock time of the current session's stream time 0.
+    pub fn session_origin(&self) -> DateTime<Utc> {
+        self.lock().origin
+    }
+
+    /// The last part published (segment, index), for other renditions' reports.
+    pub fn last_part(&self) -> Option<(u64, u32)> {
+        let w = self.lock();
+        let last = w.segments.back()?;
+        last.parts.last().map(|p| (last.msn, p.index))
+    }
+
+    /// Its tracks and bit rates, for the multivariant playlist.
+    pub fn shape(&self) -> RenditionShape {
+        let w = self.lock();
+        let complete = w.segments.iter().filter_map(|s| {
+            let ms = s.duration_ms.filter(|ms| *ms > 0)?;
+            let bits = s.parts.iter().map(|p| p.bytes.len() as u64 * 8).sum::<u64>();
+            Some((bits, ms as u64))
+        });
+        let (mut peak, mut bits, mut ms) = (None::<u64>, 0u64, 0u64);
+        for (b, d) in complete {
+            let rate = b * 1000 / d;
+            peak = Some(peak.map_or(rate, |p| p.max(rate)));
+            bits += b;
+            ms += d;
+        }
+        RenditionShape {
+            video: w.video.clone(),
+            audio: w.audio.clone(),
+            peak_bps: peak,
+            average_bps: (ms > 0).then(|| bits * 1000 / ms),
+        }
+    }
+
     /// Adds a pin to the playlist as `EXT-X-DATERANGE` timed metadata.
     pub fn add_pin(&self, pin: PinRange) {
         self.lock().pins.push(pin);
@@ -177,6 +250,11 @@ impl LiveChannel {
 
     /// The playlist text, or `None` before the first part exists.
     pub fn playlist(&self, skip: bool) -> Option<String> {
+        self.playlist_with_reports(skip, &[])
+    }
+
+    /// The playlist text with `EXT-X-RENDITION-REPORT`s of the ladder's other renditions.
+    pub fn playlist_with_reports(&self, skip: bool, reports: &[RenditionReport]) -> Option<String> {
         let w = self.lock();
         if w.segments.is_empty() {
             return None;
@@ -204,6 +282,7 @@ impl LiveChannel {
             part_target_ms: w.part_target_ms,
             discontinuity_sequence: w.discontinuity_sequence,
             ended: w.ended,
+            rendition_reports: reports,
         };
         Some(playlist.render(skip))
     }

@@ -114,6 +114,62 @@ impl CostConfig {
     }
 }
 
+/// How `standard` channels get their adaptive ladder.
+#[derive(Args, Debug, Clone, Default)]
+pub struct LadderArgs {
+    /// The ladder's rungs, `HEIGHTp:KBPS[:FPS]` tallest first; rungs no shorter than the source
+    /// are left out, and an empty list makes every channel basic
+    /// [default: 720p:2500,480p:1200,360p:700,160p:250].
+    #[arg(long, env = "OLIVE_LADDER", value_name = "RUNGS")]
+    pub ladder: Option<String>,
+    /// How many ladders this node encodes at once; `auto` measures it at start [default: auto].
+    #[arg(long, env = "OLIVE_TRANSCODE_SLOTS", value_name = "N|auto")]
+    pub transcode_slots: Option<String>,
+    /// The ffmpeg program (with libx264) that encodes the ladders [default: ffmpeg].
+    #[arg(long, env = "OLIVE_FFMPEG", value_name = "PATH")]
+    pub ffmpeg: Option<PathBuf>,
+    /// x264's preset for the rungs [default: superfast].
+    #[arg(long, env = "OLIVE_X264_PRESET", value_name = "PRESET")]
+    pub x264_preset: Option<String>,
+}
+
+/// The ladder settings, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LadderConfig {
+    pub spec: olive_media::ladder::plan::LadderSpec,
+    /// `None`: measured at start.
+    pub slots: Option<usize>,
+    pub encoder: olive_media::ladder::EncoderSettings,
+}
+
+impl LadderConfig {
+    fn resolve(args: &LadderArgs, file: &FileConfig) -> Result<Self, ConfigError> {
+        let spec = match args.ladder.clone().or_else(|| file.ladder.clone()) {
+            Some(text) => text.parse().map_err(|e: String| bad("ladder", e))?,
+            None => Default::default(),
+        };
+        let slots =
+            match args.transcode_slots.clone().or_else(|| file.transcode_slots.clone()).as_deref() {
+                None | Some("auto") => None,
+                Some(n) => Some(n.parse::<usize>().ok().filter(|n| *n <= 1000).ok_or_else(|| {
+                    bad("transcode_slots", format!("{n:?} is neither auto nor a count from 0 to 1000"))
+                })?),
+            };
+        let preset =
+            args.x264_preset.clone().or_else(|| file.x264_preset.clone()).unwrap_or_else(|| "superfast".into());
+        const PRESETS: [&str; 10] =
+            ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"];
+        if !PRESETS.contains(&preset.as_str()) {
+            return Err(bad(
+                "x264_preset",
+                format!("{preset:?} is not one of x264's presets ({})", PRESETS.join(", ")),
+            ));
+        }
+        let program = args.ffmpeg.clone().or_else(|| file.ffmpeg.clone()).unwrap_or_else(|| "ffmpeg".into());
+        Ok(LadderConfig { spec, slots, encoder: olive_media::ladder::EncoderSettings { program, preset } })
+    }
+}
+
 /// The flags of `olive serve` beyond storage.
 #[derive(Args, Debug, Clone, Default)]
 pub struct ServeArgs {
@@ -173,6 +229,8 @@ pub struct ServeArgs {
     pub bus_ca_file: Option<PathBuf>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub ladder: LadderArgs,
     /// Replicate the embedded database continuously with Litestream (and mirror local objects)
     /// to a directory, file:///DIR or s3://BUCKET/PREFIX, for `olive standby` to follow.
     #[arg(long, env = "OLIVE_REPLICA_URL", value_name = "DIR|URL")]
@@ -347,6 +405,10 @@ struct FileConfig {
     rtmp_unpublished_per_address: Option<usize>,
     deal_floor_percent: Option<u8>,
     allow_private_webhooks: Option<bool>,
+    ladder: Option<String>,
+    transcode_slots: Option<String>,
+    ffmpeg: Option<PathBuf>,
+    x264_preset: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -402,6 +464,7 @@ pub struct ServeConfig {
     /// The certificate authority of a TLS Redis bus, read from `--bus-ca-file`.
     pub bus_ca: Option<Vec<u8>>,
     pub limits: LimitsConfig,
+    pub ladder: LadderConfig,
     /// Where Litestream replicates the embedded database.
     pub replica_url: Option<String>,
     pub demo: bool,
@@ -593,6 +656,7 @@ impl ServeConfig {
             None => None,
         };
         let limits = LimitsConfig::resolve(&args.limits, &file)?;
+        let ladder = LadderConfig::resolve(&args.ladder, &file)?;
         let replica_url = args.replica_url.clone().or_else(|| file.replica_url.clone());
         if replica_url.is_some() && storage.database_engine != DatabaseEngine::Sqlite {
             return Err(bad(
@@ -618,6 +682,7 @@ impl ServeConfig {
             metrics,
             bus_ca,
             limits,
+            ladder,
             replica_url,
             demo: args.demo,
         })
@@ -705,6 +770,10 @@ mod tests {
             (ServeArgs::default(), "rtmp_publish_timeout_secs = 0", "rtmp_publish_timeout_secs"),
             (ServeArgs::default(), "rtmp_unpublished_per_address = 0", "rtmp_unpublished_per_address"),
             (ServeArgs::default(), "deal_floor_percent = 101", "deal_floor_percent"),
+            (ServeArgs::default(), "ladder = \"480p:1200,480p:700\"", "ladder"),
+            (ServeArgs::default(), "ladder = \"480:1200\"", "ladder"),
+            (ServeArgs::default(), "transcode_slots = \"many\"", "transcode_slots"),
+            (ServeArgs::default(), "x264_preset = \"fastest\"", "x264_preset"),
             (ServeArgs::default(), "database_url = \"postgres://x/y\"\nreplica_url = \"/r\"", "replica_url"),
             (ServeArgs::default(), "monthly_budget = -1.0", "monthly_budget"),
             (ServeArgs::default(), "price_egress_per_gb = nan", "price_egress_per_gb"),
@@ -721,6 +790,20 @@ mod tests {
             let err = serve(args, file).unwrap_err();
             assert_eq!(err.key, key, "{err}");
         }
+    }
+
+    #[test]
+    fn the_ladder_defaults_to_phones_and_measured_slots() {
+        let c = serve(ServeArgs::default(), "").unwrap();
+        assert_eq!(c.ladder.spec.to_string(), "720p:2500,480p:1200,360p:700,160p:250");
+        assert_eq!((c.ladder.slots, c.ladder.encoder.preset.as_str()), (None, "superfast"));
+        let args = ServeArgs {
+            ladder: LadderArgs { transcode_slots: Some("3".into()), ..Default::default() },
+            ..Default::default()
+        };
+        let c = serve(args, "ladder = \"360p:700\"\nffmpeg = \"/opt/ffmpeg\"").unwrap();
+        assert_eq!((c.ladder.spec.to_string().as_str(), c.ladder.slots), ("360p:700", Some(3)));
+        assert_eq!(c.ladder.encoder.program, PathBuf::from("/opt/ffmpeg"));
     }
 
     #[test]

@@ -56,7 +56,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         unpublished_per_address: config.limits.rtmp_unpublished_per_address,
         ..Default::default()
     };
-    let media = Arc::new(LiveMedia::new(media_settings).with_registry(registry.clone()));
+    let ladders = ladders(&config).await;
+    let media = Arc::new(LiveMedia::new(media_settings).with_registry(registry.clone()).with_ladders(ladders));
+    if config.ladder.slots.is_none() && media.ladders().unavailable().is_none() {
+        tokio::spawn(measure_slots(media.clone(), config.ladder.clone()));
+    }
     let rtmp = TcpListener::bind(config.rtmp).await.with_context(|| format!("cannot listen on {}", config.rtmp))?;
     let rtmp_addr = rtmp.local_addr()?;
     let (stop, stopped) = watch::channel(false);
@@ -357,5 +361,48 @@ async fn session_sweeper(state: AppState) {
             Ok(n) => tracing::info!(deleted = n, "expired sessions removed"),
             Err(e) => tracing::warn!(error = %e, "could not remove expired sessions"),
         }
+    }
+}
+
+/// The ladders this node makes: the encoder is checked before the first live (a node without one
+/// serves `basic` channels and says why); with `--transcode-slots auto` one slot is offered until
+/// the measurement in [`measure_slots`] ends.
+async fn ladders(config: &ServeConfig) -> olive_media::Ladders {
+    let settings = olive_media::LadderSettings {
+        spec: config.ladder.spec.clone(),
+        encoder: config.ladder.encoder.clone(),
+        slots: config.ladder.slots.unwrap_or(1),
+        work_dir: std::env::temp_dir(),
+        ..Default::default()
+    };
+    let encoder = if settings.spec.0.is_empty() {
+        Err("the ladder has no rungs (--ladder)".to_owned())
+    } else if config.ladder.slots == Some(0) {
+        Ok(()) // no slot to use it in: every standard live says so
+    } else {
+        olive_media::ladder::probe_encoder(&settings.encoder).await
+    };
+    match &encoder {
+        Ok(()) => tracing::info!(
+            encoder = %settings.encoder.program.display(),
+            ladder = %settings.spec,
+            slots = config.ladder.slots.map_or_else(|| "measuring".to_owned(), |n| n.to_string()),
+            "adaptive bitrate ready"
+        ),
+        Err(why) => tracing::warn!(reason = %why, "no adaptive bitrate on this node: standard channels play as basic"),
+    }
+    let ladders = olive_media::Ladders::new(settings, encoder);
+    ladders.set_slots(ladders.settings().slots);
+    ladders
+}
+
+/// Measures how many ladders this node can encode and offers that many slots.
+async fn measure_slots(media: Arc<LiveMedia>, ladder: crate::config::LadderConfig) {
+    match olive_media::ladder::measure_slots(&ladder.encoder, &ladder.spec).await {
+        Ok((slots, per_ladder)) => {
+            tracing::info!(slots, cores_per_ladder = format!("{per_ladder:.2}"), "transcode slots measured");
+            media.ladders().set_slots(slots);
+        }
+        Err(why) => tracing::warn!(reason = %why, "could not measure transcode slots; offering one"),
     }
 }

@@ -412,16 +412,18 @@ impl Store for PostgresStore {
             "UPDATE channels SET
                 title = COALESCE($1, title), description = COALESCE($2, description),
                 scheduled_at = CASE WHEN $3 THEN $4 ELSE scheduled_at END,
-                status = COALESCE($5, status), thumbnail_interval_s = COALESCE($6, thumbnail_interval_s),
-                chat_slow_mode_s = COALESCE($7, chat_slow_mode_s), chat_banned_words = COALESCE($8, chat_banned_words),
-                updated_at = COALESCE($9, updated_at)
-             WHERE id = $10 RETURNING *",
+                status = COALESCE($5, status), channel_type = COALESCE($6, channel_type),
+                thumbnail_interval_s = COALESCE($7, thumbnail_interval_s),
+                chat_slow_mode_s = COALESCE($8, chat_slow_mode_s), chat_banned_words = COALESCE($9, chat_banned_words),
+                updated_at = COALESCE($10, updated_at)
+             WHERE id = $11 RETURNING *",
         )
         .bind(patch.title)
         .bind(patch.description)
         .bind(patch.scheduled_at.is_some())
         .bind(patch.scheduled_at.flatten())
         .bind(patch.status.map(|s| s.as_str()))
+        .bind(patch.kind.map(|k| k.as_str()))
         .bind(patch.thumbnail_interval_s)
         .bind(patch.chat_slow_mode_s)
         .bind(patch.chat_banned_words.as_deref().map(word_list))

@@ -424,7 +424,7 @@ impl Store for SqliteStore {
             "UPDATE channels SET
                 title = COALESCE(?, title), description = COALESCE(?, description),
                 scheduled_at = CASE WHEN ? THEN ? ELSE scheduled_at END,
-                status = COALESCE(?, status), thumbnail_interval_s = COALESCE(?, thumbnail_interval_s),
+                status = COALESCE(?, status), channel_type = COALESCE(?, channel_type), thumbnail_interval_s = COALESCE(?, thumbnail_interval_s),
                 chat_slow_mode_s = COALESCE(?, chat_slow_mode_s), chat_banned_words = COALESCE(?, chat_banned_words),
                 updated_at = COALESCE(?, updated_at)
              WHERE id = ? RETURNING *",
@@ -434,6 +434,7 @@ impl Store for SqliteStore {
         .bind(patch.scheduled_at.is_some())
         .bind(patch.scheduled_at.flatten())
         .bind(patch.status.map(|s| s.as_str()))
+        .bind(patch.kind.map(|k| k.as_str()))
         .bind(patch.thumbnail_interval_s)
         .bind(patch.chat_slow_mode_s)
         .bind(patch.chat_banned_words.as_deref().map(word_list))

@@ -319,6 +319,13 @@ pub async fn channels_and_stream_keys(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!((updated.thumbnail_interval_s, updated.title.as_str()), (12, "Glow up 2"));
+    assert_eq!(updated.kind, ChannelType::Standard, "channels get the ladder unless asked otherwise");
+    let updated = store
+        .update_channel(ch.id, ChannelPatch { kind: Some(ChannelType::Basic), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!((updated.kind, updated.thumbnail_interval_s), (ChannelType::Basic, 12));
+    assert_eq!(store.channel(ch.id).await.unwrap().kind, ChannelType::Basic);
 }
 
 pub async fn lineup_replaces_and_checks_products(store: Arc<dyn Store>) {

@@ -203,6 +203,13 @@ ChannelStatus {
     Live => "live",
 });
 
+text_enum!(
+/// What a channel's live becomes: the source alone, or the source and an adaptive ladder made from it.
+ChannelType {
+    Basic => "basic",
+    Standard => "standard",
+});
+
 /// SHA-256 of a stream key. A database leak gives these, never a key that can publish.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct StreamKeyHash(pub [u8; 32]);
@@ -221,6 +228,8 @@ pub struct Channel {
     pub description: String,
     pub scheduled_at: Option<DateTime<Utc>>,
     pub status: ChannelStatus,
+    /// What its lives are made into (a node without room for a ladder plays `standard` as `basic`).
+    pub kind: ChannelType,
     /// Seconds between thumbnails while live.
     pub thumbnail_interval_s: i32,
     /// Chat slow mode: seconds between one user's messages (0: off).
@@ -248,6 +257,7 @@ pub struct ChannelPatch {
     /// `Some(None)` clears the schedule.
     pub scheduled_at: Option<Option<DateTime<Utc>>>,
     pub status: Option<ChannelStatus>,
+    pub kind: Option<ChannelType>,
     pub thumbnail_interval_s: Option<i32>,
     pub chat_slow_mode_s: Option<i32>,
     pub chat_banned_words: Option<Vec<String>>,

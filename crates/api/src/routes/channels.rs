@@ -75,6 +75,7 @@ pub async fn update(
         title: req.title,
         description: req.description,
         scheduled_at: req.scheduled_at,
+        kind: req.kind,
         thumbnail_interval_s: req.thumbnail_interval_s,
         chat_slow_mode_s: req.chat_slow_mode_s,
         chat_banned_words: req.chat_banned_words,
@@ -117,9 +118,7 @@ pub async fn pin(
     // On the media timeline when live; the wall clock otherwise.
     let pts = live.as_ref().and_then(|l| l.media_now()).unwrap_or(now);
     let (pin, product) = channels::pin(state.store.as_ref(), signed_in.user(), id, req.product_id, pts, now).await?;
-    if let Some(live) = live {
-        live.add_pin(PinRange { id: pin.id, product_id: product.id.0, start: pts });
-    }
+    state.media.add_pin(id, PinRange { id: pin.id, product_id: product.id.0, start: pts });
     state.hub.pinned(id, &product, pts).await;
     metrics::counter!("olive_pins_total", "channel" => id.to_string()).increment(1);
     Ok((StatusCode::CREATED, ApiJson(PinCreated { id: pin.id, product_id: product.id, pts })))

@@ -1,5 +1,7 @@
-//! Live playback: the LL-HLS playlist with blocking reload and delta updates, and the init
-//! segments, segments and parts it names, all served from the channel's in-memory window.
+//! Live playback: the multivariant playlist of a live's ladder, each rendition's LL-HLS playlist
+//! with blocking reload, delta updates and rendition reports, and the init segments, segments and
+//! parts they name, all served from the channel's in-memory windows. The source rendition lives
+//! at `/live/{id}/`, each rung under `/live/{id}/{rung}/`.
 //! Playlists are never cached; media URIs never repeat (sequence numbers start from the wall
 //! clock), so they are cached for good. Every answer allows any origin: players live on other
 //! sites too. A live held by another node is forwarded there ([`crate::peers`]).
@@ -12,7 +14,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use olive_core::ChannelId;
-use olive_media::{LiveChannel, MediaFile, Wanted};
+use olive_media::{LiveChannel, MediaFile, RungName, Wanted};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,8 +46,11 @@ enum Source {
 /// ended here may since have started on another node. `path` is what would be asked of that node,
 /// already parsed: nothing else is forwarded.
 async fn live_source(state: &AppState, path: PeerPath, headers: &HeaderMap) -> Result<Source, ApiError> {
-    let (PeerPath::Playlist(id, _) | PeerPath::Media(id, _) | PeerPath::Thumbnail(id)) = path;
-    let here = state.media.channel(id);
+    let (id, rung) = match path {
+        PeerPath::Playlist(id, rung, _) | PeerPath::Media(id, rung, _) => (id, rung),
+        PeerPath::Master(id) | PeerPath::Thumbnail(id) => (id, None),
+    };
+    let here = state.media.rendition(id, rung);
     if here.as_ref().is_none_or(|live| live.is_ended()) {
         if let Some(owner) = crate::peers::owner_elsewhere(state, id, headers).await {
             let answer = crate::peers::forward(state, &owner, path).await?;
@@ -57,6 +62,58 @@ async fn live_source(state: &AppState, path: PeerPath, headers: &HeaderMap) -> R
 
 fn channel_id(raw: &str, what: &'static str) -> Result<ChannelId, ApiError> {
     raw.parse().map_err(|_| ApiError::not_found(what))
+}
+
+fn rung_name(raw: &str, what: &'static str) -> Result<RungName, ApiError> {
+    RungName::parse(raw).ok_or_else(|| ApiError::not_found(what))
+}
+
+/// How long the multivariant playlist waits for a starting ladder's rungs to have media.
+const LADDER_WARM_UP: Duration = Duration::from_secs(3);
+
+/// `GET /live/{channel_id}/master.m3u8` — the multivariant playlist (RFC 8216bis §4.4.6): the
+/// source and its ladder's rungs, best first, with one audio group.
+pub async fn master(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = channel_id(&id, "live stream")?;
+    let live = match live_source(&state, PeerPath::Master(id), &headers).await? {
+        Source::Here(live) => live,
+        Source::Forwarded(response) => return Ok(response),
+    };
+    if !live.has_media() {
+        live.wait_for(Wanted::Part { msn: live.next_msn(), index: 0 }, FIRST_PART_WAIT).await;
+    }
+    let deadline = tokio::time::Instant::now() + LADDER_WARM_UP;
+    while state.media.ladder_warming_up(id) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = state.media.multivariant(id).ok_or_else(|| ApiError::not_found("live stream"))?;
+    Ok(of_channel(with_headers(text.into_response(), "application/vnd.apple.mpegurl", "no-cache, no-store"), id))
+}
+
+/// `GET /live/{channel_id}/{rung}/index.m3u8` — a rung's media playlist, as the source's.
+pub async fn rung_playlist(
+    State(state): State<AppState>,
+    Path((id, rung)): Path<(String, String)>,
+    headers: HeaderMap,
+    query: Result<Query<PlaylistQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let (id, rung) = (channel_id(&id, "live stream")?, rung_name(&rung, "live stream")?);
+    rendition_playlist(state, id, Some(rung), headers, query).await
+}
+
+/// `GET /live/{channel_id}/{rung}/{file}` — a rung's init segments, segments and parts.
+pub async fn rung_media_file(
+    State(state): State<AppState>,
+    Path((id, rung, file)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (id, rung) = (channel_id(&id, "media file")?, rung_name(&rung, "media file")?);
+    let file = MediaFile::parse(&file).ok_or_else(|| ApiError::not_found("media file"))?;
+    rendition_media_file(state, id, Some(rung), file, headers).await
 }
 
 /// The channel's bytes: egress is charged to it.
@@ -82,11 +139,21 @@ pub async fn playlist(
     headers: HeaderMap,
     query: Result<Query<PlaylistQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = query.map_err(|_| bad_request("_HLS_msn and _HLS_part must be non-negative integers"))?;
     let id = channel_id(&id, "live stream")?;
+    rendition_playlist(state, id, None, headers, query).await
+}
+
+async fn rendition_playlist(
+    state: AppState,
+    id: ChannelId,
+    rung: Option<RungName>,
+    headers: HeaderMap,
+    query: Result<Query<PlaylistQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|_| bad_request("_HLS_msn and _HLS_part must be non-negative integers"))?;
     let skip = q.skip.as_deref().is_some_and(|s| s == "YES" || s == "v2");
     let forwarded = HlsQuery { msn: q.msn, part: q.part, skip };
-    let live = match live_source(&state, PeerPath::Playlist(id, forwarded), &headers).await? {
+    let live = match live_source(&state, PeerPath::Playlist(id, rung, forwarded), &headers).await? {
         Source::Here(live) => live,
         Source::Forwarded(response) => return Ok(response),
     };
@@ -116,7 +183,8 @@ pub async fn playlist(
             }
         }
     }
-    let text = live.playlist(skip).ok_or_else(|| ApiError::not_found("live stream"))?;
+    let reports = state.media.rendition_reports(id, rung);
+    let text = live.playlist_with_reports(skip, &reports).ok_or_else(|| ApiError::not_found("live stream"))?;
     Ok(of_channel(with_headers(text.into_response(), "application/vnd.apple.mpegurl", "no-cache, no-store"), id))
 }
 
@@ -127,10 +195,21 @@ pub async fn media_file(
     Path((id, file)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let not_found = || ApiError::not_found("media file");
     // Only a name the live window could hold is looked up here or sent to another node.
-    let (id, file) = (channel_id(&id, "media file")?, MediaFile::parse(&file).ok_or_else(not_found)?);
-    let live = match live_source(&state, PeerPath::Media(id, file), &headers).await? {
+    let id = channel_id(&id, "media file")?;
+    let file = MediaFile::parse(&file).ok_or_else(|| ApiError::not_found("media file"))?;
+    rendition_media_file(state, id, None, file, headers).await
+}
+
+async fn rendition_media_file(
+    state: AppState,
+    id: ChannelId,
+    rung: Option<RungName>,
+    file: MediaFile,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::not_found("media file");
+    let live = match live_source(&state, PeerPath::Media(id, rung, file), &headers).await? {
         Source::Here(live) => live,
         Source::Forwarded(response) => return Ok(response),
     };

@@ -100,9 +100,11 @@ impl Server {
         cmd.arg("serve").args(["--http", "127.0.0.1:0", "--rtmp", "127.0.0.1:0"]).args(extra);
         storage_args(&mut cmd, &data_dir, &db);
         // Tests sign up and log in many accounts from one address; the hostile tests pass the
-        // limits they check as flags, which win over these.
+        // limits they check as flags, which win over these. Lives play as basic unless a test
+        // gives the node transcode slots (`--transcode-slots N`): the ladder tests do.
         cmd.env("RUST_LOG", "info")
             .env_remove("OLIVE_LOG_FORMAT")
+            .env("OLIVE_TRANSCODE_SLOTS", "0")
             .env("OLIVE_SIGNUP_LIMIT", "1000000")
             .env("OLIVE_LOGIN_LIMIT", "1000000")
             .env("OLIVE_METRICS_ADDR", "127.0.0.1:0")

@@ -1,0 +1,150 @@
+//! The encoder: one `ffmpeg` child process per ladder, supervised as SRS and MediaMTX do. It
+//! reads the source's video as FLV on its standard input (the stream's own timestamps), decodes
+//! it once, scales it once per rung and encodes every rung with x264, each into its own Unix
+//! socket in a private folder, as FLV again. Why this encoder: `bench/RESULTS.md` ("The encoder
+//! trial") and ARCHITECTURE.md.
+//!
+//! Every rung gets an IDR frame exactly where the source has a keyframe and nowhere else
+//! (`-force_key_frames source`, no scene cuts, no GOP limit), no B-frames and no look-ahead
+//! (`-tune zerolatency`: a frame leaves the encoder as soon as it is encoded), and the source's
+//! timestamps (`-copyts`, `-fps_mode passthrough`): so the rung's frames line up with the
+//! source's parts (see `olive_media_mux::rung`).
+
+use super::plan::PlannedRung;
+use std::path::{Path, PathBuf};
+
+/// How rungs are encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncoderSettings {
+    /// The `ffmpeg` program.
+    pub program: PathBuf,
+    /// x264's preset. `superfast` with `zerolatency` was the trial's choice.
+    pub preset: String,
+}
+
+impl Default for EncoderSettings {
+    fn default() -> Self {
+        EncoderSettings { program: PathBuf::from("ffmpeg"), preset: "superfast".into() }
+    }
+}
+
+/// The socket a rung's encoded FLV arrives on.
+pub fn socket_path(dir: &Path, rung: &PlannedRung) -> PathBuf {
+    dir.join(format!("{}.sock", rung.name))
+}
+
+/// ffmpeg's command line for `rungs`, their sockets in `dir`.
+pub fn arguments(settings: &EncoderSettings, rungs: &[PlannedRung], dir: &Path) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "-hide_banner",
+        "-nostdin",
+        "-nostats",
+        "-loglevel",
+        "warning",
+        // Start on the first tags: the stream header says video only, the sequence header leads.
+        "-probesize",
+        "4096",
+        "-analyzeduration",
+        "0",
+        "-fflags",
+        "+nobuffer",
+        // One decoding thread: frame threads would hold frames back, one per thread.
+        "-threads",
+        "1",
+        "-copyts",
+        "-f",
+        "flv",
+        "-i",
+        "pipe:0",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    args.extend(["-filter_complex".to_owned(), filter_graph(rungs)]);
+    for (i, r) in rungs.iter().enumerate() {
+        args.extend(rung_arguments(settings, i, r));
+        args.extend(["-f".to_owned(), "flv".to_owned(), format!("unix:{}", socket_path(dir, r).display())]);
+    }
+    args
+}
+
+/// One decode split into every rung, each scaled (and its frame rate capped) once: `[o{i}]`.
+pub fn filter_graph(rungs: &[PlannedRung]) -> String {
+    let n = rungs.len();
+    let mut graph = format!("[0:v]split={n}");
+    for i in 0..n {
+        graph.push_str(&format!("[s{i}]"));
+    }
+    for (i, r) in rungs.iter().enumerate() {
+        graph.push_str(&format!(";[s{i}]"));
+        if let Some(fps) = r.fps {
+            graph.push_str(&format!("fps={fps}:round=down,"));
+        }
+        graph.push_str(&format!("scale=w={}:h={}:flags=bilinear,format=yuv420p[o{i}]", r.width, r.height));
+    }
+    graph
+}
+
+/// How rung `index` (the graph's `[o{index}]`) is encoded, up to its output.
+pub fn rung_arguments(settings: &EncoderSettings, index: usize, rung: &PlannedRung) -> Vec<String> {
+    let kbps = rung.video_kbps;
+    [
+        "-map",
+        &format!("[o{index}]"),
+        "-c:v",
+        "libx264",
+        "-preset",
+        &settings.preset,
+        "-tune",
+        "zerolatency",
+        "-threads",
+        "1",
+        "-profile:v",
+        "high",
+        "-b:v",
+        &format!("{kbps}k"),
+        "-maxrate",
+        &format!("{kbps}k"),
+        "-bufsize",
+        &format!("{kbps}k"),
+        "-force_key_frames",
+        "source",
+        "-forced-idr",
+        "1",
+        "-x264-params",
+        "scenecut=0:keyint=infinite:bframes=0",
+        "-fps_mode",
+        "passthrough",
+        "-flush_packets",
+        "1",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use olive_media_mux::RungName;
+
+    #[test]
+    fn every_rung_is_scaled_from_one_decode_and_keyed_on_the_source() {
+        let rungs = [
+            PlannedRung { name: RungName(480), width: 854, height: 480, video_kbps: 1200, fps: None },
+            PlannedRung { name: RungName(160), width: 284, height: 160, video_kbps: 250, fps: Some(15) },
+        ];
+        let args = arguments(&EncoderSettings::default(), &rungs, Path::new("/run/olive/7"));
+        let line = args.join(" ");
+        assert!(line.contains("-copyts -f flv -i pipe:0"), "{line}");
+        assert!(line.contains(
+            "[0:v]split=2[s0][s1];[s0]scale=w=854:h=480:flags=bilinear,format=yuv420p[o0];\
+             [s1]fps=15:round=down,scale=w=284:h=160:flags=bilinear,format=yuv420p[o1]"
+        ));
+        assert_eq!(line.matches("-force_key_frames source").count(), 2);
+        assert_eq!(line.matches("-tune zerolatency").count(), 2);
+        assert!(line.contains("-b:v 1200k -maxrate 1200k"));
+        assert!(line.ends_with("-f flv unix:/run/olive/7/160p.sock"), "{line}");
+        assert_eq!(args.iter().filter(|a| a.starts_with("unix:")).count(), 2);
+    }
+}

@@ -1,0 +1,475 @@
+//! Adaptive bitrate: a `standard` channel's live is also made into a ladder of smaller renditions
+//! (rungs), each an LL-HLS window of its own, cut at the same media times as the source.
+//!
+//! [`Ladders`] is the node's side: how many ladders it can run (its transcode slots), whether it
+//! has an encoder at all, and the ladder of each live. A [`Ladder`] is one live's: its rungs'
+//! windows and packagers ([`olive_media_mux::rung`]), fed from two sides — the ingest session
+//! hands it the source's cuts, keyframes and audio; the encoder process ([`process`]) hands it
+//! each rung's encoded video. A live that cannot have a ladder (no encoder, no free slot, nothing
+//! below the source's size, an encoder that keeps failing) plays as `basic`, and says why
+//! ([`Fallback`]); it never waits for one.
+
+pub mod encoder;
+pub mod plan;
+pub(crate) mod process;
+
+use crate::live::LiveChannel;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use olive_core::ChannelId;
+use olive_media_mux::rung::{Cut, RungPackager};
+use olive_media_mux::{AudioConfig, FlvEvent, Output, Part, RungName};
+use plan::{LadderSpec, PlannedRung};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+pub use encoder::EncoderSettings;
+pub use process::{measure_slots, probe_encoder};
+
+/// What the operator chose for ladders.
+#[derive(Debug, Clone)]
+pub struct LadderSettings {
+    pub spec: LadderSpec,
+    pub encoder: EncoderSettings,
+    /// How many ladders this node runs at once.
+    pub slots: usize,
+    /// Where each encoder's sockets live (a private folder per ladder is made inside).
+    pub work_dir: PathBuf,
+    /// How many times a live's encoder is restarted after it fails.
+    pub restarts: u32,
+}
+
+impl Default for LadderSettings {
+    fn default() -> Self {
+        LadderSettings {
+            spec: LadderSpec::default(),
+            encoder: EncoderSettings::default(),
+            slots: 0,
+            work_dir: std::env::temp_dir(),
+            restarts: 3,
+        }
+    }
+}
+
+/// Why a `standard` channel's live plays as `basic`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(tag = "code", content = "detail", rename_all = "snake_case")]
+pub enum Fallback {
+    /// This node has no encoder (`ffmpeg` with libx264 was not found or does not work).
+    NoEncoder(String),
+    /// Every transcode slot of this node is taken.
+    NoSlot,
+    /// The source is no taller than the smallest rung.
+    NothingBelowSource,
+    /// The encoder failed more often than it may be restarted.
+    EncoderFailed(String),
+}
+
+impl std::fmt::Display for Fallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fallback::NoEncoder(why) => write!(f, "this node has no encoder: {why}"),
+            Fallback::NoSlot => f.write_str("every transcode slot of this node is taken"),
+            Fallback::NothingBelowSource => f.write_str("the source is no taller than the smallest rung"),
+            Fallback::EncoderFailed(why) => write!(f, "the encoder failed: {why}"),
+        }
+    }
+}
+
+/// A transcode slot, given back when dropped.
+#[derive(Debug)]
+pub struct Slot(Arc<Ladders>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.used.fetch_sub(1, Ordering::AcqRel);
+        self.0.publish_slots();
+    }
+}
+
+/// The node's ladders and what it can take.
+#[derive(Debug)]
+pub struct Ladders {
+    settings: LadderSettings,
+    /// `Err` says why this node cannot transcode.
+    encoder: Result<(), String>,
+    total: AtomicUsize,
+    used: AtomicUsize,
+    ladders: RwLock<HashMap<ChannelId, Arc<Ladder>>>,
+    /// Why each live that wanted a ladder plays as `basic`.
+    fallbacks: RwLock<HashMap<ChannelId, Fallback>>,
+}
+
+impl Ladders {
+    /// `encoder` is what [`probe_encoder`] found.
+    pub fn new(settings: LadderSettings, encoder: Result<(), String>) -> Self {
+        Ladders {
+            total: AtomicUsize::new(settings.slots),
+            settings,
+            encoder,
+            used: AtomicUsize::new(0),
+            ladders: RwLock::new(HashMap::new()),
+            fallbacks: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// A node that makes no ladders (every live plays as `basic`, saying why).
+    pub fn disabled(why: &str) -> Self {
+        Self::new(LadderSettings::default(), Err(why.to_owned()))
+    }
+
+    pub fn settings(&self) -> &LadderSettings {
+        &self.settings
+    }
+
+    /// (used, total) transcode slots.
+    pub fn slots(&self) -> (usize, usize) {
+        let total = if self.encoder.is_ok() { self.total.load(Ordering::Acquire) } else { 0 };
+        (self.used.load(Ordering::Acquire), total)
+    }
+
+    /// Sets how many ladders this node runs at once (after measuring).
+    pub fn set_slots(&self, total: usize) {
+        self.total.store(total, Ordering::Release);
+        self.publish_slots();
+    }
+
+    /// Why this node cannot transcode, if it cannot.
+    pub fn unavailable(&self) -> Option<&str> {
+        self.encoder.as_ref().err().map(String::as_str)
+    }
+
+    fn publish_slots(&self) {
+        let (used, total) = self.slots();
+        metrics::gauge!("olive_transcode_slots", "state" => "used").set(used as f64);
+        metrics::gauge!("olive_transcode_slots", "state" => "free").set(total.saturating_sub(used) as f64);
+    }
+
+    /// Takes a slot for a new ladder, or says why there is none.
+    pub fn reserve(self: &Arc<Self>) -> Result<Slot, Fallback> {
+        if let Err(why) = &self.encoder {
+            return Err(Fallback::NoEncoder(why.clone()));
+        }
+        let total = self.total.load(Ordering::Acquire);
+        let taken = self.used.fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| (u < total).then_some(u + 1));
+        if taken.is_err() {
+            return Err(Fallback::NoSlot);
+        }
+        self.publish_slots();
+        Ok(Slot(self.clone()))
+    }
+
+    /// The ladder of a channel's live on this node (running, or ended and not yet replaced).
+    pub fn ladder(&self, channel: ChannelId) -> Option<Arc<Ladder>> {
+        self.ladders.read().expect("ladder map poisoned").get(&channel).cloned()
+    }
+
+    /// Why the channel's current live plays as `basic`, if it wanted a ladder.
+    pub fn fallback(&self, channel: ChannelId) -> Option<Fallback> {
+        self.fallbacks.read().expect("fallback map poisoned").get(&channel).cloned()
+    }
+
+    pub(crate) fn set_fallback(&self, channel: ChannelId, fallback: Option<Fallback>) {
+        let mut map = self.fallbacks.write().expect("fallback map poisoned");
+        match fallback {
+            Some(f) => {
+                map.insert(channel, f);
+            }
+            None => {
+                map.remove(&channel);
+            }
+        }
+    }
+
+    /// A ladder for a live whose source is `source`: the rungs' windows continue those of the
+    /// channel's previous ladder when it has the same rungs and has not ended (a reconnect).
+    pub(crate) fn begin(&self, channel: ChannelId, source: Arc<LiveChannel>, rungs: Vec<PlannedRung>) -> Arc<Ladder> {
+        let mut map = self.ladders.write().expect("ladder map poisoned");
+        let previous = map
+            .get(&channel)
+            .filter(|l| !l.is_ended() && l.rungs.iter().map(|r| r.plan.name).eq(rungs.iter().map(|r| r.name)));
+        let (segment_ms, part_ms) = source.targets();
+        let windows: Vec<Arc<LiveChannel>> = match previous {
+            Some(p) => p.rungs.iter().map(|r| r.live.clone()).collect(),
+            None => rungs.iter().map(|_| Arc::new(LiveChannel::new(segment_ms, part_ms, source.next_msn()))).collect(),
+        };
+        let ladder = Arc::new(Ladder {
+            channel,
+            source,
+            rungs: rungs
+                .into_iter()
+                .zip(windows)
+                .map(|(plan, live)| Rung {
+                    plan,
+                    live,
+                    packager: Mutex::new(RungPackager::new()),
+                    progress: Mutex::new(RungProgress::default()),
+                })
+                .collect(),
+            state: Mutex::new(LadderState::default()),
+        });
+        map.insert(channel, ladder.clone());
+        ladder
+    }
+}
+
+/// One rung of a live's ladder.
+#[derive(Debug)]
+pub struct Rung {
+    pub plan: PlannedRung,
+    pub live: Arc<LiveChannel>,
+    packager: Mutex<RungPackager>,
+    progress: Mutex<RungProgress>,
+}
+
+#[derive(Debug, Default)]
+struct RungProgress {
+    /// Presentation time of the newest frame the encoder sent, stream milliseconds.
+    last_ms: Option<i64>,
+    /// Frames and bytes the encoder sent in the current second, and the last whole second's.
+    window_start_ms: Option<i64>,
+    frames: u32,
+    bytes: u64,
+    fps: f64,
+    bitrate_bps: u64,
+}
+
+#[derive(Debug, Default)]
+struct LadderState {
+    /// Presentation time of the newest source frame handed to the encoder.
+    source_ms: Option<i64>,
+    /// Source frames the encoder could not take in time (skipped up to the next keyframe).
+    skipped_frames: u64,
+    ended: bool,
+    /// The encoder is running (set by the process supervisor).
+    running: bool,
+    restarts: u32,
+    cpu_seconds: f64,
+}
+
+/// A live's ladder.
+#[derive(Debug)]
+pub struct Ladder {
+    channel: ChannelId,
+    source: Arc<LiveChannel>,
+    pub rungs: Vec<Rung>,
+    state: Mutex<LadderState>,
+}
+
+/// How one rung is doing, for the studio and the channel API.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RungHealth {
+    /// `480p`.
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    /// What the rung is encoded at.
+    pub target_bitrate_bps: u64,
+    /// Frames and bits per second the encoder made over the last second of media.
+    pub fps: f64,
+    pub bitrate_bps: u64,
+    /// How far its newest frame is behind the newest source frame, in milliseconds of media.
+    pub encoder_lag_ms: i64,
+    /// Source parts the rung could not make.
+    pub dropped_parts: u64,
+}
+
+/// How a live's ladder is doing.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LadderHealth {
+    pub running: bool,
+    pub rungs: Vec<RungHealth>,
+    /// Source frames skipped because the encoder could not keep up.
+    pub skipped_source_frames: u64,
+    pub restarts: u32,
+    /// CPU the encoder spent for this live.
+    pub cpu_seconds: f64,
+}
+
+impl Ladder {
+    pub fn channel(&self) -> ChannelId {
+        self.channel
+    }
+
+    pub fn rung(&self, name: RungName) -> Option<&Rung> {
+        self.rungs.iter().find(|r| r.plan.name == name)
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, LadderState> {
+        self.state.lock().expect("ladder state poisoned")
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.state().ended
+    }
+
+    pub fn is_running(&self) -> bool {
+        let s = self.state();
+        s.running && !s.ended
+    }
+
+    /// No more media: every rung's playlist ends.
+    pub fn end_stream(&self) {
+        self.state().ended = true;
+        for r in &self.rungs {
+            r.live.end_stream();
+        }
+    }
+
+    pub fn health(&self) -> LadderHealth {
+        let s = self.state();
+        let source_ms = s.source_ms;
+        LadderHealth {
+            running: s.running && !s.ended,
+            skipped_source_frames: s.skipped_frames,
+            restarts: s.restarts,
+            cpu_seconds: s.cpu_seconds,
+            rungs: self
+                .rungs
+                .iter()
+                .map(|r| {
+                    let p = r.progress.lock().expect("rung progress poisoned");
+                    let dropped = r.packager.lock().expect("rung packager poisoned").dropped_parts();
+                    RungHealth {
+                        name: r.plan.name.to_string(),
+                        width: r.plan.width,
+                        height: r.plan.height,
+                        target_bitrate_bps: u64::from(r.plan.video_kbps) * 1000,
+                        fps: p.fps,
+                        bitrate_bps: p.bitrate_bps,
+                        encoder_lag_ms: match (source_ms, p.last_ms) {
+                            (Some(s), Some(r)) => (s - r).max(0),
+                            (Some(_), None) => -1,
+                            _ => 0,
+                        },
+                        dropped_parts: dropped,
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// Each rung's packager, and its window told what came out.
+    fn each_rung(&self, mut f: impl FnMut(&mut RungPackager)) {
+        for rung in &self.rungs {
+            let mut packager = rung.packager.lock().expect("rung packager poisoned");
+            f(&mut packager);
+            rung.drain(&mut packager, self.source.session_origin());
+        }
+    }
+
+    /// The source's init segment went out with these tracks.
+    pub(crate) fn source_started(&self, audio: Option<AudioConfig>) {
+        self.each_rung(|p| p.source_started(audio.clone()));
+    }
+
+    pub(crate) fn source_keyframe(&self, ms: i64, cts_ms: i32) {
+        self.each_rung(|p| p.source_keyframe(ms, cts_ms));
+    }
+
+    pub(crate) fn source_audio(&self, ms: i64, data: &Bytes) {
+        self.each_rung(|p| p.source_audio(ms, data.clone()));
+    }
+
+    pub(crate) fn source_cut(&self, cut: Cut) {
+        self.each_rung(|p| p.source_cut(cut));
+    }
+
+    /// A source frame at presentation time `ms` was handed to the encoder (`taken`) or skipped.
+    pub(crate) fn source_fed(&self, ms: i64, taken: bool) {
+        let mut s = self.state();
+        s.source_ms = Some(ms);
+        if !taken {
+            s.skipped_frames += 1;
+        }
+    }
+
+    /// The encoder sent `event` for rung `index`.
+    pub(crate) fn rung_video(&self, index: usize, event: FlvEvent, bytes: usize) {
+        let Some(rung) = self.rungs.get(index) else { return };
+        if let FlvEvent::Video(f) = &event {
+            let ms = i64::from(f.dts_ms) + i64::from(f.cts_ms);
+            rung.progress.lock().expect("rung progress poisoned").frame(ms, bytes);
+        }
+        let mut packager = rung.packager.lock().expect("rung packager poisoned");
+        packager.rung_video(event);
+        rung.drain(&mut packager, self.source.session_origin());
+    }
+
+    /// Rung `index`'s encoder output ended.
+    pub(crate) fn rung_finished(&self, index: usize) {
+        let Some(rung) = self.rungs.get(index) else { return };
+        let mut packager = rung.packager.lock().expect("rung packager poisoned");
+        packager.finish();
+        rung.drain(&mut packager, self.source.session_origin());
+    }
+
+    /// A restarted encoder: each rung starts again at the source's next segment.
+    pub(crate) fn restart_rungs(&self) {
+        for rung in &self.rungs {
+            *rung.packager.lock().expect("rung packager poisoned") = RungPackager::new();
+        }
+        self.state().restarts += 1;
+    }
+
+    pub(crate) fn set_running(&self, running: bool) {
+        self.state().running = running;
+    }
+
+    pub(crate) fn add_cpu(&self, seconds: f64) {
+        self.state().cpu_seconds += seconds;
+    }
+
+    pub(crate) fn restarts(&self) -> u32 {
+        self.state().restarts
+    }
+}
+
+impl RungProgress {
+    fn frame(&mut self, ms: i64, bytes: usize) {
+        self.last_ms = Some(self.last_ms.map_or(ms, |l| l.max(ms)));
+        let start = *self.window_start_ms.get_or_insert(ms);
+        if ms - start >= 1000 {
+            let span = (ms - start) as f64 / 1000.0;
+            self.fps = f64::from(self.frames) / span;
+            self.bitrate_bps = (self.bytes as f64 * 8.0 / span) as u64;
+            self.window_start_ms = Some(ms);
+            self.frames = 0;
+            self.bytes = 0;
+        }
+        self.frames += 1;
+        self.bytes += bytes as u64;
+    }
+}
+
+impl Rung {
+    /// Hands the packager's outputs to the window. A part is held until the next output: if that
+    /// ends its segment, both are published together (see `LiveChannel::push_last_part`).
+    fn drain(&self, packager: &mut RungPackager, origin: DateTime<Utc>) {
+        let mut held: Option<Part> = None;
+        while let Some(output) = packager.poll_output() {
+            if let Some(part) = held.take() {
+                match &output {
+                    Output::SegmentEnd { segment, duration_ms } if *segment == part.segment => {
+                        self.live.push_last_part(part, *duration_ms);
+                        continue;
+                    }
+                    _ => self.live.push_part(part),
+                }
+            }
+            match output {
+                Output::Init { bytes, video, audio } => {
+                    self.live.begin_session_with(bytes, origin, video, audio);
+                }
+                Output::Part(part) => held = Some(part),
+                Output::SegmentEnd { segment, duration_ms } => self.live.end_segment(segment, duration_ms),
+            }
+        }
+        if let Some(part) = held {
+            self.live.push_part(part);
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! The encoder process of one live, supervised: started when the source's first keyframe
+//! arrives, fed the source's video as FLV through its standard input, read back one Unix socket
+//! per rung, restarted (at the source's next keyframe) when it fails, and stopped when the live
+//! ends. Its CPU time is charged to the channel. Nothing here decides alignment: it only moves
+//! bytes between the process and [`Ladder`].
+
+use super::encoder::{self, EncoderSettings};
+use super::{Fallback, Ladder, Ladders, Slot};
+use bytes::Bytes;
+use chrono::Utc;
+use olive_media_mux::flv::demux_video;
+use olive_media_mux::flv_stream::{self, TagKind, TagReader};
+use olive_store::usage::UsageMeter;
+use olive_store::Meter;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+/// Source tags queued for the encoder: about four seconds of 60 fps video. A fuller queue means
+/// the encoder cannot keep up, and frames are skipped up to the next keyframe.
+const INPUT_QUEUE: usize = 256;
+/// The largest tag the encoder may send back.
+const MAX_TAG: usize = 8 * 1024 * 1024;
+/// How long the encoder has to connect to a rung's socket.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Checks that `ffmpeg` runs and encodes with libx264; `Err` says what is missing.
+pub async fn probe_encoder(settings: &EncoderSettings) -> Result<(), String> {
+    let run = tokio::process::Command::new(&settings.program)
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=30"])
+        .args(["-frames:v", "2", "-c:v", "libx264", "-preset", &settings.preset, "-f", "null", "-"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    match tokio::time::timeout(Duration::from_secs(20), run).await {
+        Err(_) => Err(format!("{} did not answer in 20 s", settings.program.display())),
+        Ok(Err(e)) => Err(format!("{} could not be started ({e}); install ffmpeg", settings.program.display())),
+        Ok(Ok(out)) if out.status.success() => Ok(()),
+        Ok(Ok(out)) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let last = stderr.lines().last().unwrap_or("no message");
+            Err(format!("{} cannot encode with libx264: {last}", settings.program.display()))
+        }
+    }
+}
+
+/// Measures how many ladders of `spec` this machine can encode at once: encodes four seconds of a
+/// noisy 720p30 test picture (camera grain costs an encoder as much as a real scene) and divides
+/// three quarters of the cores by the share of a core one ladder took. Returns the slots and the
+/// cores one ladder takes.
+pub async fn measure_slots(settings: &EncoderSettings, spec: &super::plan::LadderSpec) -> Result<(usize, f64), String> {
+    const SECONDS: f64 = 4.0;
+    let rungs = super::plan::plan(spec, 1280, 720, Some(30.0));
+    if rungs.is_empty() {
+        return Ok((0, 0.0));
+    }
+    let mut args: Vec<String> = ["-hide_banner", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    args.push(format!("testsrc2=size=1280x720:rate=30,noise=alls=8:allf=t,format=yuv420p,trim=duration={SECONDS}"));
+    args.extend(["-filter_complex".to_owned(), encoder::filter_graph(&rungs)]);
+    for (i, r) in rungs.iter().enumerate() {
+        args.extend(encoder::rung_arguments(settings, i, r));
+        args.extend(["-f", "null", "-"].iter().map(|s| (*s).to_owned()));
+    }
+    let before = children_cpu_seconds();
+    let run = tokio::process::Command::new(&settings.program)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let out = match tokio::time::timeout(Duration::from_secs(120), run).await {
+        Err(_) => return Err("the measurement took more than 120 s".into()),
+        Ok(Err(e)) => return Err(e.to_string()),
+        Ok(Ok(out)) => out,
+    };
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("ffmpeg failed").to_owned());
+    }
+    let per_ladder = ((children_cpu_seconds() - before) / SECONDS).max(0.01);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    Ok((((cores * 0.75) / per_ladder).floor().max(1.0) as usize, per_ladder))
+}
+
+/// CPU seconds the children this process has waited for used.
+fn children_cpu_seconds() -> f64 {
+    // SAFETY: getrusage fills the zeroed struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+enum Input {
+    /// The AVC sequence header's tag: sent first to every encoder run.
+    SequenceHeader(Bytes),
+    Frame {
+        tag: Bytes,
+        keyframe: bool,
+    },
+}
+
+/// The ingest session's end of a running ladder.
+pub(crate) struct Feed {
+    ladder: Arc<Ladder>,
+    input: mpsc::Sender<Input>,
+    /// The encoder's queue was full: frames are skipped until the next keyframe.
+    skipping: bool,
+}
+
+impl Feed {
+    pub(crate) fn ladder(&self) -> &Arc<Ladder> {
+        &self.ladder
+    }
+
+    /// The source's AVC sequence header (its FLV tag payload).
+    pub(crate) fn sequence_header(&mut self, payload: &Bytes) {
+        let tag = flv_stream::tag(TagKind::Video, 0, payload);
+        // A reconfiguration must reach the encoder; waiting is not possible here, so a full
+        // queue skips to the next keyframe, which follows a new sequence header.
+        if self.input.try_send(Input::SequenceHeader(tag)).is_err() {
+            self.skipping = true;
+        }
+    }
+
+    /// A source video frame at decode time `ms` (stream milliseconds), its FLV tag payload as
+    /// the broadcaster sent it.
+    pub(crate) fn video(&mut self, ms: i64, cts_ms: i32, keyframe: bool, payload: &Bytes) {
+        if keyframe {
+            self.skipping = false;
+        }
+        let taken = !self.skipping && {
+            let tag = flv_stream::tag(TagKind::Video, ms.clamp(0, i64::from(u32::MAX)) as u32, payload);
+            match self.input.try_send(Input::Frame { tag, keyframe }) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.skipping = true;
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        };
+        self.ladder.source_fed(ms + i64::from(cts_ms), taken);
+    }
+}
+
+/// Starts the encoder of `ladder` and returns the feed the ingest session writes to. The slot is
+/// held until the encoder stops.
+pub(crate) fn start(ladders: Arc<Ladders>, ladder: Arc<Ladder>, slot: Slot, usage: Arc<UsageMeter>) -> Feed {
+    let (input, rx) = mpsc::channel(INPUT_QUEUE);
+    let feed = Feed { ladder: ladder.clone(), input, skipping: false };
+    tokio::spawn(supervise(ladders, ladder, rx, slot, usage));
+    feed
+}
+
+static LADDER_RUNS: AtomicU64 = AtomicU64::new(0);
+
+async fn supervise(
+    ladders: Arc<Ladders>,
+    ladder: Arc<Ladder>,
+    mut rx: mpsc::Receiver<Input>,
+    slot: Slot,
+    usage: Arc<UsageMeter>,
+) {
+    let settings = ladders.settings().clone();
+    let channel = ladder.channel();
+    let run = LADDER_RUNS.fetch_add(1, Ordering::Relaxed);
+    let dir = settings.work_dir.join(format!("olive-ladder-{}-{channel}-{run}", std::process::id()));
+    let mut sequence_header: Option<Bytes> = None;
+    loop {
+        ladder.set_running(true);
+        let ended = run_once(&ladder, &settings.encoder, &dir, &mut rx, &mut sequence_header, &usage).await;
+        match ended {
+            Ok(()) => break,
+            Err(why) => {
+                if ladder.restarts() >= settings.restarts {
+                    tracing::error!(channel_id = %channel, reason = %why, "the encoder keeps failing; the live plays as basic");
+                    ladders.set_fallback(channel, Some(Fallback::EncoderFailed(why)));
+                    ladder.end_stream();
+                    break;
+                }
+                tracing::warn!(channel_id = %channel, reason = %why, "the encoder failed; restarting it at the next keyframe");
+                ladder.restart_rungs();
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    ladder.set_running(false);
+    let _ = tokio::fs::remove_dir_all(&dir).await;
+    drop(slot);
+}
+
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// One run of the encoder: `Ok` when the source ended and the encoder finished its output,
+/// `Err` with what went wrong otherwise.
+async fn run_once(
+    ladder: &Arc<Ladder>,
+    settings: &EncoderSettings,
+    dir: &Path,
+    rx: &mut mpsc::Receiver<Input>,
+    sequence_header: &mut Option<Bytes>,
+    usage: &Arc<UsageMeter>,
+) -> Result<(), String> {
+    private_dir(dir).map_err(|e| format!("could not make {}: {e}", dir.display()))?;
+    let plans: Vec<_> = ladder.rungs.iter().map(|r| r.plan).collect();
+    let mut readers = JoinSet::new();
+    for (index, plan) in plans.iter().enumerate() {
+        let path = encoder::socket_path(dir, plan);
+        let listener = UnixListener::bind(&path).map_err(|e| format!("could not listen on {}: {e}", path.display()))?;
+        readers.spawn(read_rung(ladder.clone(), index, listener));
+    }
+    let mut child = tokio::process::Command::new(&settings.program)
+        .args(encoder::arguments(settings, &plans, dir))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("could not start {}: {e}", settings.program.display()))?;
+    let channel = ladder.channel();
+    let last_error = Arc::new(Mutex::new(String::new()));
+    if let Some(stderr) = child.stderr.take() {
+        let last_error = last_error.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::warn!(channel_id = %channel, encoder = %line, "encoder says");
+                *last_error.lock().expect("encoder message poisoned") = line;
+            }
+        });
+    }
+    let cpu = child.id().map(|pid| tokio::spawn(meter_cpu(pid, ladder.clone(), usage.clone())));
+    let mut stdin = child.stdin.take().expect("stdin was piped");
+    let fed = async {
+        stdin.write_all(&flv_stream::header(false)).await?;
+        if let Some(header) = sequence_header.as_ref() {
+            stdin.write_all(header).await?;
+        }
+        // A restarted encoder begins at a keyframe.
+        let mut waiting_for_keyframe = true;
+        while let Some(input) = rx.recv().await {
+            match input {
+                Input::SequenceHeader(tag) => {
+                    stdin.write_all(&tag).await?;
+                    *sequence_header = Some(tag);
+                }
+                Input::Frame { tag, keyframe } => {
+                    waiting_for_keyframe &= !keyframe;
+                    if !waiting_for_keyframe {
+                        stdin.write_all(&tag).await?;
+                    }
+                }
+            }
+        }
+        stdin.shutdown().await?;
+        drop(stdin);
+        Ok::<(), std::io::Error>(())
+    };
+    let outcome = tokio::select! {
+        fed = fed => match fed {
+            Ok(()) => {
+                // The source ended: the encoder flushes its rungs and exits.
+                match tokio::time::timeout(Duration::from_secs(10), child.wait()).await {
+                    Ok(Ok(status)) if status.success() => Ok(()),
+                    Ok(Ok(status)) => Err(format!("it exited with {status} at the end")),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => {
+                        let _ = child.kill().await;
+                        Ok(())
+                    }
+                }
+            }
+            Err(e) => Err(format!("it stopped reading its input ({e})")),
+        },
+        status = child.wait() => Err(match status {
+            Ok(s) => format!("it exited with {s}"),
+            Err(e) => e.to_string(),
+        }),
+    };
+    if outcome.is_err() {
+        let _ = child.kill().await;
+        readers.abort_all();
+    }
+    while readers.join_next().await.is_some() {}
+    if let Some(cpu) = cpu {
+        cpu.abort();
+    }
+    outcome.map_err(|why| {
+        let said = last_error.lock().expect("encoder message poisoned").clone();
+        if said.is_empty() {
+            why
+        } else {
+            format!("{why}: {said}")
+        }
+    })
+}
+
+/// Reads rung `index`'s FLV from the encoder until it ends.
+async fn read_rung(ladder: Arc<Ladder>, index: usize, listener: UnixListener) {
+    let accepted = tokio::time::timeout(CONNECT_TIMEOUT, listener.accept()).await;
+    let Ok(Ok((mut stream, _))) = accepted else {
+        tracing::warn!(channel_id = %ladder.channel(), rung = index, "the encoder never sent this rung");
+        return;
+    };
+    let mut reader = TagReader::new(MAX_TAG);
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let n = match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        reader.push(&buffer[..n]);
+        loop {
+            match reader.next_tag() {
+                Ok(Some(tag)) if tag.kind == TagKind::Video => {
+                    let size = tag.payload.len();
+                    match demux_video(tag.timestamp, tag.payload) {
+                        Ok(event) => ladder.rung_video(index, event, size),
+                        Err(e) => {
+                            tracing::warn!(channel_id = %ladder.channel(), error = %e, "the encoder sent a malformed frame")
+                        }
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(channel_id = %ladder.channel(), error = %e, "the encoder's output is not FLV");
+                    ladder.rung_finished(index);
+                    return;
+                }
+            }
+        }
+    }
+    ladder.rung_finished(index);
+}
+
+/// CPU seconds (user and system) process `pid` has used, from `/proc`.
+fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces: fields count from after it.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // SAFETY: sysconf only reads a configuration value.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Some((utime + stime) / ticks)
+}
+
+/// Charges the encoder's CPU to the channel every two seconds.
+async fn meter_cpu(pid: u32, ladder: Arc<Ladder>, usage: Arc<UsageMeter>) {
+    let channel = ladder.channel();
+    let label = channel.to_string();
+    let mut charged = 0.0f64;
+    let mut unbilled_ms = 0.0f64;
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tick.tick().await;
+        let Some(total) = process_cpu_seconds(pid) else { return };
+        let delta = (total - charged).max(0.0);
+        charged = total;
+        ladder.add_cpu(delta);
+        unbilled_ms += delta * 1000.0;
+        let whole = unbilled_ms.floor();
+        unbilled_ms -= whole;
+        metrics::counter!("olive_transcode_cpu_milliseconds_total", "channel" => label.clone()).increment(whole as u64);
+        usage.add(Utc::now().date_naive(), Some(channel), Meter::CpuMs, whole as i64);
+    }
+}
