@@ -230,6 +230,10 @@ pub struct ChannelView {
     /// Ingest health while the channel is live (channel detail only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health: Option<olive_media::StreamHealth>,
+    /// Its live's adaptive ladder: the rungs and their health, or why it plays as `basic`
+    /// (channel detail, while live on the node answering).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ladder: Option<olive_media::ladder::LadderStatus>,
     /// The RTMP server URL to stream to (channel detail, for its host and admins).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ingest_url: Option<String>,
@@ -256,6 +260,7 @@ impl From<&Channel> for ChannelView {
             playback_url: format!("/live/{}/master.m3u8", c.id),
             created_at: c.created_at,
             health: None,
+            ladder: None,
             ingest_url: None,
             labels: Vec::new(),
         }

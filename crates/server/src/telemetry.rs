@@ -72,6 +72,24 @@ pub fn init_metrics() -> anyhow::Result<PrometheusHandle> {
         "1 while the channel is live (its publisher may be reconnecting), else 0"
     );
     metrics::describe_gauge!("olive_ingest_fps", "Video frames per second received, per live channel");
+    metrics::describe_gauge!("olive_transcode_slots", "Ladders this node can encode at once, by state (used, free)");
+    metrics::describe_counter!(
+        "olive_transcode_cpu_milliseconds_total",
+        "CPU time the ladder encoder spent, per channel"
+    );
+    metrics::describe_counter!(
+        "olive_ladder_fallbacks_total",
+        "Standard lives played as basic, by reason (no_encoder, no_slot, nothing_below_source, encoder_failed)"
+    );
+    metrics::describe_gauge!(
+        "olive_ladder_encoder_lag_seconds",
+        "How far a rung's newest frame is behind the source's newest frame, in media time, per channel and rung"
+    );
+    metrics::describe_gauge!("olive_ladder_rung_fps", "Frames per second the encoder makes, per channel and rung");
+    metrics::describe_gauge!(
+        "olive_ladder_dropped_parts",
+        "Source parts a rung could not make since its live began, per channel and rung"
+    );
     metrics::describe_gauge!(
         "olive_ingest_keyframe_interval_seconds",
         metrics::Unit::Seconds,

@@ -35,6 +35,9 @@ pub async fn detail(
     let channel = state.store.channel(id).await.map_err(CommerceError::from)?;
     let mut view = ChannelView::from(&channel);
     view.health = state.media.health(id);
+    if state.media.is_publishing(id) {
+        view.ladder = Some(state.media.ladders().status(id));
+    }
     view.viewers = state.hub.viewers(id);
     view.labels = screen::now(state.store.as_ref(), id).await?;
     // Its host's studio shows the chat rules and where to stream to.

@@ -7,7 +7,7 @@
 //! Every rung gets an IDR frame exactly where the source has a keyframe and nowhere else
 //! (`-force_key_frames source`, no scene cuts, no GOP limit), no B-frames and no look-ahead
 //! (`-tune zerolatency`: a frame leaves the encoder as soon as it is encoded), and the source's
-//! timestamps (`-copyts`, `-fps_mode passthrough`): so the rung's frames line up with the
+//! timestamps (`-copyts`, `-fps_mode passthrough`, `-enc_time_base -1`): so the rung's frames line up with the
 //! source's parts (see `olive_media_mux::rung`).
 
 use super::plan::PlannedRung;
@@ -115,6 +115,9 @@ pub fn rung_arguments(settings: &EncoderSettings, index: usize, rung: &PlannedRu
         "scenecut=0:keyint=infinite:bframes=0",
         "-fps_mode",
         "passthrough",
+        // The stream's millisecond clock, not one rounded to the frame rate.
+        "-enc_time_base",
+        "-1",
         "-flush_packets",
         "1",
     ]

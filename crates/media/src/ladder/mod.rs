@@ -68,6 +68,28 @@ pub enum Fallback {
     EncoderFailed(String),
 }
 
+impl Fallback {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Fallback::NoEncoder(_) => "no_encoder",
+            Fallback::NoSlot => "no_slot",
+            Fallback::NothingBelowSource => "nothing_below_source",
+            Fallback::EncoderFailed(_) => "encoder_failed",
+        }
+    }
+}
+
+/// What a live's ladder is doing, for the studio and the channel API.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LadderStatus {
+    /// The live plays its ladder (`true`) or the source alone.
+    pub running: bool,
+    /// Why a `standard` channel's live plays as `basic`.
+    pub fallback: Option<Fallback>,
+    /// The ladder's rungs and encoder, while it has one.
+    pub health: Option<LadderHealth>,
+}
+
 impl std::fmt::Display for Fallback {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -176,11 +198,22 @@ impl Ladders {
         let mut map = self.fallbacks.write().expect("fallback map poisoned");
         match fallback {
             Some(f) => {
+                metrics::counter!("olive_ladder_fallbacks_total", "reason" => f.code()).increment(1);
                 map.insert(channel, f);
             }
             None => {
                 map.remove(&channel);
             }
+        }
+    }
+
+    /// What the channel's live on this node does about its ladder.
+    pub fn status(&self, channel: ChannelId) -> LadderStatus {
+        let ladder = self.ladder(channel).filter(|l| !l.is_ended());
+        LadderStatus {
+            running: ladder.as_ref().is_some_and(|l| l.is_running()),
+            fallback: self.fallback(channel),
+            health: ladder.map(|l| l.health()),
         }
     }
 

@@ -380,6 +380,12 @@ async fn meter_cpu(pid: u32, ladder: Arc<Ladder>, usage: Arc<UsageMeter>) {
         let whole = unbilled_ms.floor();
         unbilled_ms -= whole;
         metrics::counter!("olive_transcode_cpu_milliseconds_total", "channel" => label.clone()).increment(whole as u64);
+        for rung in ladder.health().rungs {
+            let labels = [("channel", label.clone()), ("rung", rung.name)];
+            metrics::gauge!("olive_ladder_encoder_lag_seconds", &labels).set(rung.encoder_lag_ms.max(0) as f64 / 1e3);
+            metrics::gauge!("olive_ladder_rung_fps", &labels).set(rung.fps);
+            metrics::gauge!("olive_ladder_dropped_parts", &labels).set(rung.dropped_parts as f64);
+        }
         usage.add(Utc::now().date_naive(), Some(channel), Meter::CpuMs, whole as i64);
     }
 }

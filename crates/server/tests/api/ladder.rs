@@ -1,0 +1,283 @@
+//! Adaptive bitrate end to end: a real ffmpeg publishes a 720p stream with B-frames, the node
+//! encodes its ladder, and the result is read back as players and tools would: the playlists by a
+//! third-party parser in strict mode (hls-parser, from the web app's packages), every rung by
+//! ffprobe at its declared size, and the parts of every rendition by ffprobe to check that they
+//! begin at the same media times.
+
+use crate::helpers::*;
+use crate::live::{channel_with_key, clip, have_ffmpeg, publish};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::process::Command;
+
+const RUNGS: [&str; 3] = ["480p", "360p", "160p"];
+
+fn check_hls_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web/tools/check-hls.mjs")
+}
+
+/// Runs the strict third-party parser over `urls`; returns what it read of each.
+async fn check_playlists(urls: &[String]) -> Vec<Value> {
+    let out = Command::new("node").arg(check_hls_script()).args(urls).output().await.expect("node runs");
+    assert!(
+        out.status.success(),
+        "hls-parser refused a playlist: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+async fn text(server: &Server, path: &str) -> String {
+    let r = server.client.get(server.url(path)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{path}");
+    r.text().await.unwrap()
+}
+
+/// Waits until the channel's multivariant playlist lists `n` renditions.
+async fn master_with(server: &Server, channel: i64, n: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        let r = server.client.get(server.url(&format!("/live/{channel}/master.m3u8"))).send().await.unwrap();
+        if r.status() == StatusCode::OK {
+            let text = r.text().await.unwrap();
+            if text.matches("#EXT-X-STREAM-INF").count() == n {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "the master playlist never listed {n} renditions:\n{text}");
+        } else {
+            assert!(Instant::now() < deadline, "no master playlist: {}", r.status());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The (segment, [(part index, duration text)]) of the playlist's complete segments that list parts.
+fn parts_by_segment(playlist: &str) -> Vec<(u64, Vec<(u32, String)>)> {
+    let mut out: Vec<(u64, Vec<(u32, String)>)> = Vec::new();
+    let mut open: Vec<(u32, String)> = Vec::new();
+    for line in playlist.lines() {
+        if let Some(rest) = line.strip_prefix("#EXT-X-PART:DURATION=") {
+            let (duration, uri) = rest.split_once(",URI=\"part-").unwrap();
+            let name = uri.split('"').next().unwrap().trim_end_matches(".m4s");
+            let (_, index) = name.split_once('-').unwrap();
+            open.push((index.parse().unwrap(), duration.to_owned()));
+        } else if let Some(seg) = line.strip_prefix("seg-") {
+            let msn = seg.trim_end_matches(".m4s").parse().unwrap();
+            if !open.is_empty() {
+                out.push((msn, std::mem::take(&mut open)));
+            }
+        }
+    }
+    out
+}
+
+/// The presentation times (90 kHz) of the video samples of `part` of the rendition at `folder`.
+async fn part_video_pts(server: &Server, folder: &str, playlist: &str, msn: u64, index: u32) -> Vec<i64> {
+    let init = playlist.lines().rev().find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\"")).unwrap().trim_end_matches('"');
+    let mut bytes = server
+        .client
+        .get(server.url(&format!("{folder}/{init}")))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let part = server.client.get(server.url(&format!("{folder}/part-{msn}-{index}.m4s"))).send().await.unwrap();
+    assert_eq!(part.status(), StatusCode::OK, "{folder}/part-{msn}-{index}.m4s");
+    bytes.extend_from_slice(&part.bytes().await.unwrap());
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &bytes).unwrap();
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v", "-show_entries", "packet=pts", "-of", "csv=p=0"])
+        .arg(file.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "ffprobe could not read {folder}/part-{msn}-{index}.m4s");
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+#[tokio::test]
+async fn a_standard_live_plays_as_a_ladder_whose_rungs_line_up() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let server = Server::start_with(Db::Sqlite, &["--transcode-slots", "2"]).await;
+    let host = server.create_user("ladder-host@example.com", "host").await;
+    let (id, key) = channel_with_key(&host, "Ladder").await;
+    let channel: Value = server.get_json(&format!("/api/v1/channels/{id}")).await;
+    assert_eq!(channel["type"], "standard", "channels get a ladder by default");
+    assert_eq!(channel["playback_url"], format!("/live/{id}/master.m3u8"));
+    let clip = clip(server.data_dir.path()).await;
+    let _publisher = publish(&clip, &format!("{}/{key}", server.rtmp));
+
+    let master = master_with(&server, id, 4).await;
+    let base = server.url(&format!("/live/{id}"));
+    let mut urls =
+        vec![format!("{base}/master.m3u8"), format!("{base}/index.m3u8"), format!("{base}/index.m3u8?_HLS_skip=YES")];
+    for rung in RUNGS {
+        urls.push(format!("{base}/{rung}/index.m3u8"));
+        urls.push(format!("{base}/{rung}/index.m3u8?_HLS_skip=YES"));
+    }
+    // Give every rung a few segments, so delta updates skip some.
+    tokio::time::sleep(Duration::from_secs(14)).await;
+    let read = check_playlists(&urls).await;
+    let variants = read[0]["variants"].as_array().unwrap();
+    let shapes: Vec<(i64, i64)> = variants
+        .iter()
+        .map(|v| (v["resolution"]["width"].as_i64().unwrap(), v["resolution"]["height"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(shapes, vec![(1280, 720), (854, 480), (640, 360), (284, 160)], "{master}");
+    for v in variants {
+        assert_eq!(v["audio"], json!(["audio"]), "every variant names the shared audio group: {v}");
+        assert!(v["codecs"].as_str().unwrap().contains("mp4a.40.2"), "{v}");
+        assert!(v["averageBandwidth"].as_i64().unwrap() <= v["bandwidth"].as_i64().unwrap());
+        assert_eq!(v["frameRate"], 30);
+    }
+    for media in &read[1..] {
+        assert_eq!(media["renditionReports"].as_array().unwrap().len(), 3, "reports of the other renditions: {media}");
+        assert!(media["parts"].as_u64().unwrap() > 0, "{media}");
+    }
+
+    // ffprobe plays every rung at the size the multivariant playlist declares.
+    for (rung, (w, h)) in RUNGS.iter().zip([(854, 480), (640, 360), (284, 160)]) {
+        let out = Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "v", "-show_entries", "stream=width,height", "-of", "csv=p=0"])
+            .arg(format!("{base}/{rung}/index.m3u8"))
+            .output()
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            text.lines().next(),
+            Some(format!("{w},{h}").as_str()),
+            "{rung}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // The same segment in every rendition: the same parts, the same durations, and the same
+    // media times (every rung's parts start together, a segment's exactly at the source's IDR
+    // frame).
+    // The playlists are read together, then the parts (which stay in the window longer than
+    // they are listed).
+    let source = text(&server, &format!("/live/{id}/index.m3u8")).await;
+    let mut rung_playlists = Vec::new();
+    for rung in RUNGS {
+        rung_playlists.push(text(&server, &format!("/live/{id}/{rung}/index.m3u8")).await);
+    }
+    let source_parts = parts_by_segment(&source);
+    let mut checked = 0;
+    for (msn, parts) in source_parts.iter().rev() {
+        let theirs: Vec<Option<Vec<(u32, String)>>> = rung_playlists
+            .iter()
+            .map(|p| parts_by_segment(p).into_iter().find(|(m, _)| m == msn).map(|(_, parts)| parts))
+            .collect();
+        if theirs.iter().any(Option::is_none) {
+            continue; // a rung's listing begins a part later
+        }
+        for (rung, their_parts) in RUNGS.iter().zip(&theirs) {
+            assert_eq!(their_parts.as_ref(), Some(parts), "{rung}'s parts of segment {msn} are the source's");
+        }
+        let mut source_starts = Vec::new();
+        for (index, _) in parts {
+            source_starts.push(
+                *part_video_pts(&server, &format!("/live/{id}"), &source, *msn, *index).await.iter().min().unwrap(),
+            );
+        }
+        let mut rung_starts: Vec<Vec<i64>> = Vec::new();
+        for (rung, playlist) in RUNGS.iter().zip(&rung_playlists) {
+            let folder = format!("/live/{id}/{rung}");
+            let mut starts = Vec::new();
+            for (index, _) in parts {
+                let pts = part_video_pts(&server, &folder, playlist, *msn, *index).await;
+                assert!(pts.windows(2).all(|w| w[0] < w[1]), "{rung} has no B-frames");
+                starts.push(pts[0]);
+            }
+            rung_starts.push(starts);
+        }
+        for starts in &rung_starts[1..] {
+            assert_eq!(starts, &rung_starts[0], "every rung's parts of segment {msn} start at the same media times");
+        }
+        assert_eq!(rung_starts[0][0], source_starts[0], "segment {msn} opens on the same IDR frame");
+        // Within a part, the source's B-frames are reordered: its first shown frame may be one
+        // that a rung shows at the end of its previous part (x264's two B-frames: up to 3 frames).
+        for (rung, source) in rung_starts[0].iter().zip(&source_starts) {
+            assert!((rung - source).abs() <= 9000, "part starts {rung} and {source} are more than 3 frames apart");
+        }
+        checked += 1;
+        if checked == 2 {
+            break;
+        }
+    }
+    assert_eq!(checked, 2);
+
+    // The studio sees the ladder's health; the node its slots.
+    let detail: Value = host.get(&format!("/api/v1/channels/{id}")).send().await.unwrap().json().await.unwrap();
+    let ladder = &detail["ladder"];
+    assert_eq!(ladder["running"], true, "{detail}");
+    assert!(ladder["fallback"].is_null());
+    let rungs = ladder["health"]["rungs"].as_array().unwrap();
+    assert_eq!(rungs.iter().map(|r| r["name"].as_str().unwrap()).collect::<Vec<_>>(), RUNGS);
+    for r in rungs {
+        assert!(r["fps"].as_f64().unwrap() > 20.0, "{r}");
+        assert!(r["encoder_lag_ms"].as_i64().unwrap() < 1000, "{r}");
+    }
+    let scrape = server.client.get(&server.metrics).send().await.unwrap().text().await.unwrap();
+    assert!(scrape.contains("olive_transcode_slots{state=\"used\"} 1"), "{scrape}");
+    assert!(scrape.contains("olive_transcode_slots{state=\"free\"} 1"));
+
+    // A host chooses the type; only the two there are.
+    let r = host.patch(&format!("/api/v1/channels/{id}")).json(&json!({"type": "basic"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["type"], "basic");
+    let r = host.patch(&format!("/api/v1/channels/{id}")).json(&json!({"type": "premium"})).send().await.unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let viewer = server.create_user("ladder-viewer@example.com", "viewer").await;
+    let r = viewer.patch(&format!("/api/v1/channels/{id}")).json(&json!({"type": "standard"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_live_without_a_ladder_plays_basic_and_says_why() {
+    if !have_ffmpeg() {
+        return;
+    }
+    // The test servers offer no transcode slot unless asked.
+    let server = Server::start().await;
+    let host = server.create_user("basic-host@example.com", "host").await;
+    let (standard, key) = channel_with_key(&host, "Wants a ladder").await;
+    let (basic, basic_key) = channel_with_key(&host, "Source only").await;
+    let r = host.patch(&format!("/api/v1/channels/{basic}")).json(&json!({"type": "basic"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let clip = clip(server.data_dir.path()).await;
+    let _a = publish(&clip, &format!("{}/{key}", server.rtmp));
+    let _b = publish(&clip, &format!("{}/{basic_key}", server.rtmp));
+    for id in [standard, basic] {
+        let master = master_with(&server, id, 1).await;
+        assert!(master.contains("RESOLUTION=1280x720") && master.contains("\nindex.m3u8\n"), "{master}");
+    }
+    let detail: Value = host.get(&format!("/api/v1/channels/{standard}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(detail["ladder"]["running"], false);
+    assert_eq!(detail["ladder"]["fallback"]["code"], "no_slot", "{detail}");
+    let detail: Value = host.get(&format!("/api/v1/channels/{basic}")).send().await.unwrap().json().await.unwrap();
+    assert!(detail["ladder"]["fallback"].is_null(), "a basic channel wanted no ladder: {detail}");
+    let scrape = server.client.get(&server.metrics).send().await.unwrap().text().await.unwrap();
+    assert!(scrape.contains("olive_ladder_fallbacks_total{reason=\"no_slot\"} 1"), "{scrape}");
+    let r = server.client.get(server.url(&format!("/live/{standard}/480p/index.m3u8"))).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "no rung without a ladder");
+    for bad in [
+        "/live/1/0480p/index.m3u8",
+        "/live/1/480/index.m3u8",
+        "/live/1/480p/..%2Findex.m3u8",
+        "/live/1/99999p/init-1.mp4",
+    ] {
+        let r = server.client.get(server.url(bad)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{bad}");
+    }
+}
