@@ -102,8 +102,34 @@ export interface StreamHealth {
   started_at: string;
 }
 
+export interface RungHealth {
+  name: string;
+  width: number;
+  height: number;
+  target_bitrate_bps: number;
+  fps: number;
+  bitrate_bps: number;
+  encoder_lag_ms: number;
+  dropped_parts: number;
+}
+
+/** Why a standard channel's live plays the source only. */
+export type LadderFallback =
+  | { code: 'no_encoder'; detail: string }
+  | { code: 'no_slot' }
+  | { code: 'nothing_below_source' }
+  | { code: 'encoder_failed'; detail: string };
+
+export interface LadderStatus {
+  running: boolean;
+  fallback: LadderFallback | null;
+  health: { running: boolean; rungs: RungHealth[]; skipped_source_frames: number; restarts: number; cpu_seconds: number } | null;
+}
+
 export interface Channel {
   id: number;
+  /** `standard`: the source and an adaptive ladder; `basic`: the source only. */
+  type: 'basic' | 'standard';
   host_id: number;
   title: string;
   description: string;
@@ -115,6 +141,7 @@ export interface Channel {
   thumbnail_url: string;
   playback_url: string;
   health?: StreamHealth | null;
+  ladder?: LadderStatus | null;
   ingest_url?: string;
   /** What the live's screen shows now (from its newest changed thumbnail), most probable first. */
   labels?: Label[];

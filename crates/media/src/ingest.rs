@@ -307,7 +307,10 @@ impl Publisher {
                 None
             }
             FlvEvent::Video(f) if f.keyframe => {
-                if let Some(config) = &self.video_config {
+                // A running ladder's encoder makes the thumbnails from pictures it decodes anyway.
+                let encoder_thumbnails =
+                    matches!(&self.ladder, LadderFeed::Running(feed) if feed.ladder().is_running());
+                if let (Some(config), false) = (&self.video_config, encoder_thumbnails) {
                     let replay = self.recorder.as_ref().map(Recorder::replay);
                     let (dts, data) = (i64::from(f.dts_ms), f.data.clone());
                     ingest.thumbnails.offer(&mut self.thumbnails, self.channel, replay, config, dts, data);
@@ -396,7 +399,20 @@ impl Publisher {
         tracing::info!(channel_id = %self.channel, rungs = %names.join(","), "ladder starting");
         let ladder = ladders.begin(self.channel, self.live.clone(), rungs);
         ladder.source_started(audio.cloned());
-        let mut feed = process::start(ladders.clone(), ladder, slot, ingest.media.usage().clone());
+        let thumbnails = video.map(|v| {
+            let (width, height) = crate::thumbnail::thumbnail_size(v.width, v.height);
+            process::ThumbnailSink {
+                thumbnails: ingest.thumbnails.clone(),
+                replay: self.recorder.as_ref().map(Recorder::replay),
+                output: crate::ladder::encoder::ThumbnailOutput {
+                    // Even sides: 4:2:0 chroma covers two pixels each way.
+                    width: (width & !1).max(2),
+                    height: (height & !1).max(2),
+                    interval_s: (self.thumbnails.interval_ms() / 1000).max(1) as u32,
+                },
+            }
+        });
+        let mut feed = process::start(ladders.clone(), ladder, slot, ingest.media.usage().clone(), thumbnails);
         if let Some(header) = &self.sequence_header {
             feed.sequence_header(header);
         }

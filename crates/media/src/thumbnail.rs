@@ -2,8 +2,8 @@
 //!
 //! Only keyframes are ever decoded, and only one per interval: an IDR picture decodes on its own,
 //! so each thumbnail is one keyframe fed with its SPS/PPS to a fresh OpenH264 decoder (built from
-//! the source the `openh264` crate bundles), converted to RGB, scaled to [`WIDTH`] pixels wide and
-//! encoded as JPEG. The work runs on the blocking pool, at most one thumbnail per channel at a time
+//! the source the `openh264` crate bundles); its planes are scaled to [`WIDTH`] pixels wide with a
+//! SIMD resizer and written as JPEG straight from YCbCr ([`render_planes`]), never through RGB. The work runs on the blocking pool, at most one thumbnail per channel at a time
 //! and as many at once as the machine has cores; a keyframe that finds no free slot is skipped and
 //! the next one is tried. The JPEG is stored as `thumbnails/{channel}/{unix_ms}.jpg`, kept in
 //! memory as the channel's newest, and named on the recording as its poster.
@@ -14,9 +14,6 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use image::codecs::jpeg::JpegEncoder;
-use image::imageops::FilterType;
-use image::RgbImage;
 use olive_core::{ChannelId, ReplayId};
 use olive_jobs::JobQueue;
 use olive_media_mux::VideoConfig;
@@ -109,44 +106,169 @@ pub struct Rendered {
 
 /// Decodes one keyframe and returns the thumbnail.
 pub fn render(config: &VideoConfig, frame: &[u8]) -> Result<Rendered, ThumbnailError> {
+    use openh264::formats::YUVSource;
     if u64::from(config.width) * u64::from(config.height) > MAX_PIXELS {
         return Err(ThumbnailError::TooLarge(config.width, config.height));
     }
     let access_unit = annex_b(config, frame)?;
     let mut decoder = openh264::decoder::Decoder::new().map_err(|e| ThumbnailError::Decode(e.to_string()))?;
-    let picture = decoder.decode(&access_unit).map_err(|e| ThumbnailError::Decode(e.to_string()))?;
-    let rgb = match picture {
-        Some(yuv) => to_rgb(&yuv)?,
+    let decoded = decoder.decode(&access_unit).map_err(|e| ThumbnailError::Decode(e.to_string()))?;
+    let flushed;
+    let yuv = match decoded {
+        Some(yuv) => yuv,
         None => {
-            let flushed = decoder.flush_remaining().map_err(|e| ThumbnailError::Decode(e.to_string()))?;
-            to_rgb(flushed.last().ok_or(ThumbnailError::NoPicture)?)?
+            flushed = decoder.flush_remaining().map_err(|e| ThumbnailError::Decode(e.to_string()))?;
+            flushed.into_iter().last().ok_or(ThumbnailError::NoPicture)?
         }
     };
-    let scaled = if rgb.width() > WIDTH {
-        let height = ((u64::from(rgb.height()) * u64::from(WIDTH) + u64::from(rgb.width()) / 2)
-            / u64::from(rgb.width()))
-        .max(1) as u32;
-        image::imageops::resize(&rgb, WIDTH, height, FilterType::Triangle)
-    } else {
-        rgb
-    };
+    let (width, height) = yuv.dimensions();
+    let (y, u, v) = yuv.strides();
+    render_planes(&Planes { y: yuv.y(), u: yuv.u(), v: yuv.v(), width, height, strides: (y, u, v) })
+}
+
+/// A decoded picture in YUV 4:2:0: three planes of 8-bit samples, rows `strides` bytes apart.
+#[derive(Debug, Clone, Copy)]
+pub struct Planes<'a> {
+    pub y: &'a [u8],
+    pub u: &'a [u8],
+    pub v: &'a [u8],
+    pub width: usize,
+    pub height: usize,
+    pub strides: (usize, usize, usize),
+}
+
+/// A 4:2:0 picture in one buffer, planes packed one after the other (as ffmpeg's `rawvideo`
+/// `yuv420p` writes them).
+#[derive(Debug, Clone)]
+pub struct OwnedPlanes {
+    pub data: Bytes,
+    pub width: usize,
+    pub height: usize,
+}
+
+impl OwnedPlanes {
+    /// The bytes one picture of this size takes.
+    pub fn frame_len(width: usize, height: usize) -> usize {
+        width * height + 2 * width.div_ceil(2) * height.div_ceil(2)
+    }
+
+    pub fn planes(&self) -> Planes<'_> {
+        let (w, h) = (self.width, self.height);
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let luma = w * h;
+        Planes {
+            y: &self.data[..luma],
+            u: &self.data[luma..luma + cw * ch],
+            v: &self.data[luma + cw * ch..luma + 2 * cw * ch],
+            width: w,
+            height: h,
+            strides: (w, cw, cw),
+        }
+    }
+}
+
+/// The thumbnail's size for a `width`x`height` picture: [`WIDTH`] wide at most, never scaled up,
+/// the picture's shape kept.
+pub fn thumbnail_size(width: u32, height: u32) -> (u32, u32) {
+    if width <= WIDTH {
+        return (width, height);
+    }
+    let h = ((u64::from(height) * u64::from(WIDTH) + u64::from(width) / 2) / u64::from(width)).max(1) as u32;
+    (WIDTH, h)
+}
+
+/// Scales each plane of a picture to the thumbnail's size with `fast_image_resize` (SIMD
+/// convolution on 8-bit samples, no conversion to RGB) and writes it as a 4:2:0 JPEG with
+/// `jpeg-encoder` (AVX2 where the CPU has it).
+pub fn render_planes(picture: &Planes<'_>) -> Result<Rendered, ThumbnailError> {
+    let (w, h) = (picture.width, picture.height);
+    if w == 0 || h == 0 || (w as u64) * (h as u64) > MAX_PIXELS || w > usize::from(u16::MAX) {
+        return Err(ThumbnailError::NoPicture);
+    }
+    let (tw, th) = thumbnail_size(w as u32, h as u32);
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let (tcw, tch) = (tw.div_ceil(2), th.div_ceil(2));
+    let mut resizer = fast_image_resize::Resizer::new();
+    let y = scale_plane(&mut resizer, picture.y, picture.strides.0, (w, h), (tw, th))?;
+    let u = scale_plane(&mut resizer, picture.u, picture.strides.1, (cw, ch), (tcw, tch))?;
+    let v = scale_plane(&mut resizer, picture.v, picture.strides.2, (cw, ch), (tcw, tch))?;
     let mut jpeg = Vec::with_capacity(64 * 1024);
-    JpegEncoder::new_with_quality(&mut jpeg, QUALITY)
-        .encode_image(&scaled)
+    let mut encoder = jpeg_encoder::Encoder::new(&mut jpeg, QUALITY);
+    encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+    encoder
+        .encode_image(Yuv420 { y: &y, u: &u, v: &v, width: tw as usize, height: th as usize })
         .map_err(|e| ThumbnailError::Encode(e.to_string()))?;
-    let hash = PictureHash::of(&image::DynamicImage::ImageRgb8(scaled));
+    // The perceptual hash looks at a 9x8 grey picture: made here, from the luma already scaled.
+    let small = scale_plane(&mut resizer, &y, tw as usize, (tw as usize, th as usize), (9, 8))?;
+    let grey = image::GrayImage::from_raw(9, 8, small).ok_or(ThumbnailError::NoPicture)?;
+    let hash = PictureHash::of(&image::DynamicImage::ImageLuma8(grey));
     Ok(Rendered { jpeg, hash })
 }
 
-fn to_rgb(yuv: &openh264::decoder::DecodedYUV<'_>) -> Result<RgbImage, ThumbnailError> {
-    use openh264::formats::YUVSource;
-    let (w, h) = yuv.dimensions();
-    if w == 0 || h == 0 || (w as u64) * (h as u64) > MAX_PIXELS {
-        return Err(ThumbnailError::NoPicture);
+/// One plane (`size` samples, rows `stride` apart) scaled to `to`.
+fn scale_plane(
+    resizer: &mut fast_image_resize::Resizer,
+    samples: &[u8],
+    stride: usize,
+    size: (usize, usize),
+    to: (u32, u32),
+) -> Result<Vec<u8>, ThumbnailError> {
+    use fast_image_resize::images::{Image, ImageRef};
+    use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions};
+    let (w, h) = size;
+    if stride < w || samples.len() < stride * (h - 1) + w {
+        return Err(ThumbnailError::Malformed("a plane shorter than its picture"));
     }
-    let mut buf = vec![0u8; w * h * 3];
-    yuv.write_rgb8(&mut buf);
-    RgbImage::from_raw(w as u32, h as u32, buf).ok_or(ThumbnailError::NoPicture)
+    let packed: std::borrow::Cow<'_, [u8]> = if stride == w {
+        std::borrow::Cow::Borrowed(&samples[..w * h])
+    } else {
+        std::borrow::Cow::Owned(samples.chunks(stride).take(h).flat_map(|row| &row[..w]).copied().collect())
+    };
+    if (w as u32, h as u32) == to {
+        return Ok(packed.into_owned());
+    }
+    let from =
+        ImageRef::new(w as u32, h as u32, &packed, PixelType::U8).map_err(|e| ThumbnailError::Encode(e.to_string()))?;
+    let mut scaled = Image::new(to.0, to.1, PixelType::U8);
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+    resizer.resize(&from, &mut scaled, &options).map_err(|e| ThumbnailError::Encode(e.to_string()))?;
+    Ok(scaled.into_vec())
+}
+
+/// A 4:2:0 picture as `jpeg-encoder` reads it: row by row, each chroma sample shared by the two
+/// rows and columns it covers (the encoder averages them back for its own 4:2:0).
+struct Yuv420<'a> {
+    y: &'a [u8],
+    u: &'a [u8],
+    v: &'a [u8],
+    width: usize,
+    height: usize,
+}
+
+impl jpeg_encoder::ImageBuffer for Yuv420<'_> {
+    fn get_jpeg_color_type(&self) -> jpeg_encoder::JpegColorType {
+        jpeg_encoder::JpegColorType::Ycbcr
+    }
+
+    fn width(&self) -> u16 {
+        self.width as u16
+    }
+
+    fn height(&self) -> u16 {
+        self.height as u16
+    }
+
+    fn fill_buffers(&self, row: u16, buffers: &mut [Vec<u8>; 4]) {
+        let row = usize::from(row);
+        let chroma_width = self.width.div_ceil(2);
+        let luma = &self.y[row * self.width..(row + 1) * self.width];
+        let at = (row / 2) * chroma_width;
+        buffers[0].extend_from_slice(luma);
+        for x in 0..self.width {
+            buffers[1].push(self.u[at + x / 2]);
+            buffers[2].push(self.v[at + x / 2]);
+        }
+    }
 }
 
 /// CPU time this thread has used: what a thumbnail (or a label) costs, apart from waiting for a core.
@@ -195,6 +317,11 @@ impl Pacer {
             next_ms: None,
             busy: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Milliseconds between thumbnails.
+    pub fn interval_ms(&self) -> i64 {
+        self.interval_ms
     }
 
     /// Whether the keyframe at stream time `dts_ms` should become a thumbnail.
@@ -295,6 +422,38 @@ impl Thumbnails {
                 Err(e) => tracing::error!(channel_id = %channel, error = %e, "thumbnail task failed"),
             }
             busy.store(false, Ordering::Release);
+        });
+    }
+
+    /// A picture the ladder's encoder already decoded and scaled (a `standard` live's
+    /// thumbnails cost no decode of their own): JPEG-encoded on the blocking pool and kept.
+    pub fn offer_picture(self: &Arc<Self>, channel: ChannelId, replay: Option<ReplayId>, picture: OwnedPlanes) {
+        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+            metrics::counter!("olive_thumbnails_total", "result" => "deferred").increment(1);
+            return;
+        };
+        let this = self.clone();
+        tokio::spawn(async move {
+            let made = tokio::task::spawn_blocking(move || {
+                let cpu = thread_cpu_time();
+                let rendered = render_planes(&picture.planes());
+                (rendered, thread_cpu_time().saturating_sub(cpu))
+            })
+            .await;
+            drop(slot);
+            match made {
+                Ok((Ok(rendered), cpu)) => {
+                    metrics::histogram!("olive_thumbnail_cpu_seconds").record(cpu.as_secs_f64());
+                    let ms = i64::try_from(cpu.as_millis()).unwrap_or(i64::MAX);
+                    this.usage.add(Utc::now().date_naive(), Some(channel), Meter::CpuMs, ms);
+                    this.keep(channel, replay, Bytes::from(rendered.jpeg), rendered.hash).await;
+                }
+                Ok((Err(e), _)) => {
+                    metrics::counter!("olive_thumbnails_total", "result" => "failed").increment(1);
+                    tracing::warn!(channel_id = %channel, error = %e, "no thumbnail from the encoder's picture");
+                }
+                Err(e) => tracing::error!(channel_id = %channel, error = %e, "thumbnail task failed"),
+            }
         });
     }
 

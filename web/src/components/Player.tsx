@@ -1,7 +1,9 @@
 // The video player. hls.js (in low-latency mode for lives) wherever Media Source Extensions
 // exist; the browser's own HLS only where they do not (iOS Safari). Chromium also claims native
 // HLS, but without LL-HLS, so support is checked in that order. The <video> carries
-// data-engine and data-latency so people (and tests) can see what plays and how far behind live.
+// data-engine, data-latency and data-rung so people (and tests) can see what plays, in which
+// rendition and how far behind live. A live with a ladder gets a quality menu: Auto (hls.js
+// chooses by the measured bandwidth, and the menu names the rung it chose), then each rung.
 
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type Hls from 'hls.js';
@@ -28,10 +30,23 @@ function mediaSourceAvailable(): boolean {
   return !!ms && ms.isTypeSupported('video/mp4; codecs="avc1.42E01E,mp4a.40.2"');
 }
 
+interface Rung {
+  index: number;
+  name: string;
+}
+
+function rungName(height: number | undefined): string {
+  return height ? `${height}p` : '?';
+}
+
 export function Player({ src, live, poster, label, onReady, onTime }: Props) {
   const videoRef = useRef<HTMLVideoElement>(null);
+  const hlsRef = useRef<Hls | null>(null);
   const [muted, setMuted] = useState(true);
   const [latency, setLatency] = useState<number | null>(null);
+  const [rungs, setRungs] = useState<Rung[]>([]);
+  const [playing, setPlaying] = useState<string | null>(null);
+  const [chosen, setChosen] = useState(-1);
 
   useEffect(() => {
     const video = videoRef.current!;
@@ -51,8 +66,21 @@ export function Player({ src, live, poster, label, onReady, onTime }: Props) {
         if (cancelled) return;
         const instance = new HlsClass({ lowLatencyMode: live, backBufferLength: live ? 30 : 90, enableWorker: true });
         hls = instance;
+        hlsRef.current = instance;
         video.dataset.engine = 'hls.js';
-        instance.on(HlsClass.Events.MANIFEST_PARSED, play);
+        instance.on(HlsClass.Events.MANIFEST_PARSED, (_event, data) => {
+          setRungs(
+            data.levels
+              .map((level, index) => ({ index, name: rungName(level.height), height: level.height ?? 0 }))
+              .sort((a, b) => b.height - a.height),
+          );
+          play();
+        });
+        instance.on(HlsClass.Events.LEVEL_SWITCHED, (_event, data) => {
+          const name = rungName(instance.levels[data.level]?.height);
+          video.dataset.rung = name;
+          setPlaying(name);
+        });
         instance.on(HlsClass.Events.ERROR, (_event, data) => {
           if (!data.fatal) return;
           if (data.type === HlsClass.ErrorTypes.MEDIA_ERROR) instance.recoverMediaError();
@@ -88,6 +116,10 @@ export function Player({ src, live, poster, label, onReady, onTime }: Props) {
       video.removeEventListener('resize', fit);
       window.clearInterval(latencyTimer);
       hls?.destroy();
+      hlsRef.current = null;
+      setRungs([]);
+      setPlaying(null);
+      setChosen(-1);
       video.removeAttribute('src');
       video.load();
     };
@@ -105,6 +137,23 @@ export function Player({ src, live, poster, label, onReady, onTime }: Props) {
         aria-label={label}
         onTimeUpdate={(e) => onTime?.((e.currentTarget as HTMLVideoElement).currentTime)}
       />
+      {rungs.length > 1 && (
+        <select
+          class="quality"
+          aria-label={t('watch.quality')}
+          value={String(chosen)}
+          onChange={(e) => {
+            const level = Number((e.currentTarget as HTMLSelectElement).value);
+            setChosen(level);
+            if (hlsRef.current) hlsRef.current.currentLevel = level;
+          }}
+        >
+          <option value="-1">{playing && chosen === -1 ? t('watch.auto_at', { rung: playing }) : t('watch.auto')}</option>
+          {rungs.map((r) => (
+            <option value={String(r.index)}>{r.name}</option>
+          ))}
+        </select>
+      )}
       {live && latency !== null && <span class="latency">{t('watch.latency', { s: latency.toFixed(1) })}</span>}
       {live && muted && (
         <button class="unmute" type="button" onClick={() => setMuted(false)}>

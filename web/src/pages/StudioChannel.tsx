@@ -107,6 +107,7 @@ export function StudioChannel({ id }: { id: number }) {
         <section class="panel" aria-labelledby="health-title">
           <h2 id="health-title">{t('studio.health')}</h2>
           {c.health ? <Health health={c.health} /> : <p class="muted">{t('studio.waiting')}</p>}
+          {c.ladder && <Ladder ladder={c.ladder} />}
         </section>
 
         <section class="panel" aria-labelledby="obs-title">
@@ -169,6 +170,41 @@ function Health({ health }: { health: NonNullable<Channel['health']> }) {
         </p>
       )}
     </>
+  );
+}
+
+/** Each rung of the live's ladder, or why it plays the source only. */
+function Ladder({ ladder }: { ladder: NonNullable<Channel['ladder']> }) {
+  if (!ladder.running || !ladder.health) {
+    const why = ladder.fallback ? t(`studio.fallback.${ladder.fallback.code}`) : t('studio.basic');
+    return (
+      <p class="muted" data-ladder="basic">
+        {why}
+      </p>
+    );
+  }
+  return (
+    <table class="rungs" data-ladder="running">
+      <caption>{t('studio.ladder')}</caption>
+      <thead>
+        <tr>
+          <th scope="col">{t('studio.rung')}</th>
+          <th scope="col">{t('studio.fps')}</th>
+          <th scope="col">{t('studio.bitrate')}</th>
+          <th scope="col">{t('studio.lag')}</th>
+        </tr>
+      </thead>
+      <tbody>
+        {ladder.health.rungs.map((r) => (
+          <tr data-rung={r.name} class={r.encoder_lag_ms > 1000 || r.dropped_parts > 0 ? 'warning' : ''}>
+            <th scope="row">{r.name}</th>
+            <td>{r.fps.toFixed(1)}</td>
+            <td>{(r.bitrate_bps / 1_000_000).toFixed(2)} Mbit/s</td>
+            <td>{r.encoder_lag_ms >= 0 ? `${(r.encoder_lag_ms / 1000).toFixed(2)} s` : '–'}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 

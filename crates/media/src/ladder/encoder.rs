@@ -33,8 +33,27 @@ pub fn socket_path(dir: &Path, rung: &PlannedRung) -> PathBuf {
     dir.join(format!("{}.sock", rung.name))
 }
 
-/// ffmpeg's command line for `rungs`, their sockets in `dir`.
-pub fn arguments(settings: &EncoderSettings, rungs: &[PlannedRung], dir: &Path) -> Vec<String> {
+/// The live's thumbnails, taken from the pictures the encoder decodes anyway: one every
+/// `interval_s`, scaled to `width`x`height`, sent raw (`yuv420p`) to the thumbnail socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThumbnailOutput {
+    pub width: u32,
+    pub height: u32,
+    pub interval_s: u32,
+}
+
+/// Where the encoder sends thumbnail pictures.
+pub fn thumbnail_socket(dir: &Path) -> PathBuf {
+    dir.join("thumbnail.sock")
+}
+
+/// ffmpeg's command line for `rungs` (and thumbnails, if asked), their sockets in `dir`.
+pub fn arguments(
+    settings: &EncoderSettings,
+    rungs: &[PlannedRung],
+    thumbnails: Option<ThumbnailOutput>,
+    dir: &Path,
+) -> Vec<String> {
     let mut args: Vec<String> = [
         "-hide_banner",
         "-nostdin",
@@ -60,17 +79,36 @@ pub fn arguments(settings: &EncoderSettings, rungs: &[PlannedRung], dir: &Path) 
     .iter()
     .map(|s| (*s).to_owned())
     .collect();
-    args.extend(["-filter_complex".to_owned(), filter_graph(rungs)]);
+    let mut graph = filter_graph(rungs, thumbnails.is_some());
+    if let Some(t) = thumbnails {
+        graph.push_str(&format!(
+            ";[s{}]fps=1/{}:round=up,scale=w={}:h={}:flags=bilinear,format=yuv420p[thumb]",
+            rungs.len(),
+            t.interval_s.max(1),
+            t.width,
+            t.height
+        ));
+    }
+    args.extend(["-filter_complex".to_owned(), graph]);
     for (i, r) in rungs.iter().enumerate() {
         args.extend(rung_arguments(settings, i, r));
         args.extend(["-f".to_owned(), "flv".to_owned(), format!("unix:{}", socket_path(dir, r).display())]);
     }
+    if thumbnails.is_some() {
+        args.extend(
+            ["-map", "[thumb]", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "yuv420p"]
+                .iter()
+                .map(|s| (*s).to_owned()),
+        );
+        args.push(format!("unix:{}", thumbnail_socket(dir).display()));
+    }
     args
 }
 
-/// One decode split into every rung, each scaled (and its frame rate capped) once: `[o{i}]`.
-pub fn filter_graph(rungs: &[PlannedRung]) -> String {
-    let n = rungs.len();
+/// One decode split into every rung, each scaled (and its frame rate capped) once: `[o{i}]`;
+/// with `spare`, one more branch `[s{n}]` is left for the caller.
+pub fn filter_graph(rungs: &[PlannedRung], spare: bool) -> String {
+    let n = rungs.len() + usize::from(spare);
     let mut graph = format!("[0:v]split={n}");
     for i in 0..n {
         graph.push_str(&format!("[s{i}]"));
@@ -137,7 +175,7 @@ mod tests {
             PlannedRung { name: RungName(480), width: 854, height: 480, video_kbps: 1200, fps: None },
             PlannedRung { name: RungName(160), width: 284, height: 160, video_kbps: 250, fps: Some(15) },
         ];
-        let args = arguments(&EncoderSettings::default(), &rungs, Path::new("/run/olive/7"));
+        let args = arguments(&EncoderSettings::default(), &rungs, None, Path::new("/run/olive/7"));
         let line = args.join(" ");
         assert!(line.contains("-copyts -f flv -i pipe:0"), "{line}");
         assert!(line.contains(
@@ -149,5 +187,14 @@ mod tests {
         assert!(line.contains("-b:v 1200k -maxrate 1200k"));
         assert!(line.ends_with("-f flv unix:/run/olive/7/160p.sock"), "{line}");
         assert_eq!(args.iter().filter(|a| a.starts_with("unix:")).count(), 2);
+
+        // Thumbnails come from the same decode: one more branch, raw pictures on their socket.
+        let thumbnails = ThumbnailOutput { width: 640, height: 360, interval_s: 5 };
+        let line = arguments(&EncoderSettings::default(), &rungs, Some(thumbnails), Path::new("/d")).join(" ");
+        assert!(line.contains("[0:v]split=3[s0][s1][s2];"), "{line}");
+        assert!(line.contains(";[s2]fps=1/5:round=up,scale=w=640:h=360:flags=bilinear,format=yuv420p[thumb]"));
+        assert!(
+            line.ends_with("-map [thumb] -fps_mode passthrough -f rawvideo -pix_fmt yuv420p unix:/d/thumbnail.sock")
+        );
     }
 }

@@ -4,10 +4,12 @@
 //! ends. Its CPU time is charged to the channel. Nothing here decides alignment: it only moves
 //! bytes between the process and [`Ladder`].
 
-use super::encoder::{self, EncoderSettings};
+use super::encoder::{self, EncoderSettings, ThumbnailOutput};
 use super::{Fallback, Ladder, Ladders, Slot};
+use crate::thumbnail::{OwnedPlanes, Thumbnails};
 use bytes::Bytes;
 use chrono::Utc;
+use olive_core::ReplayId;
 use olive_media_mux::flv::demux_video;
 use olive_media_mux::flv_stream::{self, TagKind, TagReader};
 use olive_store::usage::UsageMeter;
@@ -67,7 +69,7 @@ pub async fn measure_slots(settings: &EncoderSettings, spec: &super::plan::Ladde
         .map(|s| (*s).to_owned())
         .collect();
     args.push(format!("testsrc2=size=1280x720:rate=30,noise=alls=8:allf=t,format=yuv420p,trim=duration={SECONDS}"));
-    args.extend(["-filter_complex".to_owned(), encoder::filter_graph(&rungs)]);
+    args.extend(["-filter_complex".to_owned(), encoder::filter_graph(&rungs, false)]);
     for (i, r) in rungs.iter().enumerate() {
         args.extend(encoder::rung_arguments(settings, i, r));
         args.extend(["-f", "null", "-"].iter().map(|s| (*s).to_owned()));
@@ -155,12 +157,26 @@ impl Feed {
     }
 }
 
+/// Where a live's thumbnails go when its encoder makes them.
+#[derive(Clone)]
+pub(crate) struct ThumbnailSink {
+    pub thumbnails: Arc<Thumbnails>,
+    pub replay: Option<ReplayId>,
+    pub output: ThumbnailOutput,
+}
+
 /// Starts the encoder of `ladder` and returns the feed the ingest session writes to. The slot is
 /// held until the encoder stops.
-pub(crate) fn start(ladders: Arc<Ladders>, ladder: Arc<Ladder>, slot: Slot, usage: Arc<UsageMeter>) -> Feed {
+pub(crate) fn start(
+    ladders: Arc<Ladders>,
+    ladder: Arc<Ladder>,
+    slot: Slot,
+    usage: Arc<UsageMeter>,
+    thumbnails: Option<ThumbnailSink>,
+) -> Feed {
     let (input, rx) = mpsc::channel(INPUT_QUEUE);
     let feed = Feed { ladder: ladder.clone(), input, skipping: false };
-    tokio::spawn(supervise(ladders, ladder, rx, slot, usage));
+    tokio::spawn(supervise(ladders, ladder, rx, slot, usage, thumbnails));
     feed
 }
 
@@ -172,6 +188,7 @@ async fn supervise(
     mut rx: mpsc::Receiver<Input>,
     slot: Slot,
     usage: Arc<UsageMeter>,
+    thumbnails: Option<ThumbnailSink>,
 ) {
     let settings = ladders.settings().clone();
     let channel = ladder.channel();
@@ -180,7 +197,9 @@ async fn supervise(
     let mut sequence_header: Option<Bytes> = None;
     loop {
         ladder.set_running(true);
-        let ended = run_once(&ladder, &settings.encoder, &dir, &mut rx, &mut sequence_header, &usage).await;
+        let ended =
+            run_once(&ladder, &settings.encoder, &dir, &mut rx, &mut sequence_header, &usage, thumbnails.as_ref())
+                .await;
         match ended {
             Ok(()) => break,
             Err(why) => {
@@ -216,6 +235,7 @@ async fn run_once(
     rx: &mut mpsc::Receiver<Input>,
     sequence_header: &mut Option<Bytes>,
     usage: &Arc<UsageMeter>,
+    thumbnails: Option<&ThumbnailSink>,
 ) -> Result<(), String> {
     private_dir(dir).map_err(|e| format!("could not make {}: {e}", dir.display()))?;
     let plans: Vec<_> = ladder.rungs.iter().map(|r| r.plan).collect();
@@ -225,8 +245,13 @@ async fn run_once(
         let listener = UnixListener::bind(&path).map_err(|e| format!("could not listen on {}: {e}", path.display()))?;
         readers.spawn(read_rung(ladder.clone(), index, listener));
     }
+    if let Some(sink) = thumbnails {
+        let path = encoder::thumbnail_socket(dir);
+        let listener = UnixListener::bind(&path).map_err(|e| format!("could not listen on {}: {e}", path.display()))?;
+        readers.spawn(read_thumbnails(ladder.channel(), sink.clone(), listener));
+    }
     let mut child = tokio::process::Command::new(&settings.program)
-        .args(encoder::arguments(settings, &plans, dir))
+        .args(encoder::arguments(settings, &plans, thumbnails.map(|t| t.output), dir))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -348,6 +373,17 @@ async fn read_rung(ladder: Arc<Ladder>, index: usize, listener: UnixListener) {
         }
     }
     ladder.rung_finished(index);
+}
+
+/// Reads the encoder's raw thumbnail pictures (fixed-size `yuv420p` frames) until it ends.
+async fn read_thumbnails(channel: olive_core::ChannelId, sink: ThumbnailSink, listener: UnixListener) {
+    let Ok(Ok((mut stream, _))) = tokio::time::timeout(CONNECT_TIMEOUT, listener.accept()).await else { return };
+    let (w, h) = (sink.output.width as usize, sink.output.height as usize);
+    let mut frame = vec![0u8; OwnedPlanes::frame_len(w, h)];
+    while stream.read_exact(&mut frame).await.is_ok() {
+        let picture = OwnedPlanes { data: Bytes::copy_from_slice(&frame), width: w, height: h };
+        sink.thumbnails.offer_picture(channel, sink.replay, picture);
+    }
 }
 
 /// CPU seconds (user and system) process `pid` has used, from `/proc`.

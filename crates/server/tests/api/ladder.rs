@@ -217,6 +217,13 @@ async fn a_standard_live_plays_as_a_ladder_whose_rungs_line_up() {
     }
     assert_eq!(checked, 2);
 
+    // The live's thumbnail comes from the pictures the encoder decodes anyway.
+    let thumb = server.client.get(server.url(&format!("/live/{id}/thumbnail.jpg"))).send().await.unwrap();
+    assert_eq!(thumb.status(), StatusCode::OK);
+    let jpeg = thumb.bytes().await.unwrap();
+    let picture = image::load_from_memory_with_format(&jpeg, image::ImageFormat::Jpeg).unwrap();
+    assert_eq!((picture.width(), picture.height()), (640, 360));
+
     // The studio sees the ladder's health; the node its slots.
     let detail: Value = host.get(&format!("/api/v1/channels/{id}")).send().await.unwrap().json().await.unwrap();
     let ladder = &detail["ladder"];
