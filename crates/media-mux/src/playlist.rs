@@ -146,8 +146,9 @@ impl Playlist<'_> {
                 s.program_date_time.to_rfc3339_opts(SecondsFormat::Millis, true)
             );
             let remaining = total_ms - elapsed;
-            // Parts more than three target durations from the end are left out (§4.4.4.9).
-            if !self.ended && remaining <= target_ms * PART_TARGETS as i64 {
+            // Parts three target durations or more from the end are left out (§4.4.4.9; a
+            // segment that begins exactly there would be the fourth from the end).
+            if !self.ended && remaining < target_ms * PART_TARGETS as i64 {
                 for p in &s.parts {
                     let _ = writeln!(
                         out,

@@ -263,9 +263,17 @@ async fn run_once(
     if let Some(stderr) = child.stderr.take() {
         let last_error = last_error.clone();
         tokio::spawn(async move {
+            // A damaged stream makes the decoder complain on every frame: one line in ten
+            // seconds is a warning, the rest are for debugging.
             let mut lines = BufReader::new(stderr).lines();
+            let mut last_warning: Option<std::time::Instant> = None;
             while let Ok(Some(line)) = lines.next_line().await {
-                tracing::warn!(channel_id = %channel, encoder = %line, "encoder says");
+                if last_warning.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
+                    last_warning = Some(std::time::Instant::now());
+                    tracing::warn!(channel_id = %channel, encoder = %line, "encoder says");
+                } else {
+                    tracing::debug!(channel_id = %channel, encoder = %line, "encoder says");
+                }
                 *last_error.lock().expect("encoder message poisoned") = line;
             }
         });
