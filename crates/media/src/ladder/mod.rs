@@ -281,6 +281,9 @@ struct LadderState {
     running: bool,
     restarts: u32,
     cpu_seconds: f64,
+    /// The source's audio, once its init segment went out (`Some(None)`: it has none); a
+    /// restarted encoder's rungs are told again.
+    source_audio: Option<Option<AudioConfig>>,
 }
 
 /// A live's ladder.
@@ -396,6 +399,7 @@ impl Ladder {
 
     /// The source's init segment went out with these tracks.
     pub(crate) fn source_started(&self, audio: Option<AudioConfig>) {
+        self.state().source_audio = Some(audio.clone());
         self.each_rung(|p| p.source_started(audio.clone()));
     }
 
@@ -442,10 +446,18 @@ impl Ladder {
 
     /// A restarted encoder: each rung starts again at the source's next segment.
     pub(crate) fn restart_rungs(&self) {
+        let audio = {
+            let mut state = self.state();
+            state.restarts += 1;
+            state.source_audio.clone()
+        };
         for rung in &self.rungs {
-            *rung.packager.lock().expect("rung packager poisoned") = RungPackager::new();
+            let mut packager = RungPackager::new();
+            if let Some(audio) = &audio {
+                packager.source_started(audio.clone());
+            }
+            *rung.packager.lock().expect("rung packager poisoned") = packager;
         }
-        self.state().restarts += 1;
     }
 
     pub(crate) fn set_running(&self, running: bool) {
@@ -504,5 +516,78 @@ impl Rung {
         if let Some(part) = held {
             self.live.push_part(part);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use olive_media_mux::rung::Cut;
+    use olive_media_mux::{VideoConfig, VideoFrame};
+
+    fn video_config() -> VideoConfig {
+        VideoConfig {
+            profile: 100,
+            compatibility: 0,
+            level: 30,
+            nal_length_size: 4,
+            sps: vec![Bytes::from_static(&[0x67, 0x64, 0, 0x1e])],
+            pps: vec![Bytes::from_static(&[0x68, 0xee])],
+            width: 854,
+            height: 480,
+            frame_rate: Some(30.0),
+        }
+    }
+
+    fn rung(height: u16) -> PlannedRung {
+        PlannedRung { name: RungName(height), width: 854, height: u32::from(height), video_kbps: 1200, fps: None }
+    }
+
+    fn ladders(slots: usize) -> Arc<Ladders> {
+        Arc::new(Ladders::new(LadderSettings { slots, ..Default::default() }, Ok(())))
+    }
+
+    #[test]
+    fn slots_are_counted_and_given_back() {
+        let ladders = ladders(1);
+        let slot = ladders.reserve().unwrap();
+        assert_eq!(ladders.reserve().unwrap_err(), Fallback::NoSlot);
+        assert_eq!(ladders.slots(), (1, 1));
+        drop(slot);
+        assert!(ladders.reserve().is_ok());
+        let none = Arc::new(Ladders::disabled("ffmpeg is not installed"));
+        assert_eq!(none.reserve().unwrap_err(), Fallback::NoEncoder("ffmpeg is not installed".into()));
+        assert_eq!(none.slots(), (0, 0));
+    }
+
+    /// A restarted encoder's rungs begin again at the next segment, with the source's audio they
+    /// were told of before the restart.
+    #[test]
+    fn a_restarted_encoder_picks_up_at_the_next_segment() {
+        let ladders = ladders(1);
+        let source = Arc::new(LiveChannel::new(2000, 500, 10));
+        source.begin_session(Bytes::from_static(b"init"), Utc::now());
+        let ladder = ladders.begin(ChannelId(7), source, vec![rung(480)]);
+        ladder.source_started(None);
+        ladder.restart_rungs();
+        ladder.source_keyframe(0, 0);
+        ladder.rung_video(0, FlvEvent::VideoConfig(video_config()), 0);
+        for i in 0..20i64 {
+            let frame = VideoFrame {
+                dts_ms: (i * 33) as u32,
+                cts_ms: 0,
+                keyframe: i == 0,
+                data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+            };
+            ladder.rung_video(0, FlvEvent::Video(frame), 5);
+        }
+        ladder.source_cut(Cut { segment: 10, index: 0, start_ms: 0, duration_ms: 467, segment_ms: None });
+        let window = &ladder.rungs[0].live;
+        assert!(window.init(1).is_some(), "the rung's init segment went out");
+        assert_eq!(window.last_part(), Some((10, 0)));
+        assert_eq!(ladder.health().restarts, 1);
+        // Ending the live ends every rung's playlist.
+        ladder.end_stream();
+        assert!(window.is_ended() && ladder.is_ended());
     }
 }
