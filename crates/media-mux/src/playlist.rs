@@ -132,7 +132,13 @@ impl Playlist<'_> {
             init_version = Some(self.segments[skipped - 1].init_version);
             let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", MediaFile::Init(self.segments[skipped - 1].init_version));
         }
-        for s in &self.segments[skipped..] {
+        // Parts are listed for the segments that begin less than three target durations from the
+        // end (§4.4.4.9), and for no more than the last three, counting the segment the preload
+        // hint opens: with segments shorter than the target (a short GOP after a long one), three
+        // target durations hold more segments than players and validators expect parts on.
+        let hinted = usize::from(!self.ended && self.segments.last().is_some_and(|s| s.duration_ms.is_some()));
+        let first_with_parts = (self.segments.len() + hinted).saturating_sub(PART_TARGETS as usize);
+        for (i, s) in self.segments.iter().enumerate().skip(skipped) {
             if s.discontinuity && Some(s.msn) != self.segments.first().map(|f| f.msn) {
                 let _ = writeln!(out, "#EXT-X-DISCONTINUITY");
             }
@@ -146,9 +152,7 @@ impl Playlist<'_> {
                 s.program_date_time.to_rfc3339_opts(SecondsFormat::Millis, true)
             );
             let remaining = total_ms - elapsed;
-            // Parts three target durations or more from the end are left out (§4.4.4.9; a
-            // segment that begins exactly there would be the fourth from the end).
-            if !self.ended && remaining < target_ms * PART_TARGETS as i64 {
+            if !self.ended && i >= first_with_parts && remaining < target_ms * PART_TARGETS as i64 {
                 for p in &s.parts {
                     let _ = writeln!(
                         out,
@@ -279,6 +283,23 @@ mod tests {
         );
         p.ended = true;
         assert!(!p.render(false).contains("RENDITION-REPORT"), "an ended playlist has no reports");
+    }
+
+    #[test]
+    fn parts_stay_on_the_last_three_segments_when_gops_are_uneven() {
+        // 11 s and 3 s segments alternate (a long GOP, then a short one): four of them begin
+        // within three target durations of the end, but parts go on the last three only, the
+        // next one (the preload hint's) counted.
+        let mut segs = window(4, 0);
+        segs.pop();
+        for (s, ms) in segs.iter_mut().zip([11_000, 3_000, 11_000, 3_000]) {
+            s.duration_ms = Some(ms);
+        }
+        let mut p = playlist(&segs);
+        p.target_duration_s = 11;
+        let text = p.render(false);
+        assert!(!text.contains("part-100-") && !text.contains("part-101-"), "{text}");
+        assert!(text.contains("part-102-0.m4s") && text.contains("part-103-0.m4s"), "{text}");
     }
 
     #[test]

@@ -235,8 +235,42 @@ fn scale_plane(
     Ok(scaled.into_vec())
 }
 
+/// H.264 from cameras and OBS is limited range (luma 16–235, chroma 16–240); JPEG's YCbCr is full
+/// range. These tables stretch one into the other, so a thumbnail keeps the picture's contrast.
+struct FullRange {
+    luma: [u8; 256],
+    chroma: [u8; 256],
+}
+
+const fn full_range() -> FullRange {
+    let (mut luma, mut chroma) = ([0u8; 256], [0u8; 256]);
+    let mut i = 0;
+    while i < 256 {
+        let y = ((i as i32 - 16) * 255 * 2 + 219) / (219 * 2);
+        luma[i] = if y < 0 {
+            0
+        } else if y > 255 {
+            255
+        } else {
+            y as u8
+        };
+        let c = ((i as i32 - 128) * 255 * 2 + if i >= 128 { 224 } else { -224 }) / (224 * 2) + 128;
+        chroma[i] = if c < 0 {
+            0
+        } else if c > 255 {
+            255
+        } else {
+            c as u8
+        };
+        i += 1;
+    }
+    FullRange { luma, chroma }
+}
+
+static FULL_RANGE: FullRange = full_range();
+
 /// A 4:2:0 picture as `jpeg-encoder` reads it: row by row, each chroma sample shared by the two
-/// rows and columns it covers (the encoder averages them back for its own 4:2:0).
+/// rows and columns it covers (the encoder averages them back for its own 4:2:0), in full range.
 struct Yuv420<'a> {
     y: &'a [u8],
     u: &'a [u8],
@@ -263,10 +297,11 @@ impl jpeg_encoder::ImageBuffer for Yuv420<'_> {
         let chroma_width = self.width.div_ceil(2);
         let luma = &self.y[row * self.width..(row + 1) * self.width];
         let at = (row / 2) * chroma_width;
-        buffers[0].extend_from_slice(luma);
+        let range = &FULL_RANGE;
+        buffers[0].extend(luma.iter().map(|y| range.luma[usize::from(*y)]));
         for x in 0..self.width {
-            buffers[1].push(self.u[at + x / 2]);
-            buffers[2].push(self.v[at + x / 2]);
+            buffers[1].push(range.chroma[usize::from(self.u[at + x / 2])]);
+            buffers[2].push(range.chroma[usize::from(self.v[at + x / 2])]);
         }
     }
 }
@@ -523,6 +558,14 @@ mod tests {
             height: 720,
             frame_rate: None,
         }
+    }
+
+    #[test]
+    fn limited_range_is_stretched_to_jpegs_full_range() {
+        let r = &FULL_RANGE;
+        assert_eq!((r.luma[0], r.luma[16], r.luma[126], r.luma[235], r.luma[255]), (0, 0, 128, 255, 255));
+        assert_eq!((r.chroma[16], r.chroma[128], r.chroma[240], r.chroma[0], r.chroma[255]), (0, 128, 255, 0, 255));
+        assert!(r.luma.windows(2).all(|w| w[0] <= w[1]) && r.chroma.windows(2).all(|w| w[0] <= w[1]));
     }
 
     #[test]

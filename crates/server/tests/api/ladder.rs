@@ -164,14 +164,35 @@ async fn a_standard_live_plays_as_a_ladder_whose_rungs_line_up() {
     // The same segment in every rendition: the same parts, the same durations, and the same
     // media times (every rung's parts start together, a segment's exactly at the source's IDR
     // frame).
-    // The playlists are read together, then the parts (which stay in the window longer than
-    // they are listed).
-    let source = text(&server, &format!("/live/{id}/index.m3u8")).await;
-    let mut rung_playlists = Vec::new();
-    for rung in RUNGS {
-        rung_playlists.push(text(&server, &format!("/live/{id}/{rung}/index.m3u8")).await);
-    }
-    let source_parts = parts_by_segment(&source);
+    // The playlists are read together; the segments every rendition has completed are compared
+    // part by part (parts stay in the window longer than they are listed, and each playlist lists
+    // them for its last few segments only).
+    let complete = |playlist: &str, msn: u64| playlist.contains(&format!("\nseg-{msn}.m4s\n"));
+    let (source, rung_playlists, source_parts) = {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let source = text(&server, &format!("/live/{id}/index.m3u8")).await;
+            let mut rung_playlists = Vec::new();
+            for rung in RUNGS {
+                rung_playlists.push(text(&server, &format!("/live/{id}/{rung}/index.m3u8")).await);
+            }
+            let mut listed: Vec<(u64, Vec<(u32, String)>)> = Vec::new();
+            for playlist in std::iter::once(&source).chain(&rung_playlists) {
+                for (msn, parts) in parts_by_segment(playlist) {
+                    if !listed.iter().any(|(m, _)| *m == msn) {
+                        listed.push((msn, parts));
+                    }
+                }
+            }
+            listed.retain(|(msn, _)| complete(&source, *msn) && rung_playlists.iter().all(|p| complete(p, *msn)));
+            listed.sort_by_key(|(msn, _)| *msn);
+            if listed.len() >= 2 {
+                break (source, rung_playlists, listed);
+            }
+            assert!(Instant::now() < deadline, "no two segments completed by every rendition");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
     let (mut checked, mut listed_alike) = (0, 0);
     for (msn, parts) in source_parts.iter().rev() {
         // Where a rung lists the segment's parts too (its listing trails the source's by a part
