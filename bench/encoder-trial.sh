@@ -5,6 +5,7 @@
 # every rung with the source scaled to its size (ffmpeg's ssim and psnr filters, lanczos scaling).
 #
 #   bench/encoder-trial.sh            # 20 s clip, rungs 480p 1200k, 360p 700k, 240p 400k
+#   OPENH264_LADDER=path/to/openh264_ladder bench/encoder-trial.sh   # with the example already built
 #   CLIP_SECONDS=60 RUNGS="480:1200 360:700 240:400 160:250" bench/encoder-trial.sh
 #
 # The source is photographs (scikit-image's samples) panned and zoomed as a camera would, with
@@ -50,20 +51,30 @@ x264_ladder() {
         -filter_complex "[0:v]split=$n$branches;${split%;}" "${outputs[@]}"
 }
 
+# OpenH264 decodes no B-frames (OBS's x264 sends them): the trial records that, then gives it the
+# pictures ffmpeg decodes (the same single decode the x264 candidates pay for, counted with it).
 openh264_ladder() {
     mkdir -p "$work/openh264"
+    if "$OPENH264_LADDER" "$work/source.h264" "$work/openh264" 30 $RUNGS > /dev/null 2> "$work/openh264/own-decode"; then
+        echo "OpenH264 decoded the source itself" > "$work/openh264/decoder"
+    else
+        echo "OpenH264 could not decode the source: $(grep -o 'OpenH264 could not decode[^,]*' "$work/openh264/own-decode" | head -1)" > "$work/openh264/decoder"
+    fi
     # shellcheck disable=SC2086
-    /usr/bin/time -f "%U %S" -o "$work/openh264/time" "$OPENH264_LADDER" "$work/source.h264" "$work/openh264" 30 $RUNGS \
-        > "$work/openh264/stages"
+    /usr/bin/time -f "%U %S" -o "$work/openh264/time" bash -c "ffmpeg -v error -threads 1 -i '$work/source.flv' -an -f rawvideo -pix_fmt yuv420p - \
+        | '$OPENH264_LADDER' raw:1280x720:60 '$work/openh264' 30 $RUNGS > '$work/openh264/stages' 2>/dev/null"
 }
 
 x264_ladder x264-veryfast "-preset veryfast"
 x264_ladder x264-veryfast-zerolatency "-preset veryfast -tune zerolatency"
 x264_ladder x264-superfast-zerolatency "-preset superfast -tune zerolatency"
 x264_ladder x264-ultrafast-zerolatency "-preset ultrafast -tune zerolatency"
-cargo build -q --release -p olive-media --example openh264_ladder
-OPENH264_LADDER="${CARGO_TARGET_DIR:-target}/release/examples/openh264_ladder"
-[ -x "$OPENH264_LADDER" ] || OPENH264_LADDER="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/examples/openh264_ladder"
+# OPENH264_LADDER names a built example; otherwise it is built (release) here.
+if [ -z "${OPENH264_LADDER:-}" ]; then
+    cargo build -q --release -p olive-server -p olive-media --bins --example openh264_ladder
+    target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+    OPENH264_LADDER="$target/release/examples/openh264_ladder"
+fi
 openh264_ladder
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(ffmpeg -version | head -1 | cut -d' ' -f1-3); $(date -u +%F)"
@@ -91,4 +102,5 @@ print(f"{float(s):.4f}/{float(p):.2f}")')
     done
     echo
 done
-echo "openh264 stages (ms over the clip): $(cat "$work/openh264/stages")"
+echo "openh264 stages (ms over the clip, decode by ffmpeg): $(cat "$work/openh264/stages")"
+cat "$work/openh264/decoder"

@@ -1,9 +1,11 @@
-//! The OpenH264 side of the encoder trial (`bench/encoder-trial.sh`): decodes an Annex B H.264
-//! file once with OpenH264, scales each picture with `fast_image_resize` (planes of 8-bit samples,
-//! bilinear, SIMD) and encodes every rung with OpenH264 at its bitrate, forcing an IDR frame where
-//! the source has one. Writes `{out}/{height}.h264` per rung and prints where the time went.
+//! The OpenH264 side of the encoder trial (`bench/encoder-trial.sh`): takes pictures either by
+//! decoding an Annex B H.264 file with OpenH264 (`SRC.h264`; OpenH264 decodes no B-frames, which
+//! OBS's x264 sends) or as raw `yuv420p` on standard input (`raw:WxH:GOP`, decoded by ffmpeg, an
+//! IDR every GOP pictures), scales each with `fast_image_resize` (planes of 8-bit samples,
+//! bilinear, SIMD) and encodes every rung with OpenH264 at its bitrate, with an IDR wherever the
+//! source has one. Writes `{out}/{height}.h264` per rung and prints where the time went.
 //!
-//! `cargo run --release -p olive-media --example openh264_ladder -- SRC.h264 OUT_DIR FPS HEIGHT:KBPS…`
+//! `openh264_ladder (SRC.h264 | raw:WxH:GOP) OUT_DIR FPS HEIGHT:KBPS…`
 
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
@@ -30,14 +32,45 @@ fn plane(src: &[u8], stride: usize, width: usize, height: usize) -> Vec<u8> {
     packed
 }
 
+struct Picture<'a> {
+    y: &'a [u8],
+    u: &'a [u8],
+    v: &'a [u8],
+    width: usize,
+    height: usize,
+    strides: (usize, usize, usize),
+}
+
+impl Picture<'_> {
+    /// Packs a decoder's picture into `buffer` (so the decoder can be fed again).
+    fn owned_into<'b>(self, buffer: &'b mut Vec<u8>) -> Picture<'b> {
+        let (w, h) = (self.width, self.height);
+        buffer.clear();
+        buffer.extend(plane(self.y, self.strides.0, w, h));
+        buffer.extend(plane(self.u, self.strides.1, w / 2, h / 2));
+        buffer.extend(plane(self.v, self.strides.2, w / 2, h / 2));
+        let (y, uv) = buffer.split_at(w * h);
+        let (u, v) = uv.split_at(w * h / 4);
+        Picture { y, u, v, width: w, height: h, strides: (w, w / 2, w / 2) }
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let [_, src, out_dir, fps, rungs @ ..] = args.as_slice() else {
         return Err("usage: openh264_ladder SRC.h264 OUT_DIR FPS HEIGHT:KBPS…".into());
     };
     let fps: f32 = fps.parse()?;
-    let stream = std::fs::read(src)?;
     let mut decoder = Decoder::new()?;
+    let raw: Option<(usize, usize, u32)> = src.strip_prefix("raw:").map(|shape| {
+        let (size, gop) = shape.rsplit_once(':').expect("raw:WxH:GOP");
+        let (w, h) = size.split_once('x').expect("raw:WxH:GOP");
+        (w.parse().expect("width"), h.parse().expect("height"), gop.parse().expect("gop"))
+    });
+    let stream = if raw.is_some() { Vec::new() } else { std::fs::read(src)? };
+    let mut units = openh264::nal_units(&stream);
+    let mut stdin = std::io::stdin().lock();
+    let mut raw_frame = raw.map(|(w, h, _)| vec![0u8; w * h * 3 / 2]).unwrap_or_default();
     let mut resizer = Resizer::new();
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
     let mut ladder: Vec<Rung> = Vec::new();
@@ -51,17 +84,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut t_decode, mut t_scale, mut t_encode) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let mut frames = 0u32;
     let mut idr_pending = false;
-    for nal in openh264::nal_units(&stream) {
-        let header = nal.iter().skip_while(|b| **b == 0).nth(1).copied().unwrap_or(0);
-        if header & 0x1f == 5 {
-            idr_pending = true;
-        }
+    loop {
         let t = Instant::now();
-        let decoded = decoder.decode(nal)?;
-        t_decode += t.elapsed();
-        let Some(picture) = decoded else { continue };
-        let (w, h) = picture.dimensions();
-        let (sy, su, sv) = picture.strides();
+        let picture = match raw {
+            Some((w, h, gop)) => {
+                if std::io::Read::read_exact(&mut stdin, &mut raw_frame).is_err() {
+                    break;
+                }
+                idr_pending = frames % gop == 0;
+                let (y, uv) = raw_frame.split_at(w * h);
+                let (u, v) = uv.split_at(w * h / 4);
+                Picture { y, u, v, width: w, height: h, strides: (w, w / 2, w / 2) }
+            }
+            None => {
+                let Some(nal) = units.next() else { break };
+                let header = nal.iter().skip_while(|b| **b == 0).nth(1).copied().unwrap_or(0);
+                if header & 0x1f == 5 {
+                    idr_pending = true;
+                }
+                let decoded = decoder.decode(nal).map_err(|e| format!("OpenH264 could not decode the source: {e}"))?;
+                t_decode += t.elapsed();
+                let Some(p) = decoded else { continue };
+                let (width, height) = p.dimensions();
+                Picture { y: p.y(), u: p.u(), v: p.v(), width, height, strides: p.strides() }.owned_into(&mut raw_frame)
+            }
+        };
+        let (w, h) = (picture.width, picture.height);
+        let (sy, su, sv) = picture.strides;
         if ladder.is_empty() {
             for &(height, kbps) in &wanted {
                 let width = (w * height / h + 1) & !1;
@@ -87,9 +136,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let t = Instant::now();
         let planes = [
-            (plane(picture.y(), sy, w, h), w, h),
-            (plane(picture.u(), su, w / 2, h / 2), w / 2, h / 2),
-            (plane(picture.v(), sv, w / 2, h / 2), w / 2, h / 2),
+            (plane(picture.y, sy, w, h), w, h),
+            (plane(picture.u, su, w / 2, h / 2), w / 2, h / 2),
+            (plane(picture.v, sv, w / 2, h / 2), w / 2, h / 2),
         ];
         let mut scaled: Vec<[Vec<u8>; 3]> = Vec::new();
         for rung in &ladder {
