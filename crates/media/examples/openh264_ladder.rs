@@ -91,7 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 if std::io::Read::read_exact(&mut stdin, &mut raw_frame).is_err() {
                     break;
                 }
-                idr_pending = frames % gop == 0;
+                idr_pending = frames.is_multiple_of(gop);
                 let (y, uv) = raw_frame.split_at(w * h);
                 let (u, v) = uv.split_at(w * h / 4);
                 Picture { y, u, v, width: w, height: h, strides: (w, w / 2, w / 2) }

@@ -441,21 +441,10 @@ impl Thumbnails {
             })
             .await;
             drop(slot);
-            let seconds = started.elapsed().as_secs_f64();
-            match made {
-                Ok((Ok(rendered), cpu)) => {
-                    metrics::histogram!("olive_thumbnail_seconds").record(seconds);
-                    metrics::histogram!("olive_thumbnail_cpu_seconds").record(cpu.as_secs_f64());
-                    let ms = i64::try_from(cpu.as_millis()).unwrap_or(i64::MAX);
-                    this.usage.add(Utc::now().date_naive(), Some(channel), Meter::CpuMs, ms);
-                    this.keep(channel, replay, Bytes::from(rendered.jpeg), rendered.hash).await;
-                }
-                Ok((Err(e), _)) => {
-                    metrics::counter!("olive_thumbnails_total", "result" => "failed").increment(1);
-                    tracing::warn!(channel_id = %channel, error = %e, "no thumbnail from this keyframe");
-                }
-                Err(e) => tracing::error!(channel_id = %channel, error = %e, "thumbnail task failed"),
+            if matches!(made, Ok((Ok(_), _))) {
+                metrics::histogram!("olive_thumbnail_seconds").record(started.elapsed().as_secs_f64());
             }
+            this.made(channel, replay, made, "this keyframe").await;
             busy.store(false, Ordering::Release);
         });
     }
@@ -476,20 +465,31 @@ impl Thumbnails {
             })
             .await;
             drop(slot);
-            match made {
-                Ok((Ok(rendered), cpu)) => {
-                    metrics::histogram!("olive_thumbnail_cpu_seconds").record(cpu.as_secs_f64());
-                    let ms = i64::try_from(cpu.as_millis()).unwrap_or(i64::MAX);
-                    this.usage.add(Utc::now().date_naive(), Some(channel), Meter::CpuMs, ms);
-                    this.keep(channel, replay, Bytes::from(rendered.jpeg), rendered.hash).await;
-                }
-                Ok((Err(e), _)) => {
-                    metrics::counter!("olive_thumbnails_total", "result" => "failed").increment(1);
-                    tracing::warn!(channel_id = %channel, error = %e, "no thumbnail from the encoder's picture");
-                }
-                Err(e) => tracing::error!(channel_id = %channel, error = %e, "thumbnail task failed"),
-            }
+            this.made(channel, replay, made, "the encoder's picture").await;
         });
+    }
+
+    /// A thumbnail was made (or not) from `source`: its CPU is charged and it is kept.
+    async fn made(
+        &self,
+        channel: ChannelId,
+        replay: Option<ReplayId>,
+        made: Result<(Result<Rendered, ThumbnailError>, std::time::Duration), tokio::task::JoinError>,
+        source: &'static str,
+    ) {
+        match made {
+            Ok((Ok(rendered), cpu)) => {
+                metrics::histogram!("olive_thumbnail_cpu_seconds").record(cpu.as_secs_f64());
+                let ms = i64::try_from(cpu.as_millis()).unwrap_or(i64::MAX);
+                self.usage.add(Utc::now().date_naive(), Some(channel), Meter::CpuMs, ms);
+                self.keep(channel, replay, Bytes::from(rendered.jpeg), rendered.hash).await;
+            }
+            Ok((Err(e), _)) => {
+                metrics::counter!("olive_thumbnails_total", "result" => "failed").increment(1);
+                tracing::warn!(channel_id = %channel, error = %e, source, "no thumbnail");
+            }
+            Err(e) => tracing::error!(channel_id = %channel, error = %e, "thumbnail task failed"),
+        }
     }
 
     async fn keep(&self, channel: ChannelId, replay: Option<ReplayId>, jpeg: Bytes, hash: PictureHash) {

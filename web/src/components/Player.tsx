@@ -64,7 +64,13 @@ export function Player({ src, live, poster, label, onReady, onTime }: Props) {
     if (mediaSourceAvailable()) {
       import('hls.js/light').then(({ default: HlsClass }) => {
         if (cancelled) return;
-        const instance = new HlsClass({ lowLatencyMode: live, backBufferLength: live ? 30 : 90, enableWorker: true });
+        // A live that fell behind (a stall, a slow phone) plays up to 1.5x until it is back at the edge.
+        const instance = new HlsClass({
+          lowLatencyMode: live,
+          maxLiveSyncPlaybackRate: live ? 1.5 : 1,
+          backBufferLength: live ? 30 : 90,
+          enableWorker: true,
+        });
         hls = instance;
         hlsRef.current = instance;
         video.dataset.engine = 'hls.js';
