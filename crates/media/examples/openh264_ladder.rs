@@ -24,12 +24,9 @@ struct Rung {
     frame: YUVBuffer,
 }
 
+/// The plane's rows packed together (`olive_media::thumbnail::packed_plane`), owned.
 fn plane(src: &[u8], stride: usize, width: usize, height: usize) -> Vec<u8> {
-    let mut packed = Vec::with_capacity(width * height);
-    for row in src.chunks(stride).take(height) {
-        packed.extend_from_slice(&row[..width]);
-    }
-    packed
+    olive_media::thumbnail::packed_plane(src, stride, width, height).map(|p| p.into_owned()).unwrap_or_default()
 }
 
 struct Picture<'a> {
@@ -62,11 +59,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let fps: f32 = fps.parse()?;
     let mut decoder = Decoder::new()?;
-    let raw: Option<(usize, usize, u32)> = src.strip_prefix("raw:").map(|shape| {
-        let (size, gop) = shape.rsplit_once(':').expect("raw:WxH:GOP");
-        let (w, h) = size.split_once('x').expect("raw:WxH:GOP");
-        (w.parse().expect("width"), h.parse().expect("height"), gop.parse().expect("gop"))
-    });
+    let raw: Option<(usize, usize, u32)> = match src.strip_prefix("raw:") {
+        None => None,
+        Some(shape) => {
+            let bad = || format!("{src:?}: raw pictures are given as raw:WIDTHxHEIGHT:GOP");
+            let (size, gop) = shape.rsplit_once(':').ok_or_else(bad)?;
+            let (w, h) = size.split_once('x').ok_or_else(bad)?;
+            Some((w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?, gop.parse().map_err(|_| bad())?))
+        }
+    };
     let stream = if raw.is_some() { Vec::new() } else { std::fs::read(src)? };
     let mut units = openh264::nal_units(&stream);
     let mut stdin = std::io::stdin().lock();
@@ -77,10 +78,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let wanted: Vec<(usize, u32)> = rungs
         .iter()
         .map(|r| {
-            let (h, k) = r.split_once(':').expect("HEIGHT:KBPS");
-            (h.parse().expect("height"), k.parse().expect("kbps"))
+            let bad = || format!("{r:?}: a rung is HEIGHT:KBPS, as in 480:1200");
+            let (h, k) = r.split_once(':').ok_or_else(bad)?;
+            Ok::<_, String>((h.parse().map_err(|_| bad())?, k.parse().map_err(|_| bad())?))
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let (mut t_decode, mut t_scale, mut t_encode) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let mut frames = 0u32;
     let mut idr_pending = false;

@@ -340,16 +340,17 @@ impl Publisher {
             self.meter(ingest);
         }
         // What the ladder needs of the event, before the packager takes it.
-        let for_ladder = match &event {
-            FlvEvent::Video(f) => Some((f.keyframe, f.cts_ms, None)),
-            FlvEvent::Audio(f) => Some((false, 0, Some(f.data.clone()))),
-            FlvEvent::VideoConfig(_) => {
-                self.sequence_header = Some(payload.clone());
-                if let LadderFeed::Running(feed) = &mut self.ladder {
-                    feed.sequence_header(payload);
-                }
-                None
+        if let FlvEvent::VideoConfig(_) = &event {
+            self.sequence_header = Some(payload.clone());
+            if let LadderFeed::Running(feed) = &mut self.ladder {
+                feed.sequence_header(payload);
             }
+        }
+        // (A waiting ladder starts on this very frame, in `drain`, and needs it too.)
+        let wanted = !matches!(self.ladder, LadderFeed::None);
+        let for_ladder = match &event {
+            FlvEvent::Video(f) if wanted => Some((f.keyframe, f.cts_ms, None)),
+            FlvEvent::Audio(f) if wanted => Some((false, 0, Some(f.data.clone()))),
             _ => None,
         };
         self.packager.handle(event);

@@ -205,6 +205,19 @@ pub fn render_planes(picture: &Planes<'_>) -> Result<Rendered, ThumbnailError> {
     Ok(Rendered { jpeg, hash })
 }
 
+/// A plane of `width`x`height` samples whose rows are `stride` apart, rows packed together
+/// (borrowed when they already are); `None` if the samples do not cover the picture.
+pub fn packed_plane(samples: &[u8], stride: usize, width: usize, height: usize) -> Option<std::borrow::Cow<'_, [u8]>> {
+    if height == 0 || stride < width || samples.len() < stride * (height - 1) + width {
+        return None;
+    }
+    Some(if stride == width {
+        std::borrow::Cow::Borrowed(&samples[..width * height])
+    } else {
+        std::borrow::Cow::Owned(samples.chunks(stride).take(height).flat_map(|row| &row[..width]).copied().collect())
+    })
+}
+
 /// One plane (`size` samples, rows `stride` apart) scaled to `to`.
 fn scale_plane(
     resizer: &mut fast_image_resize::Resizer,
@@ -216,14 +229,8 @@ fn scale_plane(
     use fast_image_resize::images::{Image, ImageRef};
     use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions};
     let (w, h) = size;
-    if stride < w || samples.len() < stride * (h - 1) + w {
-        return Err(ThumbnailError::Malformed("a plane shorter than its picture"));
-    }
-    let packed: std::borrow::Cow<'_, [u8]> = if stride == w {
-        std::borrow::Cow::Borrowed(&samples[..w * h])
-    } else {
-        std::borrow::Cow::Owned(samples.chunks(stride).take(h).flat_map(|row| &row[..w]).copied().collect())
-    };
+    let packed =
+        packed_plane(samples, stride, w, h).ok_or(ThumbnailError::Malformed("a plane shorter than its picture"))?;
     if (w as u32, h as u32) == to {
         return Ok(packed.into_owned());
     }

@@ -391,9 +391,7 @@ async fn ladders(config: &ServeConfig) -> olive_media::Ladders {
         ),
         Err(why) => tracing::warn!(reason = %why, "no adaptive bitrate on this node: standard channels play as basic"),
     }
-    let ladders = olive_media::Ladders::new(settings, encoder);
-    ladders.set_slots(ladders.settings().slots);
-    ladders
+    olive_media::Ladders::new(settings, encoder)
 }
 
 /// Measures how many ladders this node can encode and offers that many slots.

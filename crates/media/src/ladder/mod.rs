@@ -128,14 +128,16 @@ pub struct Ladders {
 impl Ladders {
     /// `encoder` is what [`probe_encoder`] found.
     pub fn new(settings: LadderSettings, encoder: Result<(), String>) -> Self {
-        Ladders {
+        let ladders = Ladders {
             total: AtomicUsize::new(settings.slots),
             settings,
             encoder,
             used: AtomicUsize::new(0),
             ladders: RwLock::new(HashMap::new()),
             fallbacks: RwLock::new(HashMap::new()),
-        }
+        };
+        ladders.publish_slots();
+        ladders
     }
 
     /// A node that makes no ladders (every live plays as `basic`, saying why).

@@ -74,6 +74,17 @@ fn parts_by_segment(playlist: &str) -> Vec<(u64, Vec<(u32, String)>)> {
     out
 }
 
+/// The first video stream's `width,height` as ffprobe reads it from `url`.
+async fn probed_size(url: &str) -> Option<String> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v", "-show_entries", "stream=width,height", "-of", "csv=p=0"])
+        .arg(url)
+        .output()
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().next().map(str::to_owned)
+}
+
 /// The init segment and `part` of the rendition at `folder`, as one file ffprobe can read.
 async fn fetch_part(server: &Server, folder: &str, playlist: &str, msn: u64, index: u32) -> Vec<u8> {
     let init = playlist.lines().rev().find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\"")).unwrap().trim_end_matches('"');
@@ -153,19 +164,7 @@ async fn a_standard_live_plays_as_a_ladder_whose_rungs_line_up() {
 
     // ffprobe plays every rung at the size the multivariant playlist declares.
     for (rung, (w, h)) in RUNGS.iter().zip([(854, 480), (640, 360), (284, 160)]) {
-        let out = Command::new("ffprobe")
-            .args(["-v", "error", "-select_streams", "v", "-show_entries", "stream=width,height", "-of", "csv=p=0"])
-            .arg(format!("{base}/{rung}/index.m3u8"))
-            .output()
-            .await
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(
-            text.lines().next(),
-            Some(format!("{w},{h}").as_str()),
-            "{rung}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_eq!(probed_size(&format!("{base}/{rung}/index.m3u8")).await, Some(format!("{w},{h}")), "{rung}");
     }
 
     // The same segment in every rendition: the same parts, the same durations, and the same
@@ -446,14 +445,8 @@ async fn hostile_sources_make_ladders_or_say_why() {
         check_playlists(&urls).await;
         for (rung, w, h) in case.rungs {
             assert!(master.contains(&format!("RESOLUTION={w}x{h}")), "{}: {master}", case.name);
-            let out = Command::new("ffprobe")
-                .args(["-v", "error", "-select_streams", "v", "-show_entries", "stream=width,height", "-of", "csv=p=0"])
-                .arg(format!("{base}/{rung}/index.m3u8"))
-                .output()
-                .await
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout);
-            assert_eq!(text.lines().next(), Some(format!("{w},{h}").as_str()), "{} {rung}", case.name);
+            let size = probed_size(&format!("{base}/{rung}/index.m3u8")).await;
+            assert_eq!(size, Some(format!("{w},{h}")), "{} {rung}", case.name);
         }
         let detail: Value = host.get(&format!("/api/v1/channels/{id}")).send().await.unwrap().json().await.unwrap();
         assert_eq!(detail["ladder"]["running"], true, "{}: {detail}", case.name);
