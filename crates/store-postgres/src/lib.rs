@@ -920,10 +920,11 @@ impl Store for PostgresStore {
     async fn add_replay_segment(&self, id: ReplayId, segment: ReplaySegment, now: DateTime<Utc>) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
-            "INSERT INTO replay_segments (replay_id, msn, init_version, discontinuity, duration_ms, bytes)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (replay_id, msn) DO NOTHING",
+            "INSERT INTO replay_segments (replay_id, rendition, msn, init_version, discontinuity, duration_ms, bytes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (replay_id, rendition, msn) DO NOTHING",
         )
         .bind(id.0)
+        .bind(segment.rendition.as_deref().unwrap_or(""))
         .bind(segment.msn)
         .bind(segment.init_version)
         .bind(segment.discontinuity)
@@ -933,7 +934,11 @@ impl Store for PostgresStore {
         .await
         .map_err(|e| foreign_key_as(e, "replay"))?
         .rows_affected();
-        let (duration, bytes, count) = if inserted == 1 { (segment.duration_ms, segment.bytes, 1) } else { (0, 0, 0) };
+        let (duration, bytes, count) = match (inserted, &segment.rendition) {
+            (1, None) => (segment.duration_ms, segment.bytes, 1),
+            (1, Some(_)) => (0, segment.bytes, 0),
+            _ => (0, 0, 0),
+        };
         let updated = sqlx::query(
             "UPDATE replays SET duration_ms = duration_ms + $1, bytes = bytes + $2, segments = segments + $3,
                 heartbeat_at = $4 WHERE id = $5",
@@ -969,8 +974,8 @@ impl Store for PostgresStore {
 
     async fn replay_segments(&self, id: ReplayId) -> Result<Vec<ReplaySegment>> {
         let rows: Vec<ReplaySegmentRow> = sqlx::query_as(
-            "SELECT msn, init_version, discontinuity, duration_ms, bytes FROM replay_segments
-             WHERE replay_id = $1 ORDER BY msn",
+            "SELECT rendition, msn, init_version, discontinuity, duration_ms, bytes FROM replay_segments
+             WHERE replay_id = $1 ORDER BY rendition, msn",
         )
         .bind(id.0)
         .fetch_all(&self.pool)

@@ -424,6 +424,8 @@ pub fn product_list(products: &[ProductId]) -> String {
 
 #[derive(sqlx::FromRow)]
 pub struct ReplaySegmentRow {
+    /// `''` for the source.
+    pub rendition: String,
     pub msn: i64,
     pub init_version: i32,
     pub discontinuity: bool,
@@ -434,6 +436,7 @@ pub struct ReplaySegmentRow {
 impl From<ReplaySegmentRow> for ReplaySegment {
     fn from(r: ReplaySegmentRow) -> ReplaySegment {
         ReplaySegment {
+            rendition: Some(r.rendition).filter(|r| !r.is_empty()),
             msn: r.msn,
             init_version: r.init_version,
             discontinuity: r.discontinuity,

@@ -927,10 +927,11 @@ impl Store for SqliteStore {
     async fn add_replay_segment(&self, id: ReplayId, segment: ReplaySegment, now: DateTime<Utc>) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
-            "INSERT INTO replay_segments (replay_id, msn, init_version, discontinuity, duration_ms, bytes)
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (replay_id, msn) DO NOTHING",
+            "INSERT INTO replay_segments (replay_id, rendition, msn, init_version, discontinuity, duration_ms, bytes)
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (replay_id, rendition, msn) DO NOTHING",
         )
         .bind(id.0)
+        .bind(segment.rendition.as_deref().unwrap_or(""))
         .bind(segment.msn)
         .bind(segment.init_version)
         .bind(segment.discontinuity)
@@ -940,7 +941,11 @@ impl Store for SqliteStore {
         .await
         .map_err(|e| foreign_key_as(e, "replay"))?
         .rows_affected();
-        let (duration, bytes, count) = if inserted == 1 { (segment.duration_ms, segment.bytes, 1) } else { (0, 0, 0) };
+        let (duration, bytes, count) = match (inserted, &segment.rendition) {
+            (1, None) => (segment.duration_ms, segment.bytes, 1),
+            (1, Some(_)) => (0, segment.bytes, 0),
+            _ => (0, 0, 0),
+        };
         let updated = sqlx::query(
             "UPDATE replays SET duration_ms = duration_ms + ?, bytes = bytes + ?, segments = segments + ?,
                 heartbeat_at = ? WHERE id = ?",
@@ -976,8 +981,8 @@ impl Store for SqliteStore {
 
     async fn replay_segments(&self, id: ReplayId) -> Result<Vec<ReplaySegment>> {
         let rows: Vec<ReplaySegmentRow> = sqlx::query_as(
-            "SELECT msn, init_version, discontinuity, duration_ms, bytes FROM replay_segments
-             WHERE replay_id = ? ORDER BY msn",
+            "SELECT rendition, msn, init_version, discontinuity, duration_ms, bytes FROM replay_segments
+             WHERE replay_id = ? ORDER BY rendition, msn",
         )
         .bind(id.0)
         .fetch_all(&self.read)

@@ -164,13 +164,14 @@ pub trait Store: Send + Sync + 'static {
     async fn replay(&self, id: ReplayId) -> Result<Replay>;
     /// Newest first.
     async fn list_replays(&self, query: &ReplayQuery) -> Result<Vec<Replay>>;
-    /// Records a segment stored in object storage, adds it to the replay's totals and refreshes
-    /// its heartbeat. Recording the same sequence number again changes nothing. `NotFound` if the
-    /// replay was deleted.
+    /// Records a segment stored in object storage, adds it to the replay's totals (a rung's
+    /// segment adds its bytes only: the duration and count are the source's) and refreshes its
+    /// heartbeat. Recording the same rendition's sequence number again changes nothing.
+    /// `NotFound` if the replay was deleted.
     async fn add_replay_segment(&self, id: ReplayId, segment: ReplaySegment, now: DateTime<Utc>) -> Result<()>;
     /// Counts the bytes of an init segment stored for the replay.
     async fn add_replay_bytes(&self, id: ReplayId, bytes: i64, now: DateTime<Utc>) -> Result<()>;
-    /// In sequence order.
+    /// Every rendition's: the source's first, then each rung's by name, each in sequence order.
     async fn replay_segments(&self, id: ReplayId) -> Result<Vec<ReplaySegment>>;
     /// Names a new thumbnail as the replay's poster and counts it among the live's thumbnails.
     async fn set_replay_thumbnail(&self, id: ReplayId, key: &str) -> Result<()>;

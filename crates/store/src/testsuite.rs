@@ -692,7 +692,7 @@ fn new_replay(channel: ChannelId, title: &str, started_at: chrono::DateTime<Utc>
 }
 
 fn segment(msn: i64, duration_ms: i64) -> ReplaySegment {
-    ReplaySegment { msn, init_version: 1, discontinuity: false, duration_ms, bytes: 1000 + msn }
+    ReplaySegment { rendition: None, msn, init_version: 1, discontinuity: false, duration_ms, bytes: 1000 + msn }
 }
 
 pub async fn replays_record_segments_once_and_finish_once(store: Arc<dyn Store>) {
@@ -712,10 +712,16 @@ pub async fn replays_record_segments_once_and_finish_once(store: Arc<dyn Store>)
     after_reconnect.discontinuity = true;
     store.add_replay_segment(r.id, after_reconnect.clone(), t0 + Duration::seconds(6)).await.unwrap();
 
+    // A rung's segments share the source's numbers and add only their bytes to the totals.
+    let rung = |msn| ReplaySegment { rendition: Some("480p".into()), bytes: 500, ..segment(msn, 2000) };
+    store.add_replay_segment(r.id, rung(12), t0 + Duration::seconds(6)).await.unwrap();
+    store.add_replay_segment(r.id, rung(10), t0 + Duration::seconds(6)).await.unwrap();
+    store.add_replay_segment(r.id, rung(10), t0 + Duration::seconds(6)).await.unwrap();
+
     let segments = store.replay_segments(r.id).await.unwrap();
-    assert_eq!(segments, vec![segment(10, 2000), segment(12, 2100), after_reconnect]);
+    assert_eq!(segments, vec![segment(10, 2000), segment(12, 2100), after_reconnect, rung(10), rung(12)]);
     let r2 = store.replay(r.id).await.unwrap();
-    assert_eq!((r2.segments, r2.duration_ms, r2.bytes), (3, 5600, 700 + 1010 + 1012 + 1014));
+    assert_eq!((r2.segments, r2.duration_ms, r2.bytes), (3, 5600, 700 + 1010 + 1012 + 1014 + 2 * 500));
     assert_eq!(r2.heartbeat_at.timestamp(), (t0 + Duration::seconds(6)).timestamp());
 
     store.set_replay_thumbnail(r.id, "thumbnails/1/4.jpg").await.unwrap();

@@ -461,9 +461,12 @@ pub struct NewReplay {
 
 /// One stored segment of a recording. Sequence numbers are those of the live playlist, so they
 /// increase but may jump; a segment after a reconnect carries a discontinuity and the version of
-/// the init segment it needs.
+/// the init segment it needs. A live with a ladder records every rung too: its segments have the
+/// source's sequence numbers and durations and name their `rendition` (the rung, `"480p"`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplaySegment {
+    /// `None` for the source.
+    pub rendition: Option<String>,
     pub msn: i64,
     pub init_version: i32,
     pub discontinuity: bool,
