@@ -594,7 +594,7 @@ impl From<&Replay> for ReplayView {
             started_at: r.started_at,
             ended_at: r.ended_at,
             duration_ms: r.duration_ms,
-            playback_url: format!("/vod/{}/index.m3u8", r.id),
+            playback_url: format!("/vod/{}/master.m3u8", r.id),
             thumbnail_url: r.thumbnail_key.as_ref().map(|_| format!("/vod/{}/thumbnail.jpg", r.id)),
             products: r.products.clone(),
             pins: Vec::new(),

@@ -238,6 +238,46 @@ pub fn fragment(sequence: u32, tracks: &[TrackFragment]) -> Bytes {
     Bytes::from(out)
 }
 
+/// The tracks an init segment (ours: `ftyp` + `moov`) describes, as the packager was given them;
+/// `None` if it is not one. How a recording's renditions are described to players afterwards.
+pub fn read_init(bytes: &[u8]) -> Option<(Option<VideoConfig>, Option<AudioConfig>)> {
+    use mp4_atom::{Codec, Decode};
+    let mut cursor = std::io::Cursor::new(bytes);
+    Ftyp::decode(&mut cursor).ok()?;
+    let moov = Moov::decode(&mut cursor).ok()?;
+    let (mut video, mut audio) = (None, None);
+    for trak in &moov.trak {
+        match trak.mdia.minf.stbl.stsd.codecs.first() {
+            Some(Codec::Avc1(avc1)) => {
+                let c = &avc1.avcc;
+                let sps: Vec<Bytes> = c.sequence_parameter_sets.iter().map(|s| Bytes::copy_from_slice(s)).collect();
+                let (width, height, frame_rate) = sps.first().and_then(|s| crate::flv::picture_info(s)).unwrap_or((
+                    u32::from(avc1.visual.width),
+                    u32::from(avc1.visual.height),
+                    None,
+                ));
+                video = Some(VideoConfig {
+                    profile: c.avc_profile_indication,
+                    compatibility: c.profile_compatibility,
+                    level: c.avc_level_indication,
+                    nal_length_size: c.length_size,
+                    sps,
+                    pps: c.picture_parameter_sets.iter().map(|p| Bytes::copy_from_slice(p)).collect(),
+                    width,
+                    height,
+                    frame_rate,
+                });
+            }
+            Some(Codec::Mp4a(mp4a)) => {
+                let raw = mp4a.esds.es_desc.dec_config.dec_specific.as_ref().map(|d| d.raw.clone())?;
+                audio = crate::flv::audio_config(Bytes::from(raw)).ok();
+            }
+            _ => {}
+        }
+    }
+    Some((video, audio))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,6 +307,17 @@ mod tests {
         Ftyp::decode(&mut cursor).unwrap();
         let moov = Moov::decode(&mut cursor).unwrap();
         assert_eq!(moov.trak.len(), 1);
+    }
+
+    #[test]
+    fn an_init_segment_reads_back_as_its_tracks() {
+        let (v, a) = configs();
+        let init = init_segment(Some(&v), Some(&a));
+        assert_eq!(read_init(&init), Some((Some(v.clone()), Some(a))));
+        assert_eq!(read_init(&init_segment(Some(&v), None)), Some((Some(v), None)));
+        for junk in [&b""[..], b"not an init segment", &init[..init.len() / 2]] {
+            assert_eq!(read_init(junk), None, "{junk:?}");
+        }
     }
 
     #[test]

@@ -101,7 +101,7 @@ fn si24(v: u32) -> i32 {
 /// Width, height and (when signalled) frame rate from an SPS NAL unit, with `h264-reader`. We
 /// first used `scuffle-h264` here, but the `flv_packager` fuzz target found arithmetic overflows in
 /// its SPS parsing and size computation on hostile input; `h264-reader` checks them.
-fn picture_info(sps_nal: &[u8]) -> Option<(u32, u32, Option<f64>)> {
+pub(crate) fn picture_info(sps_nal: &[u8]) -> Option<(u32, u32, Option<f64>)> {
     use h264_reader::nal::sps::SeqParameterSet;
     use h264_reader::nal::{Nal, RefNal};
     if sps_nal.is_empty() {
@@ -159,6 +159,21 @@ fn avc_config(record: &[u8]) -> Result<VideoConfig, DemuxError> {
     })
 }
 
+/// Reads an AAC AudioSpecificConfig.
+pub(crate) fn audio_config(asc: Bytes) -> Result<AudioConfig, DemuxError> {
+    let parsed = scuffle_aac::PartialAudioSpecificConfig::parse(&asc)
+        .map_err(|e| malformed("audio", format!("AudioSpecificConfig: {e}")))?;
+    if parsed.sampling_frequency == 0 || parsed.sampling_frequency > 192_000 {
+        return Err(malformed("audio", format!("unsupported sample rate {}", parsed.sampling_frequency)));
+    }
+    Ok(AudioConfig {
+        object_type: parsed.audio_object_type.as_u16(),
+        sample_rate: parsed.sampling_frequency,
+        channels: parsed.channel_configuration,
+        asc,
+    })
+}
+
 /// Demuxes one RTMP video message payload (FLV `VIDEODATA`).
 pub fn demux_video(timestamp_ms: u32, payload: Bytes) -> Result<FlvEvent, DemuxError> {
     let first = *payload.first().ok_or_else(|| malformed("video", "empty payload"))?;
@@ -193,17 +208,7 @@ pub fn demux_audio(timestamp_ms: u32, payload: Bytes) -> Result<FlvEvent, DemuxE
     let data = AudioData::demux(&mut Cursor::new(payload)).map_err(|e| malformed("audio", e))?;
     match data.body {
         AudioTagBody::Legacy(LegacyAudioTagBody::Aac(AacAudioData::SequenceHeader(asc))) => {
-            let parsed = scuffle_aac::PartialAudioSpecificConfig::parse(&asc)
-                .map_err(|e| malformed("audio", format!("AudioSpecificConfig: {e}")))?;
-            if parsed.sampling_frequency == 0 || parsed.sampling_frequency > 192_000 {
-                return Err(malformed("audio", format!("unsupported sample rate {}", parsed.sampling_frequency)));
-            }
-            Ok(FlvEvent::AudioConfig(AudioConfig {
-                object_type: parsed.audio_object_type.as_u16(),
-                sample_rate: parsed.sampling_frequency,
-                channels: parsed.channel_configuration,
-                asc,
-            }))
+            audio_config(asc).map(FlvEvent::AudioConfig)
         }
         AudioTagBody::Legacy(LegacyAudioTagBody::Aac(AacAudioData::Raw(frame))) => {
             if frame.is_empty() {
@@ -224,12 +229,21 @@ pub(crate) mod tests {
         &[103, 100, 0, 31, 172, 217, 128, 80, 5, 187, 1, 106, 2, 2, 2, 128, 0, 0, 3, 0, 128, 0, 0, 30, 7, 140, 24, 205];
     pub const PPS: &[u8] = &[104, 233, 123, 44, 139];
 
+    /// x264's for 640x360, High profile.
+    pub const SPS_360P: &[u8] =
+        &[103, 100, 0, 30, 172, 217, 64, 160, 47, 249, 112, 17, 0, 0, 3, 0, 1, 0, 0, 3, 0, 60, 15, 22, 45, 150];
+
     /// An FLV AVC sequence header payload for [`SPS_720P`].
     pub fn avc_sequence_header() -> Bytes {
+        avc_sequence_header_with(SPS_720P)
+    }
+
+    /// An FLV AVC sequence header payload for `sps` and [`PPS`].
+    pub fn avc_sequence_header_with(sps: &[u8]) -> Bytes {
         let mut p = vec![0x17, 0x00, 0, 0, 0];
-        p.extend_from_slice(&[1, 100, 0, 31, 0xff, 0xe1]);
-        p.extend_from_slice(&(SPS_720P.len() as u16).to_be_bytes());
-        p.extend_from_slice(SPS_720P);
+        p.extend_from_slice(&[1, sps[1], sps[2], sps[3], 0xff, 0xe1]);
+        p.extend_from_slice(&(sps.len() as u16).to_be_bytes());
+        p.extend_from_slice(sps);
         p.push(1);
         p.extend_from_slice(&(PPS.len() as u16).to_be_bytes());
         p.extend_from_slice(PPS);

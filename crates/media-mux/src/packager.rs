@@ -54,7 +54,9 @@ pub struct Part {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
-    /// The init segment, once, before any part.
+    /// The init segment: before the first part, and again when the broadcaster changes its
+    /// encoding mid-stream (a new resolution): then the open segment ends at the first keyframe
+    /// coded with the new configuration, this follows, and the timeline runs on unbroken.
     Init {
         bytes: Bytes,
         video: Option<VideoConfig>,
@@ -130,6 +132,10 @@ pub struct Packager {
     audio_config: Option<AudioConfig>,
     /// Tracks fixed when the init segment went out.
     started: Option<(bool, bool)>,
+    /// Configurations that differ from the last init segment's: the next keyframe (or, without
+    /// video, the next audio frame) starts a segment under a new init that carries them.
+    next_video: Option<VideoConfig>,
+    next_audio: Option<AudioConfig>,
     origin_ms: Option<i64>,
     video: TrackState,
     audio: TrackState,
@@ -143,6 +149,11 @@ pub struct Packager {
     /// The stream time given to the frame last handed in, if it was kept.
     accepted_ms: Option<i64>,
     out: VecDeque<Output>,
+}
+
+/// Two video configurations code pictures alike (a repeated sequence header is no change).
+fn same_video(a: &VideoConfig, b: &VideoConfig) -> bool {
+    (a.nal_length_size, &a.sps, &a.pps) == (b.nal_length_size, &b.sps, &b.pps)
 }
 
 /// The decode time of an AAC frame (in samples): one frame (1024 samples) after `previous`, unless
@@ -171,6 +182,8 @@ impl Packager {
             video_config: None,
             audio_config: None,
             started: None,
+            next_video: None,
+            next_audio: None,
             origin_ms: None,
             video: TrackState::new(VIDEO_TRACK),
             audio: TrackState::new(AUDIO_TRACK),
@@ -202,15 +215,24 @@ impl Packager {
         self.accepted_ms = None;
         match event {
             FlvEvent::VideoConfig(c) => {
-                if self.started.is_none() {
-                    self.video_config = Some(c);
+                match self.started {
+                    None => self.video_config = Some(c),
+                    // Encoders repeat their sequence header; only a different one is a change.
+                    Some((true, _)) => {
+                        let same = self.video_config.as_ref().is_some_and(|old| same_video(old, &c));
+                        self.next_video = (!same).then_some(c);
+                    }
+                    Some(_) => {}
                 }
             }
-            FlvEvent::AudioConfig(c) => {
-                if self.started.is_none() {
-                    self.audio_config = Some(c);
+            FlvEvent::AudioConfig(c) => match self.started {
+                None => self.audio_config = Some(c),
+                Some((_, true)) => {
+                    let same = self.audio_config.as_ref().is_some_and(|old| old.asc == c.asc);
+                    self.next_audio = (!same).then_some(c);
                 }
-            }
+                Some(_) => {}
+            },
             FlvEvent::Video(f) => self.push_video(f),
             FlvEvent::Audio(f) => self.push_audio(f),
             FlvEvent::Ignored(_) => {}
@@ -235,6 +257,33 @@ impl Packager {
         tracks
     }
 
+    /// The configuration changed and this frame may start under it: the open segment ends here,
+    /// with whatever is held (its duration is the last one's), and the new init goes out.
+    fn restart_here(&mut self, ms: i64) {
+        if self.next_video.is_none() && self.next_audio.is_none() {
+            return;
+        }
+        for track in [&mut self.video, &mut self.audio] {
+            if let Some(h) = track.held.take() {
+                let duration = track.last_duration.max(1);
+                track.push(h, duration);
+            }
+        }
+        self.close_part(ms, true);
+        if let Some(c) = self.next_video.take() {
+            self.video_config = Some(c);
+        }
+        if let Some(c) = self.next_audio.take() {
+            self.audio_config = Some(c);
+        }
+        self.out.push_back(Output::Init {
+            bytes: boxes::init_segment(self.video_config.as_ref(), self.audio_config.as_ref()),
+            video: self.video_config.clone(),
+            audio: self.audio_config.clone(),
+        });
+        self.part_start_ms = None;
+    }
+
     fn stream_ms(&mut self, unwrapped: i64) -> i64 {
         let origin = *self.origin_ms.get_or_insert(unwrapped);
         (unwrapped - origin).max(0)
@@ -256,6 +305,9 @@ impl Packager {
         let dts = ms as u64 * u64::from(VIDEO_TIMESCALE / 1000);
         self.accepted_ms = Some(ms);
         self.video.complete_held(dts);
+        if f.keyframe {
+            self.restart_here(ms);
+        }
         self.video_boundary(ms, f.keyframe);
         self.video.held = Some(Held {
             dts,
@@ -295,10 +347,13 @@ impl Packager {
         if !has_audio || (has_video && self.waiting_for_keyframe) {
             return;
         }
-        let Some(config) = &self.audio_config else { return };
-        let rate = u64::from(config.sample_rate);
         let raw = self.audio.clock.unwrap(f.ts_ms);
         let ms = self.stream_ms(raw);
+        if !has_video {
+            self.restart_here(ms);
+        }
+        let Some(config) = &self.audio_config else { return };
+        let rate = u64::from(config.sample_rate);
         let from_clock = ms as u64 * rate / 1000;
         let dts = aac_dts(self.audio.held.as_ref().map(|h| h.dts), from_clock);
         self.accepted_ms = Some(ms);
@@ -574,6 +629,55 @@ pub(crate) mod tests {
         let parts = parts(&out);
         assert!(parts.len() >= 2, "the flood was cut into several parts");
         assert!(parts.iter().all(|p| p.bytes.len() <= MAX_PART_BYTES + 5 * 1024 * 1024));
+    }
+
+    /// OBS's "new resolution": a different sequence header mid-stream. The open segment ends at
+    /// the first keyframe after it, a new init follows with the new picture size, and the
+    /// timeline runs on; a repeated identical header changes nothing.
+    #[test]
+    fn a_new_sequence_header_starts_a_segment_under_a_new_init() {
+        let mut p = Packager::new(PackagerSettings::default(), 0);
+        p.handle(demux_video(0, flv::avc_sequence_header()).unwrap());
+        p.handle(demux_audio(0, flv::aac_sequence_header()).unwrap());
+        let mut audio_ms = 0u32;
+        let mut frame = |p: &mut Packager, i: u32| {
+            let ms = i * 1000 / 30;
+            while audio_ms <= ms {
+                p.handle(demux_audio(audio_ms, flv::aac_frame(&[0x21])).unwrap());
+                audio_ms += 21;
+            }
+            p.handle(demux_video(ms, flv::avc_frame(i.is_multiple_of(20), 0, &[0x65, i as u8])).unwrap());
+        };
+        for i in 0..75 {
+            frame(&mut p, i);
+        }
+        // The same header again: nothing happens. Then a new one, sent mid-GOP.
+        p.handle(demux_video(2500, flv::avc_sequence_header()).unwrap());
+        p.handle(demux_video(2500, flv::avc_sequence_header_with(flv::SPS_360P)).unwrap());
+        for i in 75..150 {
+            frame(&mut p, i);
+        }
+        p.finish();
+        let out = drain(&mut p);
+        let inits: Vec<(usize, u32)> = out
+            .iter()
+            .enumerate()
+            .filter_map(|(at, o)| match o {
+                Output::Init { video: Some(v), .. } => Some((at, v.height)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(inits.iter().map(|(_, h)| *h).collect::<Vec<_>>(), [720, 360], "{inits:?}");
+        // The new init comes right after a segment cut short at the next keyframe (frame 80,
+        // 2666 ms), not at the segment target.
+        let (at, _) = inits[1];
+        let Output::SegmentEnd { segment, duration_ms } = &out[at - 1] else { panic!("{:?}", out[at - 1]) };
+        assert_eq!((*segment, *duration_ms), (1, 666));
+        let Output::Part(next) = &out[at + 1] else { panic!() };
+        assert_eq!((next.segment, next.index, next.start_ms, next.independent), (2, 0, 2666, true));
+        // Decode times go on across the change.
+        assert_eq!(decode_times(next).iter().find(|t| t.0 == VIDEO_TRACK).unwrap().1, 2666 * 90);
+        assert!(segments(&out).iter().all(|(_, d)| *d > 0));
     }
 
     #[test]

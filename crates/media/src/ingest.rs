@@ -33,6 +33,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+/// How long an ended live waits for its encoder to flush the rungs before its recording ends.
+const LADDER_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What ingest sessions share.
 pub struct Ingest {
     pub media: Arc<LiveMedia>,
@@ -263,9 +266,9 @@ struct Publisher {
     init_version: u32,
     /// The parts of the segment being cut, for the recorder.
     segment_parts: Vec<Bytes>,
-    /// No segment of this session was completed yet: the next one follows a reconnect if the
-    /// window had an earlier session.
-    first_segment: bool,
+    /// The next segment is recorded after a discontinuity: it is the first under a new init
+    /// segment (a reconnect, or a new resolution) and earlier ones were recorded.
+    discontinuity: bool,
     video_config: Option<Arc<VideoConfig>>,
     thumbnails: Pacer,
     /// Payload bytes and CPU time not yet handed to the usage meter.
@@ -399,6 +402,9 @@ impl Publisher {
         let names: Vec<String> = rungs.iter().map(|r| r.name.to_string()).collect();
         tracing::info!(channel_id = %self.channel, rungs = %names.join(","), "ladder starting");
         let ladder = ladders.begin(self.channel, self.live.clone(), rungs);
+        if let Some(recorder) = &self.recorder {
+            ladder.record_into(recorder.clone());
+        }
         ladder.source_started(audio.cloned());
         let thumbnails = video.map(|v| {
             let (width, height) = crate::thumbnail::thumbnail_size(v.width, v.height);
@@ -448,11 +454,20 @@ impl Publisher {
             }
             match output {
                 Output::Init { bytes, video, audio } => {
-                    self.init_version =
-                        self.live.begin_session_with(bytes.clone(), Utc::now(), video.clone(), audio.clone());
+                    let first = self.init_version == 0;
+                    self.init_version = if first {
+                        self.live.begin_session_with(bytes.clone(), Utc::now(), video.clone(), audio.clone())
+                    } else {
+                        // A new resolution mid-stream. A running ladder keeps its rungs (players
+                        // hold their list): the encoder scales the new pictures to them.
+                        tracing::info!(channel_id = %self.channel, width = video.as_ref().map(|v| v.width),
+                            height = video.as_ref().map(|v| v.height), "the source changed its encoding");
+                        self.live.reconfigure(bytes.clone(), video.clone(), audio.clone())
+                    };
+                    self.discontinuity = self.init_version > 1;
                     self.start_ladder(ingest, video.as_ref(), audio.as_ref());
                     if let Some(r) = &self.recorder {
-                        r.init(self.init_version, bytes);
+                        r.init(None, self.init_version, bytes);
                     }
                 }
                 Output::Part(part) => {
@@ -478,14 +493,14 @@ impl Publisher {
         }
         if let Some(r) = &self.recorder {
             r.segment(SegmentWrite {
+                rendition: None,
                 msn: segment,
                 init_version: self.init_version,
-                discontinuity: self.first_segment && self.init_version > 1,
+                discontinuity: std::mem::take(&mut self.discontinuity),
                 duration_ms,
                 parts: std::mem::take(&mut self.segment_parts),
             });
         }
-        self.first_segment = false;
     }
 
     fn finish(&mut self, ingest: &Ingest) {
@@ -531,6 +546,13 @@ impl Handler {
             tokio::time::sleep(grace).await;
             if media.is_publishing(channel) {
                 return; // the broadcaster came back
+            }
+            // The encoder flushes its rungs' last frames into the recording first.
+            if let Some(ladder) = media.ladders().ladder(channel).filter(|l| !l.is_ended()) {
+                ladder.flushed(LADDER_FLUSH).await;
+                if media.is_publishing(channel) {
+                    return;
+                }
             }
             live.end_stream();
             ingest.end_ladder(channel);
@@ -604,7 +626,7 @@ impl SessionHandler for Handler {
             recorder,
             init_version: 0,
             segment_parts: Vec::new(),
-            first_segment: true,
+            discontinuity: false,
             video_config: None,
             thumbnails: Pacer::new(channel.thumbnail_interval_s),
             unmetered_bytes: 0,

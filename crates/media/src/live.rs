@@ -137,15 +137,24 @@ impl LiveChannel {
         audio: Option<AudioConfig>,
     ) -> u32 {
         let mut w = self.lock();
+        w.ended = false;
+        w.origin = origin;
+        w.media_end_ms = 0;
+        drop(w);
+        self.reconfigure(init, video, audio)
+    }
+
+    /// The broadcaster changed its encoding within the session (a new resolution): the next
+    /// segment starts under the new init segment, after an `EXT-X-DISCONTINUITY`, on the same
+    /// timeline. Returns the init segment's version.
+    pub fn reconfigure(&self, init: Bytes, video: Option<VideoConfig>, audio: Option<AudioConfig>) -> u32 {
+        let mut w = self.lock();
         w.video = video;
         w.audio = audio;
         w.init_version += 1;
         let v = w.init_version;
         w.inits.insert(v, init);
         w.pending_discontinuity = !w.segments.is_empty();
-        w.ended = false;
-        w.origin = origin;
-        w.media_end_ms = 0;
         drop(w);
         self.bump();
         v
@@ -472,6 +481,21 @@ mod tests {
         assert!(text.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-2.mp4\""), "{text}");
         assert!(text.contains("seg-41.m4s"));
         assert_eq!(live.init(2).unwrap(), "b");
+    }
+
+    #[test]
+    fn a_new_resolution_is_a_discontinuity_on_the_same_timeline() {
+        let origin = DateTime::parse_from_rfc3339("2026-12-03T10:00:00Z").unwrap().with_timezone(&Utc);
+        let live = LiveChannel::new(2000, 500, 0);
+        live.begin_session(Bytes::from_static(b"a"), origin);
+        publish_segment(&live, 0);
+        live.reconfigure(Bytes::from_static(b"b"), None, None);
+        publish_segment(&live, 1);
+        let text = live.playlist(false).unwrap();
+        assert!(text.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-2.mp4\""), "{text}");
+        assert_eq!(live.init(1).unwrap(), "a", "the first init stays while its segment is in the window");
+        assert_eq!(live.session_origin(), origin, "the clock runs on");
+        assert_eq!(live.media_now(), Some(origin + chrono::Duration::milliseconds(4000)), "{text}");
     }
 
     #[test]

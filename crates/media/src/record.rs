@@ -22,8 +22,9 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use olive_core::{ChannelId, ReplayId};
 use olive_jobs::{Handler, JobError, JobQueue};
+use olive_media_mux::master::{Multivariant, Variant};
 use olive_media_mux::vod::{self, VodSegment};
-use olive_media_mux::MediaFile;
+use olive_media_mux::{MediaFile, RungName};
 use olive_objects::Objects;
 use olive_store::usage::UsageMeter;
 use olive_store::{Channel, Job, Meter, NewReplay, Page, ReplayQuery, ReplaySegment, ReplayStatus, Store, StoreError};
@@ -39,12 +40,18 @@ pub const FINALISE: &str = "recording.finalise";
 pub const REGISTER: &str = "replay.register";
 /// Segments a recorder may be behind before it drops one (about a minute at 2 s segments).
 pub const QUEUE_SEGMENTS: usize = 32;
+/// Renditions a recording may hold: the source and a ladder's rungs (its queue holds each's).
+const RENDITIONS: usize = 6;
 /// Writes to object storage are tried this many times before the segment is given up.
 const WRITE_ATTEMPTS: u32 = 3;
 
-/// The object key of a recording's media file (`init-{v}.mp4`, `seg-{msn}.m4s`).
-pub fn media_key(replay: ReplayId, file: MediaFile) -> String {
-    format!("{}/{file}", prefix(replay))
+/// The object key of a recording's media file (`init-{v}.mp4`, `seg-{msn}.m4s`): the source's
+/// beside the playlist, each rung's in a folder of its name (`480p/seg-{msn}.m4s`).
+pub fn media_key(replay: ReplayId, rendition: Option<RungName>, file: MediaFile) -> String {
+    match rendition {
+        None => format!("{}/{file}", prefix(replay)),
+        Some(rung) => format!("{}/{rung}/{file}", prefix(replay)),
+    }
 }
 
 pub fn playlist_key(replay: ReplayId) -> String {
@@ -53,23 +60,93 @@ pub fn playlist_key(replay: ReplayId) -> String {
 
 pub use olive_commerce::replays::object_prefix as prefix;
 
-/// A recording's playlist: complete (`VOD`) once it is ready, growing (`EVENT`) before.
-pub fn playlist(segments: &[ReplaySegment], complete: bool) -> String {
-    let segments: Vec<VodSegment> = segments
+/// The segments of one rendition (`None`: the source) among a recording's.
+fn of_rendition(segments: &[ReplaySegment], rendition: Option<RungName>) -> Vec<VodSegment> {
+    let name = rendition.map(|r| r.to_string());
+    segments
         .iter()
+        .filter(|s| s.rendition == name)
         .map(|s| VodSegment {
             msn: s.msn.max(0) as u64,
             init_version: s.init_version.max(0) as u32,
             discontinuity: s.discontinuity,
             duration_ms: s.duration_ms,
         })
-        .collect();
-    vod::render(&segments, complete)
+        .collect()
+}
+
+/// The rungs a recording has segments of.
+pub fn recorded_rungs(segments: &[ReplaySegment]) -> Vec<RungName> {
+    let mut rungs: Vec<RungName> =
+        segments.iter().filter_map(|s| s.rendition.as_deref().and_then(RungName::parse)).collect();
+    rungs.sort_unstable_by(|a, b| b.cmp(a));
+    rungs.dedup();
+    rungs
+}
+
+/// A rendition's playlist of a recording: complete (`VOD`) once it is ready, growing (`EVENT`)
+/// before. A rung's follows the source's line for line (`vod::render_rung`); `None` if the
+/// recording has no segment of that rung.
+pub fn playlist(segments: &[ReplaySegment], rendition: Option<RungName>, complete: bool) -> Option<String> {
+    let source = of_rendition(segments, None);
+    match rendition {
+        None => Some(vod::render(&source, complete)),
+        Some(_) => {
+            let rung = of_rendition(segments, rendition);
+            (!rung.is_empty()).then(|| vod::render_rung(&source, &rung, complete))
+        }
+    }
+}
+
+/// A recording's multivariant playlist: the source and every recorded rung, each described by
+/// its latest init segment (read back from storage) and its stored bytes over its duration.
+/// `None` before the source has a segment.
+pub async fn multivariant(objects: &Objects, replay: ReplayId, segments: &[ReplaySegment]) -> Option<String> {
+    let renditions = std::iter::once(None).chain(recorded_rungs(segments).into_iter().map(Some));
+    let mut variants = Vec::new();
+    let mut audio_channels = None;
+    for rendition in renditions {
+        let name = rendition.map(|r| r.to_string());
+        let rows: Vec<&ReplaySegment> = segments.iter().filter(|s| s.rendition == name).collect();
+        let Some(last) = rows.last() else { continue };
+        let key = media_key(replay, rendition, MediaFile::Init(last.init_version.max(0) as u32));
+        let Ok(init) = objects.get(&key).await else { continue };
+        let Some((Some(video), audio)) = olive_media_mux::boxes::read_init(&init.bytes) else { continue };
+        if rendition.is_none() {
+            audio_channels = audio.as_ref().map(|a| a.channels);
+        }
+        let rate = |bytes: i64, ms: i64| (bytes.max(0) as u64 * 8000) / (ms.max(1) as u64);
+        let (bytes, ms) = rows.iter().fold((0, 0), |(b, d), s| (b + s.bytes, d + s.duration_ms));
+        let average = rate(bytes, ms);
+        let peak = rows.iter().map(|s| rate(s.bytes, s.duration_ms)).max().unwrap_or(average);
+        variants.push(Variant {
+            uri: match rendition {
+                None => "index.m3u8".into(),
+                Some(rung) => format!("{rung}/index.m3u8"),
+            },
+            bandwidth: peak.max(average),
+            average_bandwidth: average,
+            width: video.width,
+            height: video.height,
+            frame_rate: video.frame_rate,
+            codecs: match &audio {
+                Some(a) => format!("{},{}", video.codec(), a.codec()),
+                None => video.codec(),
+            },
+        });
+    }
+    if variants.is_empty() || variants[0].uri != "index.m3u8" {
+        return None;
+    }
+    variants.sort_by(|a, b| b.height.cmp(&a.height).then(b.bandwidth.cmp(&a.bandwidth)));
+    Some(Multivariant { variants: &variants, audio_channels }.render())
 }
 
 /// One completed segment on its way to storage.
 #[derive(Debug)]
 pub struct SegmentWrite {
+    /// `None` for the source.
+    pub rendition: Option<RungName>,
     pub msn: u64,
     pub init_version: u32,
     pub discontinuity: bool,
@@ -80,7 +157,7 @@ pub struct SegmentWrite {
 
 #[derive(Debug)]
 enum Write {
-    Init { version: u32, bytes: Bytes },
+    Init { rendition: Option<RungName>, version: u32, bytes: Bytes },
     Segment(SegmentWrite),
     Finish,
 }
@@ -97,8 +174,9 @@ impl Recorder {
         self.replay
     }
 
-    pub fn init(&self, version: u32, bytes: Bytes) {
-        self.send(Write::Init { version, bytes });
+    /// An init segment of the source (`None`) or of a rung.
+    pub fn init(&self, rendition: Option<RungName>, version: u32, bytes: Bytes) {
+        self.send(Write::Init { rendition, version, bytes });
     }
 
     pub fn segment(&self, segment: SegmentWrite) {
@@ -179,7 +257,7 @@ impl Recordings {
                 return None;
             }
         };
-        let (tx, rx) = mpsc::channel(QUEUE_SEGMENTS);
+        let (tx, rx) = mpsc::channel(QUEUE_SEGMENTS * RENDITIONS);
         let recorder = Recorder { replay: replay.id, tx };
         let writer = Writer {
             store: self.store.clone(),
@@ -278,17 +356,18 @@ impl Writer {
     async fn run(self, mut rx: mpsc::Receiver<Write>) {
         while let Some(write) = rx.recv().await {
             match write {
-                Write::Init { version, bytes } => {
+                Write::Init { rendition, version, bytes } => {
                     let size = bytes.len() as i64;
-                    if self.put(&media_key(self.replay, MediaFile::Init(version)), vec![bytes]).await {
+                    if self.put(&media_key(self.replay, rendition, MediaFile::Init(version)), vec![bytes]).await {
                         self.stored(size);
                         self.record(self.store.add_replay_bytes(self.replay, size, Utc::now()).await);
                     }
                 }
                 Write::Segment(s) => {
                     let size = s.parts.iter().map(Bytes::len).sum::<usize>() as i64;
-                    if self.put(&media_key(self.replay, MediaFile::Segment(s.msn)), s.parts).await {
+                    if self.put(&media_key(self.replay, s.rendition, MediaFile::Segment(s.msn)), s.parts).await {
                         let row = ReplaySegment {
+                            rendition: s.rendition.map(|r| r.to_string()),
                             msn: s.msn as i64,
                             init_version: s.init_version as i32,
                             discontinuity: s.discontinuity,
@@ -375,7 +454,7 @@ impl Handler for Finalise {
             Err(e) => return Err(retry(e)),
         };
         let segments = self.store.replay_segments(id).await.map_err(retry)?;
-        if segments.is_empty() {
+        if !segments.iter().any(|s| s.rendition.is_none()) {
             let removed = self.objects.delete_prefix(&prefix(id)).await.map_err(retry)?;
             let freed = i64::try_from(removed.bytes).unwrap_or(i64::MAX);
             self.usage.add(Utc::now().date_naive(), Some(replay.channel_id), Meter::StoredBytes, -freed);
@@ -386,10 +465,18 @@ impl Handler for Finalise {
             tracing::info!(replay_id = %id, "recording had no media and was dropped");
             return Ok(());
         }
-        let text = playlist(&segments, true);
-        let size = i64::try_from(text.len()).unwrap_or(i64::MAX);
-        self.objects.put(&playlist_key(id), Bytes::from(text)).await.map_err(retry)?;
-        self.usage.add(Utc::now().date_naive(), Some(replay.channel_id), Meter::StoredBytes, size);
+        // Every playlist beside its media: the source's, each rung's and the multivariant one.
+        let mut files = vec![(playlist_key(id), playlist(&segments, None, true))];
+        for rung in recorded_rungs(&segments) {
+            files.push((format!("{}/{rung}/index.m3u8", prefix(id)), playlist(&segments, Some(rung), true)));
+        }
+        files.push((format!("{}/master.m3u8", prefix(id)), multivariant(&self.objects, id, &segments).await));
+        for (key, text) in files {
+            let Some(text) = text else { continue };
+            let size = i64::try_from(text.len()).unwrap_or(i64::MAX);
+            self.objects.put(&key, Bytes::from(text)).await.map_err(retry)?;
+            self.usage.add(Utc::now().date_naive(), Some(replay.channel_id), Meter::StoredBytes, size);
+        }
         let payload = serde_json::json!({ "replay_id": replay.id });
         JobQueue::new(self.store.clone())
             .enqueue(REGISTER, &payload, Some(format!("{REGISTER}/{id}")), 10, Utc::now())
@@ -430,7 +517,7 @@ impl Handler for Register {
             "channel_id": replay.channel_id,
             "title": replay.title,
             "duration_ms": replay.duration_ms,
-            "playback_url": format!("/vod/{id}/index.m3u8"),
+            "playback_url": format!("/vod/{id}/master.m3u8"),
         });
         olive_jobs::webhooks::publish(
             self.store.as_ref(),

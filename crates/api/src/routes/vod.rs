@@ -1,5 +1,7 @@
-//! Replay playback: `/vod/{replay_id}/index.m3u8` and the init segments and segments it names,
-//! streamed from object storage with byte ranges (RFC 9110 §14), plus the replay's thumbnail.
+//! Replay playback: `/vod/{replay_id}/master.m3u8` (the source and every recorded rung of the
+//! live's ladder), `/vod/{replay_id}/index.m3u8` (the source's) and `/vod/{replay_id}/{rung}/index.m3u8`,
+//! and the init segments and segments they name, streamed from object storage with byte ranges
+//! (RFC 9110 §14), plus the replay's thumbnail.
 //!
 //! The playlist is written from the recording's segment list in the database, so it is complete
 //! (`VOD`, `#EXT-X-ENDLIST`) once the replay is ready and growing (`EVENT`) while the live is
@@ -18,8 +20,8 @@ use axum::response::{IntoResponse, Response};
 use http_range_header::RangeUnsatisfiableError;
 use olive_commerce::replays;
 use olive_core::ReplayId;
-use olive_media::record::{media_key, playlist};
-use olive_media::MediaFile;
+use olive_media::record::{media_key, multivariant, playlist};
+use olive_media::{MediaFile, RungName};
 use olive_store::{Replay, ReplayStatus};
 
 /// How long shared caches may keep a replay's media: what a hide or delete has to outlast.
@@ -41,20 +43,68 @@ fn headers(response: &mut Response, content_type: &'static str, cache: &'static 
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
 }
 
-/// `GET /vod/{replay_id}/index.m3u8`
+fn playlist_response(replay: &Replay, text: String) -> Response {
+    let complete = replay.status == ReplayStatus::Ready;
+    let mut response = text.into_response();
+    let cache = if complete && !replay.hidden { "public, max-age=60" } else { "no-cache" };
+    headers(&mut response, "application/vnd.apple.mpegurl", cache);
+    response.extensions_mut().insert(ChannelEgress(replay.channel_id));
+    response
+}
+
+async fn segments_of(state: &AppState, replay: &Replay) -> ApiResult<Vec<olive_store::ReplaySegment>> {
+    Ok(state.store.replay_segments(replay.id).await.map_err(olive_commerce::CommerceError::from)?)
+}
+
+/// `GET /vod/{replay_id}/master.m3u8`: the source and every recorded rung.
+pub async fn master(State(state): State<AppState>, viewer: Viewer, Path(id): Path<String>) -> ApiResult<Response> {
+    let replay = replay(&state, &viewer, &id).await?;
+    let segments = segments_of(&state, &replay).await?;
+    let text =
+        multivariant(&state.objects, replay.id, &segments).await.ok_or_else(|| ApiError::not_found("playlist"))?;
+    Ok(playlist_response(&replay, text))
+}
+
+/// `GET /vod/{replay_id}/index.m3u8`: the source's.
 pub async fn playlist_file(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let replay = replay(&state, &viewer, &id).await?;
-    let segments = state.store.replay_segments(replay.id).await.map_err(olive_commerce::CommerceError::from)?;
-    let complete = replay.status == ReplayStatus::Ready;
-    let mut response = playlist(&segments, complete).into_response();
-    let cache = if complete && !replay.hidden { "public, max-age=60" } else { "no-cache" };
-    headers(&mut response, "application/vnd.apple.mpegurl", cache);
-    response.extensions_mut().insert(ChannelEgress(replay.channel_id));
-    Ok(response)
+    let segments = segments_of(&state, &replay).await?;
+    let text = playlist(&segments, None, replay.status == ReplayStatus::Ready).unwrap_or_default();
+    Ok(playlist_response(&replay, text))
+}
+
+/// `GET /vod/{replay_id}/{rung}/index.m3u8`: a recorded rung's, line for line beside the source's.
+pub async fn rung_playlist(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((id, rung)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let rung = RungName::parse(&rung).ok_or_else(|| ApiError::not_found("playlist"))?;
+    let replay = replay(&state, &viewer, &id).await?;
+    let segments = segments_of(&state, &replay).await?;
+    let text = playlist(&segments, Some(rung), replay.status == ReplayStatus::Ready)
+        .ok_or_else(|| ApiError::not_found("playlist"))?;
+    Ok(playlist_response(&replay, text))
+}
+
+/// `GET /vod/{replay_id}/{rung}/{file}`: a rung's `init-{v}.mp4` or `seg-{msn}.m4s`.
+pub async fn rung_media_file(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((id, rung, file)): Path<(String, String, String)>,
+    request: HeaderMap,
+) -> ApiResult<Response> {
+    let rung = RungName::parse(&rung).ok_or_else(|| ApiError::not_found("media file"))?;
+    let file = match MediaFile::parse(&file) {
+        Some(f @ (MediaFile::Init(_) | MediaFile::Segment(_))) => f,
+        _ => return Err(ApiError::not_found("media file")),
+    };
+    let replay = replay(&state, &viewer, &id).await?;
+    stored_file(&state, &replay, media_key(replay.id, Some(rung), file), "video/mp4", &request).await
 }
 
 /// `GET /vod/{replay_id}/{file}`: `init-{v}.mp4`, `seg-{msn}.m4s`, `thumbnail.jpg`.
@@ -74,9 +124,20 @@ pub async fn media_file(
     };
     let replay = replay(&state, &viewer, &id).await?;
     let (key, content_type) = match file {
-        Some(f) => (media_key(replay.id, f), "video/mp4"),
+        Some(f) => (media_key(replay.id, None, f), "video/mp4"),
         None => (replay.thumbnail_key.clone().ok_or_else(|| ApiError::not_found("thumbnail"))?, "image/jpeg"),
     };
+    stored_file(&state, &replay, key, content_type, &request).await
+}
+
+/// An object of the replay's, whole or one byte range of it.
+async fn stored_file(
+    state: &AppState,
+    replay: &Replay,
+    key: String,
+    content_type: &'static str,
+    request: &HeaderMap,
+) -> ApiResult<Response> {
     let gone = |e: olive_objects::ObjectError| match e {
         olive_objects::ObjectError::NotFound(_) => ApiError::not_found("media file"),
         e => olive_commerce::CommerceError::from(e).into(),

@@ -14,6 +14,7 @@ pub mod plan;
 pub(crate) mod process;
 
 use crate::live::LiveChannel;
+use crate::record::{Recorder, SegmentWrite};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use olive_core::ChannelId;
@@ -242,9 +243,12 @@ impl Ladders {
                     live,
                     packager: Mutex::new(RungPackager::new()),
                     progress: Mutex::new(RungProgress::default()),
+                    recording: Mutex::new(RungRecording::default()),
                 })
                 .collect(),
             state: Mutex::new(LadderState::default()),
+            recorder: std::sync::OnceLock::new(),
+            stopped: tokio::sync::watch::channel(false).0,
         });
         map.insert(channel, ladder.clone());
         ladder
@@ -258,6 +262,18 @@ pub struct Rung {
     pub live: Arc<LiveChannel>,
     packager: Mutex<RungPackager>,
     progress: Mutex<RungProgress>,
+    recording: Mutex<RungRecording>,
+}
+
+/// What a rung's recording needs between its packager's outputs.
+#[derive(Debug, Default)]
+struct RungRecording {
+    /// The init segment its parts need.
+    init_version: u32,
+    /// The next segment follows a new init segment after earlier ones.
+    discontinuity: bool,
+    /// The parts of the segment being cut, with their indexes.
+    parts: Vec<(u32, Bytes)>,
 }
 
 #[derive(Debug, Default)]
@@ -295,6 +311,10 @@ pub struct Ladder {
     source: Arc<LiveChannel>,
     pub rungs: Vec<Rung>,
     state: Mutex<LadderState>,
+    /// The live's recording, which keeps every rung beside the source.
+    recorder: std::sync::OnceLock<Recorder>,
+    /// Set once the encoder is gone for good and every rung has flushed what it sent.
+    stopped: tokio::sync::watch::Sender<bool>,
 }
 
 /// How one rung is doing, for the studio and the channel API.
@@ -395,7 +415,7 @@ impl Ladder {
         for rung in &self.rungs {
             let mut packager = rung.packager.lock().expect("rung packager poisoned");
             f(&mut packager);
-            rung.drain(&mut packager, self.source.session_origin());
+            rung.drain(&mut packager, self.source.session_origin(), self.recorder.get());
         }
     }
 
@@ -435,7 +455,7 @@ impl Ladder {
         }
         let mut packager = rung.packager.lock().expect("rung packager poisoned");
         packager.rung_video(event);
-        rung.drain(&mut packager, self.source.session_origin());
+        rung.drain(&mut packager, self.source.session_origin(), self.recorder.get());
     }
 
     /// Rung `index`'s encoder output ended.
@@ -443,7 +463,7 @@ impl Ladder {
         let Some(rung) = self.rungs.get(index) else { return };
         let mut packager = rung.packager.lock().expect("rung packager poisoned");
         packager.finish();
-        rung.drain(&mut packager, self.source.session_origin());
+        rung.drain(&mut packager, self.source.session_origin(), self.recorder.get());
     }
 
     /// A restarted encoder: each rung starts again at the source's next segment.
@@ -460,6 +480,23 @@ impl Ladder {
             }
             *rung.packager.lock().expect("rung packager poisoned") = packager;
         }
+    }
+
+    /// The encoder stopped for good: every rung has packaged (and recorded) its last frames.
+    pub(crate) fn set_stopped(&self) {
+        self.stopped.send_replace(true);
+    }
+
+    /// Waits, at most `limit`, for the encoder to flush its rungs after the source ended; a
+    /// recording finished before that would lose each rung's last segment.
+    pub async fn flushed(&self, limit: std::time::Duration) {
+        let mut stopped = self.stopped.subscribe();
+        let _ = tokio::time::timeout(limit, stopped.wait_for(|s| *s)).await;
+    }
+
+    /// The rungs are recorded into the live's recording from now on.
+    pub(crate) fn record_into(&self, recorder: Recorder) {
+        let _ = self.recorder.set(recorder);
     }
 
     pub(crate) fn set_running(&self, running: bool) {
@@ -493,15 +530,38 @@ impl RungProgress {
 }
 
 impl Rung {
+    /// Segment `msn` of this rung is complete: its parts go to the recording.
+    fn record_segment(&self, recorder: Option<&Recorder>, msn: u64, duration_ms: i64) {
+        let Some(r) = recorder else { return };
+        let mut recording = self.recording.lock().expect("rung recording poisoned");
+        let parts = std::mem::take(&mut recording.parts);
+        // Only a whole segment is playable on its own: one that lost a part (the encoder was
+        // behind) is left out, and the replay's rung shows a gap there.
+        if parts.is_empty() || parts.iter().enumerate().any(|(i, (index, _))| *index as usize != i) {
+            return;
+        }
+        let parts = parts.into_iter().map(|(_, bytes)| bytes).collect();
+        r.segment(SegmentWrite {
+            rendition: Some(self.plan.name),
+            msn,
+            init_version: recording.init_version,
+            discontinuity: std::mem::take(&mut recording.discontinuity),
+            duration_ms,
+            parts,
+        });
+    }
+
     /// Hands the packager's outputs to the window. A part is held until the next output: if that
     /// ends its segment, both are published together (see `LiveChannel::push_last_part`).
-    fn drain(&self, packager: &mut RungPackager, origin: DateTime<Utc>) {
+    /// With a `recorder`, each init segment and complete segment is recorded too.
+    fn drain(&self, packager: &mut RungPackager, origin: DateTime<Utc>, recorder: Option<&Recorder>) {
         let mut held: Option<Part> = None;
         while let Some(output) = packager.poll_output() {
             if let Some(part) = held.take() {
                 match &output {
                     Output::SegmentEnd { segment, duration_ms } if *segment == part.segment => {
                         self.live.push_last_part(part, *duration_ms);
+                        self.record_segment(recorder, *segment, *duration_ms);
                         continue;
                     }
                     _ => self.live.push_part(part),
@@ -509,10 +569,29 @@ impl Rung {
             }
             match output {
                 Output::Init { bytes, video, audio } => {
-                    self.live.begin_session_with(bytes, origin, video, audio);
+                    let version = self.live.begin_session_with(bytes.clone(), origin, video, audio);
+                    let mut recording = self.recording.lock().expect("rung recording poisoned");
+                    recording.init_version = version;
+                    recording.discontinuity = version > 1;
+                    recording.parts.clear();
+                    if let Some(r) = recorder {
+                        r.init(Some(self.plan.name), version, bytes);
+                    }
                 }
-                Output::Part(part) => held = Some(part),
-                Output::SegmentEnd { segment, duration_ms } => self.live.end_segment(segment, duration_ms),
+                Output::Part(part) => {
+                    if recorder.is_some() {
+                        self.recording
+                            .lock()
+                            .expect("rung recording poisoned")
+                            .parts
+                            .push((part.index, part.bytes.clone()));
+                    }
+                    held = Some(part);
+                }
+                Output::SegmentEnd { segment, duration_ms } => {
+                    self.live.end_segment(segment, duration_ms);
+                    self.record_segment(recorder, segment, duration_ms);
+                }
             }
         }
         if let Some(part) = held {

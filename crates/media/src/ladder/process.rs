@@ -216,6 +216,7 @@ async fn supervise(
         }
     }
     ladder.set_running(false);
+    ladder.set_stopped();
     let _ = tokio::fs::remove_dir_all(&dir).await;
     drop(slot);
 }

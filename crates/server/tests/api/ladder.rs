@@ -87,6 +87,11 @@ async fn probed_size(url: &str) -> Option<String> {
 
 /// The init segment and `part` of the rendition at `folder`, as one file ffprobe can read.
 async fn fetch_part(server: &Server, folder: &str, playlist: &str, msn: u64, index: u32) -> Vec<u8> {
+    fetch_media(server, folder, playlist, &format!("part-{msn}-{index}.m4s")).await
+}
+
+/// The playlist's latest init segment and its media file `name`, as one file ffprobe can read.
+async fn fetch_media(server: &Server, folder: &str, playlist: &str, name: &str) -> Vec<u8> {
     let init = playlist.lines().rev().find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\"")).unwrap().trim_end_matches('"');
     let mut bytes = server
         .client
@@ -98,9 +103,9 @@ async fn fetch_part(server: &Server, folder: &str, playlist: &str, msn: u64, ind
         .await
         .unwrap()
         .to_vec();
-    let part = server.client.get(server.url(&format!("{folder}/part-{msn}-{index}.m4s"))).send().await.unwrap();
-    assert_eq!(part.status(), StatusCode::OK, "{folder}/part-{msn}-{index}.m4s");
-    bytes.extend_from_slice(&part.bytes().await.unwrap());
+    let media = server.client.get(server.url(&format!("{folder}/{name}"))).send().await.unwrap();
+    assert_eq!(media.status(), StatusCode::OK, "{folder}/{name}");
+    bytes.extend_from_slice(&media.bytes().await.unwrap());
     bytes
 }
 
@@ -459,4 +464,198 @@ async fn hostile_sources_make_ladders_or_say_why() {
     let r = server.client.get(server.url("/livez")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(!server.output.lock().unwrap().iter().any(|l| l.contains("panicked")), "a panic in the log");
+}
+
+/// `first` then `second` as one FLV file, the second's timestamps following the first's: its own
+/// sequence headers arrive mid-stream, as when OBS changes its output resolution.
+fn joined_flv(first: &std::path::Path, second: &std::path::Path, out: &std::path::Path) {
+    use olive_media_mux::flv_stream::{self, TagKind, TagReader};
+    let tags = |path: &std::path::Path| {
+        let mut reader = TagReader::new(16 << 20);
+        reader.push(&std::fs::read(path).unwrap());
+        std::iter::from_fn(move || reader.next_tag().unwrap()).filter(|t| t.kind != TagKind::Script).collect::<Vec<_>>()
+    };
+    let (a, b) = (tags(first), tags(second));
+    let offset = a.iter().map(|t| t.timestamp).max().unwrap() + 33;
+    let mut bytes = flv_stream::header(true).to_vec();
+    for t in &a {
+        bytes.extend_from_slice(&flv_stream::tag(t.kind, t.timestamp, &t.payload));
+    }
+    for t in &b {
+        bytes.extend_from_slice(&flv_stream::tag(t.kind, t.timestamp + offset, &t.payload));
+    }
+    std::fs::write(out, bytes).unwrap();
+}
+
+/// The size of the first video stream of an MP4 file made of `bytes`, and its number of frames.
+async fn probed_file(bytes: &[u8]) -> (String, usize) {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), bytes).unwrap();
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v", "-count_packets"])
+        .args(["-show_entries", "stream=width,height,nb_read_packets", "-of", "csv=p=0"])
+        .arg(file.path())
+        .output()
+        .await
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().to_owned();
+    let fields: Vec<&str> = line.split(',').collect();
+    assert_eq!(fields.len(), 3, "ffprobe read {line:?}");
+    (format!("{}x{}", fields[0], fields[1]), fields[2].parse().unwrap_or(0))
+}
+
+/// A broadcaster changes its resolution mid-stream (a new sequence header): the source rendition
+/// goes on after a discontinuity under a new init segment at the new size, and the ladder keeps
+/// its rungs at their sizes, on through the change.
+#[tokio::test]
+async fn a_new_resolution_mid_stream_keeps_the_ladder_going() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let _turn = CPU_HEAVY.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let case = |name, input: &str| Case {
+        name,
+        input: input.into(),
+        encode: &["-g", "30", "-pix_fmt", "yuv420p"],
+        rungs: &[],
+        audio: true,
+    };
+    let small = encode_case(&case("small", "testsrc2=size=640x360:rate=30"), dir.path(), 6).await;
+    let large = encode_case(&case("large", "testsrc2=size=854x480:rate=30"), dir.path(), 6).await;
+    let joined = dir.path().join("joined.flv");
+    joined_flv(&small, &large, &joined);
+
+    let server = Server::start_with(Db::Sqlite, &["--transcode-slots", "1"]).await;
+    let host = server.create_user("new-resolution@example.com", "host").await;
+    let (id, key) = channel_with_key(&host, "new resolution").await;
+    let _publisher = publish(&joined, &format!("{}/{key}", server.rtmp));
+    master_with(&server, id, 2).await;
+    let base = format!("/live/{id}");
+    // Wait until the window holds both sizes, each under its own init segment.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let source = loop {
+        let source = text(&server, &format!("{base}/index.m3u8")).await;
+        let maps: std::collections::BTreeSet<&str> =
+            source.lines().filter_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\"")).collect();
+        if maps.len() >= 2 && source.contains("#EXT-X-DISCONTINUITY\n") {
+            break source;
+        }
+        assert!(Instant::now() < deadline, "no change of init in the source playlist:\n{source}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let mut sizes = std::collections::BTreeSet::new();
+    for map in source.lines().filter_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\"")) {
+        let init =
+            server.client.get(server.url(&format!("{base}/{}", map.trim_end_matches('"')))).send().await.unwrap();
+        let (size, _) = probed_file(&init.bytes().await.unwrap()).await;
+        sizes.insert(size);
+    }
+    assert_eq!(sizes.into_iter().collect::<Vec<_>>(), ["640x360", "854x480"], "{source}");
+
+    // The rung was planned from the first size and keeps it, on past the change.
+    let change = source.lines().position(|l| l == "#EXT-X-DISCONTINUITY").unwrap();
+    // The first segment after the change, whether it is complete yet (a `seg-` line) or still
+    // being cut (its `part-{msn}-{i}` lines).
+    let changed_at: u64 = source
+        .lines()
+        .skip(change)
+        .find_map(|l| {
+            let name = l.strip_prefix("seg-").or_else(|| l.split("URI=\"part-").nth(1))?;
+            name.split(['.', '-']).next()?.parse().ok()
+        })
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let rung = loop {
+        let rung = text(&server, &format!("{base}/160p/index.m3u8")).await;
+        let last = rung
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("seg-"))
+            .and_then(|s| s.trim_end_matches(".m4s").parse::<u64>().ok());
+        if last.is_some_and(|msn| msn > changed_at) {
+            break rung;
+        }
+        assert!(Instant::now() < deadline, "the rung stopped at the change (segment {changed_at}):\n{rung}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let file = fetch_media(&server, &format!("{base}/160p"), &rung, &format!("seg-{}.m4s", changed_at + 1)).await;
+    let (size, frames) = probed_file(&file).await;
+    assert_eq!(size, "284x160");
+    assert!(frames >= 15, "a segment after the change holds {frames} frames");
+    check_playlists(&[
+        server.url(&format!("{base}/master.m3u8")),
+        server.url(&format!("{base}/index.m3u8")),
+        server.url(&format!("{base}/160p/index.m3u8")),
+    ])
+    .await;
+    let detail: Value = host.get(&format!("/api/v1/channels/{id}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(detail["ladder"]["running"], true, "{detail}");
+    assert_eq!(detail["ladder"]["health"]["restarts"], 0, "{detail}");
+}
+
+/// A `standard` live's replay keeps its ladder: a VOD multivariant playlist names the source and
+/// every rung, each rung's playlist follows the source's line for line, and ffprobe reads each
+/// rung at its size for the whole length of the show.
+#[tokio::test]
+async fn a_replay_keeps_the_ladder() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let _turn = CPU_HEAVY.lock().await;
+    let server = Server::start_with(Db::Sqlite, &["--transcode-slots", "1"]).await;
+    let host = server.create_user("replay-ladder@example.com", "host").await;
+    let (channel, key) = channel_with_key(&host, "Ladder replay").await;
+    let clip = clip(server.data_dir.path()).await;
+    // The 12 s clip once, ending cleanly: the live ends at once and becomes a replay.
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-re", "-i"])
+        .arg(&clip)
+        .args(["-c", "copy", "-f", "flv", &format!("{}/{key}", server.rtmp)])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let replay = crate::replays::wait_for_replay(&server, channel, Duration::from_secs(20)).await;
+    let id = replay["id"].as_i64().unwrap();
+    assert_eq!(replay["playback_url"], format!("/vod/{id}/master.m3u8"));
+
+    let master = text(&server, &format!("/vod/{id}/master.m3u8")).await;
+    assert_eq!(master.matches("#EXT-X-STREAM-INF").count(), RUNGS.len() + 1, "{master}");
+    assert!(master.contains("RESOLUTION=1280x720") && master.contains("RESOLUTION=854x480"), "{master}");
+    assert!(master.contains("#EXT-X-MEDIA:TYPE=AUDIO"), "{master}");
+    let base = server.url(&format!("/vod/{id}"));
+    let mut urls = vec![format!("{base}/master.m3u8"), format!("{base}/index.m3u8")];
+    urls.extend(RUNGS.iter().map(|rung| format!("{base}/{rung}/index.m3u8")));
+    check_playlists(&urls).await;
+
+    let source = text(&server, &format!("/vod/{id}/index.m3u8")).await;
+    let lines = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("#EXTINF") || l.starts_with("seg-") || *l == "#EXT-X-DISCONTINUITY")
+            .map(str::to_owned)
+            .collect()
+    };
+    let source_duration = crate::replays::duration_of(&format!("{base}/index.m3u8")).await;
+    for (rung, size) in RUNGS.iter().zip(["854,480", "640,360", "284,160"]) {
+        let playlist = text(&server, &format!("/vod/{id}/{rung}/index.m3u8")).await;
+        assert_eq!(lines(&playlist), lines(&source), "{rung} follows the source:\n{playlist}");
+        assert!(playlist.contains("#EXT-X-PLAYLIST-TYPE:VOD") && playlist.trim_end().ends_with("#EXT-X-ENDLIST"));
+        // Only the first segment may be a gap: the encoder may still be starting then.
+        let mut lines_after_gap = playlist.split("#EXT-X-GAP\n").skip(1);
+        let first = playlist.lines().find(|l| l.starts_with("seg-")).unwrap();
+        assert!(lines_after_gap.all(|rest| rest.starts_with(first)), "{rung} has a gap past its start:\n{playlist}");
+        let url = format!("{base}/{rung}/index.m3u8");
+        assert_eq!(probed_size(&url).await.as_deref(), Some(size), "{rung}");
+        let duration = crate::replays::duration_of(&url).await;
+        assert!((duration - source_duration).abs() < 2.5, "{rung} lasts {duration} s, the source {source_duration} s");
+    }
+    for bad in [
+        &format!("/vod/{id}/999p/index.m3u8"),
+        &format!("/vod/{id}/480p/part-1-0.m4s"),
+        &format!("/vod/{id}/%2e%2e/index.m3u8"),
+    ] {
+        let r = server.client.get(server.url(bad)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{bad}");
+    }
 }

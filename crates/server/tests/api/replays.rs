@@ -48,7 +48,7 @@ pub async fn wait_for_replay(server: &Server, channel: i64, within: Duration) ->
     }
 }
 
-async fn duration_of(url: &str) -> f64 {
+pub async fn duration_of(url: &str) -> f64 {
     let out = ffprobe(&["-show_entries", "format=duration", "-of", "csv=p=0"], url).await;
     out.trim().parse().expect("a duration")
 }
@@ -172,7 +172,7 @@ async fn live_becomes_replay(server: &Server, bucket: &Objects) {
     let id = replay["id"].as_i64().unwrap();
     assert_eq!(replay["status"], "ready");
     assert_eq!(replay["title"], "Blue hour");
-    assert_eq!(replay["playback_url"], format!("/vod/{id}/index.m3u8"));
+    assert_eq!(replay["playback_url"], format!("/vod/{id}/master.m3u8"));
     let recorded_ms = replay["duration_ms"].as_i64().unwrap();
     assert!((28_000..=32_000).contains(&recorded_ms), "recorded {recorded_ms} ms of a 30 s live");
 
@@ -180,6 +180,12 @@ async fn live_becomes_replay(server: &Server, bucket: &Objects) {
     let playlist_url = server.url(&format!("/vod/{id}/index.m3u8"));
     let text = server.client.get(&playlist_url).send().await.unwrap().text().await.unwrap();
     assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD") && text.trim_end().ends_with("#EXT-X-ENDLIST"), "{text}");
+    // Without a ladder (this node has no transcode slots), the multivariant playlist names the
+    // source alone, described from its init segment.
+    let master =
+        server.client.get(server.url(&format!("/vod/{id}/master.m3u8"))).send().await.unwrap().text().await.unwrap();
+    assert_eq!(master.matches("#EXT-X-STREAM-INF").count(), 1, "{master}");
+    assert!(master.contains(",CODECS=\"avc1.") && master.contains("\nindex.m3u8\n"), "{master}");
     let probed = duration_of(&playlist_url).await;
     assert!((probed - 30.0).abs() <= 2.0, "ffprobe says the replay lasts {probed} s");
     let copied = copy_out(&playlist_url, &server.data_dir.path().join("replay.mp4")).await;
@@ -245,7 +251,7 @@ async fn live_becomes_replay(server: &Server, bucket: &Objects) {
     assert!(verify(&secret, &hit.signature, &hit.body));
     let event: Value = serde_json::from_str(&hit.body).unwrap();
     assert_eq!(event["data"]["replay_id"], id);
-    assert_eq!(event["data"]["playback_url"], format!("/vod/{id}/index.m3u8"));
+    assert_eq!(event["data"]["playback_url"], format!("/vod/{id}/master.m3u8"));
 
     // Finalisation and registration ran as jobs.
     let jobs: Value = admin.get("/api/v1/jobs?status=done").send().await.unwrap().json().await.unwrap();
