@@ -7,32 +7,14 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { BASE, CHROMIUM_FLAGS, SHOTS, api, env, eventually, publish, shot, token, videoState, watch } from './support.mjs';
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set (see the header of this file)`);
-  return value;
-};
-const BASE = env('OLIVE_URL');
-const RTMP = env('OLIVE_RTMP');
-const SHOTS = env('OLIVE_SCREENSHOTS');
 const CHANNEL = 1;
-
-// As the machine needs them: no network beyond loopback, no GPU, no first-run or sync chatter.
-const CHROMIUM_FLAGS = [
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--autoplay-policy=no-user-gesture-required',
-];
 
 const problems = [];
 let browser;
@@ -40,69 +22,10 @@ let work;
 let publisher;
 let stamp = Date.now();
 
-function watch(page, name) {
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(`${name}: console error: ${message.text()} (${message.location().url})`);
-  });
-  page.on('pageerror', (error) => problems.push(`${name}: uncaught: ${error.message}`));
-  page.on('dialog', (dialog) => {
-    if (dialog.type() === 'confirm') return dialog.accept();
-    problems.push(`${name}: unexpected ${dialog.type()} dialog: ${dialog.message()}`);
-    return dialog.dismiss();
-  });
-  return page;
-}
-
 async function newPage(name, options = {}) {
   const context = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 860 }, ...options });
-  return watch(await context.newPage(), name);
+  return watch(await context.newPage(), name, problems);
 }
-
-async function api(path, init = {}) {
-  const response = await fetch(`${BASE}/api/v1${path}`, init);
-  if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`);
-  return response.status === 204 ? null : response.json();
-}
-
-async function token(email, password) {
-  const { token } = await api('/auth/login', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ email, password }),
-  });
-  return { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' };
-}
-
-async function eventually(what, check, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
-}
-
-/** A screenshot for docs/screenshots, once the page's images all have alt text. */
-async function shot(page, name, fullPage = false) {
-  assert.equal(await page.locator('img:not([alt])').count(), 0, `${name}: every image has alt text`);
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage });
-}
-
-/** What the <video> on the page is doing. */
-const videoState = (page) =>
-  page.$eval('video', (v) => ({
-    engine: v.dataset.engine,
-    latency: v.dataset.latency ? Number(v.dataset.latency) : null,
-    time: v.currentTime,
-    frames: v.getVideoPlaybackQuality().totalVideoFrames,
-    paused: v.paused,
-  }));
 
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
@@ -117,9 +40,7 @@ before(async () => {
   ]);
   const host = await token(env('OLIVE_HOST_EMAIL'), env('OLIVE_HOST_PASSWORD'));
   const { stream_key } = await api(`/channels/${CHANNEL}/stream-key`, { method: 'POST', headers: host });
-  publisher = spawn('ffmpeg', ['-v', 'error', '-re', '-stream_loop', '-1', '-i', clip, '-c', 'copy', '-f', 'flv', `${RTMP}/${stream_key}`], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  publisher = publish(clip, stream_key);
   await eventually('the channel to go live', async () => (await api(`/channels/${CHANNEL}`)).status === 'live', 30_000);
   await eventually('the first thumbnail', async () => (await fetch(`${BASE}/live/${CHANNEL}/thumbnail.jpg`)).ok, 30_000);
 

@@ -1,8 +1,9 @@
 // The video player. hls.js (in low-latency mode for lives) wherever Media Source Extensions
 // exist; the browser's own HLS only where they do not (iOS Safari). Chromium also claims native
 // HLS, but without LL-HLS, so support is checked in that order. The <video> carries
-// data-engine, data-latency and data-rung so people (and tests) can see what plays, in which
-// rendition and how far behind live. A live with a ladder gets a quality menu: Auto (hls.js
+// data-engine, data-latency, data-behind and data-rung so people (and tests) can see what plays,
+// in which rendition and how far behind live (data-behind: milliseconds from the picture's
+// EXT-X-PROGRAM-DATE-TIME to this machine's clock). A live with a ladder gets a quality menu: Auto (hls.js
 // chooses by the measured bandwidth, and the menu names the rung it chose), then each rung.
 
 import { useEffect, useRef, useState } from 'preact/hooks';
@@ -102,6 +103,8 @@ export function Player({ src, live, poster, label, onReady, onTime }: Props) {
               video.dataset.latency = l.toFixed(3);
               setLatency(l);
             }
+            const date = instance.playingDate;
+            if (date) video.dataset.behind = String(Date.now() - date.getTime());
           }, 1000);
         }
       });

@@ -23,22 +23,18 @@ fn demo_password(server: &Server, email: &str) -> String {
     line.split_whitespace().last().unwrap().to_owned()
 }
 
-#[tokio::test]
-async fn a_shopper_watches_chats_and_buys_in_a_real_browser() {
-    let Some(chromium) = chromium() else { return };
-    assert!(crate::live::have_ffmpeg(), "the browser tests publish with ffmpeg");
-    let _turn = CPU_HEAVY.lock().await;
-    let server = Server::start_with(Db::Sqlite, &["--demo"]).await;
+/// Runs one file of `web/e2e/` against `server` (started with `--demo`), streaming its report.
+async fn browser_test(server: &Server, chromium: &str, file: &str) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap();
     let mut node = tokio::process::Command::new("node")
-        .args(["--test", "--test-reporter=spec", "e2e/"])
+        .args(["--test", "--test-reporter=spec", &format!("e2e/{file}")])
         .current_dir(repo.join("web"))
         .env("OLIVE_URL", &server.base)
         .env("OLIVE_RTMP", &server.rtmp)
         .env("OLIVE_HOST_EMAIL", "host@olive.test")
-        .env("OLIVE_HOST_PASSWORD", demo_password(&server, "host@olive.test"))
+        .env("OLIVE_HOST_PASSWORD", demo_password(server, "host@olive.test"))
         .env("OLIVE_ADMIN_EMAIL", "admin@olive.test")
-        .env("OLIVE_ADMIN_PASSWORD", demo_password(&server, "admin@olive.test"))
+        .env("OLIVE_ADMIN_PASSWORD", demo_password(server, "admin@olive.test"))
         .env("OLIVE_SCREENSHOTS", repo.join("docs/screenshots"))
         .env("OLIVE_CHROMIUM", chromium)
         .stdout(Stdio::piped())
@@ -55,6 +51,25 @@ async fn a_shopper_watches_chats_and_buys_in_a_real_browser() {
         }
         node.wait().await.unwrap()
     };
-    let status = tokio::time::timeout(std::time::Duration::from_secs(300), run).await.expect("the browser tests hung");
+    let status = tokio::time::timeout(std::time::Duration::from_secs(360), run).await.expect("the browser tests hung");
     assert!(status.success(), "the browser tests failed:\n{}", report.join("\n"));
+}
+
+#[tokio::test]
+async fn a_shopper_watches_chats_and_buys_in_a_real_browser() {
+    let Some(chromium) = chromium() else { return };
+    assert!(crate::live::have_ffmpeg(), "the browser tests publish with ffmpeg");
+    let _turn = CPU_HEAVY.lock().await;
+    let server = Server::start_with(Db::Sqlite, &["--demo"]).await;
+    browser_test(&server, &chromium, "live-shopping.test.mjs").await;
+}
+
+/// A `standard` live's ladder played by hls.js under a throttled network (one transcode slot).
+#[tokio::test]
+async fn adaptive_bitrate_in_a_real_browser() {
+    let Some(chromium) = chromium() else { return };
+    assert!(crate::live::have_ffmpeg(), "the browser tests publish with ffmpeg");
+    let _turn = CPU_HEAVY.lock().await;
+    let server = Server::start_with(Db::Sqlite, &["--demo", "--transcode-slots", "1"]).await;
+    browser_test(&server, &chromium, "adaptive-bitrate.test.mjs").await;
 }
