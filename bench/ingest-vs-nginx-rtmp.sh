@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/server-env.sh
+. bench/nginx-rtmp.sh
 
 OLIVE="${OLIVE:-${CARGO_TARGET_DIR:-target}/release/olive}"
 COUNTS="${COUNTS:-10 25 50}"
@@ -56,33 +57,6 @@ olive_keys() { # count -> keys file, channels created through the API as the dem
     done
 }
 
-start_nginx() {
-    rm -rf "$work/hls" && mkdir -p "$work/hls"
-    cat >"$work/nginx.conf" <<CONF
-load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 4096; }
-rtmp {
-    server {
-        listen $RTMP;
-        chunk_size 4096;
-        application live {
-            live on;
-            record off;
-            hls on;
-            hls_path $work/hls;
-            hls_fragment 2s;
-            hls_playlist_length 16s;
-        }
-    }
-}
-CONF
-    nginx -c "$work/nginx.conf" -p "$work"
-    sleep 0.5
-}
-
 report() { # json file -> "cpu% per-channel% rss latency"
     python3 - "$1" <<'PY'
 import json, sys
@@ -109,7 +83,7 @@ for n in $COUNTS; do
     read -r o_cpu o_per o_rss o_p50 o_p99 o_failed o_lag <<<"$(report "$work/olive.json")"
     kill "$olive_pid"; wait "$olive_pid" 2>/dev/null || true; olive_pid=
 
-    start_nginx
+    start_nginx_rtmp
     seq -f "bench%g" "$n" >"$work/nginx-keys.txt"
     workers=$(pgrep -d, -P "$(cat "$work/nginx.pid")")
     "$OLIVE" bench publish --rtmp "rtmp://$RTMP/live" --keys-file "$work/nginx-keys.txt" --input "$work/input.flv" \

@@ -227,6 +227,24 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
+/// How far the encoder stands back from the server for a core (`nice`): on a busy node ingest,
+/// playback, chat and checkout go first, and it is the rungs that fall behind and skip parts.
+pub const ENCODER_NICENESS: i32 = 10;
+
+/// A command for `program` that runs at [`ENCODER_NICENESS`].
+fn yielding(program: &Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(program);
+    // SAFETY: between fork and exec the child only calls nice(2), which is async-signal-safe and
+    // touches no memory; its failure (already as nice) is no reason not to run.
+    unsafe {
+        command.pre_exec(|| {
+            libc::nice(ENCODER_NICENESS);
+            Ok(())
+        });
+    }
+    command
+}
+
 /// One run of the encoder: `Ok` when the source ended and the encoder finished its output,
 /// `Err` with what went wrong otherwise.
 async fn run_once(
@@ -251,7 +269,7 @@ async fn run_once(
         let listener = UnixListener::bind(&path).map_err(|e| format!("could not listen on {}: {e}", path.display()))?;
         readers.spawn(read_thumbnails(ladder.channel(), sink.clone(), listener));
     }
-    let mut child = tokio::process::Command::new(&settings.program)
+    let mut child = yielding(&settings.program)
         .args(encoder::arguments(settings, &plans, thumbnails.map(|t| t.output), dir))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -432,5 +450,23 @@ async fn meter_cpu(pid: u32, ladder: Arc<Ladder>, usage: Arc<UsageMeter>) {
             metrics::gauge!("olive_ladder_dropped_parts", &labels).set(rung.dropped_parts as f64);
         }
         usage.add(Utc::now().date_naive(), Some(channel), Meter::CpuMs, whole as i64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The encoder runs behind the server for a core: its niceness is the server's plus ten.
+    #[tokio::test]
+    async fn the_encoder_yields_to_the_server() {
+        let mut child = yielding(Path::new("sleep")).arg("5").kill_on_drop(true).spawn().unwrap();
+        let pid = child.id().unwrap();
+        let niceness =
+            |stat: &str| -> i32 { stat[stat.rfind(')').unwrap() + 2..].split(' ').nth(16).unwrap().parse().unwrap() };
+        let ours = niceness(&std::fs::read_to_string("/proc/self/stat").unwrap());
+        let its = niceness(&std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap());
+        assert_eq!(its, (ours + ENCODER_NICENESS).min(19));
+        child.kill().await.unwrap();
     }
 }
