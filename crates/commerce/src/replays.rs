@@ -114,6 +114,11 @@ pub async fn pins(store: &dyn Store, replay: &Replay) -> Result<Vec<olive_store:
     Ok(store.pins_between(replay.channel_id, from, to).await?)
 }
 
+/// The recording's stored segments, every rendition's (the source's, then each rung's), in order.
+pub async fn segments(store: &dyn Store, replay: &Replay) -> Result<Vec<olive_store::ReplaySegment>> {
+    Ok(store.replay_segments(replay.id).await?)
+}
+
 /// The chat sent while the replay was live, oldest first: up to `limit` messages after id `after`.
 pub async fn chat(store: &dyn Store, replay: &Replay, after: i64, limit: i64) -> Result<Vec<olive_store::ChatMessage>> {
     let (from, to) = live_span(replay);

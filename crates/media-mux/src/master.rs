@@ -3,6 +3,7 @@
 //! through and carried in every rendition, so the group's one rendition has no URI of its own
 //! (§4.4.6.1: its media is in each variant's playlist). Lives and replays are described alike.
 
+use crate::flv::{AudioConfig, VideoConfig};
 use std::fmt::Write;
 
 /// The audio group every variant names.
@@ -22,6 +23,19 @@ pub struct Variant {
     pub frame_rate: Option<f64>,
     /// RFC 6381 codecs of the video and audio, e.g. `avc1.64001f,mp4a.40.2`.
     pub codecs: String,
+}
+
+/// RFC 6381 codecs of a rendition's tracks, as `CODECS` names them: `avc1.64001f,mp4a.40.2`.
+pub fn codecs(video: &VideoConfig, audio: Option<&AudioConfig>) -> String {
+    match audio {
+        Some(a) => format!("{},{}", video.codec(), a.codec()),
+        None => video.codec(),
+    }
+}
+
+/// Orders renditions best first: tallest, then the higher bit rate.
+pub fn best_first(variants: &mut [Variant]) {
+    variants.sort_by(|a, b| b.height.cmp(&a.height).then(b.bandwidth.cmp(&a.bandwidth)));
 }
 
 /// The ladder's renditions (best first) and its audio, if the source has any.

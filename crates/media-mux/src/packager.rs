@@ -263,12 +263,7 @@ impl Packager {
         if self.next_video.is_none() && self.next_audio.is_none() {
             return;
         }
-        for track in [&mut self.video, &mut self.audio] {
-            if let Some(h) = track.held.take() {
-                let duration = track.last_duration.max(1);
-                track.push(h, duration);
-            }
-        }
+        self.push_held();
         self.close_part(ms, true);
         if let Some(c) = self.next_video.take() {
             self.video_config = Some(c);
@@ -421,18 +416,27 @@ impl Packager {
 
     /// The stream ended: flush what is held, close the open part and segment.
     pub fn finish(&mut self) {
-        let mut end_ms = self.part_start_ms.unwrap_or(0);
+        let start = self.part_start_ms.unwrap_or(0);
+        let end_ms = self.push_held().map_or(start, |end| end.max(start));
+        self.close_part(end_ms, true);
+    }
+
+    /// Pushes each track's held sample with the duration of the one before it (no successor will
+    /// tell it); returns where the later of them ends, in stream milliseconds.
+    fn push_held(&mut self) -> Option<i64> {
+        let mut end_ms = None::<i64>;
         for (track, ticks_per_ms) in [
             (&mut self.video, u64::from(VIDEO_TIMESCALE / 1000)),
             (&mut self.audio, self.audio_config.as_ref().map_or(48, |c| u64::from(c.sample_rate) / 1000).max(1)),
         ] {
             if let Some(h) = track.held.take() {
                 let duration = track.last_duration.max(1);
-                end_ms = end_ms.max(h.ms + (u64::from(duration) / ticks_per_ms) as i64);
+                let end = h.ms + (u64::from(duration) / ticks_per_ms) as i64;
+                end_ms = Some(end_ms.map_or(end, |e| e.max(end)));
                 track.push(h, duration);
             }
         }
-        self.close_part(end_ms, true);
+        end_ms
     }
 }
 

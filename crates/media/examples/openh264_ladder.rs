@@ -9,6 +9,7 @@
 
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use olive_media::thumbnail::Planes;
 use openh264::decoder::Decoder;
 use openh264::encoder::{BitRate, Complexity, Encoder, EncoderConfig, FrameRate, RateControlMode, UsageType};
 use openh264::formats::{YUVBuffer, YUVSource};
@@ -29,27 +30,16 @@ fn plane(src: &[u8], stride: usize, width: usize, height: usize) -> Vec<u8> {
     olive_media::thumbnail::packed_plane(src, stride, width, height).map(|p| p.into_owned()).unwrap_or_default()
 }
 
-struct Picture<'a> {
-    y: &'a [u8],
-    u: &'a [u8],
-    v: &'a [u8],
-    width: usize,
-    height: usize,
-    strides: (usize, usize, usize),
-}
-
-impl Picture<'_> {
-    /// Packs a decoder's picture into `buffer` (so the decoder can be fed again).
-    fn owned_into<'b>(self, buffer: &'b mut Vec<u8>) -> Picture<'b> {
-        let (w, h) = (self.width, self.height);
-        buffer.clear();
-        buffer.extend(plane(self.y, self.strides.0, w, h));
-        buffer.extend(plane(self.u, self.strides.1, w / 2, h / 2));
-        buffer.extend(plane(self.v, self.strides.2, w / 2, h / 2));
-        let (y, uv) = buffer.split_at(w * h);
-        let (u, v) = uv.split_at(w * h / 4);
-        Picture { y, u, v, width: w, height: h, strides: (w, w / 2, w / 2) }
-    }
+/// Packs a decoder's picture into `buffer` (so the decoder can be fed again).
+fn packed_into<'b>(p: Planes<'_>, buffer: &'b mut Vec<u8>) -> Planes<'b> {
+    let (w, h) = (p.width, p.height);
+    buffer.clear();
+    buffer.extend(plane(p.y, p.strides.0, w, h));
+    buffer.extend(plane(p.u, p.strides.1, w / 2, h / 2));
+    buffer.extend(plane(p.v, p.strides.2, w / 2, h / 2));
+    let (y, uv) = buffer.split_at(w * h);
+    let (u, v) = uv.split_at(w * h / 4);
+    Planes { y, u, v, width: w, height: h, strides: (w, w / 2, w / 2) }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -96,7 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 idr_pending = frames.is_multiple_of(gop);
                 let (y, uv) = raw_frame.split_at(w * h);
                 let (u, v) = uv.split_at(w * h / 4);
-                Picture { y, u, v, width: w, height: h, strides: (w, w / 2, w / 2) }
+                Planes { y, u, v, width: w, height: h, strides: (w, w / 2, w / 2) }
             }
             None => {
                 let Some(nal) = units.next() else { break };
@@ -108,7 +98,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 t_decode += t.elapsed();
                 let Some(p) = decoded else { continue };
                 let (width, height) = p.dimensions();
-                Picture { y: p.y(), u: p.u(), v: p.v(), width, height, strides: p.strides() }.owned_into(&mut raw_frame)
+                packed_into(
+                    Planes { y: p.y(), u: p.u(), v: p.v(), width, height, strides: p.strides() },
+                    &mut raw_frame,
+                )
             }
         };
         let (w, h) = (picture.width, picture.height);

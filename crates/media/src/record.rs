@@ -22,7 +22,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use olive_core::{ChannelId, ReplayId};
 use olive_jobs::{Handler, JobError, JobQueue};
-use olive_media_mux::master::{Multivariant, Variant};
+use olive_media_mux::master::{self, Multivariant, Variant};
 use olive_media_mux::vod::{self, VodSegment};
 use olive_media_mux::{MediaFile, RungName};
 use olive_objects::Objects;
@@ -129,16 +129,13 @@ pub async fn multivariant(objects: &Objects, replay: ReplayId, segments: &[Repla
             width: video.width,
             height: video.height,
             frame_rate: video.frame_rate,
-            codecs: match &audio {
-                Some(a) => format!("{},{}", video.codec(), a.codec()),
-                None => video.codec(),
-            },
+            codecs: master::codecs(&video, audio.as_ref()),
         });
     }
     if variants.is_empty() || variants[0].uri != "index.m3u8" {
         return None;
     }
-    variants.sort_by(|a, b| b.height.cmp(&a.height).then(b.bandwidth.cmp(&a.bandwidth)));
+    master::best_first(&mut variants);
     Some(Multivariant { variants: &variants, audio_channels }.render())
 }
 

@@ -6,7 +6,7 @@
 use crate::live::LiveChannel;
 use crate::LiveMedia;
 use olive_core::ChannelId;
-use olive_media_mux::master::{Multivariant, Variant};
+use olive_media_mux::master::{self, Multivariant, Variant};
 use olive_media_mux::playlist::RenditionReport;
 use olive_media_mux::RungName;
 use std::sync::Arc;
@@ -17,11 +17,7 @@ const SOURCE_BPS_UNTIL_MEASURED: u64 = 2_500_000;
 const AUDIO_BPS_UNTIL_MEASURED: u64 = 128_000;
 
 fn codecs(shape: &crate::live::RenditionShape) -> Option<String> {
-    let video = shape.video.as_ref()?.codec();
-    Some(match &shape.audio {
-        Some(a) => format!("{video},{}", a.codec()),
-        None => video,
-    })
+    Some(master::codecs(shape.video.as_ref()?, shape.audio.as_ref()))
 }
 
 impl LiveMedia {
@@ -99,7 +95,7 @@ impl LiveMedia {
                 });
             }
         }
-        variants.sort_by(|a, b| b.height.cmp(&a.height).then(b.bandwidth.cmp(&a.bandwidth)));
+        master::best_first(&mut variants);
         Some(Multivariant { variants: &variants, audio_channels: source.audio.as_ref().map(|a| a.channels) }.render())
     }
 }

@@ -52,14 +52,16 @@ fn playlist_response(replay: &Replay, text: String) -> Response {
     response
 }
 
-async fn segments_of(state: &AppState, replay: &Replay) -> ApiResult<Vec<olive_store::ReplaySegment>> {
-    Ok(state.store.replay_segments(replay.id).await.map_err(olive_commerce::CommerceError::from)?)
+/// The replay the viewer may see, with its recording's segments.
+async fn recorded(state: &AppState, viewer: &Viewer, id: &str) -> ApiResult<(Replay, Vec<olive_store::ReplaySegment>)> {
+    let replay = replay(state, viewer, id).await?;
+    let segments = replays::segments(state.store.as_ref(), &replay).await?;
+    Ok((replay, segments))
 }
 
 /// `GET /vod/{replay_id}/master.m3u8`: the source and every recorded rung.
 pub async fn master(State(state): State<AppState>, viewer: Viewer, Path(id): Path<String>) -> ApiResult<Response> {
-    let replay = replay(&state, &viewer, &id).await?;
-    let segments = segments_of(&state, &replay).await?;
+    let (replay, segments) = recorded(&state, &viewer, &id).await?;
     let text =
         multivariant(&state.objects, replay.id, &segments).await.ok_or_else(|| ApiError::not_found("playlist"))?;
     Ok(playlist_response(&replay, text))
@@ -71,8 +73,7 @@ pub async fn playlist_file(
     viewer: Viewer,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let replay = replay(&state, &viewer, &id).await?;
-    let segments = segments_of(&state, &replay).await?;
+    let (replay, segments) = recorded(&state, &viewer, &id).await?;
     let text = playlist(&segments, None, replay.status == ReplayStatus::Ready).unwrap_or_default();
     Ok(playlist_response(&replay, text))
 }
@@ -84,8 +85,7 @@ pub async fn rung_playlist(
     Path((id, rung)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let rung = RungName::parse(&rung).ok_or_else(|| ApiError::not_found("playlist"))?;
-    let replay = replay(&state, &viewer, &id).await?;
-    let segments = segments_of(&state, &replay).await?;
+    let (replay, segments) = recorded(&state, &viewer, &id).await?;
     let text = playlist(&segments, Some(rung), replay.status == ReplayStatus::Ready)
         .ok_or_else(|| ApiError::not_found("playlist"))?;
     Ok(playlist_response(&replay, text))
