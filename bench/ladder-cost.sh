@@ -110,18 +110,13 @@ start_olive() { # extra args...
     for _ in $(seq 300); do curl -sf "http://$HTTP/readyz" >/dev/null && break; sleep 0.1; done
     # The node measures its transcode slots at start (a few seconds): lives before that get one.
     for _ in $(seq 300); do grep -q "transcode slots measured" "$work/olive.log" && break; sleep 0.1; done
-    local password
-    password=$(awk '$2 == "host@olive.test" {print $3}' "$work/data/demo-accounts.txt")
-    token=$(curl -s "http://$HTTP/api/v1/auth/login" -H 'content-type: application/json' \
-        -d "{\"email\":\"host@olive.test\",\"password\":\"$password\"}" | python3 -c 'import sys,json; print(json.load(sys.stdin)["token"])')
+    token=$(demo_host_token "$work/data" "$HTTP")
 }
 
 olive_channels() { # count type thumbnail-interval -> publishes to each
     local count=$1 type=$2 interval=$3 id key
     for i in $(seq "$count"); do
-        read -r id key < <(curl -s "http://$HTTP/api/v1/channels" -H "authorization: Bearer $token" \
-            -H 'content-type: application/json' -d "{\"title\":\"bench $i\"}" |
-            python3 -c 'import sys,json; c=json.load(sys.stdin); print(c["id"], c["stream_key"])')
+        read -r id key < <(new_channel "$HTTP" "$token" "bench $i")
         curl -sf -X PATCH "http://$HTTP/api/v1/channels/$id" -H "authorization: Bearer $token" \
             -H 'content-type: application/json' -d "{\"type\":\"$type\",\"thumbnail_interval_s\":$interval}" >/dev/null
         publish "rtmp://$RTMP/live/$key"

@@ -34,12 +34,8 @@ ffmpeg -v error -y -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=f
 "$OLIVE" serve --demo --data-dir "$work/data" --http "$HTTP" --rtmp "$RTMP" --transcode-slots 1 >"$work/olive.log" 2>&1 &
 olive_pid=$!
 for _ in $(seq 300); do curl -sf "http://$HTTP/readyz" >/dev/null && break; sleep 0.1; done
-password=$(awk '$2 == "host@olive.test" {print $3}' "$work/data/demo-accounts.txt")
-token=$(curl -s "http://$HTTP/api/v1/auth/login" -H 'content-type: application/json' \
-    -d "{\"email\":\"host@olive.test\",\"password\":\"$password\"}" | python3 -c 'import sys,json; print(json.load(sys.stdin)["token"])')
-read -r id key < <(curl -s "http://$HTTP/api/v1/channels" -H "authorization: Bearer $token" \
-    -H 'content-type: application/json' -d '{"title":"latency"}' |
-    python3 -c 'import sys,json; c=json.load(sys.stdin); print(c["id"], c["stream_key"])')
+token=$(demo_host_token "$work/data" "$HTTP")
+read -r id key < <(new_channel "$HTTP" "$token" latency)
 ffmpeg -v error -re -stream_loop -1 -i "$work/input.flv" -c copy -f flv "rtmp://$RTMP/live/$key" </dev/null 2>/dev/null &
 publisher=$!
 for _ in $(seq 120); do
