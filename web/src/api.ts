@@ -117,13 +117,22 @@ export interface RungHealth {
 export type LadderFallback =
   | { code: 'no_encoder'; detail: string }
   | { code: 'no_slot' }
+  | { code: 'no_free_node' }
   | { code: 'nothing_below_source' }
   | { code: 'encoder_failed'; detail: string };
 
 export interface LadderStatus {
   running: boolean;
   fallback: LadderFallback | null;
-  health: { running: boolean; rungs: RungHealth[]; skipped_source_frames: number; restarts: number; cpu_seconds: number } | null;
+  health: {
+    running: boolean;
+    rungs: RungHealth[];
+    skipped_source_frames: number;
+    restarts: number;
+    cpu_seconds: number;
+    /** The server that makes the renditions, when it is not the one that takes the stream. */
+    encoder_node: string | null;
+  } | null;
 }
 
 export interface Channel {

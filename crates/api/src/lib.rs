@@ -8,6 +8,7 @@ pub mod cache;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod ladder_link;
 mod middleware;
 pub mod openapi;
 pub mod peers;
@@ -90,6 +91,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api)
         .merge(pages)
         .route("/media/products/{id}/{file}", get(routes::products::image))
+        .route("/internal/ladders/{id}/encoder", get(ladder_link::encoder_link))
         .route("/live/{id}/master.m3u8", get(routes::live::master))
         .route("/live/{id}/index.m3u8", get(routes::live::playlist))
         .route("/live/{id}/{rung}/index.m3u8", get(routes::live::rung_playlist))

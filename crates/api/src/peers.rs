@@ -83,7 +83,7 @@ impl NodeSecret {
         ours.len() == presented.len() && bool::from(ours.ct_eq(presented))
     }
 
-    fn header_value(&self) -> Option<HeaderValue> {
+    pub(crate) fn header_value(&self) -> Option<HeaderValue> {
         let secret = self.0.load_full()?;
         HeaderValue::from_str(secret.expose_secret()).ok().map(|mut v| {
             v.set_sensitive(true);

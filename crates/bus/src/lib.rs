@@ -31,6 +31,8 @@ pub mod topics {
     pub const STREAM_EVENTS: &str = "stream-events";
     /// Each node's round-trip probe, `<node> <sequence>`: how long the bus takes to deliver.
     pub const PROBE: &str = "probe";
+    /// A node's live needs its ladder encoded elsewhere, as JSON: `{"channel":…,"node":…}`.
+    pub const LADDERS_WANTED: &str = "ladders-wanted";
 }
 
 /// A subscription: messages published on its topic after it was made.

@@ -10,7 +10,8 @@
 
 use crate::eof::EofIsError;
 use crate::health::HealthTracker;
-use crate::ladder::{plan, process, Fallback, Slot};
+use crate::ladder::process::Placement;
+use crate::ladder::{plan, process, Fallback};
 use crate::live::LiveChannel;
 use crate::record::{Recorder, Recordings, SegmentWrite};
 use crate::thumbnail::{thread_cpu_time, Pacer, Thumbnails};
@@ -119,8 +120,9 @@ impl Ingest {
 enum LadderFeed {
     /// A `basic` channel, or a `standard` one that could not have a ladder.
     None,
-    /// A slot is held; the encoder starts with the source's first keyframe.
-    Waiting(Slot),
+    /// The encoder is placed (a slot here, or another node); it starts with the source's
+    /// first keyframe.
+    Waiting(Placement),
     Running(process::Feed),
 }
 
@@ -384,8 +386,8 @@ impl Publisher {
         video: Option<&VideoConfig>,
         audio: Option<&olive_media_mux::AudioConfig>,
     ) {
-        let slot = match std::mem::replace(&mut self.ladder, LadderFeed::None) {
-            LadderFeed::Waiting(slot) => slot,
+        let placement = match std::mem::replace(&mut self.ladder, LadderFeed::None) {
+            LadderFeed::Waiting(placement) => placement,
             other => {
                 self.ladder = other;
                 return;
@@ -419,7 +421,7 @@ impl Publisher {
                 },
             }
         });
-        let mut feed = process::start(ladders.clone(), ladder, slot, ingest.media.usage().clone(), thumbnails);
+        let mut feed = process::start(ladders.clone(), ladder, placement, ingest.media.usage().clone(), thumbnails);
         if let Some(header) = &self.sequence_header {
             feed.sequence_header(header);
         }
@@ -607,7 +609,12 @@ impl SessionHandler for Handler {
             ChannelType::Standard => match ladders.reserve() {
                 Ok(slot) => {
                     ladders.set_fallback(channel.id, None);
-                    LadderFeed::Waiting(slot)
+                    LadderFeed::Waiting(Placement::Here(slot))
+                }
+                Err(Fallback::NoSlot | Fallback::NoEncoder(_)) if ladders.places_elsewhere() => {
+                    tracing::info!(channel_id = %channel.id, "no transcode slot here; the ladder is offered to the cluster");
+                    ladders.set_fallback(channel.id, None);
+                    LadderFeed::Waiting(Placement::Elsewhere)
                 }
                 Err(why) => {
                     tracing::info!(channel_id = %channel.id, reason = %why, "the live plays as basic");

@@ -214,7 +214,12 @@ pub fn packed_plane(samples: &[u8], stride: usize, width: usize, height: usize) 
     Some(if stride == width {
         std::borrow::Cow::Borrowed(&samples[..width * height])
     } else {
-        std::borrow::Cow::Owned(samples.chunks(stride).take(height).flat_map(|row| &row[..width]).copied().collect())
+        // Row by row, each a memcpy: decoders pad their rows, and this runs once per plane.
+        let mut packed = Vec::with_capacity(width * height);
+        for row in samples.chunks(stride).take(height) {
+            packed.extend_from_slice(&row[..width]);
+        }
+        std::borrow::Cow::Owned(packed)
     })
 }
 

@@ -56,7 +56,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         unpublished_per_address: config.limits.rtmp_unpublished_per_address,
         ..Default::default()
     };
-    let ladders = ladders(&config).await;
+    let ladders = ladders(&config).await.with_cluster(bus.clone(), &config.node_id);
     let media = Arc::new(LiveMedia::new(media_settings).with_registry(registry.clone()).with_ladders(ladders));
     if config.ladder.slots.is_none() && media.ladders().unavailable().is_none() {
         tokio::spawn(measure_slots(media.clone(), config.ladder.clone()));
@@ -159,6 +159,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         secret_reader,
         sweeper,
         tokio::spawn(registry.heartbeat()),
+        tokio::spawn(olive_api::ladder_link::take_ladders(state.clone())),
         tokio::spawn(hub.clone().deliver()),
         tokio::spawn(hub.clone().follow_deals(deal_news)),
         tokio::spawn(deals_desk.clone().serve()),

@@ -185,7 +185,15 @@ function Ladder({ ladder }: { ladder: NonNullable<Channel['ladder']> }) {
   }
   return (
     <table class="rungs" data-ladder="running">
-      <caption>{t('studio.ladder')}</caption>
+      <caption>
+        {t('studio.ladder')}
+        {ladder.health.encoder_node && (
+          <span class="muted" data-encoder-node={ladder.health.encoder_node}>
+            {' · '}
+            {t('studio.encodedOn', { node: ladder.health.encoder_node })}
+          </span>
+        )}
+      </caption>
       <thead>
         <tr>
           <th scope="col">{t('studio.rung')}</th>

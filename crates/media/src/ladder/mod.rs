@@ -12,6 +12,7 @@
 pub mod encoder;
 pub mod plan;
 pub(crate) mod process;
+pub mod remote;
 
 use crate::live::LiveChannel;
 use crate::record::{Recorder, SegmentWrite};
@@ -28,7 +29,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 pub use encoder::EncoderSettings;
-pub use process::{measure_slots, probe_encoder};
+pub use process::{encode_for_peer, measure_slots, probe_encoder};
 
 /// What the operator chose for ladders.
 #[derive(Debug, Clone)]
@@ -63,6 +64,8 @@ pub enum Fallback {
     NoEncoder(String),
     /// Every transcode slot of this node is taken.
     NoSlot,
+    /// Every transcode slot of this node is taken, and no other node took the ladder.
+    NoFreeNode,
     /// The source is no taller than the smallest rung.
     NothingBelowSource,
     /// The encoder failed more often than it may be restarted.
@@ -74,6 +77,7 @@ impl Fallback {
         match self {
             Fallback::NoEncoder(_) => "no_encoder",
             Fallback::NoSlot => "no_slot",
+            Fallback::NoFreeNode => "no_free_node",
             Fallback::NothingBelowSource => "nothing_below_source",
             Fallback::EncoderFailed(_) => "encoder_failed",
         }
@@ -96,6 +100,7 @@ impl std::fmt::Display for Fallback {
         match self {
             Fallback::NoEncoder(why) => write!(f, "this node has no encoder: {why}"),
             Fallback::NoSlot => f.write_str("every transcode slot of this node is taken"),
+            Fallback::NoFreeNode => f.write_str("no node of the cluster has a free transcode slot"),
             Fallback::NothingBelowSource => f.write_str("the source is no taller than the smallest rung"),
             Fallback::EncoderFailed(why) => write!(f, "the encoder failed: {why}"),
         }
@@ -124,6 +129,31 @@ pub struct Ladders {
     ladders: RwLock<HashMap<ChannelId, Arc<Ladder>>>,
     /// Why each live that wanted a ladder plays as `basic`.
     fallbacks: RwLock<HashMap<ChannelId, Fallback>>,
+    /// The other nodes that may encode this node's ladders, when there are any.
+    cluster: Option<Cluster>,
+    /// This node's ladders encoded (or waiting to be) on another node.
+    placing: Mutex<HashMap<ChannelId, Placing>>,
+}
+
+/// How this node reaches the others for ladders.
+#[derive(Clone)]
+struct Cluster {
+    bus: Arc<dyn olive_bus::Bus>,
+    node: String,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster").field("node", &self.node).finish_non_exhaustive()
+    }
+}
+
+/// A ladder of this node encoded elsewhere.
+#[derive(Debug)]
+struct Placing {
+    job: remote::EncoderJob,
+    /// Set while the ladder waits for a node to link.
+    waiting: Option<tokio::sync::oneshot::Sender<remote::EncoderLink>>,
 }
 
 impl Ladders {
@@ -136,6 +166,8 @@ impl Ladders {
             used: AtomicUsize::new(0),
             ladders: RwLock::new(HashMap::new()),
             fallbacks: RwLock::new(HashMap::new()),
+            cluster: None,
+            placing: Mutex::default(),
         };
         ladders.publish_slots();
         ladders
@@ -144,6 +176,65 @@ impl Ladders {
     /// A node that makes no ladders (every live plays as `basic`, saying why).
     pub fn disabled(why: &str) -> Self {
         Self::new(LadderSettings::default(), Err(why.to_owned()))
+    }
+
+    /// Ladders this node cannot encode are placed on the other nodes of the cluster that `bus`
+    /// joins (nothing changes on a one-process bus).
+    pub fn with_cluster(mut self, bus: Arc<dyn olive_bus::Bus>, node: &str) -> Self {
+        if bus.engine() != "memory" {
+            self.cluster = Some(Cluster { bus, node: node.to_owned() });
+        }
+        self
+    }
+
+    /// Whether a ladder this node cannot encode may be encoded by another node.
+    pub fn places_elsewhere(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    /// This node's name in the cluster, if it is in one.
+    pub fn node(&self) -> Option<&str> {
+        self.cluster.as_ref().map(|c| c.node.as_str())
+    }
+
+    /// Links node `node` as the encoder of the channel's ladder, if it waits for one: the
+    /// transport's ends, with the job to send first. `None` when the ladder is not placed
+    /// elsewhere or already has its encoder.
+    pub fn link(&self, channel: ChannelId, node: &str) -> Option<remote::LinkEnds> {
+        let mut placing = self.placing.lock().expect("placing map poisoned");
+        let entry = placing.get_mut(&channel)?;
+        let waiting = entry.waiting.take()?;
+        let (link, ends) = remote::link(node, entry.job.clone());
+        waiting.send(link).ok()?;
+        Some(ends)
+    }
+
+    /// The ladder waits for a node to link; the receiver gets the link.
+    pub(crate) fn wait_for_link(
+        &self,
+        job: &remote::EncoderJob,
+    ) -> tokio::sync::oneshot::Receiver<remote::EncoderLink> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.placing
+            .lock()
+            .expect("placing map poisoned")
+            .insert(job.channel, Placing { job: job.clone(), waiting: Some(tx) });
+        rx
+    }
+
+    /// The ladder's encoding elsewhere ended.
+    pub(crate) fn stop_placing(&self, channel: ChannelId) {
+        self.placing.lock().expect("placing map poisoned").remove(&channel);
+    }
+
+    /// Tells the other nodes that the channel's ladder wants an encoder.
+    pub(crate) async fn announce(&self, channel: ChannelId) {
+        let Some(cluster) = &self.cluster else { return };
+        let wanted = remote::Wanted { channel, node: cluster.node.clone() };
+        let message = bytes::Bytes::from(serde_json::to_vec(&wanted).expect("serialisable"));
+        if let Err(e) = cluster.bus.publish(remote::LADDERS_WANTED, message).await {
+            tracing::warn!(channel_id = %channel, error = %e, "could not ask the cluster for an encoder");
+        }
     }
 
     pub fn settings(&self) -> &LadderSettings {
@@ -299,6 +390,8 @@ struct LadderState {
     running: bool,
     restarts: u32,
     cpu_seconds: f64,
+    /// The node that encodes the ladder, when it is not this one.
+    encoder_node: Option<String>,
     /// The source's audio, once its init segment went out (`Some(None)`: it has none); a
     /// restarted encoder's rungs are told again.
     source_audio: Option<Option<AudioConfig>>,
@@ -342,6 +435,8 @@ pub struct LadderHealth {
     pub rungs: Vec<RungHealth>,
     /// Source frames skipped because the encoder could not keep up.
     pub skipped_source_frames: u64,
+    /// The node that encodes the ladder, when it is not this one.
+    pub encoder_node: Option<String>,
     pub restarts: u32,
     /// CPU the encoder spent for this live.
     pub cpu_seconds: f64,
@@ -383,6 +478,7 @@ impl Ladder {
         LadderHealth {
             running: s.running && !s.ended,
             skipped_source_frames: s.skipped_frames,
+            encoder_node: s.encoder_node.clone(),
             restarts: s.restarts,
             cpu_seconds: s.cpu_seconds,
             rungs: self
@@ -501,6 +597,11 @@ impl Ladder {
 
     pub(crate) fn set_running(&self, running: bool) {
         self.state().running = running;
+    }
+
+    /// The encoder now runs on `node` (`None`: this one).
+    pub(crate) fn set_encoder_node(&self, node: Option<String>) {
+        self.state().encoder_node = node;
     }
 
     pub(crate) fn add_cpu(&self, seconds: f64) {

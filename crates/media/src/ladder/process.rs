@@ -3,9 +3,15 @@
 //! per rung, restarted (at the source's next keyframe) when it fails, and stopped when the live
 //! ends. Its CPU time is charged to the channel. Nothing here decides alignment: it only moves
 //! bytes between the process and [`Ladder`].
+//!
+//! The process runs here ([`Placement::Here`]) or on another node ([`Placement::Elsewhere`],
+//! see [`remote`]): either way the source goes out as the same FLV bytes ([`feed`]) and what
+//! comes back goes into the ladder through the same [`LadderOutput`]. A node encoding for
+//! another runs the same process ([`encode_for_peer`]) with its output sent over the link.
 
 use super::encoder::{self, EncoderSettings, ThumbnailOutput};
-use super::{Fallback, Ladder, Ladders, Slot};
+use super::plan::PlannedRung;
+use super::{remote, Fallback, Ladder, Ladders, Slot};
 use crate::thumbnail::{OwnedPlanes, Thumbnails};
 use bytes::Bytes;
 use chrono::Utc;
@@ -14,6 +20,7 @@ use olive_media_mux::flv::demux_video;
 use olive_media_mux::flv_stream::{self, TagKind, TagReader};
 use olive_store::usage::UsageMeter;
 use olive_store::Meter;
+use std::future::Future;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -165,41 +172,60 @@ pub(crate) struct ThumbnailSink {
     pub output: ThumbnailOutput,
 }
 
-/// Starts the encoder of `ladder` and returns the feed the ingest session writes to. The slot is
-/// held until the encoder stops.
+/// Where a ladder's encoder runs.
+pub(crate) enum Placement {
+    /// Here, in this slot.
+    Here(Slot),
+    /// On another node of the cluster, which links to this one ([`super::remote`]).
+    Elsewhere,
+}
+
+/// Starts the encoder of `ladder` and returns the feed the ingest session writes to. A slot here
+/// is held until the encoder stops.
 pub(crate) fn start(
     ladders: Arc<Ladders>,
     ladder: Arc<Ladder>,
-    slot: Slot,
+    placement: Placement,
     usage: Arc<UsageMeter>,
     thumbnails: Option<ThumbnailSink>,
 ) -> Feed {
     let (input, rx) = mpsc::channel(INPUT_QUEUE);
     let feed = Feed { ladder: ladder.clone(), input, skipping: false };
-    tokio::spawn(supervise(ladders, ladder, rx, slot, usage, thumbnails));
+    tokio::spawn(supervise(ladders, ladder, rx, placement, usage, thumbnails));
     feed
 }
 
 static LADDER_RUNS: AtomicU64 = AtomicU64::new(0);
 
+/// A private folder for one encoder's sockets.
+fn run_dir(settings: &super::LadderSettings, channel: olive_core::ChannelId) -> std::path::PathBuf {
+    let run = LADDER_RUNS.fetch_add(1, Ordering::Relaxed);
+    settings.work_dir.join(format!("olive-ladder-{}-{channel}-{run}", std::process::id()))
+}
+
 async fn supervise(
     ladders: Arc<Ladders>,
     ladder: Arc<Ladder>,
     mut rx: mpsc::Receiver<Input>,
-    slot: Slot,
+    placement: Placement,
     usage: Arc<UsageMeter>,
     thumbnails: Option<ThumbnailSink>,
 ) {
     let settings = ladders.settings().clone();
     let channel = ladder.channel();
-    let run = LADDER_RUNS.fetch_add(1, Ordering::Relaxed);
-    let dir = settings.work_dir.join(format!("olive-ladder-{}-{channel}-{run}", std::process::id()));
+    let dir = run_dir(&settings, channel);
+    let plans: Vec<_> = ladder.rungs.iter().map(|r| r.plan).collect();
+    let job = remote::EncoderJob::new(channel, &plans, thumbnails.as_ref().map(|t| t.output));
     let mut sequence_header: Option<Bytes> = None;
     loop {
-        ladder.set_running(true);
-        let ended =
-            run_once(&ladder, &settings.encoder, &dir, &mut rx, &mut sequence_header, &usage, thumbnails.as_ref())
-                .await;
+        let output = LadderOutput::new(ladder.clone(), thumbnails.clone(), usage.clone());
+        let ended = match &placement {
+            Placement::Here(_) => {
+                ladder.set_running(true);
+                run_here(&settings.encoder, &job, &dir, &mut rx, &mut sequence_header, output).await
+            }
+            Placement::Elsewhere => run_elsewhere(&ladders, &job, &mut rx, &mut sequence_header, output).await,
+        };
         match ended {
             Ok(()) => break,
             Err(why) => {
@@ -210,15 +236,298 @@ async fn supervise(
                     break;
                 }
                 tracing::warn!(channel_id = %channel, reason = %why, "the encoder failed; restarting it at the next keyframe");
+                ladder.set_running(false);
                 ladder.restart_rungs();
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
     }
+    ladders.stop_placing(channel);
     ladder.set_running(false);
     ladder.set_stopped();
     let _ = tokio::fs::remove_dir_all(&dir).await;
-    drop(slot);
+    if let Placement::Here(slot) = placement {
+        drop(slot); // given back only now
+    }
+}
+
+/// Hands the source to one encoder run as FLV: the stream header, the sequence header, then
+/// every frame from the next keyframe on. Ends when the source ends, or when the encoder stops
+/// taking input (`to` closed).
+async fn feed(rx: &mut mpsc::Receiver<Input>, sequence_header: &mut Option<Bytes>, to: mpsc::Sender<Bytes>) {
+    if to.send(flv_stream::header(false)).await.is_err() {
+        return;
+    }
+    if let Some(header) = sequence_header.as_ref() {
+        if to.send(header.clone()).await.is_err() {
+            return;
+        }
+    }
+    // A restarted encoder begins at a keyframe.
+    let mut waiting_for_keyframe = true;
+    while let Some(input) = rx.recv().await {
+        let sent = match input {
+            Input::SequenceHeader(tag) => {
+                *sequence_header = Some(tag.clone());
+                to.send(tag).await
+            }
+            Input::Frame { tag, keyframe } => {
+                waiting_for_keyframe &= !keyframe;
+                if waiting_for_keyframe {
+                    continue;
+                }
+                to.send(tag).await
+            }
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+}
+
+/// Source chunks queued between the feed and the encoder's standard input.
+const STDIN_QUEUE: usize = 16;
+
+/// One run of the encoder on this node.
+async fn run_here(
+    settings: &EncoderSettings,
+    job: &remote::EncoderJob,
+    dir: &Path,
+    rx: &mut mpsc::Receiver<Input>,
+    sequence_header: &mut Option<Bytes>,
+    output: LadderOutput,
+) -> Result<(), String> {
+    let plans = job.plans()?;
+    let thumbnails = job.thumbnail_output()?;
+    let (to, input) = mpsc::channel(STDIN_QUEUE);
+    let run = run_encoder(settings, job.channel, &plans, thumbnails, dir, input, output);
+    tokio::pin!(run);
+    tokio::select! {
+        ended = &mut run => ended,
+        () = feed(rx, sequence_header, to) => run.await,
+    }
+}
+
+/// One run of the encoder on another node: waits for a node to link (announcing the ladder
+/// meanwhile, and dropping the source's frames but not its sequence header), then feeds it the
+/// source and hands what it sends to the ladder.
+async fn run_elsewhere(
+    ladders: &Ladders,
+    job: &remote::EncoderJob,
+    rx: &mut mpsc::Receiver<Input>,
+    sequence_header: &mut Option<Bytes>,
+    output: LadderOutput,
+) -> Result<(), String> {
+    let channel = job.channel;
+    let mut linked = ladders.wait_for_link(job);
+    let mut announce = tokio::time::interval(remote::ANNOUNCE_EVERY);
+    let waiting_since = tokio::time::Instant::now();
+    let link = loop {
+        tokio::select! {
+            link = &mut linked => match link {
+                Ok(link) => break link,
+                Err(_) => linked = ladders.wait_for_link(job),
+            },
+            input = rx.recv() => match input {
+                None => return Ok(()),
+                Some(Input::SequenceHeader(tag)) => *sequence_header = Some(tag),
+                Some(Input::Frame { .. }) => {}
+            },
+            _ = announce.tick() => {
+                if waiting_since.elapsed() >= remote::PLACEMENT_GRACE
+                    && ladders.fallback(channel).is_none()
+                {
+                    tracing::info!(channel_id = %channel, "no node took the ladder yet; the live plays as basic");
+                    ladders.set_fallback(channel, Some(Fallback::NoFreeNode));
+                }
+                ladders.announce(channel).await;
+            }
+        }
+    };
+    let ladder = output.ladder.clone();
+    tracing::info!(channel_id = %channel, node = %link.node, "the ladder is encoded on another node");
+    ladders.set_fallback(channel, None);
+    ladder.set_encoder_node(Some(link.node.clone()));
+    ladder.set_running(true);
+    let remote::EncoderLink { source, mut messages, .. } = link;
+    let received = async {
+        loop {
+            let message = match tokio::time::timeout(remote::LINK_SILENCE, messages.recv()).await {
+                Err(_) => return Err("the encoding node went silent".to_owned()),
+                Ok(None) => return Err("the link to the encoding node closed".to_owned()),
+                Ok(Some(message)) => remote::EncoderMessage::decode(message)
+                    .map_err(|e| format!("the encoding node sent a malformed message: {e}"))?,
+            };
+            match message {
+                remote::EncoderMessage::Rung(index, bytes) => {
+                    output.rung(usize::from(index), bytes).await;
+                }
+                remote::EncoderMessage::RungEnded(index) => output.rung_ended(usize::from(index)).await,
+                remote::EncoderMessage::Picture(frame) => output.picture(frame).await,
+                remote::EncoderMessage::Cpu(seconds) => output.cpu(seconds).await,
+                remote::EncoderMessage::Done => return Ok(()),
+                remote::EncoderMessage::Failed(why) => return Err(format!("on the encoding node: {why}")),
+            }
+        }
+    };
+    tokio::pin!(received);
+    tokio::select! {
+        ended = &mut received => ended,
+        () = feed(rx, sequence_header, source) => received.await,
+    }
+}
+
+/// Encodes a ladder for another node: runs `job` with the source arriving on `input` and sends
+/// each rung, thumbnail and CPU report to `messages`, then how the run ended.
+pub async fn encode_for_peer(
+    ladders: &Ladders,
+    job: &remote::EncoderJob,
+    input: mpsc::Receiver<Bytes>,
+    messages: mpsc::Sender<Bytes>,
+) {
+    let ended = async {
+        let plans = job.plans()?;
+        let thumbnails = job.thumbnail_output()?;
+        let settings = ladders.settings();
+        let dir = run_dir(settings, job.channel);
+        let output = LinkOutput(messages.clone());
+        let ended = run_encoder(&settings.encoder, job.channel, &plans, thumbnails, &dir, input, output).await;
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        ended
+    };
+    let last = match ended.await {
+        Ok(()) => remote::EncoderMessage::Done,
+        Err(why) => remote::EncoderMessage::Failed(why),
+    };
+    let _ = messages.send(last.encode()).await;
+}
+
+/// What an encoder run sends back: each rung's FLV, thumbnail pictures, CPU reports.
+pub(crate) trait EncoderOutput: Clone + Send + Sync + 'static {
+    /// A piece of rung `index`'s FLV stream; `false` when no more of it is wanted.
+    fn rung(&self, index: usize, bytes: Bytes) -> impl Future<Output = bool> + Send;
+    /// Rung `index`'s stream ended.
+    fn rung_ended(&self, index: usize) -> impl Future<Output = ()> + Send;
+    /// A raw thumbnail picture.
+    fn picture(&self, frame: Bytes) -> impl Future<Output = ()> + Send;
+    /// CPU seconds the encoder used since the last report.
+    fn cpu(&self, seconds: f64) -> impl Future<Output = ()> + Send;
+}
+
+/// An encoder's output going into this node's ladder (from a process here, or over a link).
+#[derive(Clone)]
+pub(crate) struct LadderOutput {
+    ladder: Arc<Ladder>,
+    /// Each rung's FLV reader; `None` once its stream was found malformed.
+    readers: Arc<Vec<Mutex<Option<TagReader>>>>,
+    thumbnails: Option<ThumbnailSink>,
+    usage: Arc<UsageMeter>,
+    /// CPU milliseconds not yet charged (whole ones are).
+    unbilled_ms: Arc<Mutex<f64>>,
+}
+
+impl LadderOutput {
+    fn new(ladder: Arc<Ladder>, thumbnails: Option<ThumbnailSink>, usage: Arc<UsageMeter>) -> Self {
+        let readers = ladder.rungs.iter().map(|_| Mutex::new(Some(TagReader::new(MAX_TAG)))).collect();
+        LadderOutput { ladder, readers: Arc::new(readers), thumbnails, usage, unbilled_ms: Arc::default() }
+    }
+}
+
+impl EncoderOutput for LadderOutput {
+    async fn rung(&self, index: usize, bytes: Bytes) -> bool {
+        let Some(reader) = self.readers.get(index) else {
+            tracing::warn!(channel_id = %self.ladder.channel(), rung = index, "the encoder sent a rung the ladder does not have");
+            return false;
+        };
+        let mut reader = reader.lock().expect("rung reader poisoned");
+        let Some(tags) = reader.as_mut() else { return false };
+        tags.push(&bytes);
+        loop {
+            match tags.next_tag() {
+                Ok(Some(tag)) if tag.kind == TagKind::Video => {
+                    let size = tag.payload.len();
+                    match demux_video(tag.timestamp, tag.payload) {
+                        Ok(event) => self.ladder.rung_video(index, event, size),
+                        Err(e) => {
+                            tracing::warn!(channel_id = %self.ladder.channel(), error = %e, "the encoder sent a malformed frame")
+                        }
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => return true,
+                Err(e) => {
+                    tracing::warn!(channel_id = %self.ladder.channel(), error = %e, "the encoder's output is not FLV");
+                    *reader = None;
+                    self.ladder.rung_finished(index);
+                    return false;
+                }
+            }
+        }
+    }
+
+    async fn rung_ended(&self, index: usize) {
+        let Some(reader) = self.readers.get(index) else { return };
+        if reader.lock().expect("rung reader poisoned").take().is_some() {
+            self.ladder.rung_finished(index);
+        }
+    }
+
+    async fn picture(&self, frame: Bytes) {
+        let Some(sink) = &self.thumbnails else { return };
+        let (width, height) = (sink.output.width as usize, sink.output.height as usize);
+        if frame.len() != OwnedPlanes::frame_len(width, height) {
+            tracing::warn!(channel_id = %self.ladder.channel(), bytes = frame.len(), "a thumbnail picture of the wrong size was dropped");
+            return;
+        }
+        let picture = OwnedPlanes { data: frame, width, height };
+        sink.thumbnails.offer_picture(self.ladder.channel(), sink.replay, picture);
+    }
+
+    async fn cpu(&self, seconds: f64) {
+        let ladder = &self.ladder;
+        let channel = ladder.channel();
+        let label = channel.to_string();
+        ladder.add_cpu(seconds);
+        let whole = {
+            let mut unbilled = self.unbilled_ms.lock().expect("cpu bill poisoned");
+            *unbilled += seconds * 1000.0;
+            let whole = unbilled.floor();
+            *unbilled -= whole;
+            whole
+        };
+        metrics::counter!("olive_transcode_cpu_milliseconds_total", "channel" => label.clone()).increment(whole as u64);
+        for rung in ladder.health().rungs {
+            let labels = [("channel", label.clone()), ("rung", rung.name)];
+            metrics::gauge!("olive_ladder_encoder_lag_seconds", &labels).set(rung.encoder_lag_ms.max(0) as f64 / 1e3);
+            metrics::gauge!("olive_ladder_rung_fps", &labels).set(rung.fps);
+            metrics::gauge!("olive_ladder_dropped_parts", &labels).set(rung.dropped_parts as f64);
+        }
+        self.usage.add(Utc::now().date_naive(), Some(channel), Meter::CpuMs, whole as i64);
+    }
+}
+
+/// An encoder's output going to the node whose ladder it is.
+#[derive(Clone)]
+struct LinkOutput(mpsc::Sender<Bytes>);
+
+impl EncoderOutput for LinkOutput {
+    async fn rung(&self, index: usize, bytes: Bytes) -> bool {
+        let index = u8::try_from(index).expect("a job has at most 16 rungs");
+        self.0.send(remote::EncoderMessage::Rung(index, bytes).encode()).await.is_ok()
+    }
+
+    async fn rung_ended(&self, index: usize) {
+        let index = u8::try_from(index).expect("a job has at most 16 rungs");
+        let _ = self.0.send(remote::EncoderMessage::RungEnded(index).encode()).await;
+    }
+
+    async fn picture(&self, frame: Bytes) {
+        let _ = self.0.send(remote::EncoderMessage::Picture(frame).encode()).await;
+    }
+
+    async fn cpu(&self, seconds: f64) {
+        let _ = self.0.send(remote::EncoderMessage::Cpu(seconds).encode()).await;
+    }
 }
 
 fn private_dir(dir: &Path) -> std::io::Result<()> {
@@ -245,39 +554,38 @@ fn yielding(program: &Path) -> tokio::process::Command {
     command
 }
 
-/// One run of the encoder: `Ok` when the source ended and the encoder finished its output,
-/// `Err` with what went wrong otherwise.
-async fn run_once(
-    ladder: &Arc<Ladder>,
+/// One run of the encoder process: `input` is the source as FLV (its end is the source's end),
+/// and every rung, picture and CPU report goes to `output`. `Ok` when the source ended and the
+/// encoder finished its output, `Err` with what went wrong otherwise.
+async fn run_encoder(
     settings: &EncoderSettings,
+    channel: olive_core::ChannelId,
+    plans: &[PlannedRung],
+    thumbnails: Option<ThumbnailOutput>,
     dir: &Path,
-    rx: &mut mpsc::Receiver<Input>,
-    sequence_header: &mut Option<Bytes>,
-    usage: &Arc<UsageMeter>,
-    thumbnails: Option<&ThumbnailSink>,
+    mut input: mpsc::Receiver<Bytes>,
+    output: impl EncoderOutput,
 ) -> Result<(), String> {
     private_dir(dir).map_err(|e| format!("could not make {}: {e}", dir.display()))?;
-    let plans: Vec<_> = ladder.rungs.iter().map(|r| r.plan).collect();
     let mut readers = JoinSet::new();
     for (index, plan) in plans.iter().enumerate() {
         let path = encoder::socket_path(dir, plan);
         let listener = UnixListener::bind(&path).map_err(|e| format!("could not listen on {}: {e}", path.display()))?;
-        readers.spawn(read_rung(ladder.clone(), index, listener));
+        readers.spawn(read_rung(output.clone(), channel, index, listener));
     }
-    if let Some(sink) = thumbnails {
+    if let Some(size) = thumbnails {
         let path = encoder::thumbnail_socket(dir);
         let listener = UnixListener::bind(&path).map_err(|e| format!("could not listen on {}: {e}", path.display()))?;
-        readers.spawn(read_thumbnails(ladder.channel(), sink.clone(), listener));
+        readers.spawn(read_thumbnails(output.clone(), size, listener));
     }
     let mut child = yielding(&settings.program)
-        .args(encoder::arguments(settings, &plans, thumbnails.map(|t| t.output), dir))
+        .args(encoder::arguments(settings, plans, thumbnails, dir))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("could not start {}: {e}", settings.program.display()))?;
-    let channel = ladder.channel();
     let last_error = Arc::new(Mutex::new(String::new()));
     if let Some(stderr) = child.stderr.take() {
         let last_error = last_error.clone();
@@ -297,28 +605,11 @@ async fn run_once(
             }
         });
     }
-    let cpu = child.id().map(|pid| tokio::spawn(meter_cpu(pid, ladder.clone(), usage.clone())));
+    let cpu = child.id().map(|pid| tokio::spawn(meter_cpu(pid, output.clone())));
     let mut stdin = child.stdin.take().expect("stdin was piped");
     let fed = async {
-        stdin.write_all(&flv_stream::header(false)).await?;
-        if let Some(header) = sequence_header.as_ref() {
-            stdin.write_all(header).await?;
-        }
-        // A restarted encoder begins at a keyframe.
-        let mut waiting_for_keyframe = true;
-        while let Some(input) = rx.recv().await {
-            match input {
-                Input::SequenceHeader(tag) => {
-                    stdin.write_all(&tag).await?;
-                    *sequence_header = Some(tag);
-                }
-                Input::Frame { tag, keyframe } => {
-                    waiting_for_keyframe &= !keyframe;
-                    if !waiting_for_keyframe {
-                        stdin.write_all(&tag).await?;
-                    }
-                }
-            }
+        while let Some(chunk) = input.recv().await {
+            stdin.write_all(&chunk).await?;
         }
         stdin.shutdown().await?;
         drop(stdin);
@@ -364,52 +655,32 @@ async fn run_once(
 }
 
 /// Reads rung `index`'s FLV from the encoder until it ends.
-async fn read_rung(ladder: Arc<Ladder>, index: usize, listener: UnixListener) {
+async fn read_rung(output: impl EncoderOutput, channel: olive_core::ChannelId, index: usize, listener: UnixListener) {
     let accepted = tokio::time::timeout(CONNECT_TIMEOUT, listener.accept()).await;
     let Ok(Ok((mut stream, _))) = accepted else {
-        tracing::warn!(channel_id = %ladder.channel(), rung = index, "the encoder never sent this rung");
+        tracing::warn!(channel_id = %channel, rung = index, "the encoder never sent this rung");
         return;
     };
-    let mut reader = TagReader::new(MAX_TAG);
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
-        let n = match stream.read(&mut buffer).await {
+        match stream.read(&mut buffer).await {
             Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        reader.push(&buffer[..n]);
-        loop {
-            match reader.next_tag() {
-                Ok(Some(tag)) if tag.kind == TagKind::Video => {
-                    let size = tag.payload.len();
-                    match demux_video(tag.timestamp, tag.payload) {
-                        Ok(event) => ladder.rung_video(index, event, size),
-                        Err(e) => {
-                            tracing::warn!(channel_id = %ladder.channel(), error = %e, "the encoder sent a malformed frame")
-                        }
-                    }
-                }
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::warn!(channel_id = %ladder.channel(), error = %e, "the encoder's output is not FLV");
-                    ladder.rung_finished(index);
+            Ok(n) => {
+                if !output.rung(index, Bytes::copy_from_slice(&buffer[..n])).await {
                     return;
                 }
             }
         }
     }
-    ladder.rung_finished(index);
+    output.rung_ended(index).await;
 }
 
 /// Reads the encoder's raw thumbnail pictures (fixed-size `yuv420p` frames) until it ends.
-async fn read_thumbnails(channel: olive_core::ChannelId, sink: ThumbnailSink, listener: UnixListener) {
+async fn read_thumbnails(output: impl EncoderOutput, size: ThumbnailOutput, listener: UnixListener) {
     let Ok(Ok((mut stream, _))) = tokio::time::timeout(CONNECT_TIMEOUT, listener.accept()).await else { return };
-    let (w, h) = (sink.output.width as usize, sink.output.height as usize);
-    let mut frame = vec![0u8; OwnedPlanes::frame_len(w, h)];
+    let mut frame = vec![0u8; OwnedPlanes::frame_len(size.width as usize, size.height as usize)];
     while stream.read_exact(&mut frame).await.is_ok() {
-        let picture = OwnedPlanes { data: Bytes::copy_from_slice(&frame), width: w, height: h };
-        sink.thumbnails.offer_picture(channel, sink.replay, picture);
+        output.picture(Bytes::copy_from_slice(&frame)).await;
     }
 }
 
@@ -426,30 +697,16 @@ fn process_cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / ticks)
 }
 
-/// Charges the encoder's CPU to the channel every two seconds.
-async fn meter_cpu(pid: u32, ladder: Arc<Ladder>, usage: Arc<UsageMeter>) {
-    let channel = ladder.channel();
-    let label = channel.to_string();
+/// Reports the encoder's CPU every two seconds.
+async fn meter_cpu(pid: u32, output: impl EncoderOutput) {
     let mut charged = 0.0f64;
-    let mut unbilled_ms = 0.0f64;
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     loop {
         tick.tick().await;
         let Some(total) = process_cpu_seconds(pid) else { return };
         let delta = (total - charged).max(0.0);
         charged = total;
-        ladder.add_cpu(delta);
-        unbilled_ms += delta * 1000.0;
-        let whole = unbilled_ms.floor();
-        unbilled_ms -= whole;
-        metrics::counter!("olive_transcode_cpu_milliseconds_total", "channel" => label.clone()).increment(whole as u64);
-        for rung in ladder.health().rungs {
-            let labels = [("channel", label.clone()), ("rung", rung.name)];
-            metrics::gauge!("olive_ladder_encoder_lag_seconds", &labels).set(rung.encoder_lag_ms.max(0) as f64 / 1e3);
-            metrics::gauge!("olive_ladder_rung_fps", &labels).set(rung.fps);
-            metrics::gauge!("olive_ladder_dropped_parts", &labels).set(rung.dropped_parts as f64);
-        }
-        usage.add(Utc::now().date_naive(), Some(channel), Meter::CpuMs, whole as i64);
+        output.cpu(delta).await;
     }
 }
 

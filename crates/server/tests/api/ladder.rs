@@ -659,3 +659,128 @@ async fn a_replay_keeps_the_ladder() {
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{bad}");
     }
 }
+
+/// The channel's ladder status on `server` once `ready` holds for it (within 60 s).
+async fn ladder_when(server: &Server, host: &Session, channel: i64, ready: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let detail: Value =
+            host.get(&format!("/api/v1/channels/{channel}")).send().await.unwrap().json().await.unwrap();
+        if ready(&detail["ladder"]) {
+            return detail["ladder"].clone();
+        }
+        assert!(Instant::now() < deadline, "on {}: {}", server.base, detail["ladder"]);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// A rung playlist read through `server` lists parts up to at least `msn` (the live goes on).
+async fn rung_reaches(server: &Server, channel: i64, rung: &str, msn: u64) {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let playlist = text(server, &format!("/live/{channel}/{rung}/index.m3u8")).await;
+        if parts_by_segment(&playlist).iter().any(|(m, _)| *m >= msn) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{rung} never reached segment {msn} through {}:\n{playlist}", server.base);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The newest complete segment the playlist lists.
+fn last_segment(playlist: &str) -> u64 {
+    playlist
+        .lines()
+        .filter_map(|l| l.strip_prefix("seg-")?.strip_suffix(".m4s")?.parse().ok())
+        .max()
+        .expect("a segment")
+}
+
+/// Three nodes on one PostgreSQL database and one Redis. Node A ingests but has no transcode
+/// slot; node B has one. A `standard` live published to A gets its ladder made on B, and plays
+/// through either node. B is then killed (`kill -9`): A plays the source alone until node C, with
+/// a free slot, takes the ladder over once B's lease has run out, and the rungs go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_ladder_is_made_on_another_node_and_taken_over_when_it_dies() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let Some(db) = Db::postgres().await else { return };
+    let Ok(redis) = std::env::var("OLIVE_TEST_REDIS_URL") else {
+        eprintln!("OLIVE_TEST_REDIS_URL is not set: skipping the ladder placement test");
+        return;
+    };
+    let _turn = CPU_HEAVY.lock().await;
+    let bus = format!("{redis}#ladders-{}", std::process::id());
+    let start = |name: &'static str, slots: &'static str| {
+        let (db, bus) = (db.clone(), bus.clone());
+        async move { Server::start_with(db, &["--bus-url", &bus, "--node-id", name, "--transcode-slots", slots]).await }
+    };
+    let a = start("node-a", "0").await;
+    let b = start("node-b", "1").await;
+    let host = a.create_user("placed-host@example.com", "host").await;
+    let (id, key) = channel_with_key(&host, "Placed ladder").await;
+    let clip = clip(a.data_dir.path()).await;
+    let _publisher = publish(&clip, &format!("{}/{key}", a.rtmp));
+
+    // The ladder is made on B: A's studio says so, B's slot is taken, A's were none.
+    let ladder = ladder_when(&a, &host, id, |l| l["running"] == true).await;
+    assert_eq!(ladder["health"]["encoder_node"], "node-b", "{ladder}");
+    assert!(ladder["fallback"].is_null(), "{ladder}");
+    let scrape = |server: &Server| {
+        let (client, url) = (server.client.clone(), server.metrics.clone());
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    assert!(scrape(&b).await.contains("olive_transcode_slots{state=\"used\"} 1"), "B encodes it");
+    assert!(scrape(&a).await.contains("olive_transcode_slots{state=\"used\"} 0"), "A has no slot");
+
+    // It plays through either node: the same renditions, each rung at its size.
+    for node in [&a, &b] {
+        let master = master_with(node, id, 4).await;
+        for rung in RUNGS {
+            assert!(master.contains(&format!("\n{rung}/index.m3u8")), "{master}");
+        }
+    }
+    let urls: Vec<String> = [&a, &b]
+        .iter()
+        .flat_map(|n| {
+            let base = n.url(&format!("/live/{id}"));
+            let master = format!("{base}/master.m3u8");
+            RUNGS.iter().map(move |r| format!("{base}/{r}/index.m3u8")).chain([master])
+        })
+        .collect();
+    check_playlists(&urls).await;
+    // Once every rung has a few segments, ffprobe reads each at its size through either node.
+    let now = last_segment(&text(&a, &format!("/live/{id}/index.m3u8")).await);
+    for rung in RUNGS {
+        rung_reaches(&b, id, rung, now + 2).await;
+    }
+    for (node, rung, size) in [(&a, "480p", "854,480"), (&b, "160p", "284,160")] {
+        let url = node.url(&format!("/live/{id}/{rung}/index.m3u8"));
+        assert_eq!(probed_size(&url).await.as_deref(), Some(size), "{rung} through {}", node.base);
+    }
+    // The encoding node's CPU is charged to the channel where its live is.
+    let cpu = ladder_when(&a, &host, id, |l| l["health"]["cpu_seconds"].as_f64().unwrap_or(0.0) > 0.0).await;
+    assert!(cpu["health"]["cpu_seconds"].as_f64().unwrap() > 0.0);
+
+    // B dies. Nobody else has a slot: the live plays its source alone and says so.
+    kill_9(&b);
+    let ladder = ladder_when(&a, &host, id, |l| l["running"] == false).await;
+    assert!(ladder["health"].is_null() || ladder["health"]["running"] == false, "{ladder}");
+    let ladder = ladder_when(&a, &host, id, |l| l["fallback"]["code"] == "no_free_node").await;
+    assert!(ladder["fallback"]["detail"].is_null(), "{ladder}");
+    let master = master_with(&a, id, 1).await;
+    assert!(master.contains("\nindex.m3u8"), "the source plays on: {master}");
+
+    // C comes with a free slot and takes the ladder over once B's lease has run out.
+    let c = start("node-c", "1").await;
+    let ladder = ladder_when(&a, &host, id, |l| l["running"] == true && l["health"]["encoder_node"] == "node-c").await;
+    assert!(ladder["fallback"].is_null(), "{ladder}");
+    assert_eq!(ladder["health"]["restarts"], 1, "one restart, for B's death: {ladder}");
+    let now = last_segment(&text(&a, &format!("/live/{id}/index.m3u8")).await);
+    for rung in RUNGS {
+        rung_reaches(&c, id, rung, now + 1).await;
+    }
+    assert_eq!(probed_size(&c.url(&format!("/live/{id}/360p/index.m3u8"))).await.as_deref(), Some("640,360"));
+    assert!(scrape(&c).await.contains("olive_transcode_slots{state=\"used\"} 1"), "C encodes it");
+}
