@@ -1,6 +1,6 @@
 //! What one `basic` channel's thumbnail costs, split as the issue asks: the keyframe's decode
 //! (OpenH264, as `thumbnail::render` does it) and everything after it (`render_planes`: SIMD scaling
-//! of the three planes, the perceptual hash, the JPEG straight from YCbCr), in thread CPU time, over
+//! of the three planes, the perceptual hash, the JPEG by libjpeg-turbo from the planes), in thread CPU time, over
 //! every keyframe of an FLV file, each repeated `rounds` times.
 //!
 //!   cargo run --release -p olive-media --example thumbnail_cost -- clip.flv [rounds]

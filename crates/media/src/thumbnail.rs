@@ -3,7 +3,8 @@
 //! Only keyframes are ever decoded, and only one per interval: an IDR picture decodes on its own,
 //! so each thumbnail is one keyframe fed with its SPS/PPS to a fresh OpenH264 decoder (built from
 //! the source the `openh264` crate bundles); its planes are scaled to [`WIDTH`] pixels wide with a
-//! SIMD resizer and written as JPEG straight from YCbCr ([`render_planes`]), never through RGB. The work runs on the blocking pool, at most one thumbnail per channel at a time
+//! SIMD resizer and written as JPEG by libjpeg-turbo straight from the planes ([`render_planes`]), never
+//! through RGB. The work runs on the blocking pool, at most one thumbnail per channel at a time
 //! and as many at once as the machine has cores; a keyframe that finds no free slot is skipped and
 //! the next one is tried. The JPEG is stored as `thumbnails/{channel}/{unix_ms}.jpg`, kept in
 //! memory as the channel's newest, and named on the recording as its poster.
@@ -177,9 +178,9 @@ pub fn thumbnail_size(width: u32, height: u32) -> (u32, u32) {
     (WIDTH, h)
 }
 
-/// Scales each plane of a picture to the thumbnail's size with `fast_image_resize` (SIMD
-/// convolution on 8-bit samples, no conversion to RGB) and writes it as a 4:2:0 JPEG with
-/// `jpeg-encoder` (AVX2 where the CPU has it).
+/// Scales each plane of a picture to the thumbnail's size with `fast_image_resize` (SIMD, on 8-bit
+/// samples, no conversion to RGB), stretches it to full range and writes it as a 4:2:0 JPEG with
+/// libjpeg-turbo straight from the planes (SIMD DCT and entropy coding, no colour conversion).
 pub fn render_planes(picture: &Planes<'_>) -> Result<Rendered, ThumbnailError> {
     let (w, h) = (picture.width, picture.height);
     if w == 0 || h == 0 || (w as u64) * (h as u64) > MAX_PIXELS || w > usize::from(u16::MAX) {
@@ -189,20 +190,53 @@ pub fn render_planes(picture: &Planes<'_>) -> Result<Rendered, ThumbnailError> {
     let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
     let (tcw, tch) = (tw.div_ceil(2), th.div_ceil(2));
     let mut resizer = fast_image_resize::Resizer::new();
-    let y = scale_plane(&mut resizer, picture.y, picture.strides.0, (w, h), (tw, th))?;
-    let u = scale_plane(&mut resizer, picture.u, picture.strides.1, (cw, ch), (tcw, tch))?;
-    let v = scale_plane(&mut resizer, picture.v, picture.strides.2, (cw, ch), (tcw, tch))?;
-    let mut jpeg = Vec::with_capacity(64 * 1024);
-    let mut encoder = jpeg_encoder::Encoder::new(&mut jpeg, QUALITY);
-    encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
-    encoder
-        .encode_image(Yuv420 { y: &y, u: &u, v: &v, width: tw as usize, height: th as usize })
-        .map_err(|e| ThumbnailError::Encode(e.to_string()))?;
+    let mut y = scale_plane(&mut resizer, picture.y, picture.strides.0, (w, h), (tw, th))?;
+    let mut u = scale_plane(&mut resizer, picture.u, picture.strides.1, (cw, ch), (tcw, tch))?;
+    let mut v = scale_plane(&mut resizer, picture.v, picture.strides.2, (cw, ch), (tcw, tch))?;
     // The perceptual hash looks at a 9x8 grey picture: made here, from the luma already scaled.
     let small = scale_plane(&mut resizer, &y, tw as usize, (tw as usize, th as usize), (9, 8))?;
     let grey = image::GrayImage::from_raw(9, 8, small).ok_or(ThumbnailError::NoPicture)?;
     let hash = PictureHash::of(&image::DynamicImage::ImageLuma8(grey));
+    let range = &FULL_RANGE;
+    y.iter_mut().for_each(|s| *s = range.luma[usize::from(*s)]);
+    u.iter_mut().chain(v.iter_mut()).for_each(|s| *s = range.chroma[usize::from(*s)]);
+    let jpeg = encode_jpeg(&y, &u, &v, tw as usize, th as usize)?;
     Ok(Rendered { jpeg, hash })
+}
+
+/// A 4:2:0 JPEG of packed full-range planes, by the blocking thread's own libjpeg-turbo compressor.
+fn encode_jpeg(y: &[u8], u: &[u8], v: &[u8], width: usize, height: usize) -> Result<Vec<u8>, ThumbnailError> {
+    use std::cell::RefCell;
+    thread_local! {
+        static COMPRESSOR: RefCell<Option<turbojpeg::Compressor>> = const { RefCell::new(None) };
+    }
+    let chroma = width.div_ceil(2) * height.div_ceil(2);
+    if y.len() != width * height || u.len() != chroma || v.len() != chroma {
+        return Err(ThumbnailError::Malformed("planes of the wrong size for their picture"));
+    }
+    let failed = |e: turbojpeg::Error| ThumbnailError::Encode(e.to_string());
+    COMPRESSOR.with_borrow_mut(|slot| {
+        let compressor = match slot {
+            Some(c) => c,
+            None => {
+                let mut c = turbojpeg::Compressor::new().map_err(failed)?;
+                c.set_quality(i32::from(QUALITY)).map_err(failed)?;
+                slot.insert(c)
+            }
+        };
+        let image = turbojpeg::YuvPlanesImage {
+            y_plane: y,
+            u_plane: u,
+            v_plane: v,
+            width,
+            height,
+            y_stride: width,
+            u_stride: width.div_ceil(2),
+            v_stride: width.div_ceil(2),
+            subsamp: turbojpeg::Subsamp::Sub2x2,
+        };
+        compressor.compress_yuv_planes_to_vec(&image).map_err(failed)
+    })
 }
 
 /// A plane of `width`x`height` samples whose rows are `stride` apart, rows packed together
@@ -223,7 +257,8 @@ pub fn packed_plane(samples: &[u8], stride: usize, width: usize, height: usize) 
     })
 }
 
-/// One plane (`size` samples, rows `stride` apart) scaled to `to`.
+/// One plane (`size` samples, rows `stride` apart) scaled to `to`. A decoder's padded rows are
+/// read where they are (the picture is a crop of the plane), not copied together first.
 fn scale_plane(
     resizer: &mut fast_image_resize::Resizer,
     samples: &[u8],
@@ -234,16 +269,33 @@ fn scale_plane(
     use fast_image_resize::images::{Image, ImageRef};
     use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions};
     let (w, h) = size;
-    let packed =
-        packed_plane(samples, stride, w, h).ok_or(ThumbnailError::Malformed("a plane shorter than its picture"))?;
+    let too_short = || ThumbnailError::Malformed("a plane shorter than its picture");
     if (w as u32, h as u32) == to {
-        return Ok(packed.into_owned());
+        return Ok(packed_plane(samples, stride, w, h).ok_or_else(too_short)?.into_owned());
     }
-    let from =
-        ImageRef::new(w as u32, h as u32, &packed, PixelType::U8).map_err(|e| ThumbnailError::Encode(e.to_string()))?;
+    // Down to half the size (720p to 360p, the usual case) bilinear interpolation averages each
+    // 2x2 block, for a fraction of a convolution's cost; further down it would skip samples, so a
+    // convolution takes every one into account (1080p, and the perceptual hash's 9x8).
+    let halving = to.0 as usize * 2 >= w && to.1 as usize * 2 >= h;
+    let filter = FilterType::Bilinear;
+    let algorithm = if halving { ResizeAlg::Interpolation(filter) } else { ResizeAlg::Convolution(filter) };
+    let options = ResizeOptions::new().resize_alg(algorithm);
     let mut scaled = Image::new(to.0, to.1, PixelType::U8);
-    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
-    resizer.resize(&from, &mut scaled, &options).map_err(|e| ThumbnailError::Encode(e.to_string()))?;
+    let resized = match samples.get(..stride.saturating_mul(h)) {
+        Some(whole_rows) if stride >= w => {
+            let plane = ImageRef::new(stride as u32, h as u32, whole_rows, PixelType::U8)
+                .map_err(|e| ThumbnailError::Encode(e.to_string()))?;
+            resizer.resize(&plane, &mut scaled, &options.crop(0.0, 0.0, w as f64, h as f64))
+        }
+        // The last row stops at the picture's edge: the rows are packed together first.
+        _ => {
+            let packed = packed_plane(samples, stride, w, h).ok_or_else(too_short)?;
+            let plane = ImageRef::new(w as u32, h as u32, &packed, PixelType::U8)
+                .map_err(|e| ThumbnailError::Encode(e.to_string()))?;
+            resizer.resize(&plane, &mut scaled, &options)
+        }
+    };
+    resized.map_err(|e| ThumbnailError::Encode(e.to_string()))?;
     Ok(scaled.into_vec())
 }
 
@@ -280,43 +332,6 @@ const fn full_range() -> FullRange {
 }
 
 static FULL_RANGE: FullRange = full_range();
-
-/// A 4:2:0 picture as `jpeg-encoder` reads it: row by row, each chroma sample shared by the two
-/// rows and columns it covers (the encoder averages them back for its own 4:2:0), in full range.
-struct Yuv420<'a> {
-    y: &'a [u8],
-    u: &'a [u8],
-    v: &'a [u8],
-    width: usize,
-    height: usize,
-}
-
-impl jpeg_encoder::ImageBuffer for Yuv420<'_> {
-    fn get_jpeg_color_type(&self) -> jpeg_encoder::JpegColorType {
-        jpeg_encoder::JpegColorType::Ycbcr
-    }
-
-    fn width(&self) -> u16 {
-        self.width as u16
-    }
-
-    fn height(&self) -> u16 {
-        self.height as u16
-    }
-
-    fn fill_buffers(&self, row: u16, buffers: &mut [Vec<u8>; 4]) {
-        let row = usize::from(row);
-        let chroma_width = self.width.div_ceil(2);
-        let luma = &self.y[row * self.width..(row + 1) * self.width];
-        let at = (row / 2) * chroma_width;
-        let range = &FULL_RANGE;
-        buffers[0].extend(luma.iter().map(|y| range.luma[usize::from(*y)]));
-        for x in 0..self.width {
-            buffers[1].push(range.chroma[usize::from(self.u[at + x / 2])]);
-            buffers[2].push(range.chroma[usize::from(self.v[at + x / 2])]);
-        }
-    }
-}
 
 /// CPU time this thread has used: what a thumbnail (or a label) costs, apart from waiting for a core.
 pub fn thread_cpu_time() -> std::time::Duration {

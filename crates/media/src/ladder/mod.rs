@@ -742,6 +742,23 @@ mod tests {
         assert_eq!(none.slots(), (0, 0));
     }
 
+    /// A ladder placed elsewhere takes one encoder at a time, and only while it waits for one.
+    #[test]
+    fn one_node_links_to_a_waiting_ladder() {
+        let ladders = ladders(0);
+        let channel = ChannelId(7);
+        let job = remote::EncoderJob::new(channel, &[rung(480)], None);
+        assert!(ladders.link(channel, "node-b").is_none(), "nothing waits yet");
+        let mut waiting = ladders.wait_for_link(&job);
+        let ends = ladders.link(channel, "node-b").expect("it waits");
+        assert_eq!(ends.job, job);
+        assert!(ladders.link(channel, "node-c").is_none(), "one encoder at a time");
+        assert_eq!(waiting.try_recv().unwrap().node, "node-b");
+        let _again = ladders.wait_for_link(&job);
+        ladders.stop_placing(channel);
+        assert!(ladders.link(channel, "node-c").is_none(), "the ladder ended");
+    }
+
     /// A restarted encoder's rungs begin again at the next segment, with the source's audio they
     /// were told of before the restart.
     #[test]

@@ -759,6 +759,17 @@ async fn a_ladder_is_made_on_another_node_and_taken_over_when_it_dies() {
         let url = node.url(&format!("/live/{id}/{rung}/index.m3u8"));
         assert_eq!(probed_size(&url).await.as_deref(), Some(size), "{rung} through {}", node.base);
     }
+    // Only another node (proven by the node secret) may link as an encoder.
+    for forged in [None, Some("not-the-secret")] {
+        let mut r =
+            a.client.get(a.url(&format!("/internal/ladders/{id}/encoder"))).header("x-olive-forwarded", "node-x");
+        if let Some(secret) = forged {
+            r = r.header("x-olive-node-auth", secret);
+        }
+        let r = r.header("connection", "upgrade").header("upgrade", "websocket").header("sec-websocket-version", "13");
+        let r = r.header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{forged:?}");
+    }
     // The encoding node's CPU is charged to the channel where its live is.
     let cpu = ladder_when(&a, &host, id, |l| l["health"]["cpu_seconds"].as_f64().unwrap_or(0.0) > 0.0).await;
     assert!(cpu["health"]["cpu_seconds"].as_f64().unwrap() > 0.0);
