@@ -606,15 +606,13 @@ impl SessionHandler for Handler {
                 ladders.set_fallback(channel.id, None);
                 LadderFeed::None
             }
-            ChannelType::Standard => match ladders.reserve() {
-                Ok(slot) => {
+            ChannelType::Standard => match ladders.place() {
+                Ok(placement) => {
+                    if matches!(placement, Placement::Elsewhere) {
+                        tracing::info!(channel_id = %channel.id, "no transcode slot here; the ladder is offered to the cluster");
+                    }
                     ladders.set_fallback(channel.id, None);
-                    LadderFeed::Waiting(Placement::Here(slot))
-                }
-                Err(Fallback::NoSlot | Fallback::NoEncoder(_)) if ladders.places_elsewhere() => {
-                    tracing::info!(channel_id = %channel.id, "no transcode slot here; the ladder is offered to the cluster");
-                    ladders.set_fallback(channel.id, None);
-                    LadderFeed::Waiting(Placement::Elsewhere)
+                    LadderFeed::Waiting(placement)
                 }
                 Err(why) => {
                     tracing::info!(channel_id = %channel.id, reason = %why, "the live plays as basic");

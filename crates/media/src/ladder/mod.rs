@@ -278,6 +278,18 @@ impl Ladders {
         Ok(Slot(self.clone()))
     }
 
+    /// Where a new ladder's encoder runs: in a slot here, else on another node of the cluster
+    /// (when this node has no slot or no encoder), or nowhere, and why.
+    pub(crate) fn place(self: &Arc<Self>) -> Result<process::Placement, Fallback> {
+        match self.reserve() {
+            Ok(slot) => Ok(process::Placement::Here(slot)),
+            Err(Fallback::NoSlot | Fallback::NoEncoder(_)) if self.places_elsewhere() => {
+                Ok(process::Placement::Elsewhere)
+            }
+            Err(why) => Err(why),
+        }
+    }
+
     /// The ladder of a channel's live on this node (running, or ended and not yet replaced).
     pub fn ladder(&self, channel: ChannelId) -> Option<Arc<Ladder>> {
         self.ladders.read().expect("ladder map poisoned").get(&channel).cloned()

@@ -222,7 +222,9 @@ async fn supervise(
         let ended = match &placement {
             Placement::Here(_) => {
                 ladder.set_running(true);
-                run_here(&settings.encoder, &job, &dir, &mut rx, &mut sequence_header, output).await
+                let thumbnails = thumbnails.as_ref().map(|t| t.output);
+                let rungs = (channel, plans.as_slice(), thumbnails);
+                run_here(&settings.encoder, rungs, &dir, &mut rx, &mut sequence_header, output).await
             }
             Placement::Elsewhere => run_elsewhere(&ladders, &job, &mut rx, &mut sequence_header, output).await,
         };
@@ -288,19 +290,17 @@ async fn feed(rx: &mut mpsc::Receiver<Input>, sequence_header: &mut Option<Bytes
 /// Source chunks queued between the feed and the encoder's standard input.
 const STDIN_QUEUE: usize = 16;
 
-/// One run of the encoder on this node.
+/// One run of the encoder on this node, making the channel's rungs (and thumbnails, if asked).
 async fn run_here(
     settings: &EncoderSettings,
-    job: &remote::EncoderJob,
+    (channel, plans, thumbnails): (olive_core::ChannelId, &[PlannedRung], Option<ThumbnailOutput>),
     dir: &Path,
     rx: &mut mpsc::Receiver<Input>,
     sequence_header: &mut Option<Bytes>,
     output: LadderOutput,
 ) -> Result<(), String> {
-    let plans = job.plans()?;
-    let thumbnails = job.thumbnail_output()?;
     let (to, input) = mpsc::channel(STDIN_QUEUE);
-    let run = run_encoder(settings, job.channel, &plans, thumbnails, dir, input, output);
+    let run = run_encoder(settings, channel, plans, thumbnails, dir, input, output);
     tokio::pin!(run);
     tokio::select! {
         ended = &mut run => ended,
@@ -512,13 +512,15 @@ struct LinkOutput(mpsc::Sender<Bytes>);
 
 impl EncoderOutput for LinkOutput {
     async fn rung(&self, index: usize, bytes: Bytes) -> bool {
-        let index = u8::try_from(index).expect("a job has at most 16 rungs");
+        // A checked job has at most `remote::MAX_RUNGS` rungs: every index fits.
+        let Ok(index) = u8::try_from(index) else { return false };
         self.0.send(remote::EncoderMessage::Rung(index, bytes).encode()).await.is_ok()
     }
 
     async fn rung_ended(&self, index: usize) {
-        let index = u8::try_from(index).expect("a job has at most 16 rungs");
-        let _ = self.0.send(remote::EncoderMessage::RungEnded(index).encode()).await;
+        if let Ok(index) = u8::try_from(index) {
+            let _ = self.0.send(remote::EncoderMessage::RungEnded(index).encode()).await;
+        }
     }
 
     async fn picture(&self, frame: Bytes) {
