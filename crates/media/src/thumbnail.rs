@@ -224,19 +224,42 @@ fn encode_jpeg(y: &[u8], u: &[u8], v: &[u8], width: usize, height: usize) -> Res
                 slot.insert(c)
             }
         };
+        // libjpeg-turbo reads 4:2:0 luma in 2x2 blocks (`tj3YUVPlaneWidth`/`Height` pad it to even
+        // sizes) and panics on planes that are short of that: odd sizes get their last column or
+        // row once more.
+        let (y_stride, y) = luma_padded(y, width, height);
+        let (c_stride, subsamp) = (width.div_ceil(2), turbojpeg::Subsamp::Sub2x2);
         let image = turbojpeg::YuvPlanesImage {
-            y_plane: y,
+            y_plane: &y[..],
             u_plane: u,
             v_plane: v,
             width,
             height,
-            y_stride: width,
-            u_stride: width.div_ceil(2),
-            v_stride: width.div_ceil(2),
-            subsamp: turbojpeg::Subsamp::Sub2x2,
+            y_stride,
+            u_stride: c_stride,
+            v_stride: c_stride,
+            subsamp,
         };
         compressor.compress_yuv_planes_to_vec(&image).map_err(failed)
     })
+}
+
+/// A packed luma plane padded to even width and height by repeating its last column and row, and
+/// its stride.
+fn luma_padded(y: &[u8], width: usize, height: usize) -> (usize, std::borrow::Cow<'_, [u8]>) {
+    let (pw, ph) = (width.next_multiple_of(2), height.next_multiple_of(2));
+    if (pw, ph) == (width, height) || width == 0 || height == 0 {
+        return (width, std::borrow::Cow::Borrowed(y));
+    }
+    let mut padded = Vec::with_capacity(pw * ph);
+    for row in y.chunks_exact(width).take(height) {
+        padded.extend_from_slice(row);
+        padded.resize(padded.len() + pw - width, row[width - 1]);
+    }
+    if ph > height {
+        padded.extend_from_within(padded.len() - pw..);
+    }
+    (pw, std::borrow::Cow::Owned(padded))
 }
 
 /// A plane of `width`x`height` samples whose rows are `stride` apart, rows packed together
@@ -730,5 +753,19 @@ mod tests {
         pacer.busy.store(false, Ordering::Release);
         assert!(!pacer.due(9000));
         assert!(pacer.due(10_000), "still on the 5 s grid");
+    }
+
+    /// Every size a source may have, odd ones and those whose thumbnail comes out odd (1080x720 is
+    /// 640x427), makes a JPEG of that size: before, an odd height panicked in libjpeg-turbo.
+    #[test]
+    fn odd_sizes_make_whole_thumbnails() {
+        for (w, h) in [(1080, 720), (1366, 768), (853, 480), (641, 427), (1, 1), (3, 5), (2, 1), (640, 427), (7, 2)] {
+            let frame =
+                OwnedPlanes { data: Bytes::from(vec![128u8; OwnedPlanes::frame_len(w, h)]), width: w, height: h };
+            let rendered = render_planes(&frame.planes()).unwrap_or_else(|e| panic!("{w}x{h}: {e}"));
+            let decoded = image::load_from_memory(&rendered.jpeg).unwrap_or_else(|e| panic!("{w}x{h}: {e}"));
+            let (tw, th) = thumbnail_size(w as u32, h as u32);
+            assert_eq!((decoded.width(), decoded.height()), (tw, th), "{w}x{h}");
+        }
     }
 }

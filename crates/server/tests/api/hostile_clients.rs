@@ -173,17 +173,35 @@ fn peak_rss_kib(pid: u32) -> u64 {
 async fn three_hundred_parallel_signups_cost_bounded_memory_and_get_clear_refusals() {
     let node = Server::start().await;
     let before = peak_rss_kib(node.pid());
-    let attempts = (0..300).map(|n| {
-        let url = node.url("/api/v1/auth/signup");
-        async move {
-            let client = reqwest::Client::builder().local_address(loopback(n)).build().unwrap();
-            let body = json!({"email": format!("crowd-{n}@example.com"), "password": PASSWORD});
-            let r = client.post(url).json(&body).send().await.unwrap();
-            let retry_after = r.headers().contains_key("retry-after");
-            (r.status(), retry_after, r.json::<Value>().await.unwrap())
+    // Every client is made first and each sign-up is a task of its own, so all 300 go out at once
+    // and each sends its request as soon as it connects (a connection that sends nothing for 10 s
+    // is closed by the server, rightly).
+    let clients: Vec<reqwest::Client> =
+        (0..300).map(|n| reqwest::Client::builder().local_address(loopback(n)).build().unwrap()).collect();
+    let attempts: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(n, client)| {
+            let url = node.url("/api/v1/auth/signup");
+            tokio::spawn(async move {
+                let body = json!({"email": format!("crowd-{n}@example.com"), "password": PASSWORD});
+                let r = client.post(url).json(&body).send().await?;
+                let retry_after = r.headers().contains_key("retry-after");
+                Ok::<_, reqwest::Error>((r.status(), retry_after, r.json::<Value>().await?))
+            })
+        })
+        .collect();
+    let (mut answers, mut failed) = (Vec::with_capacity(attempts.len()), Vec::new());
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Ok(answer) => answers.push(answer),
+            Err(e) => failed.push(e.to_string()),
         }
-    });
-    let answers = futures::future::join_all(attempts).await;
+    }
+    if !failed.is_empty() {
+        let logs = node.output.lock().unwrap().join("\n");
+        panic!("{} sign-ups got no answer: {failed:?}\nserver log:\n{logs}", failed.len());
+    }
     let accepted = answers.iter().filter(|(s, _, _)| *s == StatusCode::ACCEPTED).count();
     let busy = answers.iter().filter(|(s, _, _)| *s == StatusCode::SERVICE_UNAVAILABLE).count();
     assert_eq!(accepted + busy, 300, "only accepted or busy: {answers:?}");

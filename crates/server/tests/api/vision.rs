@@ -101,7 +101,10 @@ async fn a_new_live_is_labelled_once_and_reaches_the_shopper_who_bought_what_it_
         if channel["labels"].as_array().is_some_and(|l| !l.is_empty()) {
             break channel["labels"].clone();
         }
-        assert!(Instant::now() < deadline, "the café live was never labelled: {channel}");
+        if Instant::now() >= deadline {
+            let logs = server.output.lock().unwrap().join("\n");
+            panic!("the café live was never labelled: {channel}\n{logs}");
+        }
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     assert_eq!(labels[0]["name"], "espresso", "{labels}");
