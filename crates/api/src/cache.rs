@@ -197,9 +197,9 @@ impl ReadCache {
     }
 
     pub async fn invalidate_product(&self, id: ProductId) {
-        let message = format!("product:{id}");
-        self.apply(message.as_bytes());
-        self.announce(Bytes::from(message)).await;
+        let message = olive_bus::topics::product_changed(id.0);
+        self.apply(&message);
+        self.announce(message).await;
     }
 
     async fn announce(&self, message: Bytes) {

@@ -33,6 +33,11 @@ pub mod topics {
     pub const PROBE: &str = "probe";
     /// A node's live needs its ladder encoded elsewhere, as JSON: `{"channel":…,"node":…}`.
     pub const LADDERS_WANTED: &str = "ladders-wanted";
+
+    /// The [`CACHE_INVALIDATE`] message saying a product changed (its stock, price or details).
+    pub fn product_changed(id: i64) -> bytes::Bytes {
+        bytes::Bytes::from(format!("product:{id}"))
+    }
 }
 
 /// A subscription: messages published on its topic after it was made.

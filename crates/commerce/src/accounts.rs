@@ -19,7 +19,7 @@ use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use olive_core::ratelimit::{KeyedLimiter, Quota};
 use olive_core::{AddressKey, Role, UserId};
-use olive_store::{NewSession, NewUser, SessionHash, SessionKind, Store, StoreError, User};
+use olive_store::{AccountStore, NewSession, NewUser, SessionHash, SessionKind, StoreError, User};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -188,7 +188,12 @@ impl SignupOutcome {
 
 /// Creates an account with `role`. Public sign-up always passes `Role::Viewer`. The password is
 /// hashed before the email is looked at, so a taken email costs the same time as a new one.
-pub async fn signup(store: &dyn Store, input: SignupInput, role: Role, now: DateTime<Utc>) -> Result<SignupOutcome> {
+pub async fn signup(
+    store: &dyn AccountStore,
+    input: SignupInput,
+    role: Role,
+    now: DateTime<Utc>,
+) -> Result<SignupOutcome> {
     let email = normalise_email(&input.email)?;
     check_password(&input.password)?;
     let display_name = match input.display_name.as_deref() {
@@ -207,7 +212,7 @@ pub async fn signup(store: &dyn Store, input: SignupInput, role: Role, now: Date
 }
 
 /// The account whose email and password these are, or `InvalidCredentials` — never which part was wrong.
-pub async fn check_credentials(store: &dyn Store, email: &str, password: SecretString) -> Result<User> {
+pub async fn check_credentials(store: &dyn AccountStore, email: &str, password: SecretString) -> Result<User> {
     let Ok(email) = normalise_email(email) else {
         verify_password(dummy_hash().to_owned(), password).await?;
         return Err(CommerceError::InvalidCredentials);
@@ -255,7 +260,7 @@ impl SessionToken {
 
 /// Starts a session for `user` and returns its token.
 pub async fn start_session(
-    store: &dyn Store,
+    store: &dyn AccountStore,
     user: UserId,
     kind: SessionKind,
     now: DateTime<Utc>,
@@ -274,18 +279,18 @@ pub async fn start_session(
 }
 
 /// The user a token belongs to, if the session is live.
-pub async fn session_user(store: &dyn Store, token: &SessionToken, now: DateTime<Utc>) -> Result<Option<User>> {
+pub async fn session_user(store: &dyn AccountStore, token: &SessionToken, now: DateTime<Utc>) -> Result<Option<User>> {
     Ok(store.session_user(&token.hash(), now).await?)
 }
 
-pub async fn end_session(store: &dyn Store, token: &SessionToken) -> Result<()> {
+pub async fn end_session(store: &dyn AccountStore, token: &SessionToken) -> Result<()> {
     Ok(store.delete_session(&token.hash()).await?)
 }
 
 /// Gives the account `id` the role `role`, on an admin's word. An admin may not change their own
 /// role: the shop is never left without the admin who acted, and nobody demotes themselves by a
 /// slip.
-pub async fn set_role(store: &dyn Store, actor: &User, id: UserId, role: Role) -> Result<User> {
+pub async fn set_role(store: &dyn AccountStore, actor: &User, id: UserId, role: Role) -> Result<User> {
     if !actor.role.at_least(Role::Admin) {
         return Err(CommerceError::Forbidden);
     }
@@ -298,7 +303,7 @@ pub async fn set_role(store: &dyn Store, actor: &User, id: UserId, role: Role) -
 }
 
 /// Signs `user` out everywhere: every session ends, the caller's too.
-pub async fn end_all_sessions(store: &dyn Store, user: &User) -> Result<u64> {
+pub async fn end_all_sessions(store: &dyn AccountStore, user: &User) -> Result<u64> {
     let ended = store.delete_user_sessions(user.id, None).await?;
     tracing::info!(user_id = %user.id, sessions = ended, "signed out everywhere");
     Ok(ended)
@@ -307,7 +312,7 @@ pub async fn end_all_sessions(store: &dyn Store, user: &User) -> Result<u64> {
 /// Changes `user`'s password after checking the current one, and ends every other session (the
 /// one in `keep` goes on). `InvalidCredentials` when the current password is wrong.
 pub async fn change_password(
-    store: &dyn Store,
+    store: &dyn AccountStore,
     user: &User,
     current: SecretString,
     new: SecretString,

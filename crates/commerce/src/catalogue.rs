@@ -9,7 +9,7 @@ use image::{ImageFormat, ImageReader, Limits};
 use olive_core::{Currency, ProductId, Role};
 use olive_objects::Objects;
 use olive_store::{
-    NewProduct, NewProductImage, Product, ProductImage, ProductPatch, ProductQuery, ProductStatus, Store, User,
+    CatalogueStore, NewProduct, NewProductImage, Product, ProductImage, ProductPatch, ProductQuery, ProductStatus, User,
 };
 use std::io::Cursor;
 
@@ -55,7 +55,7 @@ fn require_admin(actor: &User) -> Result<()> {
 }
 
 pub async fn create_product(
-    store: &dyn Store,
+    store: &dyn CatalogueStore,
     actor: &User,
     input: ProductInput,
     now: DateTime<Utc>,
@@ -76,7 +76,7 @@ pub async fn create_product(
 }
 
 pub async fn update_product(
-    store: &dyn Store,
+    store: &dyn CatalogueStore,
     actor: &User,
     id: ProductId,
     changes: ProductChanges,
@@ -98,7 +98,7 @@ pub async fn update_product(
 }
 
 /// A product as `viewer` may see it: drafts and archived products only for admins.
-pub async fn product_for(store: &dyn Store, viewer: Option<&User>, id: ProductId) -> Result<Product> {
+pub async fn product_for(store: &dyn CatalogueStore, viewer: Option<&User>, id: ProductId) -> Result<Product> {
     let product = store.product(id).await?;
     if product.status != ProductStatus::Active && !viewer.is_some_and(|u| u.role.at_least(Role::Admin)) {
         return Err(CommerceError::NotFound("product"));
@@ -107,7 +107,11 @@ pub async fn product_for(store: &dyn Store, viewer: Option<&User>, id: ProductId
 }
 
 /// Lists products; only admins may list other than active ones.
-pub async fn list_products(store: &dyn Store, viewer: Option<&User>, mut query: ProductQuery) -> Result<Vec<Product>> {
+pub async fn list_products(
+    store: &dyn CatalogueStore,
+    viewer: Option<&User>,
+    mut query: ProductQuery,
+) -> Result<Vec<Product>> {
     let is_admin = viewer.is_some_and(|u| u.role.at_least(Role::Admin));
     if !is_admin {
         query.status = Some(ProductStatus::Active);
@@ -159,7 +163,7 @@ pub fn check_image(bytes: Bytes) -> Result<CheckedImage> {
 
 /// Checks an upload, stores it in object storage and attaches it to the product.
 pub async fn add_image(
-    store: &dyn Store,
+    store: &dyn CatalogueStore,
     objects: &Objects,
     actor: &User,
     id: ProductId,

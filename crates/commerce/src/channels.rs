@@ -11,7 +11,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use olive_core::{ChannelId, ProductId, Role};
 use olive_store::{
-    Channel, ChannelPatch, ChannelSales, ChannelType, NewChannel, Store, StoreError, StreamKeyHash, User,
+    Channel, ChannelPatch, ChannelSales, ChannelStore, ChannelType, NewChannel, Store, StoreError, StreamKeyHash, User,
 };
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
@@ -73,7 +73,7 @@ pub struct ChannelChanges {
 
 /// Creates a channel owned by `actor` (a host or admin) and returns it with its first stream key.
 pub async fn create_channel(
-    store: &dyn Store,
+    store: &dyn ChannelStore,
     actor: &User,
     input: ChannelInput,
     now: DateTime<Utc>,
@@ -97,7 +97,7 @@ pub async fn create_channel(
 }
 
 /// The channel, if `actor` may manage it (its host or an admin).
-pub(crate) async fn managed(store: &dyn Store, actor: &User, id: ChannelId) -> Result<Channel> {
+pub(crate) async fn managed(store: &dyn ChannelStore, actor: &User, id: ChannelId) -> Result<Channel> {
     let channel = store.channel(id).await?;
     if !can_manage(actor, &channel) {
         return Err(CommerceError::Forbidden);
@@ -163,7 +163,7 @@ pub async fn sales(store: &dyn Store, actor: &User, id: ChannelId, since: DateTi
 }
 
 /// The channel a presented stream key publishes to, if any.
-pub async fn channel_for_stream_key(store: &dyn Store, presented: &str) -> Result<Option<Channel>> {
+pub async fn channel_for_stream_key(store: &dyn ChannelStore, presented: &str) -> Result<Option<Channel>> {
     if presented.is_empty() || presented.len() > 256 {
         return Ok(None);
     }

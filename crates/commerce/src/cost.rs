@@ -9,7 +9,7 @@
 use crate::Result;
 use chrono::{Datelike, Days, NaiveDate};
 use olive_core::ChannelId;
-use olive_store::{Meter, Store, Usage};
+use olive_store::{Meter, Store, Usage, UsageStore};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -166,7 +166,7 @@ fn days_in_month(day: NaiveDate) -> u32 {
 }
 
 /// Reads the usage of `from..to` and prices it.
-pub async fn load(store: &dyn Store, prices: Prices, from: NaiveDate, to: NaiveDate) -> Result<CostReport> {
+pub async fn load(store: &dyn UsageStore, prices: Prices, from: NaiveDate, to: NaiveDate) -> Result<CostReport> {
     let stored_before = store.usage_before(from, Meter::StoredBytes).await?;
     let rows = store.usage(from, to).await?;
     Ok(report(prices, from, to, &stored_before, &rows))

@@ -481,25 +481,24 @@ impl DealDesk {
         self.remote.lock().expect("remote poisoned").get(&product).map(|r| r.deal)
     }
 
-    /// The deal side of a checkout. `None`: the order is an ordinary one (no deal runs on its
-    /// products and the buyer named none). A buyer who named a deal (`expected`, the card they
-    /// pressed "buy" on) or whose product's deal ends while they order is told `deal_ended`, never
-    /// sold the product at its full price instead: they may ask again, knowing the price.
+    /// The deal side of a checkout (see [`crate::checkout`]), for lines and a key already checked.
+    /// `None`: the order is an ordinary one (no deal runs on its products and the buyer named
+    /// none). A buyer who named a deal (`expected`, the card they pressed "buy" on) or whose
+    /// product's deal ends while they order is told `deal_ended`, never sold the product at its
+    /// full price instead: they may ask again, knowing the price.
     pub async fn checkout(
         &self,
         buyer: &User,
-        items: &[(ProductId, i64)],
+        lines: &[OrderLine],
         key: &str,
         expected: Option<DealId>,
         now: DateTime<Utc>,
     ) -> Result<Option<DealPurchase>> {
-        let running: Vec<DealId> = items.iter().filter_map(|(p, _)| self.running_deal(*p)).collect();
+        let running: Vec<DealId> = lines.iter().filter_map(|l| self.running_deal(l.product_id)).collect();
         if running.is_empty() && expected.is_none() {
             return Ok(None);
         }
-        let key = crate::orders::check_idempotency_key(key)?;
-        let lines = crate::orders::normalise_lines(items)?;
-        let [line] = lines.as_slice() else {
+        let [line] = lines else {
             return Err(CommerceError::invalid("items", "a deal's product is ordered on its own"));
         };
         match (expected, self.running_deal(line.product_id)) {
@@ -509,7 +508,7 @@ impl DealDesk {
             (Some(_), None) => return Err(CommerceError::Deal(Refusal::Ended)),
             _ => {}
         }
-        match self.buy(buyer, line, &key, now).await {
+        match self.buy(buyer, line, key, now).await {
             // The deal ended between the look and the purchase.
             None => Err(CommerceError::Deal(Refusal::Ended)),
             Some(result) => result.map(Some),
@@ -682,6 +681,8 @@ impl Owner {
                 idempotency_key: p.hold.key.clone(),
                 request_hash: p.hold.request_hash.clone(),
                 quantity: p.hold.quantity,
+                // The deal's book holds no browser: the purchase is the buyer account's.
+                visitor: crate::events::VisitorId::of_user_id(p.hold.user).as_str().to_owned(),
                 created_at,
             })
             .collect();

@@ -7,7 +7,7 @@ use crate::{CommerceError, Result};
 use chrono::{DateTime, Utc};
 use olive_core::ratelimit::{KeyedLimiter, Quota};
 use olive_core::AddressKey;
-use olive_store::{EventKind, NewEvent, Order, Store, TargetKind, User};
+use olive_store::{EventKind, EventStore, NewEvent, TargetKind, User};
 use rand::RngCore;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -49,7 +49,11 @@ impl VisitorId {
 
     /// The id for a signed-in buyer who has no browser id (an API client).
     pub fn of_user(user: &User) -> VisitorId {
-        VisitorId(format!("user-{}", user.id))
+        VisitorId::of_user_id(user.id)
+    }
+
+    pub fn of_user_id(user: olive_core::UserId) -> VisitorId {
+        VisitorId(format!("user-{user}"))
     }
 
     pub fn as_str(&self) -> &str {
@@ -86,7 +90,7 @@ pub struct Reporter<'a> {
 /// Checks a client's batch, paces the visitor and its address, and appends it. Purchases are
 /// refused here: only the order path records them.
 pub async fn report(
-    store: &dyn Store,
+    store: &dyn EventStore,
     pace: &EventPace,
     reporter: Reporter<'_>,
     batch: Vec<ReportedEvent>,
@@ -143,27 +147,6 @@ pub async fn report(
         .map_err(|retry| CommerceError::RateLimited(retry.0))?;
     store.record_events(&events).await?;
     Ok(events.len())
-}
-
-/// Records an order's lines as purchases (quantity as the value). A failure is logged, not
-/// returned: the order stands whether or not the recommender hears of it.
-pub async fn purchased(store: &dyn Store, visitor: &VisitorId, buyer: &User, order: &Order) {
-    let events: Vec<NewEvent> = order
-        .items
-        .iter()
-        .map(|item| NewEvent {
-            visitor: visitor.as_str().to_owned(),
-            user_id: Some(buyer.id),
-            kind: EventKind::Purchase,
-            target: TargetKind::Product,
-            target_id: item.product_id.0,
-            value: item.quantity as f64,
-            at: order.created_at,
-        })
-        .collect();
-    if let Err(e) = store.record_events(&events).await {
-        tracing::warn!(order_id = %order.id, error = %e, "purchase events not recorded");
-    }
 }
 
 #[cfg(test)]

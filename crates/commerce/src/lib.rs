@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod catalogue;
 pub mod channels;
+pub mod checkout;
 pub mod cost;
 pub mod deal_book;
 pub mod deal_desk;

@@ -1,4 +1,4 @@
-//! Orders. The request is normalised (lines merged per product, sorted by product id — the lock
+//! Orders (placing one is [`crate::checkout`]). The request is normalised (lines merged per product, sorted by product id — the lock
 //! order the engines rely on) and digested, so the same `Idempotency-Key` with the same request
 //! returns the first order and with another request is refused. Stock is taken by the store in the
 //! order's own transaction. Nobody but the buyer (and admins) sees an order; to anyone else it does
@@ -6,8 +6,8 @@
 
 use crate::{CommerceError, Result};
 use chrono::{DateTime, Utc};
-use olive_core::{ChannelId, OrderId, ProductId, Role};
-use olive_store::{NewOrder, Order, OrderLine, Page, PlacedOrder, Store, StoreError, User};
+use olive_core::{OrderId, ProductId, Role};
+use olive_store::{Order, OrderLine, OrderStore, Page, User};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -57,54 +57,8 @@ pub fn request_hash(lines: &[OrderLine]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub async fn place_order(
-    store: &dyn Store,
-    buyer: &User,
-    items: &[(ProductId, i64)],
-    idempotency_key: &str,
-    channel: Option<ChannelId>,
-    now: DateTime<Utc>,
-) -> Result<PlacedOrder> {
-    let idempotency_key = check_idempotency_key(idempotency_key)?;
-    let lines = normalise_lines(items)?;
-    if let Some(channel) = channel {
-        credited_channel(store, channel, &lines).await?;
-    }
-    let placed = store
-        .place_order(NewOrder {
-            user_id: buyer.id,
-            idempotency_key,
-            request_hash: request_hash(&lines),
-            lines,
-            channel_id: channel,
-            created_at: now,
-        })
-        .await?;
-    if let PlacedOrder::Created(order) = &placed {
-        tracing::info!(order_id = %order.id, user_id = %buyer.id, total = order.total_minor, "order placed");
-    }
-    Ok(placed)
-}
-
-/// A sale is credited to a channel (its host's stats, attribution) only if the order could have
-/// come from it: the channel is live, or one of the order's products is in its line-up.
-async fn credited_channel(store: &dyn Store, channel: ChannelId, lines: &[OrderLine]) -> Result<()> {
-    let found = match store.channel(channel).await {
-        Err(StoreError::NotFound(_)) => return Err(CommerceError::invalid("channel_id", "no such channel")),
-        other => other?,
-    };
-    if found.status == olive_store::ChannelStatus::Live {
-        return Ok(());
-    }
-    let lineup = store.lineup(channel).await?;
-    if lines.iter().any(|l| lineup.contains(&l.product_id)) {
-        return Ok(());
-    }
-    Err(CommerceError::invalid("channel_id", "the channel is not live and shows none of the order's products"))
-}
-
 /// An order as `viewer` may see it: their own, or any for an admin.
-pub async fn order_for(store: &dyn Store, viewer: &User, id: OrderId) -> Result<Order> {
+pub async fn order_for(store: &dyn OrderStore, viewer: &User, id: OrderId) -> Result<Order> {
     let order = store.order(id).await?;
     if order.user_id != viewer.id && !viewer.role.at_least(Role::Admin) {
         return Err(CommerceError::NotFound("order"));
@@ -112,12 +66,12 @@ pub async fn order_for(store: &dyn Store, viewer: &User, id: OrderId) -> Result<
     Ok(order)
 }
 
-pub async fn my_orders(store: &dyn Store, viewer: &User, page: Page) -> Result<Vec<Order>> {
+pub async fn my_orders(store: &dyn OrderStore, viewer: &User, page: Page) -> Result<Vec<Order>> {
     Ok(store.orders_for_user(viewer.id, page).await?)
 }
 
 /// Cancels the buyer's own order while it has not shipped; its stock goes back on sale.
-pub async fn cancel_order(store: &dyn Store, buyer: &User, id: OrderId, now: DateTime<Utc>) -> Result<Order> {
+pub async fn cancel_order(store: &dyn OrderStore, buyer: &User, id: OrderId, now: DateTime<Utc>) -> Result<Order> {
     let order = store.cancel_order(id, buyer.id, now).await?;
     tracing::info!(order_id = %id, user_id = %buyer.id, "order cancelled");
     Ok(order)

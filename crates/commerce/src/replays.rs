@@ -9,7 +9,7 @@ use crate::{CommerceError, Result};
 use chrono::{DateTime, Utc};
 use olive_core::{ChannelId, ReplayId};
 use olive_objects::Objects;
-use olive_store::{Page, Replay, ReplayQuery, ReplayStatus, Store, User};
+use olive_store::{ChannelStore, Page, Replay, ReplayQuery, ReplayStatus, ReplayStore, RoomStore, Store, User};
 
 /// Every object of a recording (init segments, segments, playlist) lives under this key prefix.
 pub fn object_prefix(id: ReplayId) -> String {
@@ -17,7 +17,7 @@ pub fn object_prefix(id: ReplayId) -> String {
 }
 
 /// Whether `viewer` manages the replay's channel.
-async fn manages(store: &dyn Store, viewer: Option<&User>, replay: &Replay) -> Result<bool> {
+async fn manages(store: &dyn ChannelStore, viewer: Option<&User>, replay: &Replay) -> Result<bool> {
     let Some(user) = viewer else { return Ok(false) };
     Ok(can_manage(user, &store.channel(replay.channel_id).await?))
 }
@@ -36,7 +36,7 @@ pub async fn visible(store: &dyn Store, viewer: Option<&User>, id: ReplayId) -> 
 }
 
 /// Public replays, newest first; `channel` narrows to one channel.
-pub async fn list(store: &dyn Store, channel: Option<olive_core::ChannelId>, page: Page) -> Result<Vec<Replay>> {
+pub async fn list(store: &dyn ReplayStore, channel: Option<olive_core::ChannelId>, page: Page) -> Result<Vec<Replay>> {
     let query = ReplayQuery { channel, status: Some(ReplayStatus::Ready), include_hidden: false, page };
     Ok(store.list_replays(&query).await?)
 }
@@ -109,18 +109,23 @@ fn thumbnail_taken_at(key: &str) -> Option<DateTime<Utc>> {
 }
 
 /// The replay's product timeline: the pins made while it was live.
-pub async fn pins(store: &dyn Store, replay: &Replay) -> Result<Vec<olive_store::Pin>> {
+pub async fn pins(store: &dyn RoomStore, replay: &Replay) -> Result<Vec<olive_store::Pin>> {
     let (from, to) = live_span(replay);
     Ok(store.pins_between(replay.channel_id, from, to).await?)
 }
 
 /// The recording's stored segments, every rendition's (the source's, then each rung's), in order.
-pub async fn segments(store: &dyn Store, replay: &Replay) -> Result<Vec<olive_store::ReplaySegment>> {
+pub async fn segments(store: &dyn ReplayStore, replay: &Replay) -> Result<Vec<olive_store::ReplaySegment>> {
     Ok(store.replay_segments(replay.id).await?)
 }
 
 /// The chat sent while the replay was live, oldest first: up to `limit` messages after id `after`.
-pub async fn chat(store: &dyn Store, replay: &Replay, after: i64, limit: i64) -> Result<Vec<olive_store::ChatMessage>> {
+pub async fn chat(
+    store: &dyn RoomStore,
+    replay: &Replay,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<olive_store::ChatMessage>> {
     let (from, to) = live_span(replay);
     Ok(store.chat_between(replay.channel_id, from, to, after, limit.clamp(1, 200)).await?)
 }

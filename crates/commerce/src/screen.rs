@@ -4,7 +4,7 @@
 
 use crate::Result;
 use olive_core::{ChannelId, Label};
-use olive_store::{PictureLabels, Replay, Store};
+use olive_store::{PictureLabels, Replay, ReplayStore};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -19,7 +19,7 @@ pub const IMAGE_PRICE_USD: f64 = 0.001;
 pub const VIDEO_MINUTE_PRICE_USD: f64 = 0.10;
 
 /// What the channel's screen shows now (empty when it is not live or nothing was labelled yet).
-pub async fn now(store: &dyn Store, channel: ChannelId) -> Result<Vec<Label>> {
+pub async fn now(store: &dyn ReplayStore, channel: ChannelId) -> Result<Vec<Label>> {
     Ok(store.current_picture_labels(channel).await?.map(|p| p.labels).unwrap_or_default())
 }
 

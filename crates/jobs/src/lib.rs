@@ -8,6 +8,7 @@
 //! [`Worker::step`] takes the current time as an argument and does one claim-and-run, so every
 //! path is tested with a made-up clock; [`Worker::run`] is the loop around it.
 
+pub mod order_effects;
 pub mod webhooks;
 
 use async_trait::async_trait;
@@ -222,7 +223,7 @@ mod tests {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        Arc::new(olive_store_sqlite::SqliteStore::open(&format!("sqlite://{}/olive.db", dir.display())).await.unwrap())
+        Arc::new(olive_store_sqlite::open(&format!("sqlite://{}/olive.db", dir.display())).await.unwrap())
     }
 
     /// Fails its first `failures` runs, then succeeds; counts runs.

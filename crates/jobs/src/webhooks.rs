@@ -18,7 +18,7 @@ use crate::{Handler, JobError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use olive_store::{Job, NewJob, Store, StoreError};
+use olive_store::{Job, NewJob, Store, StoreError, WebhookStore};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::sync::Arc;
@@ -100,7 +100,7 @@ fn refused_host(parsed: &url::Url) -> Option<&'static str> {
 /// secret, which is shown this once. Only `http` and `https` URLs with a host are accepted, and
 /// with [`WebhookTargets::PublicOnly`] only those whose host is not a private or local address.
 pub async fn register(
-    store: &dyn Store,
+    store: &dyn WebhookStore,
     url: &str,
     events: Vec<String>,
     targets: WebhookTargets,
@@ -173,48 +173,6 @@ pub async fn publish(
         queued += 1;
     }
     Ok(queued)
-}
-
-/// Turns an order's notification, queued in the order's own transaction
-/// ([`olive_store::ORDER_PLACED_JOB`]), into its `order.placed` deliveries. `view` writes the
-/// order as the API shows it (`GET /api/v1/orders/{id}`), which is the event's `data`.
-pub struct OrderPlaced {
-    store: Arc<dyn Store>,
-    view: fn(&olive_store::Order) -> serde_json::Value,
-}
-
-impl OrderPlaced {
-    pub fn new(store: Arc<dyn Store>, view: fn(&olive_store::Order) -> serde_json::Value) -> Self {
-        OrderPlaced { store, view }
-    }
-}
-
-#[derive(Deserialize)]
-struct OrderNotice {
-    order_id: i64,
-}
-
-#[async_trait]
-impl Handler for OrderPlaced {
-    fn kind(&self) -> &'static str {
-        olive_store::ORDER_PLACED_JOB
-    }
-
-    async fn run(&self, job: &Job) -> Result<(), JobError> {
-        let notice: OrderNotice =
-            serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad order notice: {e}")))?;
-        let order = match self.store.order(olive_core::OrderId(notice.order_id)).await {
-            Ok(order) => order,
-            Err(StoreError::NotFound(_)) => return Err(JobError::Permanent("the order is gone".into())),
-            Err(e) => return Err(JobError::Retry(e.to_string())),
-        };
-        // The event id names the order: a redone job queues no delivery twice.
-        let event_id = format!("order.placed/{}", order.id);
-        publish(self.store.as_ref(), "order.placed", &event_id, (self.view)(&order), order.created_at)
-            .await
-            .map(drop)
-            .map_err(|e| JobError::Retry(e.to_string()))
-    }
 }
 
 /// Delivers queued webhook events.

@@ -13,7 +13,7 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use olive_objects::Objects;
-use olive_store_sqlite::SqliteStore;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -108,8 +108,9 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
     // The database first: one consistent snapshot, taken beside a running server.
     let scratch = tempfile::tempdir().context("making a scratch directory")?;
     let snapshot = scratch.path().join(DATABASE);
-    let store = SqliteStore::open(&format!("sqlite://{}", db_path.display())).await.context("opening the database")?;
-    store.snapshot_into(&snapshot).await.context("taking the database snapshot")?;
+    let store =
+        olive_store_sqlite::open(&format!("sqlite://{}", db_path.display())).await.context("opening the database")?;
+    store.engine_ref().snapshot_into(&snapshot).await.context("taking the database snapshot")?;
     let db = Bytes::from(std::fs::read(&snapshot).context("reading the snapshot")?);
     let database = Entry::of(DATABASE, &db);
     destination.put(DATABASE, db).await.context("writing the database")?;

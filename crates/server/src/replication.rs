@@ -310,9 +310,8 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<()> {
     }
     // Litestream's follow mode leaves a plain SQLite file; opening it as the store checks it and
     // brings its schema up to date.
-    let store = olive_store_sqlite::SqliteStore::open(storage.database_url())
-        .await
-        .context("the standby's database does not open")?;
+    let store =
+        olive_store_sqlite::open(storage.database_url()).await.context("the standby's database does not open")?;
     drop(store);
     std::fs::remove_file(&marker).context("removing the standby marker")?;
     println!("promoted {}: start it with `olive serve --data-dir {}`", dir.display(), dir.display());

@@ -118,7 +118,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState::new(
         engines.store.clone(),
         engines.objects.clone(),
-        bus,
+        bus.clone(),
         settings,
         Live { media, thumbnails, hub: hub.clone(), deals },
         Some(metrics.clone()),
@@ -131,10 +131,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let job_settings = olive_jobs::WorkerSettings { lease: config.job_lease, ..Default::default() };
     let mut worker = olive_jobs::Worker::new(engines.store.clone(), job_settings)
         .register(Arc::new(olive_jobs::webhooks::Deliverer::new(engines.store.clone(), webhook_targets)))
-        .register(Arc::new(olive_jobs::webhooks::OrderPlaced::new(
+        .register(Arc::new(olive_jobs::order_effects::OrderPlaced::new(
             engines.store.clone(),
+            bus.clone(),
             olive_api::dto::OrderView::json,
         )))
+        .register(Arc::new(olive_jobs::order_effects::StockChanged::new(bus.clone())))
         .register(Arc::new(record::Finalise {
             store: engines.store.clone(),
             objects: engines.objects.clone(),

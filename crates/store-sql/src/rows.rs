@@ -1,7 +1,6 @@
-//! What the SQL engines share. The row structs here decode on SQLite and PostgreSQL alike (the
-//! column types are chosen so that `i64`, `String`, `Vec<u8>` and `DateTime<Utc>` map on both), so
-//! each engine crate holds only its SQL and its transaction handling. Nothing here opens a
-//! connection.
+//! Rows as both engines return them, and the small pure pieces the statements share. The row
+//! structs decode on SQLite and PostgreSQL alike (the column types are chosen so that `i64`,
+//! `String`, `Vec<u8>` and `DateTime<Utc>` map on both).
 
 use chrono::{DateTime, Utc};
 use olive_core::{ChannelId, Currency, DealId, OrderId, ProductId, ReplayId, UserId};
@@ -222,17 +221,26 @@ pub fn replay(same_request: bool, order: Order) -> Result<PlacedOrder> {
     }
 }
 
-/// Queues an order's `order.placed` notice ([`olive_store::ORDER_PLACED_JOB`]) in the order's own
-/// transaction, when any webhook is registered. Numbered placeholders: both engines take it as it
-/// is. Binds: kind, payload, dedupe key, attempts, time (see [`order_placed_notice`]).
-pub const QUEUE_ORDER_PLACED: &str = "INSERT INTO jobs
+/// Queues a job in the transaction that calls for it (an order's outbox), unless its dedupe key
+/// was queued before. Binds: kind, payload, dedupe key, attempts, time.
+pub const QUEUE_JOB: &str = "INSERT INTO jobs
+       (kind, payload, dedupe_key, status, attempts, max_attempts, run_at, created_at, updated_at)
+     VALUES ($1, $2, $3, 'queued', 0, $4, $5, $5, $5)
+     ON CONFLICT (dedupe_key) DO NOTHING";
+
+/// [`QUEUE_JOB`], only when a webhook is registered (a deal's order has nothing else to do).
+pub const QUEUE_JOB_IF_WEBHOOKS: &str = "INSERT INTO jobs
        (kind, payload, dedupe_key, status, attempts, max_attempts, run_at, created_at, updated_at)
      SELECT $1, $2, $3, 'queued', 0, $4, $5, $5, $5 WHERE EXISTS (SELECT 1 FROM webhooks)
      ON CONFLICT (dedupe_key) DO NOTHING";
 
-/// The payload and dedupe key of an order's notice.
-pub fn order_placed_notice(order_id: i64) -> (String, String) {
-    (format!("{{\"order_id\":{order_id}}}"), format!("{}/{order_id}", olive_store::ORDER_PLACED_JOB))
+/// A purchase event, written in the order's transaction. Binds: visitor, user, product, quantity, time.
+pub const RECORD_PURCHASE: &str = "INSERT INTO events (visitor, user_id, kind, target_kind, target_id, value, at)
+     VALUES ($1, $2, 'purchase', 'product', $3, $4, $5)";
+
+/// A job's JSON payload.
+pub fn payload(notice: &impl serde::Serialize) -> Result<String> {
+    serde_json::to_string(notice).map_err(|e| StoreError::Backend(format!("job payload: {e}")))
 }
 
 pub fn backend(e: sqlx::Error) -> StoreError {
@@ -257,21 +265,20 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("corrupt row: {e}"))
 }
 
-/// `head (id, id, …) tail` with the ids bound, in the engine's own placeholder syntax.
-pub fn select_in<'a, DB>(head: &'static str, ids: &'a [i64], tail: &'static str) -> sqlx::QueryBuilder<'a, DB>
-where
-    DB: sqlx::Database,
-    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    let mut q = sqlx::QueryBuilder::<DB>::new(head);
-    q.push(" (");
-    let mut sep = q.separated(", ");
-    for id in ids {
-        sep.push_bind(*id);
-    }
-    q.push(") ");
-    q.push(tail);
-    q
+/// `head ($1, $2, …) tail` for `count` ids, to bind in order (numbered placeholders: both engines
+/// take them).
+pub fn select_in(head: &str, count: usize, tail: &str) -> String {
+    let list: Vec<String> = (1..=count).map(|n| format!("${n}")).collect();
+    format!("{head} ({}) {tail}", list.join(", "))
+}
+
+/// `($1, $2, …), (…)`: `rows` tuples of `columns` numbered placeholders each, to bind row by row.
+pub fn values(rows: usize, columns: usize) -> String {
+    let tuple = |row: usize| {
+        let list: Vec<String> = (1..=columns).map(|c| format!("${}", row * columns + c)).collect();
+        format!("({})", list.join(", "))
+    };
+    (0..rows).map(tuple).collect::<Vec<_>>().join(", ")
 }
 
 pub const IMAGES_OF_PRODUCTS: &str =

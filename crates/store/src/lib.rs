@@ -15,12 +15,34 @@ pub mod testsuite;
 
 pub use types::*;
 
-/// The job every new order queues in its own transaction when any webhook is registered: it turns
-/// into the `order.placed` deliveries (`olive_jobs::webhooks::OrderPlaced`), so a crash between
-/// the order's commit and its notification loses nothing. Its payload is `{"order_id": N}`.
-pub const ORDER_PLACED_JOB: &str = "webhook.order_placed";
-/// Attempts of an [`ORDER_PLACED_JOB`] before it is a dead letter.
+/// The outbox of an order: the job its transaction queues, so a crash between the order's commit
+/// and its effects outside the database loses none of them. It announces the products whose stock
+/// the order took (every node's read cache forgets them) and turns into the `order.placed` webhook
+/// deliveries (`olive_jobs::order_effects`). An ordinary order always queues it; a deal's order
+/// (whose product's stock the deal took when it started) only when a webhook is registered. Its
+/// payload is [`OrderPlacedNotice`]. The purchase events are not in the outbox: they are rows of
+/// the same database, written by the same transaction.
+pub const ORDER_PLACED_JOB: &str = "order.placed";
+/// The job a cancelled order's transaction queues: it announces the products whose stock came
+/// back. Its payload is [`StockChangedNotice`].
+pub const STOCK_CHANGED_JOB: &str = "stock.changed";
+/// Attempts of an order's outbox job before it is a dead letter.
 pub const ORDER_PLACED_ATTEMPTS: i64 = 8;
+
+/// The payload of an [`ORDER_PLACED_JOB`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OrderPlacedNotice {
+    pub order_id: OrderId,
+    /// Products whose stock the order took.
+    #[serde(default)]
+    pub stock_changed: Vec<ProductId>,
+}
+
+/// The payload of a [`STOCK_CHANGED_JOB`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StockChangedNotice {
+    pub products: Vec<ProductId>,
+}
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -54,8 +76,25 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Every capability of a storage engine, and what an operator asks of it as a whole. Domain
+/// modules ask for the one capability they use (`&dyn OrderStore`); `&dyn Store` turns into any
+/// of them.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store:
+    UsageStore
+    + AccountStore
+    + CatalogueStore
+    + ChannelStore
+    + OrderStore
+    + JobStore
+    + EventStore
+    + WebhookStore
+    + ReplayStore
+    + RoomStore
+    + Send
+    + Sync
+    + 'static
+{
     /// `sqlite` or `postgres`, for logs and `/readyz`.
     fn engine(&self) -> &'static str;
 
@@ -63,16 +102,22 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<()>;
     /// Job counts, sold-out products and pool occupancy, for the operations gauges.
     async fn gauges(&self) -> Result<StoreGauges>;
+}
 
-    // ---- usage, for the cost report
+/// Usage, for the cost report.
+#[async_trait]
+pub trait UsageStore: Send + Sync {
     /// Adds each row's amount to what is recorded for its day, channel and meter.
     async fn add_usage(&self, rows: &[Usage]) -> Result<()>;
     /// Usage recorded on days in `from..to`, oldest first.
     async fn usage(&self, from: chrono::NaiveDate, to: chrono::NaiveDate) -> Result<Vec<Usage>>;
     /// Each channel's (and the platform's) total of `meter` over all days before `day`.
     async fn usage_before(&self, day: chrono::NaiveDate, meter: Meter) -> Result<Vec<(Option<ChannelId>, i64)>>;
+}
 
-    // ---- accounts
+/// Accounts and sessions (session ids are stored only as hashes).
+#[async_trait]
+pub trait AccountStore: Send + Sync {
     async fn create_user(&self, new: NewUser) -> Result<User>;
     async fn user(&self, id: UserId) -> Result<User>;
     /// The account and its password hash, looked up by normalised email.
@@ -83,7 +128,6 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces the account's password hash.
     async fn set_password_hash(&self, id: UserId, password_hash: &str) -> Result<()>;
 
-    // ---- sessions (ids are stored only as hashes)
     async fn create_session(&self, new: NewSession) -> Result<()>;
     /// The user a live session belongs to; `None` for unknown or expired sessions.
     async fn session_user(&self, hash: &SessionHash, now: DateTime<Utc>) -> Result<Option<User>>;
@@ -91,15 +135,21 @@ pub trait Store: Send + Sync + 'static {
     /// Ends every session of `user` except `keep`; how many ended.
     async fn delete_user_sessions(&self, user: UserId, keep: Option<&SessionHash>) -> Result<u64>;
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64>;
+}
 
-    // ---- catalogue
+/// The catalogue: products, their stock and images.
+#[async_trait]
+pub trait CatalogueStore: Send + Sync {
     async fn create_product(&self, new: NewProduct) -> Result<Product>;
     async fn update_product(&self, id: ProductId, patch: ProductPatch) -> Result<Product>;
     async fn product(&self, id: ProductId) -> Result<Product>;
     async fn list_products(&self, query: &ProductQuery) -> Result<Vec<Product>>;
     async fn add_product_image(&self, id: ProductId, image: NewProductImage) -> Result<ProductImage>;
+}
 
-    // ---- channels
+/// Channels, their stream keys and their shows' line-ups.
+#[async_trait]
+pub trait ChannelStore: Send + Sync {
     async fn create_channel(&self, new: NewChannel) -> Result<Channel>;
     async fn channel(&self, id: ChannelId) -> Result<Channel>;
     async fn list_channels(&self) -> Result<Vec<Channel>>;
@@ -109,8 +159,11 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces the show's line-up; every product must exist.
     async fn set_lineup(&self, id: ChannelId, products: &[ProductId]) -> Result<()>;
     async fn lineup(&self, id: ChannelId) -> Result<Vec<ProductId>>;
+}
 
-    // ---- orders
+/// Orders, and the live deals that sell through them.
+#[async_trait]
+pub trait OrderStore: Send + Sync {
     /// Places an order atomically: stock of every item is taken in the same transaction as the
     /// order row, or nothing happens. A repeated idempotency key with the same request hash returns
     /// the first order; with a different hash it is refused.
@@ -123,7 +176,29 @@ pub trait Store: Send + Sync + 'static {
     /// cancelled ones left out.
     async fn channel_sales(&self, channel: ChannelId, since: DateTime<Utc>) -> Result<ChannelSales>;
 
-    // ---- jobs (the durable queue; see `olive-jobs`)
+    /// Starts a deal: takes `listed` units from the product's stock and records the deal, in one
+    /// transaction. `OutOfStock`/`ProductUnavailable`/`UnknownProduct` for the product,
+    /// `AlreadyExists("running deal")` when the channel or the product already has one.
+    async fn start_deal(&self, new: NewDeal) -> Result<Deal>;
+    async fn deal(&self, id: DealId) -> Result<Deal>;
+    /// The running deals `node` owns (it resumes them after a restart), or every node's.
+    async fn running_deals(&self, node: Option<&str>) -> Result<Vec<Deal>>;
+    /// The channel's running deal, if any.
+    async fn running_deal(&self, channel: ChannelId) -> Result<Option<Deal>>;
+    /// The deal's confirmed orders.
+    async fn deal_sales(&self, id: DealId) -> Result<Vec<DealSale>>;
+    /// Writes a batch of deal orders in one transaction and adds their units to the deal's
+    /// `sold`. All or nothing: `DealNotRunning` if the deal ended, `OutOfStock` if the batch
+    /// would sell more than listed. An order whose idempotency key was used before is not written.
+    async fn record_deal_orders(&self, id: DealId, orders: &[NewDealOrder]) -> Result<Vec<DealOrderOutcome>>;
+    /// Ends a deal and puts its unsold units back in the product's stock. Ending an ended deal
+    /// changes nothing.
+    async fn end_deal(&self, id: DealId, now: DateTime<Utc>) -> Result<Deal>;
+}
+
+/// The durable job queue (see `olive-jobs`).
+#[async_trait]
+pub trait JobStore: Send + Sync {
     /// Adds a job, or returns the existing one with the same dedupe key.
     async fn enqueue_job(&self, new: NewJob) -> Result<Job>;
     /// Takes the oldest due job — queued and due, or running with an expired lease — marks it
@@ -141,8 +216,11 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<bool>;
     async fn list_jobs(&self, status: Option<JobStatus>, page: Page) -> Result<Vec<Job>>;
+}
 
-    // ---- events (append-only, for the recommender)
+/// Viewing and shopping events (append-only, for the recommender).
+#[async_trait]
+pub trait EventStore: Send + Sync {
     /// Appends a batch of events, all or none.
     async fn record_events(&self, events: &[NewEvent]) -> Result<()>;
     /// Events with an id above `after`, oldest first, at most `limit` (training reads them in pages).
@@ -152,14 +230,20 @@ pub trait Store: Send + Sync + 'static {
     /// Folds the events older than `before` into one row per visitor, account, kind and target
     /// (values summed, the latest time kept); returns how many rows were folded.
     async fn compact_events(&self, before: DateTime<Utc>) -> Result<u64>;
+}
 
-    // ---- webhooks
+/// Registered webhooks.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
     async fn create_webhook(&self, new: NewWebhook) -> Result<Webhook>;
     async fn webhook(&self, id: i64) -> Result<Webhook>;
     async fn list_webhooks(&self) -> Result<Vec<Webhook>>;
     async fn delete_webhook(&self, id: i64) -> Result<()>;
+}
 
-    // Recordings and replays.
+/// Recordings, the replays they become, and what their pictures showed.
+#[async_trait]
+pub trait ReplayStore: Send + Sync {
     async fn create_replay(&self, new: NewReplay) -> Result<Replay>;
     async fn replay(&self, id: ReplayId) -> Result<Replay>;
     /// Newest first.
@@ -188,8 +272,11 @@ pub trait Store: Send + Sync + 'static {
     async fn set_replay_hidden(&self, id: ReplayId, hidden: bool) -> Result<Replay>;
     /// Deletes the replay and its segment list.
     async fn delete_replay(&self, id: ReplayId) -> Result<()>;
+}
 
-    // Chat.
+/// What happens in a channel's room: chat, its moderation, and product pins.
+#[async_trait]
+pub trait RoomStore: Send + Sync {
     async fn add_chat_message(&self, new: NewChatMessage) -> Result<ChatMessage>;
     /// The channel's last `limit` messages that are not deleted, oldest first.
     async fn recent_chat(&self, channel: ChannelId, limit: i64) -> Result<Vec<ChatMessage>>;
@@ -218,7 +305,7 @@ pub trait Store: Send + Sync + 'static {
     /// Bans, and mutes that end after `now`.
     async fn chat_restrictions(&self, channel: ChannelId, now: DateTime<Utc>) -> Result<Vec<ChatRestriction>>;
 
-    // Product pins.
+    // Product pins: the moments a host showed a product.
     async fn add_pin(
         &self,
         channel: ChannelId,
@@ -230,24 +317,4 @@ pub trait Store: Send + Sync + 'static {
     async fn latest_pin(&self, channel: ChannelId) -> Result<Option<Pin>>;
     /// Pins with `pts` in `[from, to)`, in order (a replay's product timeline; at most 1,000).
     async fn pins_between(&self, channel: ChannelId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Pin>>;
-
-    // Live deals.
-    /// Starts a deal: takes `listed` units from the product's stock and records the deal, in one
-    /// transaction. `OutOfStock`/`ProductUnavailable`/`UnknownProduct` for the product,
-    /// `AlreadyExists("running deal")` when the channel or the product already has one.
-    async fn start_deal(&self, new: NewDeal) -> Result<Deal>;
-    async fn deal(&self, id: DealId) -> Result<Deal>;
-    /// The running deals `node` owns (it resumes them after a restart), or every node's.
-    async fn running_deals(&self, node: Option<&str>) -> Result<Vec<Deal>>;
-    /// The channel's running deal, if any.
-    async fn running_deal(&self, channel: ChannelId) -> Result<Option<Deal>>;
-    /// The deal's confirmed orders.
-    async fn deal_sales(&self, id: DealId) -> Result<Vec<DealSale>>;
-    /// Writes a batch of deal orders in one transaction and adds their units to the deal's
-    /// `sold`. All or nothing: `DealNotRunning` if the deal ended, `OutOfStock` if the batch
-    /// would sell more than listed. An order whose idempotency key was used before is not written.
-    async fn record_deal_orders(&self, id: DealId, orders: &[NewDealOrder]) -> Result<Vec<DealOrderOutcome>>;
-    /// Ends a deal and puts its unsold units back in the product's stock. Ending an ended deal
-    /// changes nothing.
-    async fn end_deal(&self, id: DealId, now: DateTime<Utc>) -> Result<Deal>;
 }

@@ -309,6 +309,8 @@ pub struct NewOrder {
     pub lines: Vec<OrderLine>,
     /// The live channel it was placed from, if any (the host's sales figures count it).
     pub channel_id: Option<ChannelId>,
+    /// The browser it was placed from (a first-party visitor id), for its purchase events.
+    pub visitor: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -582,6 +584,8 @@ pub struct NewDealOrder {
     pub idempotency_key: String,
     pub request_hash: String,
     pub quantity: i64,
+    /// The visitor its purchase event is recorded under.
+    pub visitor: String,
     pub created_at: DateTime<Utc>,
 }
 

@@ -10,7 +10,7 @@ use olive_media::thumbnail::Thumbnails;
 use olive_objects::Objects;
 use olive_realtime::hub::Hub;
 use olive_store::Store;
-use olive_store_sqlite::SqliteStore;
+
 use serde_json::Value;
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -18,7 +18,7 @@ use tower::ServiceExt;
 async fn shared_store() -> Arc<dyn Store> {
     let dir = std::env::temp_dir().join(format!("olive-api-app-{}-{}", std::process::id(), rand_suffix()));
     std::fs::create_dir_all(&dir).unwrap();
-    Arc::new(SqliteStore::open(&format!("sqlite://{}/olive.db", dir.display())).await.unwrap())
+    Arc::new(olive_store_sqlite::open(&format!("sqlite://{}/olive.db", dir.display())).await.unwrap())
 }
 
 /// Unique within the process (tests run at once: the clock alone once gave two of them the same

@@ -2,14 +2,14 @@
 //! signed-in visitors' events carry their account, and bad batches are refused whole.
 
 use crate::helpers::*;
-use olive_store::{EventKind, Store, TargetKind};
+use olive_store::{EventKind, EventStore, TargetKind};
 use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
 
 async fn stored(server: &Server) -> Vec<olive_store::Event> {
     let path = server.data_dir.path().join("olive.db");
-    let store = olive_store_sqlite::SqliteStore::open(&format!("sqlite://{}", path.display())).await.unwrap();
+    let store = olive_store_sqlite::open(&format!("sqlite://{}", path.display())).await.unwrap();
     store.events_after(0, 1000).await.unwrap()
 }
 
