@@ -192,8 +192,9 @@ impl ReadCache {
     }
 
     pub async fn invalidate_channels(&self) {
-        self.apply(b"channels");
-        self.announce(Bytes::from_static(b"channels")).await;
+        let message = olive_bus::topics::channels_changed();
+        self.apply(&message);
+        self.announce(message).await;
     }
 
     pub async fn invalidate_product(&self, id: ProductId) {

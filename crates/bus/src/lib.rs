@@ -34,6 +34,12 @@ pub mod topics {
     /// A node's live needs its ladder encoded elsewhere, as JSON: `{"channel":…,"node":…}`.
     pub const LADDERS_WANTED: &str = "ladders-wanted";
 
+    /// The [`CACHE_INVALIDATE`] message saying the channel list changed (a channel went live, its
+    /// screen was labelled).
+    pub fn channels_changed() -> bytes::Bytes {
+        bytes::Bytes::from_static(b"channels")
+    }
+
     /// The [`CACHE_INVALIDATE`] message saying a product changed (its stock, price or details).
     pub fn product_changed(id: i64) -> bytes::Bytes {
         bytes::Bytes::from(format!("product:{id}"))

@@ -5,6 +5,7 @@
 //! header or a status code, and never read a clock itself.
 
 pub mod accounts;
+pub mod admin;
 pub mod catalogue;
 pub mod channels;
 pub mod checkout;

@@ -14,6 +14,7 @@ use crate::ladder::process::Placement;
 use crate::ladder::{plan, process, Fallback};
 use crate::live::LiveChannel;
 use crate::record::{Recorder, Recordings, SegmentWrite};
+use crate::stream_events::{StreamEvent, StreamEventKind};
 use crate::thumbnail::{thread_cpu_time, Pacer, Thumbnails};
 use crate::LiveMedia;
 use bytes::Bytes;
@@ -84,13 +85,10 @@ impl Ingest {
         if let Err(e) = self.store.update_channel(channel, patch).await {
             tracing::error!(channel_id = %channel, error = %e, "could not record the channel's status");
         }
-        let _ = self.bus.publish(topics::CACHE_INVALIDATE, Bytes::from_static(b"channels")).await;
-        let event = serde_json::json!({
-            "type": if live { "stream.started" } else { "stream.ended" },
-            "channel_id": channel,
-            "at": Utc::now(),
-        });
-        let _ = self.bus.publish(topics::STREAM_EVENTS, Bytes::from(event.to_string())).await;
+        let _ = self.bus.publish(topics::CACHE_INVALIDATE, topics::channels_changed()).await;
+        let kind = if live { StreamEventKind::Started } else { StreamEventKind::Ended };
+        let event = StreamEvent { kind, channel_id: channel, at: Utc::now() };
+        let _ = self.bus.publish(topics::STREAM_EVENTS, event.to_bytes()).await;
         if !live {
             self.media.registry().release(channel).await;
             self.thumbnails.forget(channel);

@@ -12,6 +12,7 @@ pub mod ladder;
 pub mod live;
 pub mod record;
 pub mod registry;
+pub mod stream_events;
 pub mod thumbnail;
 mod variants;
 

@@ -5,6 +5,7 @@
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::Utc;
+use olive_bus::{topics, Bus};
 use olive_jobs::{Handler, JobError};
 use olive_media::thumbnail::{thread_cpu_time, LabelRequest, LABEL_JOB};
 use olive_objects::{ObjectError, Objects};
@@ -44,20 +45,16 @@ pub struct Label {
     objects: Objects,
     classifier: Arc<Classifier>,
     one_at_a_time: Semaphore,
-    /// The channel list shows what is on screen, so a new label refreshes it on every node.
-    cache: Arc<olive_api::cache::ReadCache>,
+    /// The channel list shows what is on screen, so a new label is announced to every node's
+    /// read cache.
+    bus: Arc<dyn Bus>,
     /// Where labelling's CPU time is charged to the channel.
     usage: Arc<UsageMeter>,
 }
 
 impl Label {
-    pub fn new(
-        store: Arc<dyn Store>,
-        objects: Objects,
-        classifier: Arc<Classifier>,
-        cache: Arc<olive_api::cache::ReadCache>,
-    ) -> Label {
-        Label { store, objects, classifier, one_at_a_time: Semaphore::new(1), cache, usage: Arc::default() }
+    pub fn new(store: Arc<dyn Store>, objects: Objects, classifier: Arc<Classifier>, bus: Arc<dyn Bus>) -> Label {
+        Label { store, objects, classifier, one_at_a_time: Semaphore::new(1), bus, usage: Arc::default() }
     }
 
     /// Charges labelling's CPU time to each channel in `usage` (the media's meter).
@@ -106,7 +103,10 @@ impl Handler for Label {
                 self.usage.add(Utc::now().date_naive(), Some(record.channel_id), Meter::CpuMs, record.cpu_ms);
                 let top = record.labels.first().map_or("nothing", |l| l.name.as_str());
                 tracing::info!(channel_id = %record.channel_id, replay_id = %record.replay_id, top, cpu_ms = record.cpu_ms, "thumbnail labelled");
-                self.cache.invalidate_channels().await;
+                let announced = self.bus.publish(topics::CACHE_INVALIDATE, topics::channels_changed()).await;
+                if let Err(e) = announced {
+                    tracing::warn!(error = %e, "could not announce a new label; channel lists show it later");
+                }
                 Ok(())
             }
             Ok(false) => Ok(()),

@@ -1,28 +1,9 @@
-//! `olive`: one binary for the whole platform. This file only parses the command line and hands
-//! over; each command lives in its own module.
-
-mod admin;
-mod api_lane;
-mod backup;
-mod batched_writes;
-mod bench;
-mod config;
-mod cost;
-mod demo;
-mod engines;
-mod http_limits;
-mod http_server;
-mod labelling;
-mod operations;
-mod personalise;
-mod probe;
-mod reco;
-mod replication;
-mod serve;
-mod telemetry;
-mod vision;
+//! `olive`: one binary for the whole platform. This file only parses the command line, turns
+//! signals into a shutdown, and hands over to the `olive_server` library, where each command lives.
 
 use clap::{Parser, Subcommand};
+use olive_server::config::{ServeArgs, ServeConfig};
+use olive_server::{admin, backup, bench, config, cost, probe, reco, replication, telemetry, vision, Application};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -85,7 +66,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::run(*args).await,
+            Command::Serve(args) => serve(*args).await,
             Command::Admin { command } => admin::run(command).await,
             Command::Bench { command } => bench::run(command).await,
             Command::Reco { command } => reco::run(command).await,
@@ -104,6 +85,74 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `olive serve`: the application until SIGTERM or Ctrl-C, then its orderly stop (exit 0).
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = ServeConfig::from_args(&args)?;
+    telemetry::init_logs();
+    telemetry::log_panics();
+    let signals = StopSignals::watch();
+    let application = Application::build(config).await?;
+    let trigger = application.shutdown_trigger();
+    tokio::spawn(async move {
+        signals.received().await;
+        trigger.shutdown();
+    });
+    application.stopped().await;
+    Ok(())
+}
+
+/// SIGTERM and Ctrl-C, watched from the start: a signal that arrives while the server is still
+/// starting is kept rather than killing the process with its default action.
+struct StopSignals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn watch() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let watch = |kind: SignalKind, name: &str| match signal(kind) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch {name}");
+                    None
+                }
+            };
+            StopSignals {
+                term: watch(SignalKind::terminate(), "SIGTERM"),
+                interrupt: watch(SignalKind::interrupt(), "SIGINT"),
+            }
+        }
+        #[cfg(not(unix))]
+        StopSignals {}
+    }
+
+    /// Resolves on SIGTERM or Ctrl-C.
+    async fn received(self) {
+        #[cfg(unix)]
+        {
+            async fn next(signal: Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            tokio::select! {
+                () = next(self.term) => {},
+                () = next(self.interrupt) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

@@ -35,8 +35,21 @@ pub fn log_panics() {
     }));
 }
 
+/// The process-wide metrics recorder, installed by the first caller (every application in the
+/// process records into it).
+pub fn metrics() -> anyhow::Result<PrometheusHandle> {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle.clone());
+    }
+    let handle = init_metrics()?;
+    Ok(HANDLE.get_or_init(|| handle).clone())
+}
+
 /// Installs the process-wide metrics recorder and names every metric Olive exports.
-pub fn init_metrics() -> anyhow::Result<PrometheusHandle> {
+fn init_metrics() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Full("olive_http_request_duration_seconds".into()),

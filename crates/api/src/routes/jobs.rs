@@ -1,12 +1,10 @@
 //! The background job queue as admins see it.
 
-use super::auth::require_role;
 use crate::dto::{JobView, List};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, SignedIn};
 use crate::state::AppState;
 use axum::extract::State;
-use olive_core::Role;
 use olive_store::{JobStatus, Page};
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
@@ -27,8 +25,7 @@ pub async fn list(
     signed_in: SignedIn,
     ApiQuery(q): ApiQuery<JobQuery>,
 ) -> ApiResult<ApiJson<List<JobView>>> {
-    require_role(signed_in.user(), Role::Admin)?;
     let page = Page::new(q.limit.unwrap_or(50), q.offset.unwrap_or(0));
-    let jobs = state.store.list_jobs(q.status, page).await.map_err(olive_commerce::CommerceError::from)?;
+    let jobs = olive_commerce::admin::jobs(state.store.as_ref(), signed_in.user(), q.status, page).await?;
     Ok(ApiJson(List::page(jobs.iter().map(JobView::from).collect(), page)))
 }

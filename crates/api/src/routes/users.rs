@@ -1,12 +1,11 @@
 //! Admin view of accounts: list them and change roles.
 
-use super::auth::require_role;
 use crate::dto::{List, PageQuery, UserUpdate, UserView};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, IdPath, SignedIn};
 use crate::state::AppState;
 use axum::extract::State;
-use olive_core::{Role, UserId};
+use olive_core::UserId;
 use olive_store::Page;
 
 #[utoipa::path(get, operation_id = "users_list", path = "/api/v1/users", tag = "admin", params(PageQuery),
@@ -16,9 +15,8 @@ pub async fn list(
     signed_in: SignedIn,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<ApiJson<List<UserView>>> {
-    require_role(signed_in.user(), Role::Admin)?;
     let page = Page::new(q.limit.unwrap_or(50), q.offset.unwrap_or(0));
-    let users = state.store.list_users(page).await.map_err(olive_commerce::CommerceError::from)?;
+    let users = olive_commerce::admin::users(state.store.as_ref(), signed_in.user(), page).await?;
     Ok(ApiJson(List::page(users.iter().map(UserView::from).collect(), page)))
 }
 

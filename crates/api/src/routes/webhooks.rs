@@ -38,8 +38,7 @@ pub async fn create(
 #[utoipa::path(get, operation_id = "webhooks_list", path = "/api/v1/webhooks", tag = "admin",
     responses((status = 200, body = List<WebhookView>), (status = 403, body = ErrorBody)))]
 pub async fn list(State(state): State<AppState>, signed_in: SignedIn) -> ApiResult<ApiJson<List<WebhookView>>> {
-    require_role(signed_in.user(), Role::Admin)?;
-    let all = state.store.list_webhooks().await.map_err(CommerceError::from)?;
+    let all = olive_commerce::admin::webhooks(state.store.as_ref(), signed_in.user()).await?;
     Ok(ApiJson(List { items: all.iter().map(WebhookView::from).collect(), next_offset: None }))
 }
 
@@ -50,7 +49,6 @@ pub async fn delete(
     signed_in: SignedIn,
     IdPath(id): IdPath<i64>,
 ) -> ApiResult<StatusCode> {
-    require_role(signed_in.user(), Role::Admin)?;
-    state.store.delete_webhook(id).await.map_err(CommerceError::from)?;
+    olive_commerce::admin::delete_webhook(state.store.as_ref(), signed_in.user(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

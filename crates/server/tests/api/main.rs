@@ -13,6 +13,7 @@ mod feed;
 mod helpers;
 mod hostile;
 mod hostile_clients;
+mod in_process;
 mod ladder;
 mod live;
 mod observability;
