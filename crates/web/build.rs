@@ -2,6 +2,10 @@
 //! into `OUT_DIR` and writes a table of the files for `include_bytes!`. `npm ci` runs only when
 //! `node_modules` is missing or older than the lock file; the bundle is rebuilt when anything
 //! under `web/` that it is made from changes.
+//!
+//! Without Node.js on the `PATH`, the bundle committed in `web/bundle/` is embedded instead, so a
+//! machine with Rust alone builds and serves the app. The bundle is deterministic: `node build.mjs
+//! bundle` in `web/` remakes it, and CI fails when the committed one differs from its sources.
 
 use std::fs;
 use std::io::Write;
@@ -13,16 +17,38 @@ fn main() {
     let web = manifest.join("../../web").canonicalize().expect("the front end lives in web/ at the repository root");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("web");
     // Relative to this crate, so that checkouts sharing a target directory each watch their own.
-    for input in ["src", "package.json", "package-lock.json", "build.mjs", "tsconfig.json"] {
+    for input in ["src", "package.json", "package-lock.json", "build.mjs", "tsconfig.json", "bundle"] {
         println!("cargo:rerun-if-changed=../../web/{input}");
     }
+    // Node.js coming or going changes how the bundle is made.
+    println!("cargo:rerun-if-env-changed=PATH");
 
-    install_packages(&web);
     if out.exists() {
         fs::remove_dir_all(&out).expect("clearing the last bundle");
     }
-    run(Command::new("node").arg("build.mjs").arg(&out).current_dir(&web), "node build.mjs");
+    if node_on_path() {
+        install_packages(&web);
+        run(Command::new("node").arg("build.mjs").arg(&out).current_dir(&web), "node build.mjs");
+    } else {
+        println!("cargo:warning=Node.js is not on the PATH: embedding the web app bundle committed in web/bundle");
+        copy_committed(&web.join("bundle"), &out);
+    }
     write_table(&out);
+}
+
+/// Whether `node` answers (`node --version`).
+fn node_on_path() -> bool {
+    Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success())
+}
+
+/// The committed bundle, copied as it is.
+fn copy_committed(bundle: &Path, out: &Path) {
+    fs::create_dir_all(out).expect("the bundle directory");
+    let entries = fs::read_dir(bundle).unwrap_or_else(|e| panic!("the committed bundle {}: {e}", bundle.display()));
+    for entry in entries {
+        let entry = entry.expect("a committed bundle file");
+        fs::copy(entry.path(), out.join(entry.file_name())).expect("copying a committed bundle file");
+    }
 }
 
 /// `npm ci` when `node_modules` does not match the lock file (npm records what it installed in
