@@ -15,6 +15,7 @@ use crate::session_sockets::SessionSockets;
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use olive_bus::topics::CacheNotice;
 use olive_bus::Bus;
 use olive_commerce::accounts::{self, SessionToken};
 use olive_commerce::CommerceError;
@@ -25,22 +26,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A session hash from its hex form; `None` for anything else (which then forgets everything).
-fn unhex(text: &str) -> Option<[u8; 32]> {
-    let mut hash = [0u8; 32];
-    if text.len() != 64 || !text.is_ascii() {
-        return None;
-    }
-    for (byte, pair) in hash.iter_mut().zip(text.as_bytes().chunks(2)) {
-        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
-    }
-    Some(hash)
-}
 
 /// The bus topic carrying invalidations: `channels` or `product:<id>`.
 pub const TOPIC: &str = olive_bus::topics::CACHE_INVALIDATE;
@@ -179,56 +164,53 @@ impl ReadCache {
 
     /// A session ended: no node may honour it from memory.
     pub async fn invalidate_session(&self, token: &SessionToken) {
-        let message = format!("session:{}", hex(&token.hash().0));
-        self.apply(message.as_bytes());
-        self.announce(Bytes::from(message)).await;
+        self.invalidate(CacheNotice::Session(token.hash().0)).await;
     }
 
     /// A user changed (their role): every node reads their sessions again.
     pub async fn invalidate_user(&self, id: UserId) {
-        let message = format!("user:{id}");
-        self.apply(message.as_bytes());
-        self.announce(Bytes::from(message)).await;
+        self.invalidate(CacheNotice::User(id.0)).await;
     }
 
     pub async fn invalidate_channels(&self) {
-        let message = olive_bus::topics::channels_changed();
-        self.apply(&message);
-        self.announce(message).await;
+        self.invalidate(CacheNotice::Channels).await;
     }
 
     pub async fn invalidate_product(&self, id: ProductId) {
-        let message = olive_bus::topics::product_changed(id.0);
-        self.apply(&message);
-        self.announce(message).await;
+        self.invalidate(CacheNotice::Product(id.0)).await;
     }
 
-    async fn announce(&self, message: Bytes) {
-        if let Err(e) = self.bus.publish(TOPIC, message).await {
+    /// Forgets here at once, and tells every other node.
+    async fn invalidate(&self, notice: CacheNotice) {
+        self.apply(Some(notice));
+        if let Err(e) = self.bus.publish(TOPIC, notice.to_bytes()).await {
             // Other nodes keep a stale copy until their next invalidation; say so loudly.
             tracing::warn!(error = %e, "could not announce a cache invalidation");
         }
     }
 
-    /// Forgets what a message names; anything unreadable forgets everything.
-    fn apply(&self, message: &[u8]) {
-        let text = std::str::from_utf8(message).unwrap_or_default();
-        if text == "channels" {
-            self.channels_generation.fetch_add(1, Ordering::AcqRel);
-            self.channels.store(None);
-        } else if let Some(id) = text.strip_prefix("product:").and_then(|id| id.parse().ok()) {
-            self.products_generation.fetch_add(1, Ordering::AcqRel);
-            self.products.write().expect("product cache poisoned").remove(&ProductId(id));
-        } else if let Some(hash) = text.strip_prefix("session:").and_then(unhex) {
-            self.sessions_generation.fetch_add(1, Ordering::AcqRel);
-            self.sessions.write().expect("session cache poisoned").remove(&hash);
-            self.sockets.session_ended(&hash);
-        } else if let Some(id) = text.strip_prefix("user:").and_then(|id| id.parse().ok()) {
-            self.sessions_generation.fetch_add(1, Ordering::AcqRel);
-            self.sessions.write().expect("session cache poisoned").retain(|_, (u, _)| u.id != UserId(id));
-            self.sockets.user_changed(UserId(id));
-        } else {
-            self.forget_all();
+    /// Forgets what a notice names; an unreadable message (`None`) forgets everything.
+    fn apply(&self, notice: Option<CacheNotice>) {
+        match notice {
+            Some(CacheNotice::Channels) => {
+                self.channels_generation.fetch_add(1, Ordering::AcqRel);
+                self.channels.store(None);
+            }
+            Some(CacheNotice::Product(id)) => {
+                self.products_generation.fetch_add(1, Ordering::AcqRel);
+                self.products.write().expect("product cache poisoned").remove(&ProductId(id));
+            }
+            Some(CacheNotice::Session(hash)) => {
+                self.sessions_generation.fetch_add(1, Ordering::AcqRel);
+                self.sessions.write().expect("session cache poisoned").remove(&hash);
+                self.sockets.session_ended(&hash);
+            }
+            Some(CacheNotice::User(id)) => {
+                self.sessions_generation.fetch_add(1, Ordering::AcqRel);
+                self.sessions.write().expect("session cache poisoned").retain(|_, (u, _)| u.id != UserId(id));
+                self.sockets.user_changed(UserId(id));
+            }
+            None => self.forget_all(),
         }
     }
 
@@ -249,24 +231,10 @@ impl ReadCache {
         tokio::spawn(async move {
             while let Some(message) = subscription.recv().await {
                 match message {
-                    Ok(bytes) => cache.apply(&bytes),
+                    Ok(bytes) => cache.apply(CacheNotice::parse(&bytes)),
                     Err(_missed) => cache.forget_all(),
                 }
             }
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn session_hashes_round_trip_through_hex() {
-        let hash: [u8; 32] = std::array::from_fn(|i| (i * 37) as u8);
-        assert_eq!(unhex(&hex(&hash)), Some(hash));
-        for bad in ["", "00", &"g".repeat(64), &"é".repeat(32), &"0".repeat(65)] {
-            assert_eq!(unhex(bad), None, "{bad:?}");
-        }
     }
 }

@@ -15,6 +15,7 @@ pub mod peers;
 mod routes;
 pub mod session_sockets;
 pub mod state;
+pub mod urls;
 mod web;
 
 pub use state::{ApiSettings, AppState, Live};

@@ -34,15 +34,58 @@ pub mod topics {
     /// A node's live needs its ladder encoded elsewhere, as JSON: `{"channel":…,"node":…}`.
     pub const LADDERS_WANTED: &str = "ladders-wanted";
 
-    /// The [`CACHE_INVALIDATE`] message saying the channel list changed (a channel went live, its
-    /// screen was labelled).
-    pub fn channels_changed() -> bytes::Bytes {
-        bytes::Bytes::from_static(b"channels")
+    /// What a [`CACHE_INVALIDATE`] message says changed; on the wire `channels`, `product:<id>`,
+    /// `session:<64 hex digits of its hash>` or `user:<id>`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum CacheNotice {
+        /// The channel list (a channel went live or offline, its screen was labelled).
+        Channels,
+        /// A product's details (its stock, price or status).
+        Product(i64),
+        /// A session ended.
+        Session([u8; 32]),
+        /// An account changed (its role).
+        User(i64),
     }
 
-    /// The [`CACHE_INVALIDATE`] message saying a product changed (its stock, price or details).
-    pub fn product_changed(id: i64) -> bytes::Bytes {
-        bytes::Bytes::from(format!("product:{id}"))
+    impl CacheNotice {
+        pub fn to_bytes(&self) -> bytes::Bytes {
+            match self {
+                CacheNotice::Channels => bytes::Bytes::from_static(b"channels"),
+                CacheNotice::Product(id) => bytes::Bytes::from(format!("product:{id}")),
+                CacheNotice::Session(hash) => {
+                    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+                    bytes::Bytes::from(format!("session:{hex}"))
+                }
+                CacheNotice::User(id) => bytes::Bytes::from(format!("user:{id}")),
+            }
+        }
+
+        /// The notice a message carries; `None` for anything else (a reader then forgets all).
+        pub fn parse(message: &[u8]) -> Option<CacheNotice> {
+            let text = std::str::from_utf8(message).ok()?;
+            if text == "channels" {
+                return Some(CacheNotice::Channels);
+            }
+            let (kind, value) = text.split_once(':')?;
+            match kind {
+                "product" => value.parse().ok().map(CacheNotice::Product),
+                "user" => value.parse().ok().map(CacheNotice::User),
+                "session" => unhex(value).map(CacheNotice::Session),
+                _ => None,
+            }
+        }
+    }
+
+    fn unhex(text: &str) -> Option<[u8; 32]> {
+        let mut hash = [0u8; 32];
+        if text.len() != 64 || !text.is_ascii() {
+            return None;
+        }
+        for (byte, pair) in hash.iter_mut().zip(text.as_bytes().chunks(2)) {
+            *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+        }
+        Some(hash)
     }
 }
 
@@ -237,6 +280,27 @@ impl Bus for MemoryBus {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn cache_notices_round_trip_and_strangers_are_none() {
+        use super::topics::CacheNotice;
+        for notice in
+            [CacheNotice::Channels, CacheNotice::Product(42), CacheNotice::Session([7; 32]), CacheNotice::User(3)]
+        {
+            assert_eq!(CacheNotice::parse(&notice.to_bytes()), Some(notice));
+        }
+        assert_eq!(&CacheNotice::Product(42).to_bytes()[..], b"product:42");
+        let hash: [u8; 32] = std::array::from_fn(|i| (i * 37) as u8);
+        assert_eq!(CacheNotice::parse(&CacheNotice::Session(hash).to_bytes()), Some(CacheNotice::Session(hash)));
+        for bad in ["00".to_owned(), "g".repeat(64), "é".repeat(32), "0".repeat(65)] {
+            assert_eq!(CacheNotice::parse(format!("session:{bad}").as_bytes()), None, "{bad:?}");
+        }
+        for bad in [&b""[..], b"product:", b"product:x", b"session:abc", b"user:-", b"channel", b"\xff\xfe", b"other:1"]
+        {
+            assert_eq!(CacheNotice::parse(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
     use super::*;
 
     #[tokio::test]

@@ -121,10 +121,7 @@ mod tests {
     use std::sync::Arc;
 
     async fn setup() -> (Arc<dyn Store>, User, User, ChannelId, ProductId) {
-        let dir = std::env::temp_dir().join(format!("olive-deals-{}-{}", std::process::id(), rand::random::<u64>()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let store: Arc<dyn Store> =
-            Arc::new(olive_store_sqlite::open(&format!("sqlite://{}/olive.db", dir.display())).await.unwrap());
+        let store: Arc<dyn Store> = Arc::new(olive_store_sqlite::test_support::temporary().await);
         let user = |email: &str, role| NewUser {
             email: email.into(),
             display_name: "x".into(),

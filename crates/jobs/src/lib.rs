@@ -103,6 +103,22 @@ impl JobQueue {
     }
 }
 
+/// Asks for job `kind` every `every`, from every node: the dedupe key names the period, so it runs
+/// once per period across nodes.
+pub async fn every(queue: JobQueue, kind: &'static str, every: Duration) {
+    let period = every.as_secs().max(1);
+    loop {
+        let now = Utc::now();
+        let window = now.timestamp().max(0) as u64 / period;
+        let key = format!("{kind}/{period}/{window}");
+        if let Err(e) = queue.enqueue(kind, &serde_json::json!({}), Some(key), 3, now).await {
+            tracing::warn!(error = %e, kind, "could not schedule a periodic job");
+        }
+        let into_window = now.timestamp().max(0) as u64 % period;
+        tokio::time::sleep(Duration::from_secs(period - into_window)).await;
+    }
+}
+
 /// What one [`Worker::step`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -215,15 +231,7 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     async fn store() -> Arc<dyn Store> {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "olive-jobs-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Arc::new(olive_store_sqlite::open(&format!("sqlite://{}/olive.db", dir.display())).await.unwrap())
+        Arc::new(olive_store_sqlite::test_support::temporary().await)
     }
 
     /// Fails its first `failures` runs, then succeeds; counts runs.

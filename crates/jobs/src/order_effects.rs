@@ -20,7 +20,7 @@ use std::sync::Arc;
 /// Tells every node that these products changed.
 async fn announce(bus: &dyn Bus, products: &[ProductId]) -> Result<(), JobError> {
     for product in products {
-        bus.publish(olive_bus::topics::CACHE_INVALIDATE, olive_bus::topics::product_changed(product.0))
+        bus.publish(olive_bus::topics::CACHE_INVALIDATE, olive_bus::topics::CacheNotice::Product(product.0).to_bytes())
             .await
             .map_err(|e| JobError::Retry(format!("announcing product {product}: {e}")))?;
     }

@@ -85,7 +85,7 @@ impl Ingest {
         if let Err(e) = self.store.update_channel(channel, patch).await {
             tracing::error!(channel_id = %channel, error = %e, "could not record the channel's status");
         }
-        let _ = self.bus.publish(topics::CACHE_INVALIDATE, topics::channels_changed()).await;
+        let _ = self.bus.publish(topics::CACHE_INVALIDATE, topics::CacheNotice::Channels.to_bytes()).await;
         let kind = if live { StreamEventKind::Started } else { StreamEventKind::Ended };
         let event = StreamEvent { kind, channel_id: channel, at: Utc::now() };
         let _ = self.bus.publish(topics::STREAM_EVENTS, event.to_bytes()).await;

@@ -8,6 +8,7 @@ mod eof;
 pub mod fuzzing;
 pub mod health;
 pub mod ingest;
+pub mod labelling;
 pub mod ladder;
 pub mod live;
 pub mod record;

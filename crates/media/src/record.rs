@@ -484,9 +484,11 @@ impl Handler for Finalise {
 }
 
 /// `replay.register`: marks the replay ready with the channel's line-up and announces it with the
-/// `replay.ready` webhook (queued once per replay, however often this runs).
+/// `replay.ready` webhook (queued once per replay, however often this runs), whose data `view`
+/// writes (with the replay's URLs, which only the HTTP layer knows).
 pub struct Register {
     pub store: Arc<dyn Store>,
+    pub view: fn(&olive_store::Replay) -> serde_json::Value,
 }
 
 #[async_trait]
@@ -509,13 +511,7 @@ impl Handler for Register {
             self.store.finish_replay(id, ended_at, &lineup).await.map_err(retry)?;
             tracing::info!(replay_id = %id, duration_ms = replay.duration_ms, "replay ready");
         }
-        let data = serde_json::json!({
-            "replay_id": id,
-            "channel_id": replay.channel_id,
-            "title": replay.title,
-            "duration_ms": replay.duration_ms,
-            "playback_url": format!("/vod/{id}/master.m3u8"),
-        });
+        let data = (self.view)(&replay);
         olive_jobs::webhooks::publish(
             self.store.as_ref(),
             "replay.ready",

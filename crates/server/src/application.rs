@@ -5,12 +5,13 @@
 //! trigger; tests start the platform in-process the same way.
 
 use crate::config::ServeConfig;
-use crate::{demo, engines, labelling, operations, personalise, replication, telemetry};
+use crate::{demo, engines, labelling, operations, replication, telemetry};
 use anyhow::Context;
 use chrono::Utc;
 use olive_api::{app, ApiSettings, AppState, Live};
 use olive_commerce::accounts::AccountLimits;
 use olive_commerce::deal_desk::DealDesk;
+use olive_commerce::recommendations::jobs as reco_jobs;
 use olive_media::ingest::Ingest;
 use olive_media::record::{self, Recordings};
 use olive_media::registry::LiveRegistry;
@@ -182,12 +183,17 @@ impl Application {
                 objects: engines.objects.clone(),
                 usage: usage.clone(),
             }))
-            .register(Arc::new(record::Register { store: engines.store.clone() }))
-            .register(Arc::new(personalise::Train { store: engines.store.clone(), objects: engines.objects.clone() }))
-            .register(Arc::new(personalise::Compact { store: engines.store.clone() }));
+            .register(Arc::new(record::Register { store: engines.store.clone(), view: olive_api::urls::replay_ready }))
+            .register(Arc::new(reco_jobs::Train { store: engines.store.clone(), objects: engines.objects.clone() }))
+            .register(Arc::new(reco_jobs::Compact { store: engines.store.clone() }));
         if let Some(classifier) = classifier {
-            let label = labelling::Label::new(engines.store.clone(), engines.objects.clone(), classifier, bus.clone())
-                .metered(usage.clone());
+            let label = olive_media::labelling::Label::new(
+                engines.store.clone(),
+                engines.objects.clone(),
+                classifier,
+                bus.clone(),
+            )
+            .metered(usage.clone());
             worker = worker.register(Arc::new(label));
         }
         let jobs = tokio::spawn(worker.run(wait_for_stop(jobs_stopped)));
@@ -213,17 +219,17 @@ impl Application {
             tokio::spawn(operations::database_gauges(engines.store.clone(), config.cost)),
             tokio::spawn(operations::probe_bus(state.bus.clone(), config.node_id.clone())),
             tokio::spawn(session_sweeper(state.clone())),
-            tokio::spawn(personalise::schedule(
+            tokio::spawn(olive_jobs::every(
                 olive_jobs::JobQueue::new(engines.store.clone()),
-                personalise::TRAIN_JOB,
+                reco_jobs::TRAIN_JOB,
                 config.reco_train,
             )),
-            tokio::spawn(personalise::schedule(
+            tokio::spawn(olive_jobs::every(
                 olive_jobs::JobQueue::new(engines.store.clone()),
-                personalise::COMPACT_JOB,
+                reco_jobs::COMPACT_JOB,
                 Duration::from_secs(86_400),
             )),
-            tokio::spawn(personalise::follow(engines.objects.clone(), state.recommendations.clone())),
+            tokio::spawn(reco_jobs::follow(engines.objects.clone(), state.recommendations.clone())),
         ];
 
         let drain = config.drain;

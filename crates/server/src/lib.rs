@@ -16,7 +16,6 @@ mod http_limits;
 mod http_server;
 mod labelling;
 mod operations;
-mod personalise;
 pub mod probe;
 pub mod reco;
 pub mod replication;

@@ -89,7 +89,9 @@ pub async fn run(command: RecoCommand) -> Result<()> {
             let config = crate::config::StorageConfig::from_args(&storage)?;
             let engines = crate::engines::open(&config).await?;
             let started = Instant::now();
-            let snapshot = crate::personalise::train_and_store(engines.store.as_ref(), &engines.objects).await?;
+            let snapshot =
+                olive_commerce::recommendations::jobs::train_and_store(engines.store.as_ref(), &engines.objects)
+                    .await?;
             let w = snapshot.model.weights();
             println!(
                 "trained on {} events, {} items in {:.2} s (blend: {} item-item, {} ALS, {} popularity); stored as {}",

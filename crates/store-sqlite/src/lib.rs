@@ -7,6 +7,9 @@
 //! admin` beside `olive serve` — wrote in between). With writers taking turns, no statement needs
 //! a row lock. Reads use a separate read-only pool and never wait for writers.
 
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
+
 use olive_store::{Result, StoreError};
 use olive_store_sql::{backend, Engine, SqlStore};
 use sqlx::sqlite::{
@@ -99,22 +102,11 @@ impl Engine for SqliteEngine {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use olive_store::Store;
-    use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::Arc;
 
     async fn fresh() -> Option<Arc<dyn Store>> {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "olive-sqlite-test-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}/olive.db", dir.display());
-        Some(Arc::new(open(&url).await.unwrap()))
+        Some(Arc::new(crate::test_support::temporary().await))
     }
 
     olive_store::store_tests!(fresh);

@@ -16,19 +16,7 @@ use std::sync::Arc;
 use tower::ServiceExt;
 
 async fn shared_store() -> Arc<dyn Store> {
-    let dir = std::env::temp_dir().join(format!("olive-api-app-{}-{}", std::process::id(), rand_suffix()));
-    std::fs::create_dir_all(&dir).unwrap();
-    Arc::new(olive_store_sqlite::open(&format!("sqlite://{}/olive.db", dir.display())).await.unwrap())
-}
-
-/// Unique within the process (tests run at once: the clock alone once gave two of them the same
-/// directory) and across runs.
-fn rand_suffix() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::{SystemTime, UNIX_EPOCH};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-    format!("{nanos}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+    Arc::new(olive_store_sqlite::test_support::temporary().await)
 }
 
 fn node(store: &Arc<dyn Store>, bus: &Arc<dyn Bus>) -> AppState {

@@ -5,6 +5,8 @@
 //! training. A live is ranked on what its screen shows now, so a live that started after the last
 //! training still reaches the shoppers who bought what it shows.
 
+pub mod jobs;
+
 use crate::{screen, Result};
 use chrono::{DateTime, Utc};
 use olive_core::{ChannelId, Label, ProductId, UserId};

@@ -1,17 +1,17 @@
 //! Keeping the recommender current: a `reco.train` job (one node of many runs it, through the job
 //! queue's dedupe) retrains from every event on a schedule and stores the snapshot in object
-//! storage; every node loads a newer snapshot when its version changes, and swaps it in. A daily
-//! `events.compact` job folds raw events older than thirty days.
+//! storage; every node loads a newer snapshot when its version changes ([`follow`]), and swaps it
+//! in. A daily `events.compact` job folds raw events older than thirty days.
 
-use anyhow::Result;
+use super::{load, save, stored_version, train, Snapshot};
+use crate::Result;
 use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
 use chrono::Utc;
-use olive_commerce::recommendations::{self, Snapshot};
-use olive_jobs::{Handler, JobError, JobQueue};
+use olive_jobs::{Handler, JobError};
 use olive_objects::Objects;
 use olive_reco::serve::TrainParams;
-use olive_store::{Job, Store};
+use olive_store::{EventStore, Job, Store};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,16 +35,13 @@ impl Handler for Train {
     }
 
     async fn run(&self, _: &Job) -> Result<(), JobError> {
-        train_and_store(self.store.as_ref(), &self.objects)
-            .await
-            .map(drop)
-            .map_err(|e| JobError::Retry(format!("{e:#}")))
+        train_and_store(self.store.as_ref(), &self.objects).await.map(drop).map_err(|e| JobError::Retry(e.to_string()))
     }
 }
 
 /// Folds raw events older than thirty days.
 pub struct Compact {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn EventStore>,
 }
 
 #[async_trait]
@@ -61,33 +58,19 @@ impl Handler for Compact {
     }
 }
 
+/// Trains on every event now and stores the snapshot where every node looks for it.
 pub async fn train_and_store(store: &dyn Store, objects: &Objects) -> Result<Snapshot> {
-    let snapshot = recommendations::train(store, Utc::now(), &TrainParams::default()).await?;
-    recommendations::save(objects, &snapshot).await?;
+    let snapshot = train(store, Utc::now(), &TrainParams::default()).await?;
+    save(objects, &snapshot).await?;
     Ok(snapshot)
 }
 
-/// Asks for job `kind` every `every` (the dedupe key makes it once per period across nodes).
-pub async fn schedule(queue: JobQueue, kind: &'static str, every: Duration) {
-    let period = every.as_secs().max(1);
-    loop {
-        let now = Utc::now();
-        let window = now.timestamp().max(0) as u64 / period;
-        let key = format!("{kind}/{period}/{window}");
-        if let Err(e) = queue.enqueue(kind, &serde_json::json!({}), Some(key), 3, now).await {
-            tracing::warn!(error = %e, kind, "could not schedule a periodic job");
-        }
-        let into_window = now.timestamp().max(0) as u64 % period;
-        tokio::time::sleep(Duration::from_secs(period - into_window)).await;
-    }
-}
-
-/// Loads the stored snapshot whenever its version changes.
+/// Loads the stored snapshot into `current` whenever its version changes.
 pub async fn follow(objects: Objects, current: Arc<ArcSwapOption<Snapshot>>) {
     let mut seen: Option<String> = None;
     loop {
-        match recommendations::stored_version(&objects).await {
-            Ok(Some(version)) if seen.as_ref() != Some(&version) => match recommendations::load(&objects).await {
+        match stored_version(&objects).await {
+            Ok(Some(version)) if seen.as_ref() != Some(&version) => match load(&objects).await {
                 Ok(Some(snapshot)) => {
                     tracing::info!(trained_at = %snapshot.trained_at, events = snapshot.events, "recommender snapshot loaded");
                     current.store(Some(Arc::new(snapshot)));
