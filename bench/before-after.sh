@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Two builds side by side in one sitting, alternating ROUNDS times so drift hits both alike:
+#   - `olive bench checkout` (a flash sale through bench/flash-sale.sh, a fresh data dir each time);
+#   - `olive bench http` against a fresh `olive serve --demo` (its default read paths).
+# Each run's summary lines are printed with the build's name; the full outputs stay in OUT.
+# Usage: BEFORE=/path/to/old/olive AFTER=/path/to/new/olive bench/before-after.sh
+#        (env: ROUNDS=3 DURATION=8 OUT=$(mktemp -d); flash-sale.sh's UNITS, BUYERS, CONNECTIONS)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${BEFORE:?name the old build's olive binary}" "${AFTER:?name the new build's olive binary}"
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-8}
+OUT=${OUT:-$(mktemp -d)}
+. bench/server-env.sh
+
+http_round() { # NAME BINARY
+    local data port=18490 pid
+    data="$(mktemp -d)"
+    "$2" serve --demo --data-dir "$data" --http "127.0.0.1:$port" --rtmp 127.0.0.1:0 --metrics 127.0.0.1:0 \
+        --transcode-slots 0 >"$data/server.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 200); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+    "$2" bench http --url "http://127.0.0.1:$port" --duration "$DURATION" >"$OUT/http-$1-$round.txt" 2>&1 || true
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    rm -rf "$data"
+}
+
+for round in $(seq "$ROUNDS"); do
+    for build in before after; do
+        binary=$([ "$build" = before ] && echo "$BEFORE" || echo "$AFTER")
+        OLIVE="$binary" DURATION="$DURATION" bench/flash-sale.sh >"$OUT/checkout-$build-$round.txt" 2>&1 || true
+        http_round "$build" "$binary"
+        echo "== round $round, $build ($binary)"
+        grep -E "^units |^latency|^server:" "$OUT/checkout-$build-$round.txt" | sed 's/^/checkout: /'
+        grep -E "^/|^path " "$OUT/http-$build-$round.txt" | sed 's/^/http: /'
+    done
+done
+echo "outputs in $OUT"
