@@ -162,6 +162,22 @@ pub async fn sales(store: &dyn Store, actor: &User, id: ChannelId, since: DateTi
     Ok(store.channel_sales(id, since).await?)
 }
 
+/// A channel, for anyone.
+pub async fn channel(store: &dyn ChannelStore, id: ChannelId) -> Result<Channel> {
+    Ok(store.channel(id).await?)
+}
+
+/// Every channel, for anyone.
+pub async fn list(store: &dyn ChannelStore) -> Result<Vec<Channel>> {
+    Ok(store.list_channels().await?)
+}
+
+/// A channel's line-up, for anyone; `NotFound` for a channel that does not exist.
+pub async fn lineup(store: &dyn ChannelStore, id: ChannelId) -> Result<Vec<ProductId>> {
+    store.channel(id).await?;
+    Ok(store.lineup(id).await?)
+}
+
 /// The channel a presented stream key publishes to, if any.
 pub async fn channel_for_stream_key(store: &dyn ChannelStore, presented: &str) -> Result<Option<Channel>> {
     if presented.is_empty() || presented.len() > 256 {

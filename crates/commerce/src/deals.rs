@@ -10,7 +10,7 @@ use crate::channels::managed;
 use crate::{CommerceError, Result};
 use chrono::{DateTime, Duration, Utc};
 use olive_core::{ChannelId, ProductId};
-use olive_store::{NewDeal, ProductStatus, Store, StoreError, User};
+use olive_store::{Deal, NewDeal, OrderStore, ProductStatus, Store, StoreError, User};
 
 pub const MIN_DURATION_S: i64 = 10;
 pub const MAX_DURATION_S: i64 = 20 * 60;
@@ -111,6 +111,16 @@ pub async fn plan(
         ends_at: now + Duration::seconds(req.duration_s),
         node: node.to_owned(),
     })
+}
+
+/// A deal, for anyone.
+pub async fn deal(store: &dyn OrderStore, id: olive_core::DealId) -> Result<Deal> {
+    Ok(store.deal(id).await?)
+}
+
+/// The deal running on a channel now, if any, for anyone.
+pub async fn running(store: &dyn OrderStore, channel: ChannelId) -> Result<Option<Deal>> {
+    Ok(store.running_deal(channel).await?)
 }
 
 #[cfg(test)]

@@ -109,6 +109,29 @@ fn thumbnail_taken_at(key: &str) -> Option<DateTime<Utc>> {
 }
 
 /// The replay's product timeline: the pins made while it was live.
+/// What a replay's thumbnails were labelled, oldest first.
+pub async fn pictures(store: &dyn ReplayStore, replay: &Replay) -> Result<Vec<olive_store::PictureLabels>> {
+    Ok(store.picture_labels(replay.id).await?)
+}
+
+/// The newest ready, visible replays: what feeds choose from besides the lives.
+pub async fn newest_ready(store: &dyn ReplayStore, limit: i64) -> Result<Vec<Replay>> {
+    let query = ReplayQuery {
+        channel: None,
+        status: Some(ReplayStatus::Ready),
+        include_hidden: false,
+        page: Page::new(limit, 0),
+    };
+    Ok(store.list_replays(&query).await?)
+}
+
+/// A channel's last visible replay (whatever its state), whose poster stands for the channel once
+/// it is off air.
+pub async fn last_of(store: &dyn ReplayStore, channel: ChannelId) -> Result<Option<Replay>> {
+    let query = ReplayQuery { channel: Some(channel), status: None, include_hidden: false, page: Page::new(1, 0) };
+    Ok(store.list_replays(&query).await?.into_iter().next())
+}
+
 pub async fn pins(store: &dyn RoomStore, replay: &Replay) -> Result<Vec<olive_store::Pin>> {
     let (from, to) = live_span(replay);
     Ok(store.pins_between(replay.channel_id, from, to).await?)

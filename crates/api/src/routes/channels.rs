@@ -14,7 +14,6 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use olive_commerce::channels::{self, ChannelChanges, ChannelInput};
 use olive_commerce::screen;
-use olive_commerce::CommerceError;
 use olive_core::{ChannelId, Money};
 use olive_media::PinRange;
 
@@ -32,7 +31,7 @@ pub async fn detail(
     viewer: Viewer,
     IdPath(id): IdPath<ChannelId>,
 ) -> ApiResult<ApiJson<ChannelView>> {
-    let channel = state.store.channel(id).await.map_err(CommerceError::from)?;
+    let channel = channels::channel(state.store.as_ref(), id).await?;
     let mut view = ChannelView::from(&channel);
     view.health = state.media.health(id);
     if state.media.is_publishing(id) {
@@ -169,7 +168,6 @@ pub async fn set_lineup(
 #[utoipa::path(get, operation_id = "channels_lineup", path = "/api/v1/channels/{id}/lineup", params(("id" = i64, Path, description = "the channel's id")), tag = "channels",
     responses((status = 200, body = Lineup), (status = 404, body = ErrorBody)))]
 pub async fn lineup(State(state): State<AppState>, IdPath(id): IdPath<ChannelId>) -> ApiResult<ApiJson<Lineup>> {
-    state.store.channel(id).await.map_err(CommerceError::from)?;
-    let product_ids = state.store.lineup(id).await.map_err(CommerceError::from)?;
+    let product_ids = channels::lineup(state.store.as_ref(), id).await?;
     Ok(ApiJson(Lineup { product_ids }))
 }

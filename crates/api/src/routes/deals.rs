@@ -44,7 +44,7 @@ pub async fn current(
     State(state): State<AppState>,
     IdPath(channel): IdPath<ChannelId>,
 ) -> ApiResult<ApiJson<DealView>> {
-    let deal = state.store.running_deal(channel).await.map_err(olive_commerce::CommerceError::from)?;
+    let deal = olive_commerce::deals::running(state.store.as_ref(), channel).await?;
     let deal = deal.ok_or_else(|| ApiError::not_found("deal"))?;
     Ok(ApiJson(view(&state, &deal)))
 }
@@ -52,7 +52,7 @@ pub async fn current(
 #[utoipa::path(get, operation_id = "deals_detail", path = "/api/v1/deals/{id}", params(("id" = i64, Path, description = "the deal's id")), tag = "channels",
     responses((status = 200, body = DealView), (status = 404, body = ErrorBody)))]
 pub async fn detail(State(state): State<AppState>, IdPath(id): IdPath<DealId>) -> ApiResult<ApiJson<DealView>> {
-    let deal = state.store.deal(id).await.map_err(olive_commerce::CommerceError::from)?;
+    let deal = olive_commerce::deals::deal(state.store.as_ref(), id).await?;
     Ok(ApiJson(view(&state, &deal)))
 }
 

@@ -9,8 +9,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use olive_commerce::recommendations::{self, ItemKey};
 use olive_commerce::screen;
-use olive_commerce::CommerceError;
-use olive_store::{Channel, ChannelStatus, Page, Replay, ReplayQuery, ReplayStatus, TargetKind};
+use olive_store::{Channel, ChannelStatus, Replay, TargetKind};
 use std::collections::HashMap;
 
 /// Replays considered, newest first.
@@ -19,16 +18,10 @@ const REPLAYS: i64 = 100;
 /// The channels on air (most watched first) and the newest ready replays: what feeds and "more
 /// like this" choose from.
 pub(crate) async fn lives_and_replays(state: &AppState) -> ApiResult<(Vec<Channel>, Vec<Replay>)> {
-    let channels = state.store.list_channels().await.map_err(CommerceError::from)?;
+    let channels = olive_commerce::channels::list(state.store.as_ref()).await?;
     let mut on_air: Vec<Channel> = channels.into_iter().filter(|c| c.status == ChannelStatus::Live).collect();
     on_air.sort_by_key(|c| std::cmp::Reverse(state.hub.viewers(c.id)));
-    let query = ReplayQuery {
-        channel: None,
-        status: Some(ReplayStatus::Ready),
-        include_hidden: false,
-        page: Page::new(REPLAYS, 0),
-    };
-    let replays = state.store.list_replays(&query).await.map_err(CommerceError::from)?;
+    let replays = olive_commerce::replays::newest_ready(state.store.as_ref(), REPLAYS).await?;
     Ok((on_air, replays))
 }
 

@@ -256,15 +256,8 @@ pub async fn thumbnail(
     let jpeg = match here {
         Some(t) => t.jpeg,
         None => {
-            let query = olive_store::ReplayQuery {
-                channel: Some(id),
-                status: None,
-                include_hidden: false,
-                page: olive_store::Page::new(1, 0),
-            };
-            let last = state.store.list_replays(&query).await.map_err(olive_commerce::CommerceError::from)?;
-            let key =
-                last.first().and_then(|r| r.thumbnail_key.clone()).ok_or_else(|| ApiError::not_found("thumbnail"))?;
+            let last = olive_commerce::replays::last_of(state.store.as_ref(), id).await?;
+            let key = last.and_then(|r| r.thumbnail_key).ok_or_else(|| ApiError::not_found("thumbnail"))?;
             state.objects.get(&key).await.map_err(|_| ApiError::not_found("thumbnail"))?.bytes
         }
     };

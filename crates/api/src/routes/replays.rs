@@ -6,7 +6,7 @@ use crate::extract::{ApiJson, ApiQuery, IdPath, SignedIn, Viewer};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use olive_commerce::{replays, screen, CommerceError};
+use olive_commerce::{replays, screen};
 use olive_core::{ChannelId, ReplayId};
 use olive_store::Page;
 
@@ -31,7 +31,7 @@ pub async fn list(
     let found = replays::list(state.store.as_ref(), q.channel_id, page).await?;
     let mut items = Vec::with_capacity(found.len());
     for replay in &found {
-        let pictures = state.store.picture_labels(replay.id).await.map_err(CommerceError::from)?;
+        let pictures = replays::pictures(state.store.as_ref(), replay).await?;
         items.push(ReplayView::with_pins(replay, &replays::pins(state.store.as_ref(), replay).await?, &pictures));
     }
     Ok(ApiJson(List::page(items, page)))
@@ -47,7 +47,7 @@ pub async fn detail(
 ) -> ApiResult<ApiJson<ReplayView>> {
     let replay = replays::visible(state.store.as_ref(), viewer.user(), id).await?;
     let pins = replays::pins(state.store.as_ref(), &replay).await?;
-    let pictures = state.store.picture_labels(replay.id).await.map_err(CommerceError::from)?;
+    let pictures = replays::pictures(state.store.as_ref(), &replay).await?;
     let mut view = ReplayView::with_pins(&replay, &pins, &pictures);
     view.labelling = Some(screen::cost(&replay, &pictures));
     Ok(ApiJson(view))
