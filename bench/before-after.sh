@@ -11,13 +11,16 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-8}
 OUT=${OUT:-$(mktemp -d)}
+mkdir -p "$OUT"
 . bench/server-env.sh
+# No ladder encoding (and no measuring of slots) and metrics on a free port, for a build that has
+# them; a build from before them ignores the variables.
+export OLIVE_TRANSCODE_SLOTS=0 OLIVE_METRICS_ADDR=127.0.0.1:0
 
 http_round() { # NAME BINARY
     local data port=18490 pid
     data="$(mktemp -d)"
-    "$2" serve --demo --data-dir "$data" --http "127.0.0.1:$port" --rtmp 127.0.0.1:0 --metrics 127.0.0.1:0 \
-        --transcode-slots 0 >"$data/server.log" 2>&1 &
+    "$2" serve --demo --data-dir "$data" --http "127.0.0.1:$port" --rtmp 127.0.0.1:0 >"$data/server.log" 2>&1 &
     pid=$!
     for _ in $(seq 200); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
     "$2" bench http --url "http://127.0.0.1:$port" --duration "$DURATION" >"$OUT/http-$1-$round.txt" 2>&1 || true
