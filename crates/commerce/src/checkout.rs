@@ -42,14 +42,6 @@ pub enum Checkout {
     Replayed(Order),
 }
 
-impl Checkout {
-    pub fn order(&self) -> &Order {
-        match self {
-            Checkout::Created { order, .. } | Checkout::Replayed(order) => order,
-        }
-    }
-}
-
 /// Places an order; see the module documentation.
 pub async fn checkout(store: &dyn Store, deals: &DealDesk, request: CheckoutRequest<'_>) -> Result<Checkout> {
     let started = std::time::Instant::now();

@@ -38,14 +38,14 @@ pub fn log_panics() {
 /// The process-wide metrics recorder, installed by the first caller (every application in the
 /// process records into it).
 pub fn metrics() -> anyhow::Result<PrometheusHandle> {
-    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
-    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(handle) = HANDLE.get() {
-        return Ok(handle.clone());
+    static HANDLE: std::sync::Mutex<Option<PrometheusHandle>> = std::sync::Mutex::new(None);
+    let mut handle = HANDLE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(installed) = handle.as_ref() {
+        return Ok(installed.clone());
     }
-    let handle = init_metrics()?;
-    Ok(HANDLE.get_or_init(|| handle).clone())
+    let installed = init_metrics()?;
+    *handle = Some(installed.clone());
+    Ok(installed)
 }
 
 /// Installs the process-wide metrics recorder and names every metric Olive exports.

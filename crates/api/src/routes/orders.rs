@@ -16,6 +16,14 @@ use olive_store::Page;
 
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
+/// Forgets the cached details of products whose stock changed, here and (announced) on every node,
+/// at once; the order's outbox job announces them again after a crash.
+async fn stock_changed_here_and_there(state: &AppState, products: Vec<olive_core::ProductId>) {
+    for product in products {
+        state.cache.invalidate_product(product).await;
+    }
+}
+
 #[utoipa::path(post, operation_id = "orders_place", path = "/api/v1/orders", tag = "orders", request_body = OrderRequest,
     params(("Idempotency-Key" = String, Header, description = "Same key and same body return the same order")),
     responses((status = 201, body = OrderView), (status = 200, description = "a replay of an earlier request", body = OrderView),
@@ -46,9 +54,7 @@ pub async fn place(
     };
     match checkout::checkout(state.store.as_ref(), &state.deals, request).await? {
         Checkout::Created { order, stock_changed } => {
-            for product in stock_changed {
-                state.cache.invalidate_product(product).await;
-            }
+            stock_changed_here_and_there(&state, stock_changed).await;
             Ok((StatusCode::CREATED, ApiJson(OrderView::from(&order))).into_response())
         }
         Checkout::Replayed(order) => {
@@ -88,8 +94,7 @@ pub async fn cancel(
     IdPath(id): IdPath<OrderId>,
 ) -> ApiResult<ApiJson<OrderView>> {
     let order = orders::cancel_order(state.store.as_ref(), signed_in.user(), id, Utc::now()).await?;
-    for item in &order.items {
-        state.cache.invalidate_product(item.product_id).await;
-    }
+    let products = order.items.iter().map(|i| i.product_id).collect();
+    stock_changed_here_and_there(&state, products).await;
     Ok(ApiJson(OrderView::from(&order)))
 }
