@@ -18,12 +18,12 @@ COPY . .
 RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
-# crates/web's build script bundles the front end with Node.js and npm; libjpeg-turbo (thumbnails)
-# builds with cmake, and it and OpenH264 use nasm's SIMD assembly. Debian's package versions
+# crates/web's build script bundles the front end with Node.js and npm; the thumbnails' JPEG encoder
+# (MozJPEG) and OpenH264 use nasm's SIMD assembly. Debian's package versions
 # are not pinned: the archive replaces them on every point release, which would break the build.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends nodejs npm cmake nasm \
+    && apt-get install -y --no-install-recommends nodejs npm nasm \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=planner /src/recipe.json recipe.json
 # The patched crates must be in place before the dependencies are built.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Checks the web app bundle committed in web/bundle (what a machine without Node.js embeds):
 #   1. it is exactly what `node build.mjs` makes from web/src (else: remake it and commit it);
-#   2. with Node.js off the PATH, `cargo build` embeds it and `olive serve --demo` serves
-#      the app and its assets.
+#   2. with Node.js (and cmake, which no crate may need) off the PATH, `cargo build` embeds it
+#      and `olive serve --demo` serves the app and its assets.
 # Needs Node.js (for 1) and a built workspace (2 reuses CARGO_TARGET_DIR). Run from anywhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,11 +22,11 @@ if ! diff -r "$work/bundle" web/bundle >/dev/null; then
     exit 1
 fi
 
-# A PATH with every program of /usr/bin and /bin except Node.js and npm.
+# A PATH with every program of /usr/bin and /bin except Node.js, npm and cmake.
 mkdir "$work/bin"
 for program in /usr/bin/* /bin/*; do
     case "$(basename "$program")" in
-        node | nodejs | npm | npx) ;;
+        node | nodejs | npm | npx | cmake) ;;
         *) ln -sf "$program" "$work/bin/$(basename "$program")" ;;
     esac
 done

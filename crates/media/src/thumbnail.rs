@@ -204,62 +204,54 @@ pub fn render_planes(picture: &Planes<'_>) -> Result<Rendered, ThumbnailError> {
     Ok(Rendered { jpeg, hash })
 }
 
-/// A 4:2:0 JPEG of packed full-range planes, by the blocking thread's own libjpeg-turbo compressor.
+/// A 4:2:0 JPEG of packed full-range planes, by libjpeg-turbo's code in MozJPEG (`mozjpeg`, built
+/// by `cc` from the source the crate bundles, with nasm's SIMD assembly where nasm is installed) set
+/// to libjpeg-turbo's own fast defaults: baseline, standard Huffman tables, no trellis.
 fn encode_jpeg(y: &[u8], u: &[u8], v: &[u8], width: usize, height: usize) -> Result<Vec<u8>, ThumbnailError> {
-    use std::cell::RefCell;
-    thread_local! {
-        static COMPRESSOR: RefCell<Option<turbojpeg::Compressor>> = const { RefCell::new(None) };
-    }
-    let chroma = width.div_ceil(2) * height.div_ceil(2);
-    if y.len() != width * height || u.len() != chroma || v.len() != chroma {
+    let chroma = (width.div_ceil(2), height.div_ceil(2));
+    if width == 0 || height == 0 || y.len() != width * height || u.len() != chroma.0 * chroma.1 || v.len() != u.len() {
         return Err(ThumbnailError::Malformed("planes of the wrong size for their picture"));
     }
-    let failed = |e: turbojpeg::Error| ThumbnailError::Encode(e.to_string());
-    COMPRESSOR.with_borrow_mut(|slot| {
-        let compressor = match slot {
-            Some(c) => c,
-            None => {
-                let mut c = turbojpeg::Compressor::new().map_err(failed)?;
-                c.set_quality(i32::from(QUALITY)).map_err(failed)?;
-                slot.insert(c)
-            }
-        };
-        // libjpeg-turbo reads 4:2:0 luma in 2x2 blocks (`tj3YUVPlaneWidth`/`Height` pad it to even
-        // sizes) and panics on planes that are short of that: odd sizes get their last column or
-        // row once more.
-        let (y_stride, y) = luma_padded(y, width, height);
-        let (c_stride, subsamp) = (width.div_ceil(2), turbojpeg::Subsamp::Sub2x2);
-        let image = turbojpeg::YuvPlanesImage {
-            y_plane: &y[..],
-            u_plane: u,
-            v_plane: v,
-            width,
-            height,
-            y_stride,
-            u_stride: c_stride,
-            v_stride: c_stride,
-            subsamp,
-        };
-        compressor.compress_yuv_planes_to_vec(&image).map_err(failed)
+    // libjpeg reports an error by calling back, and the crate turns that into a panic: caught here,
+    // so a bad picture fails its thumbnail, not the blocking thread.
+    std::panic::catch_unwind(|| {
+        let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_YCbCr);
+        compress.set_fastest_defaults();
+        compress.set_size(width, height);
+        compress.set_quality(f32::from(QUALITY));
+        compress.set_raw_data_in(true);
+        compress.set_chroma_sampling_pixel_sizes((2, 2), (2, 2));
+        let mut started = compress.start_compress(Vec::with_capacity(width * height / 4)).ok()?;
+        // Raw data is read in whole blocks: each plane is padded to them.
+        let padded: Vec<Vec<u8>> = [(y, (width, height)), (u, chroma), (v, chroma)]
+            .iter()
+            .zip(started.components())
+            .map(|((plane, (w, h)), component)| {
+                use mozjpeg::CompInfoExt;
+                padded_plane(plane, (*w, *h), (component.row_stride(), component.col_stride()))
+            })
+            .collect();
+        let planes: Vec<&[u8]> = padded.iter().map(Vec::as_slice).collect();
+        started.write_raw_data(&planes).then_some(())?;
+        started.finish().ok()
     })
+    .ok()
+    .flatten()
+    .ok_or_else(|| ThumbnailError::Encode("the JPEG encoder refused the picture".into()))
 }
 
-/// A packed luma plane padded to even width and height by repeating its last column and row, and
-/// its stride.
-fn luma_padded(y: &[u8], width: usize, height: usize) -> (usize, std::borrow::Cow<'_, [u8]>) {
-    let (pw, ph) = (width.next_multiple_of(2), height.next_multiple_of(2));
-    if (pw, ph) == (width, height) || width == 0 || height == 0 {
-        return (width, std::borrow::Cow::Borrowed(y));
-    }
-    let mut padded = Vec::with_capacity(pw * ph);
-    for row in y.chunks_exact(width).take(height) {
+/// A packed plane of `size` copied into a `padded` one, its last column and row repeated into
+/// the padding.
+fn padded_plane(plane: &[u8], (width, height): (usize, usize), (stride, rows): (usize, usize)) -> Vec<u8> {
+    let mut padded = Vec::with_capacity(stride * rows);
+    for row in plane.chunks_exact(width).take(height) {
         padded.extend_from_slice(row);
-        padded.resize(padded.len() + pw - width, row[width - 1]);
+        padded.resize(padded.len() + stride.saturating_sub(width), row[width - 1]);
     }
-    if ph > height {
-        padded.extend_from_within(padded.len() - pw..);
+    while padded.len() < stride * rows {
+        padded.extend_from_within(padded.len() - stride..);
     }
-    (pw, std::borrow::Cow::Owned(padded))
+    padded
 }
 
 /// A plane of `width`x`height` samples whose rows are `stride` apart, rows packed together
@@ -757,6 +749,36 @@ mod tests {
 
     /// Every size a source may have, odd ones and those whose thumbnail comes out odd (1080x720 is
     /// 640x427), makes a JPEG of that size: before, an odd height panicked in libjpeg-turbo.
+    #[test]
+    fn the_jpeg_keeps_the_picture_where_it_was() {
+        // Odd sizes, so every plane is padded: a white top-left quarter on black.
+        let (w, h) = (37usize, 23usize);
+        let y: Vec<u8> = (0..w * h).map(|i| if i % w < w / 2 && i / w < h / 2 { 255 } else { 0 }).collect();
+        let chroma = vec![128u8; w.div_ceil(2) * h.div_ceil(2)];
+        let jpeg = encode_jpeg(&y, &chroma, &chroma, w, h).expect("encoded");
+        let grey = image::load_from_memory(&jpeg).expect("decoded").to_luma8();
+        assert_eq!(grey.dimensions(), (w as u32, h as u32));
+        for (x, y, bright) in [(2, 2, true), (15, 8, true), (30, 2, false), (2, 20, false), (36, 22, false)] {
+            let seen = grey.get_pixel(x, y).0[0];
+            assert_eq!(seen > 128, bright, "({x}, {y}) is {seen}");
+        }
+    }
+
+    #[test]
+    fn planes_of_the_wrong_size_are_refused() {
+        let y = vec![0u8; 16 * 16];
+        let c = vec![0u8; 8 * 8];
+        for (y, u, v, w, h) in [
+            (&y[..], &c[..], &c[..], 16, 17),
+            (&y[..10], &c[..], &c[..], 16, 16),
+            (&y[..], &c[..3], &c[..], 16, 16),
+            (&y[..], &c[..], &c[..0], 16, 16),
+            (&y[..0], &c[..0], &c[..0], 0, 0),
+        ] {
+            assert!(matches!(encode_jpeg(y, u, v, w, h), Err(ThumbnailError::Malformed(_))), "{w}x{h}");
+        }
+    }
+
     #[test]
     fn odd_sizes_make_whole_thumbnails() {
         for (w, h) in [(1080, 720), (1366, 768), (853, 480), (641, 427), (1, 1), (3, 5), (2, 1), (640, 427), (7, 2)] {
