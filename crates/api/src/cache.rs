@@ -8,7 +8,10 @@
 //! Correctness rule: every write that changes what these bodies show calls `invalidate_*`, which
 //! forgets the local copy and announces it on the bus topic [`TOPIC`] so every other node forgets
 //! it too. A generation counter per cache stops a slow fill (read from the database before a write)
-//! from storing its stale result after the write's invalidation.
+//! from storing its stale result after the write's invalidation. An announcement can still be lost
+//! (the writing node dies between its commit and the announcement, or a node's bus subscription
+//! drops a message), so a cached channel list or product is also read again once it is
+//! [`FRESHNESS`] old: that bounds how long any node can show what the database no longer says.
 
 use crate::dto::{ChannelView, List, ProductView};
 use crate::session_sockets::SessionSockets;
@@ -36,6 +39,9 @@ const MAX_PRODUCTS: usize = 100_000;
 pub const SESSION_TTL: Duration = Duration::from_secs(10);
 /// Above this many cached sessions the map is emptied rather than grown.
 const MAX_SESSIONS: usize = 200_000;
+/// How long a cached channel list or product body is served before the store is read again, even
+/// if no invalidation came.
+pub const FRESHNESS: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct CachedProduct {
@@ -48,16 +54,19 @@ pub struct ReadCache {
     bus: Arc<dyn Bus>,
     /// Viewer counts shown in the channel list.
     hub: Arc<Hub>,
-    /// The list, and the hub's viewer-count version it was built with.
-    channels: ArcSwapOption<(u64, Bytes)>,
+    /// The list, the hub's viewer-count version it was built with, and when it was read.
+    channels: ArcSwapOption<(u64, Bytes, Instant)>,
     channels_generation: AtomicU64,
-    products: RwLock<HashMap<ProductId, CachedProduct>>,
+    /// Each product's body, and when it was read.
+    products: RwLock<HashMap<ProductId, (CachedProduct, Instant)>>,
     products_generation: AtomicU64,
     /// Session hash → its user, and when they were read.
     sessions: RwLock<HashMap<[u8; 32], (User, Instant)>>,
     sessions_generation: AtomicU64,
     /// Room sockets to close when their session ends or their user changes.
     sockets: Arc<SessionSockets>,
+    /// [`FRESHNESS`], shorter in tests.
+    freshness: Duration,
 }
 
 impl ReadCache {
@@ -73,6 +82,7 @@ impl ReadCache {
             sessions: RwLock::new(HashMap::new()),
             sessions_generation: AtomicU64::new(0),
             sockets: Arc::default(),
+            freshness: FRESHNESS,
         }
     }
 
@@ -86,11 +96,12 @@ impl ReadCache {
     pub async fn channel_list(&self) -> Result<Bytes, CommerceError> {
         let counts = self.hub.counts_version();
         if let Some(cached) = self.channels.load_full() {
-            if cached.0 == counts {
+            if cached.0 == counts && cached.2.elapsed() < self.freshness {
                 return Ok(cached.1.clone());
             }
         }
         let generation = self.channels_generation.load(Ordering::Acquire);
+        let read_at = Instant::now();
         let channels = self.store.list_channels().await?;
         let mut items = Vec::with_capacity(channels.len());
         for c in &channels {
@@ -104,17 +115,20 @@ impl ReadCache {
         let body =
             Bytes::from(serde_json::to_vec(&List { items, next_offset: None }).expect("channel views serialise"));
         if self.channels_generation.load(Ordering::Acquire) == generation {
-            self.channels.store(Some(Arc::new((counts, body.clone()))));
+            self.channels.store(Some(Arc::new((counts, body.clone(), read_at))));
         }
         Ok(body)
     }
 
     /// `GET /api/v1/products/{id}` as JSON bytes, with the status so callers can hide drafts.
     pub async fn product(&self, id: ProductId) -> Result<CachedProduct, CommerceError> {
-        if let Some(hit) = self.products.read().expect("product cache poisoned").get(&id) {
-            return Ok(hit.clone());
+        if let Some((hit, read_at)) = self.products.read().expect("product cache poisoned").get(&id) {
+            if read_at.elapsed() < self.freshness {
+                return Ok(hit.clone());
+            }
         }
         let generation = self.products_generation.load(Ordering::Acquire);
+        let read_at = Instant::now();
         let product = self.store.product(id).await?;
         let body = Bytes::from(serde_json::to_vec(&ProductView::from(&product)).expect("product views serialise"));
         let entry = CachedProduct { status: product.status, body };
@@ -123,7 +137,7 @@ impl ReadCache {
             if map.len() >= MAX_PRODUCTS {
                 map.clear();
             }
-            map.insert(id, entry.clone());
+            map.insert(id, (entry.clone(), read_at));
         }
         Ok(entry)
     }
@@ -236,5 +250,44 @@ impl ReadCache {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use olive_store::{NewProduct, ProductPatch, ProductStatus};
+
+    fn title_of(body: &Bytes) -> String {
+        let view: serde_json::Value = serde_json::from_slice(body).expect("a product body");
+        view["name"].as_str().expect("a name").to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_product_changed_without_an_announcement_is_read_again_once_its_copy_is_stale() {
+        let store: Arc<dyn Store> = Arc::new(olive_store_sqlite::test_support::temporary().await);
+        let bus: Arc<dyn Bus> = Arc::new(olive_bus::MemoryBus::default());
+        let hub = Hub::new(store.clone(), bus.clone(), "node".into());
+        let new = NewProduct {
+            name: "Mug".into(),
+            brand: "Olive".into(),
+            category: "kitchen".into(),
+            description: String::new(),
+            price_minor: 1200,
+            currency: Default::default(),
+            stock: 5,
+            status: ProductStatus::Active,
+            created_at: Utc::now(),
+        };
+        let product = store.create_product(new).await.expect("created");
+        let mut cache = ReadCache::new(store.clone(), bus, hub);
+        cache.freshness = Duration::from_millis(300);
+        assert_eq!(title_of(&cache.product(product.id).await.expect("read").body), "Mug");
+        // Another node's edit whose announcement never came.
+        let patch = ProductPatch { name: Some("Big mug".into()), ..ProductPatch::default() };
+        store.update_product(product.id, patch).await.expect("updated");
+        assert_eq!(title_of(&cache.product(product.id).await.expect("read").body), "Mug", "served from memory");
+        tokio::time::sleep(cache.freshness + Duration::from_millis(50)).await;
+        assert_eq!(title_of(&cache.product(product.id).await.expect("read").body), "Big mug");
     }
 }
