@@ -767,7 +767,7 @@ mod tests {
     #[test]
     fn planes_of_the_wrong_size_are_refused() {
         let y = vec![0u8; 16 * 16];
-        let c = vec![0u8; 8 * 8];
+        let c = [0u8; 8 * 8];
         for (y, u, v, w, h) in [
             (&y[..], &c[..], &c[..], 16, 17),
             (&y[..10], &c[..], &c[..], 16, 16),
